@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+// check validates a configuration file and prints what it sets up.
+func check(file string, stdout, stderr io.Writer) int {
+	cfg := load(file, stderr)
+	if cfg == nil {
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", file)
+	printSummary(stdout, cfg)
+	if len(cfg.Warnings) > 0 {
+		fmt.Fprintf(stdout, "\nwarnings (%d):\n", len(cfg.Warnings))
+		for _, w := range cfg.Warnings {
+			fmt.Fprintln(stdout, "  "+w)
+		}
+	}
+	return 0
+}
+
+func printSummary(w io.Writer, cfg *config.Loaded) {
+	h := cfg.HTTP
+	auth := "none (no tokens set)"
+	if len(h.Tokens) > 0 {
+		auth = fmt.Sprintf("%d token(s) in %s", len(h.Tokens), h.AuthHeader)
+	}
+	fmt.Fprintf(w, "http:       listen %s, paths %s, auth %s\n", h.Listen, strings.Join(h.Paths, " "), auth)
+	if cfg.InfluxDB.URL == "" {
+		fmt.Fprintln(w, "influxdb:   none (url is empty): Prometheus only")
+	} else {
+		fmt.Fprintf(w, "influxdb:   %s org %q bucket %q\n", cfg.InfluxDB.URL, cfg.InfluxDB.Org, cfg.InfluxDB.Bucket)
+	}
+	metrics := "on the http listener"
+	if cfg.Prometheus.Listen != "" {
+		metrics = "on " + cfg.Prometheus.Listen
+	}
+	fmt.Fprintf(w, "prometheus: %s %s, at most %d series\n", cfg.Prometheus.Path, metrics, cfg.Prometheus.MaxSeries)
+	m := cfg.Mapping.Config()
+	fmt.Fprintf(w, "mapping:    measurement %q, namespace %q, unmatched %s, tags [ident %s], time [%s], gauge ttl %s\n",
+		m.Measurement, m.Namespace, m.Unmatched, strings.Join(m.Tags, " "), strings.Join(m.Time, " "), m.GaugeTTL)
+	rules := cfg.Mapping.Rules()
+	var drops, fields, gauges int
+	for _, r := range rules {
+		switch {
+		case r.Drop:
+			drops++
+		default:
+			if r.Measurement != "" {
+				fields++
+			}
+			if r.Gauge != "" {
+				gauges++
+			}
+		}
+	}
+	fmt.Fprintf(w, "rules:      %d (%d drop, %d to InfluxDB, %d to gauges)\n", len(rules), drops, fields, gauges)
+	for _, r := range rules {
+		fmt.Fprintf(w, "  #%-3d %-45s %s\n", r.Index+1, r.Pattern, describeRule(r))
+	}
+}
+
+func describeRule(r mapping.RuleInfo) string {
+	if r.Drop {
+		return "drop"
+	}
+	var out []string
+	switch {
+	case r.Tag != "":
+		out = append(out, fmt.Sprintf("tag %s in %s", r.Tag, r.Measurement))
+	case r.Measurement != "":
+		out = append(out, fmt.Sprintf("%s field %s in %s", r.Type, r.Field, r.Measurement))
+	}
+	if r.Gauge != "" {
+		out = append(out, fmt.Sprintf("gauge %s (ttl %s)", r.Gauge, r.TTL))
+	}
+	if len(out) == 0 {
+		return "no output"
+	}
+	return strings.Join(out, "; ")
+}

@@ -1,0 +1,146 @@
+// Command flespi-exporter receives flespi HTTP stream batches and turns their
+// messages into InfluxDB points and Prometheus gauges by TOML rules.
+//
+// It only parses flags and starts things; the work is in the config,
+// mapping, message and exporter packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise it comes from the module's build information.
+var version = ""
+
+const usage = `flespi-exporter: flespi HTTP stream → InfluxDB points and Prometheus gauges.
+
+Usage:
+  flespi-exporter [serve] [-config FILE]      run the service
+  flespi-exporter check -config FILE          validate the configuration and summarise it
+  flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
+  flespi-exporter version                     print the version
+
+Flags:
+  -config FILE   configuration file (default "config.toml")
+  -version       print the version and exit
+  -help          this text
+
+map reads a JSON array of flespi messages, JSON lines, or a single message
+from a file or standard input ("-", the default), and prints for each message
+the InfluxDB line protocol and the Prometheus samples it makes, then the
+parameters no rule mapped.
+
+Exit status: 0 on success, 1 on a configuration or input error, 2 on bad usage.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("flespi-exporter "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	configFile := fs.String("config", "config.toml", "configuration file")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *showVersion || cmd == "version" {
+		fmt.Fprintln(stdout, "flespi-exporter", buildVersion())
+		return 0
+	}
+	switch cmd {
+	case "serve":
+		return serve(*configFile, stderr)
+	case "check":
+		return check(*configFile, stdout, stderr)
+	case "map":
+		input := "-"
+		if fs.NArg() > 1 {
+			fmt.Fprintln(stderr, "map takes one input file")
+			return 2
+		}
+		if fs.NArg() == 1 {
+			input = fs.Arg(0)
+		}
+		return mapMessages(*configFile, input, stdin, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// load reads the configuration and prints its errors; nil means it failed.
+func load(file string, stderr io.Writer) *config.Loaded {
+	cfg, err := config.Load(file)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil
+	}
+	return cfg
+}
+
+func serve(file string, stderr io.Writer) int {
+	cfg := load(file, stderr)
+	if cfg == nil {
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", "warning", w)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv := exporter.New(cfg, prometheus.NewRegistry(), log, buildVersion())
+	if err := srv.Run(ctx, nil); err != nil {
+		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // checked when the config loaded
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

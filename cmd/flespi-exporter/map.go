@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
+// mapMessages is the dry run: it prints what each message would become.
+func mapMessages(file, input string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg := load(file, stderr)
+	if cfg == nil {
+		return 1
+	}
+	body, err := readInput(input, stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	d := mapDump{m: cfg.Mapping, w: out, received: time.Now(), unmapped: map[string]int{}}
+	if err := message.NewDecoder().Decode(body, d.message); err != nil {
+		out.Flush()
+		fmt.Fprintf(stderr, "%s: %v\n", input, err)
+		return 1
+	}
+	d.summary()
+	return 0
+}
+
+func readInput(name string, stdin io.Reader) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// mapDump prints messages as they are mapped and collects the unmapped
+// parameter names for the summary.
+type mapDump struct {
+	m        *mapping.Mapping
+	w        *bufio.Writer
+	received time.Time
+	res      mapping.Result
+	buf      []byte
+	n        int
+	unmapped map[string]int
+}
+
+func (d *mapDump) message(msg *message.Message) error {
+	d.n++
+	err := d.m.Apply(msg, d.received, &d.res)
+	if errors.Is(err, mapping.ErrNoIdent) || errors.Is(err, mapping.ErrNoTime) {
+		fmt.Fprintf(d.w, "# message %d: skipped: %v\n\n", d.n, err)
+		return nil
+	}
+	r := &d.res
+	fmt.Fprintf(d.w, "# message %d: ident %s, time %s\n", d.n, r.Ident, r.Time.Format(time.RFC3339Nano))
+	d.buf = d.buf[:0]
+	for i := range r.Points {
+		d.buf = r.Points[i].AppendLineProtocol(d.buf)
+	}
+	for i := range r.Samples {
+		d.buf = r.Samples[i].AppendText(d.buf)
+	}
+	d.w.Write(d.buf)
+	for _, s := range r.Skipped {
+		fmt.Fprintf(d.w, "# skipped %s: %s\n", s.Param, s.Reason)
+	}
+	if len(r.Unmapped) > 0 {
+		fmt.Fprintf(d.w, "# unmapped: %s\n", strings.Join(r.Unmapped, " "))
+	}
+	for _, name := range r.Unmapped {
+		d.unmapped[name]++
+	}
+	fmt.Fprintln(d.w)
+	return nil
+}
+
+func (d *mapDump) summary() {
+	fmt.Fprintf(d.w, "# %d message(s); %d parameter name(s) no rule maps", d.n, len(d.unmapped))
+	if len(d.unmapped) == 0 {
+		fmt.Fprintln(d.w)
+		return
+	}
+	fmt.Fprintln(d.w, " (name: messages):")
+	names := make([]string, 0, len(d.unmapped))
+	for n := range d.unmapped {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(d.w, "#   %s: %d\n", n, d.unmapped[n])
+	}
+}

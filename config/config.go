@@ -1,0 +1,214 @@
+// Package config loads the flespi-exporter configuration file: environment
+// expansion, TOML decoding over defaults, and one validation pass whose every
+// problem names the file, the line and the key.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	HTTP       HTTP           `toml:"http"`
+	InfluxDB   InfluxDB       `toml:"influxdb"`
+	Prometheus Prometheus     `toml:"prometheus"`
+	Log        Log            `toml:"log"`
+	Mapping    mapping.Config `toml:"mapping"`
+	Rules      []mapping.Rule `toml:"rule"`
+}
+
+// HTTP is the [http] section: the receiver flespi streams post to.
+type HTTP struct {
+	// Listen is the address of the HTTP server, host:port.
+	Listen string `toml:"listen"`
+	// Paths are the URL paths that accept stream batches.
+	Paths []string `toml:"paths"`
+	// Tokens are accepted bearer tokens; empty entries are ignored, and no
+	// token at all means no authentication.
+	Tokens []string `toml:"tokens"`
+	// AuthHeader is the header that carries "Bearer <token>".
+	AuthHeader string `toml:"auth_header"`
+	// AllowCIDRs, when not empty, limits clients to these networks
+	// (flespi streams come from 185.213.2.0/24).
+	AllowCIDRs []string `toml:"allow_cidrs"`
+	// MaxBodySize caps a request body, compressed or not ("32MiB").
+	MaxBodySize Size `toml:"max_body_size"`
+	// ReadTimeout bounds reading a whole request.
+	ReadTimeout Duration `toml:"read_timeout"`
+	// MaxInFlight caps batches handled at once; more get 503.
+	MaxInFlight int `toml:"max_in_flight"`
+	// TLSCert and TLSKey enable HTTPS when both are set.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+}
+
+// InfluxDB is the [influxdb] section. An empty URL means no InfluxDB output.
+type InfluxDB struct {
+	URL    string `toml:"url"`
+	Org    string `toml:"org"`
+	Bucket string `toml:"bucket"` // "db/rp" for InfluxDB 1.8
+	Token  string `toml:"token"`  // "user:password" for InfluxDB 1.8
+	// Timeout bounds one write request.
+	Timeout Duration `toml:"timeout"`
+	// BatchSize is the most points sent in one write request.
+	BatchSize int `toml:"batch_size"`
+	// DeadLetterFile receives, as JSON lines, points InfluxDB rejects for
+	// good; empty means they are only logged and counted.
+	DeadLetterFile string `toml:"dead_letter_file"`
+}
+
+// Prometheus is the [prometheus] section.
+type Prometheus struct {
+	// Listen serves /metrics on an address of its own; empty means on the
+	// [http] listener.
+	Listen string `toml:"listen"`
+	// Path is the URL path of the metrics.
+	Path string `toml:"path"`
+	// MaxSeries caps the device gauge series kept at once.
+	MaxSeries int `toml:"max_series"`
+}
+
+// Log is the [log] section.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Default returns the configuration that a file's values are decoded over.
+func Default() Config {
+	return Config{
+		HTTP: HTTP{
+			Listen:      ":9883",
+			Paths:       []string{"/flespi"},
+			AuthHeader:  "Authorization",
+			MaxBodySize: 32 << 20,
+			ReadTimeout: Duration(30 * time.Second),
+			MaxInFlight: 16,
+		},
+		InfluxDB: InfluxDB{
+			Org:       "flespi",
+			Bucket:    "flespi",
+			Timeout:   Duration(10 * time.Second),
+			BatchSize: 5000,
+		},
+		Prometheus: Prometheus{Path: "/metrics", MaxSeries: 1_000_000},
+		Log:        Log{Level: "info", Format: "text"},
+		Mapping:    mapping.DefaultConfig(),
+	}
+}
+
+// problem is a configuration error before it is given its line.
+type problem struct {
+	key string // dotted TOML key path, e.g. "http.listen" or "rule#3.regex"
+	msg string
+}
+
+// validate checks every section but [mapping] and the rules, which
+// mapping.Compile checks.
+func (c *Config) validate() []problem {
+	var ps []problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, problem{key, fmt.Sprintf(format, args...)})
+	}
+	h := &c.HTTP
+	if err := checkListen(h.Listen); err != nil {
+		add("http.listen", "%v", err)
+	}
+	if len(h.Paths) == 0 {
+		add("http.paths", "needs at least one path, like [\"/flespi\"]")
+	}
+	for _, p := range h.Paths {
+		if !strings.HasPrefix(p, "/") || p == c.Prometheus.Path || strings.HasPrefix(p, "/-/") {
+			add("http.paths", "%q must start with '/' and not be the metrics path or under /-/", p)
+		}
+	}
+	h.Tokens = nonEmpty(h.Tokens)
+	if h.AuthHeader == "" {
+		add("http.auth_header", "must name a header, like \"Authorization\"")
+	}
+	for _, cidr := range h.AllowCIDRs {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			add("http.allow_cidrs", "%q is not a network like 185.213.2.0/24", cidr)
+		}
+	}
+	if h.MaxBodySize <= 0 {
+		add("http.max_body_size", "must be positive, like \"32MiB\"")
+	}
+	if h.ReadTimeout <= 0 {
+		add("http.read_timeout", "must be positive, like \"30s\"")
+	}
+	if h.MaxInFlight < 1 {
+		add("http.max_in_flight", "must be at least 1")
+	}
+	if (h.TLSCert == "") != (h.TLSKey == "") {
+		add("http.tls_cert", "tls_cert and tls_key go together: give both or neither")
+	}
+	ps = append(ps, c.validateInflux()...)
+	if c.Prometheus.Listen != "" {
+		if err := checkListen(c.Prometheus.Listen); err != nil {
+			add("prometheus.listen", "%v", err)
+		}
+	}
+	if !strings.HasPrefix(c.Prometheus.Path, "/") {
+		add("prometheus.path", "%q must start with '/'", c.Prometheus.Path)
+	}
+	if c.Prometheus.MaxSeries < 1 {
+		add("prometheus.max_series", "must be at least 1")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "want debug, info, warn or error; got %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add("log.format", "want text or json; got %q", c.Log.Format)
+	}
+	return ps
+}
+
+func (c *Config) validateInflux() []problem {
+	in := &c.InfluxDB
+	if in.URL == "" {
+		return nil // no InfluxDB output
+	}
+	var ps []problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, problem{key, fmt.Sprintf(format, args...)})
+	}
+	if !strings.HasPrefix(in.URL, "http://") && !strings.HasPrefix(in.URL, "https://") {
+		add("influxdb.url", "%q must start with http:// or https://", in.URL)
+	}
+	if in.Bucket == "" {
+		add("influxdb.bucket", "must name a bucket (\"db/rp\" for InfluxDB 1.8)")
+	}
+	if in.Timeout <= 0 {
+		add("influxdb.timeout", "must be positive, like \"10s\"")
+	}
+	if in.BatchSize < 1 {
+		add("influxdb.batch_size", "must be at least 1")
+	}
+	return ps
+}
+
+func checkListen(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%q is not host:port (\":9883\", \"127.0.0.1:9883\")", addr)
+	}
+	return nil
+}
+
+func nonEmpty(ss []string) []string {
+	out := ss[:0]
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

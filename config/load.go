@@ -1,0 +1,177 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+// Loaded is a checked configuration with its compiled rules.
+type Loaded struct {
+	Config
+	File     string
+	Mapping  *mapping.Mapping
+	Warnings []string // "file:line: key: message", like errors
+}
+
+// Error lists every problem found in a configuration, one "file:line: key:
+// message" per entry.
+type Error struct {
+	Problems []string
+}
+
+func (e *Error) Error() string { return strings.Join(e.Problems, "\n") }
+
+// Load reads, expands, decodes and checks the configuration file at path.
+func Load(path string) (*Loaded, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, string(data), os.LookupEnv)
+}
+
+// Parse is Load for a file already read; file names it in messages and
+// lookup reads environment variables (os.LookupEnv when nil).
+func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, error) {
+	text, err := expandEnv(file, text, lookup)
+	if err != nil {
+		return nil, err
+	}
+	cfg := Default()
+	md, err := toml.Decode(text, &cfg)
+	if err != nil {
+		return nil, &Error{Problems: []string{decodeProblem(file, err)}}
+	}
+	loc := newLocator(text, md.Keys())
+	var problems []string
+	for _, k := range loc.unknown(md.Undecoded()) {
+		problems = append(problems, loc.formatLine(file, k.line, k.path, unknownKeyMessage(k.key)))
+	}
+	for _, p := range cfg.validate() {
+		problems = append(problems, loc.format(file, p.key, p.msg))
+	}
+	m, err := mapping.Compile(cfg.Mapping, cfg.Rules)
+	if err != nil {
+		problems = append(problems, loc.mappingProblems(file, err)...)
+	}
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	l := &Loaded{Config: cfg, File: file, Mapping: m}
+	for _, w := range m.Warnings() {
+		l.Warnings = append(l.Warnings, loc.format(file, mappingKey(w), w.Msg))
+	}
+	return l, nil
+}
+
+// decodeProblem rewrites a TOML decoding error as "file:line: message".
+var tomlLineRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+func decodeProblem(file string, err error) string {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if pe.LastKey != "" {
+			msg = displayKey(pe.LastKey) + ": " + msg
+		}
+		return fmt.Sprintf("%s:%d: %s", file, pe.Position.Line, msg)
+	}
+	if m := tomlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		msg := strings.Replace(m[3], "incompatible types: TOML value has type", "is a", 1)
+		msg = strings.Replace(msg, "; destination has type", "; want", 1)
+		return fmt.Sprintf("%s:%s: %s: %s", file, m[1], displayKey(m[2]), msg)
+	}
+	return fmt.Sprintf("%s: %v", file, err)
+}
+
+// displayKey writes a key path for people: "rule.scale" stays, and the
+// locator's "rule#2.scale" becomes "[[rule]] #3 scale".
+func displayKey(path string) string {
+	rest, ok := strings.CutPrefix(path, "rule#")
+	if !ok {
+		return path
+	}
+	idx, sub, _ := strings.Cut(rest, ".")
+	n, _ := strconv.Atoi(idx)
+	if sub == "" {
+		return fmt.Sprintf("[[rule]] #%d", n+1)
+	}
+	return fmt.Sprintf("[[rule]] #%d %s", n+1, sub)
+}
+
+// sections maps a table path to the struct decoded from it, to list the
+// valid keys when one is unknown.
+var sections = map[string]reflect.Type{
+	"":           reflect.TypeFor[Config](),
+	"http":       reflect.TypeFor[HTTP](),
+	"influxdb":   reflect.TypeFor[InfluxDB](),
+	"prometheus": reflect.TypeFor[Prometheus](),
+	"log":        reflect.TypeFor[Log](),
+	"mapping":    reflect.TypeFor[mapping.Config](),
+	"rule":       reflect.TypeFor[mapping.Rule](),
+}
+
+func unknownKeyMessage(k toml.Key) string {
+	parent := strings.Join(k[:len(k)-1], ".")
+	where := "at the top level"
+	switch {
+	case parent == "rule":
+		where = "in [[rule]]"
+	case parent != "":
+		where = "in [" + parent + "]"
+	}
+	msg := fmt.Sprintf("unknown key %q %s", k[len(k)-1], where)
+	if t, ok := sections[parent]; ok {
+		msg += "; valid keys: " + strings.Join(tomlKeys(t), ", ")
+	}
+	return msg
+}
+
+func tomlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
+			keys = append(keys, tag)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// mappingProblems gives each error of mapping.Compile its line.
+func (l *locator) mappingProblems(file string, err error) []string {
+	var out []string
+	for _, e := range flatten(err) {
+		var ce *mapping.ConfigError
+		if errors.As(e, &ce) {
+			out = append(out, l.format(file, mappingKey(ce), ce.Msg))
+		} else {
+			out = append(out, fmt.Sprintf("%s: %v", file, e))
+		}
+	}
+	return out
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+func mappingKey(e *mapping.ConfigError) string {
+	if e.Rule < 0 {
+		return "mapping." + e.Key
+	}
+	return fmt.Sprintf("rule#%d.%s", e.Rule, e.Key)
+}

@@ -1,0 +1,564 @@
+package mapping
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
+// Errors for messages that produce nothing.
+var (
+	ErrNoIdent = errors.New("message has no ident (a non-empty string)")
+	ErrNoTime  = errors.New("message has none of the timestamps [mapping].time names")
+)
+
+// Reasons a parameter value is skipped, as counted in Result.Skipped.
+const (
+	SkipNull          = "null"                // the value is null
+	SkipUnsupported   = "unsupported_type"    // an array or object for a rule that is not type json
+	SkipUncoercible   = "uncoercible"         // e.g. "abc" for a float rule
+	SkipNotInteger    = "not_integer"         // 1.5 for an integer rule
+	SkipNotFinite     = "not_finite"          // a value beyond float64 after scale
+	SkipFieldConflict = "field_type_conflict" // the field name is used with another type
+)
+
+// Result is what Apply makes of one message. Pass the same Result to Apply
+// again to reuse its memory: what it holds is only valid until then.
+type Result struct {
+	Ident    string
+	Time     time.Time
+	Points   []Point
+	Samples  []Sample
+	Unmapped []string  // parameters no rule matched
+	Skipped  []Skipped // values a rule matched but could not use
+	Dropped  int       // parameters dropped by a drop rule
+
+	base      []Tag // ident and message tags, sorted
+	labels    []Label
+	paramTags []paramTag
+}
+
+// Point is one InfluxDB point.
+type Point struct {
+	Measurement string
+	Tags        []Tag // sorted by key
+	Fields      []Field
+	Time        time.Time
+
+	extra []Tag // the rule tags that set this point apart
+}
+
+// Tag is an InfluxDB tag.
+type Tag struct{ Key, Value string }
+
+// Field is an InfluxDB field.
+type Field struct {
+	Key   string
+	Value Value
+}
+
+// Value is a typed field value; Type says which member holds it.
+type Value struct {
+	Type  Type // TypeJSON values are strings
+	Float float64
+	Int   int64
+	Bool  bool
+	Str   string
+}
+
+// Sample is the value of one gauge series.
+type Sample struct {
+	Name   string
+	Help   string
+	Labels []Label // sorted by name; ident is always one
+	Value  float64
+	Time   time.Time     // the message time, for ordering late messages
+	TTL    time.Duration // expiry without updates; 0 means never
+}
+
+// Label is a Prometheus label.
+type Label struct{ Name, Value string }
+
+// Skipped is a parameter value that was not used, and why.
+type Skipped struct {
+	Param  string
+	Reason string
+}
+
+type paramTag struct {
+	measurement string
+	tag         Tag
+}
+
+// Apply maps one message into r. received is the time the message arrived,
+// used when [mapping].time says "received". It returns ErrNoIdent or ErrNoTime
+// for a message that cannot be stored at all; a parameter that cannot be used
+// only lands in r.Skipped.
+func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) error {
+	r.reset()
+	ident, ok := msg.Ident()
+	if !ok {
+		return ErrNoIdent
+	}
+	r.Ident = ident
+	if r.Time, ok = m.messageTime(msg, received); !ok {
+		return ErrNoTime
+	}
+	m.baseTags(msg, r)
+	for i := range msg.Params {
+		m.applyParam(&msg.Params[i], r)
+	}
+	r.finishPoints()
+	return nil
+}
+
+func (r *Result) reset() {
+	r.Ident, r.Time = "", time.Time{}
+	r.Points = r.Points[:0]
+	r.Samples = r.Samples[:0]
+	r.Unmapped = r.Unmapped[:0]
+	r.Skipped = r.Skipped[:0]
+	r.Dropped = 0
+	r.base = r.base[:0]
+	r.labels = r.labels[:0]
+	r.paramTags = r.paramTags[:0]
+}
+
+func (m *Mapping) messageTime(msg *message.Message, received time.Time) (time.Time, bool) {
+	for _, src := range m.cfg.Time {
+		if src == TimeReceived {
+			return received.UTC(), true
+		}
+		if p := msg.Get(src); p != nil && (p.Kind == message.Number || p.Kind == message.String) {
+			if t, ok := message.ParseTime(p.Raw); ok {
+				return t, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// baseTags collects ident and the message tags, sorted by key.
+func (m *Mapping) baseTags(msg *message.Message, r *Result) {
+	r.base = append(r.base, Tag{"ident", r.Ident})
+	for _, t := range m.msgTags {
+		if p := msg.Get(t.param); p != nil {
+			if v, ok := tagValue(p); ok {
+				r.base = append(r.base, Tag{t.key, v})
+			}
+		}
+	}
+	sortTags(r.base)
+}
+
+// tagValue is the text of a scalar parameter; arrays, objects, null and
+// empty strings make no tag.
+func tagValue(p *message.Param) (string, bool) {
+	switch p.Kind {
+	case message.String, message.Number, message.Bool:
+		return string(p.Raw), len(p.Raw) > 0
+	}
+	return "", false
+}
+
+func (m *Mapping) applyParam(p *message.Param, r *Result) {
+	t := m.resolve(p.Name)
+	switch {
+	case t.consumed:
+		return
+	case t.rule == nil:
+		r.Unmapped = append(r.Unmapped, p.Name)
+		if m.raw {
+			m.rawField(p, t, r)
+		}
+		return
+	case t.rule.drop:
+		r.Dropped++
+		return
+	}
+	ru := t.rule
+	v, reason := ru.coerce(p)
+	if reason != "" {
+		r.Skipped = append(r.Skipped, Skipped{p.Name, reason})
+		return
+	}
+	if ru.influx {
+		switch {
+		case ru.tag != "":
+			if s := v.text(); s != "" {
+				r.paramTags = append(r.paramTags, paramTag{ru.measurement, Tag{ru.tag, s}})
+			}
+		case t.conflict:
+			r.Skipped = append(r.Skipped, Skipped{p.Name, SkipFieldConflict})
+		default:
+			r.point(ru.measurement, t.tags).addField(t.field, v)
+		}
+	}
+	if t.gauge != "" {
+		r.addSample(t, ru, v.gaugeValue()*ru.unit.factor)
+	}
+}
+
+// rawField keeps an unmatched number or boolean as a float field.
+func (m *Mapping) rawField(p *message.Param, t *target, r *Result) {
+	var f float64
+	switch p.Kind {
+	case message.Number:
+		var ok bool
+		if f, ok = p.Float(); !ok {
+			return
+		}
+	case message.Bool:
+		if p.Bool() {
+			f = 1
+		}
+	default:
+		return
+	}
+	if !t.conflict {
+		r.point(m.cfg.Measurement, nil).addField(p.Name, Value{Type: TypeFloat, Float: f})
+	}
+}
+
+// point returns the point of the message for measurement and extra tags,
+// adding it when it is new. Points reuse the memory of earlier messages.
+func (r *Result) point(measurement string, extra []Tag) *Point {
+	for i := range r.Points {
+		p := &r.Points[i]
+		if p.Measurement == measurement && sameTags(p.extra, extra) {
+			return p
+		}
+	}
+	if len(r.Points) < cap(r.Points) {
+		r.Points = r.Points[:len(r.Points)+1]
+	} else {
+		r.Points = append(r.Points, Point{})
+	}
+	p := &r.Points[len(r.Points)-1]
+	p.Measurement, p.extra, p.Time = measurement, extra, r.Time
+	p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
+	return p
+}
+
+// addField sets a field; a second value for the same key replaces the first.
+func (p *Point) addField(key string, v Value) {
+	for i := range p.Fields {
+		if p.Fields[i].Key == key {
+			p.Fields[i].Value = v
+			return
+		}
+	}
+	p.Fields = append(p.Fields, Field{key, v})
+}
+
+func (r *Result) addSample(t *target, ru *rule, value float64) {
+	start := len(r.labels)
+	for _, b := range r.base {
+		r.labels = append(r.labels, Label{Name: b.Key, Value: b.Value})
+	}
+	r.labels = append(r.labels, t.labels...)
+	labels := r.labels[start:len(r.labels):len(r.labels)]
+	sortLabels(labels)
+	r.Samples = append(r.Samples, Sample{
+		Name: t.gauge, Help: ru.help, Labels: labels,
+		Value: value, Time: r.Time, TTL: ru.ttlOf(),
+	})
+}
+
+// finishPoints gives every point its tags and removes points that ended
+// up without fields (InfluxDB needs at least one).
+func (r *Result) finishPoints() {
+	n := 0
+	for i := range r.Points {
+		p := &r.Points[i]
+		if len(p.Fields) == 0 {
+			continue
+		}
+		p.Tags = append(p.Tags[:0], r.base...)
+		p.Tags = append(p.Tags, p.extra...)
+		for _, pt := range r.paramTags {
+			if pt.measurement == p.Measurement {
+				p.Tags = setTag(p.Tags, pt.tag)
+			}
+		}
+		sortTags(p.Tags)
+		r.Points[i], r.Points[n] = r.Points[n], r.Points[i]
+		n++
+	}
+	r.Points = r.Points[:n]
+}
+
+func setTag(tags []Tag, t Tag) []Tag {
+	for i := range tags {
+		if tags[i].Key == t.Key {
+			tags[i].Value = t.Value
+			return tags
+		}
+	}
+	return append(tags, t)
+}
+
+func sameTags(a, b []Tag) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sortTags is an insertion sort: tag lists are a handful long.
+func sortTags(t []Tag) {
+	for i := 1; i < len(t); i++ {
+		for j := i; j > 0 && t[j].Key < t[j-1].Key; j-- {
+			t[j], t[j-1] = t[j-1], t[j]
+		}
+	}
+}
+
+func sortLabels(l []Label) {
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && l[j].Name < l[j-1].Name; j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
+}
+
+// target is what a parameter name resolves to: its rule and the names the
+// rule's templates give for it. Targets are cached per name and shared, so
+// they are never modified after resolve builds them.
+type target struct {
+	consumed bool  // ident or a message tag: not for rules
+	rule     *rule // nil: no rule matched
+	field    string
+	conflict bool // the field name has another type elsewhere
+	tags     []Tag
+	gauge    string // full name; "" for none
+	labels   []Label
+}
+
+// resolve returns the target of a parameter name, from the cache when it
+// can. Misses are cached too: most names a stream sends are unmapped.
+func (m *Mapping) resolve(name string) *target {
+	if v, ok := m.cache.Load(name); ok {
+		return v.(*target)
+	}
+	t := m.lookup(name)
+	if m.cached.Load() < maxCached {
+		if _, loaded := m.cache.LoadOrStore(name, t); !loaded {
+			m.cached.Add(1)
+		}
+	}
+	return t
+}
+
+func (m *Mapping) lookup(name string) *target {
+	if name == "ident" {
+		return &target{consumed: true}
+	}
+	for _, t := range m.msgTags {
+		if t.param == name {
+			return &target{consumed: true}
+		}
+	}
+	for _, ru := range m.rules {
+		idx := ru.re.FindStringSubmatchIndex(name)
+		if idx == nil {
+			continue
+		}
+		t := &target{rule: ru}
+		if ru.drop {
+			return t
+		}
+		expand := func(tmpl string) string { return string(ru.re.ExpandString(nil, tmpl, name, idx)) }
+		if ru.influx && ru.tag == "" {
+			t.field = expand(ru.field)
+			t.conflict = m.conflicts(ru.measurement, t.field, ru.typ)
+			for _, p := range ru.tags {
+				if v := expand(p.tmpl); v != "" {
+					t.tags = append(t.tags, Tag{p.key, v})
+				}
+			}
+		}
+		if ru.prom {
+			t.gauge = withSuffix(invalidName.ReplaceAllString(expand(ru.gauge), "_"), ru.unit.suffix)
+			for _, p := range ru.labels {
+				if v := expand(p.tmpl); v != "" {
+					t.labels = append(t.labels, Label{p.key, v})
+				}
+			}
+		}
+		return t
+	}
+	return &target{conflict: m.raw && m.conflicts(m.cfg.Measurement, name, TypeFloat)}
+}
+
+// conflicts reports whether a field name that comes from a template or the
+// raw mode is already a field of another type under a fixed name.
+func (m *Mapping) conflicts(measurement, field string, typ Type) bool {
+	t, ok := m.staticFields[measurement+"\x00"+field]
+	return ok && t != typ
+}
+
+// coerce turns a parameter value into a value of the rule's type.
+func (ru *rule) coerce(p *message.Param) (Value, string) {
+	switch p.Kind {
+	case message.Null:
+		return Value{}, SkipNull
+	case message.Array, message.Object:
+		if ru.typ != TypeJSON {
+			return Value{}, SkipUnsupported
+		}
+	}
+	switch ru.typ {
+	case TypeString, TypeJSON:
+		return Value{Type: ru.typ, Str: string(p.Raw)}, ""
+	case TypeBoolean:
+		return ru.boolean(p)
+	case TypeInteger:
+		return ru.integer(p)
+	}
+	f, reason := ru.number(p)
+	if reason != "" {
+		return Value{}, reason
+	}
+	return Value{Type: TypeFloat, Float: f}, ""
+}
+
+func (ru *rule) boolean(p *message.Param) (Value, string) {
+	switch p.Kind {
+	case message.Bool:
+		return Value{Type: TypeBoolean, Bool: p.Bool()}, ""
+	case message.Number:
+		f, ok := p.Float()
+		if !ok {
+			return Value{}, SkipUncoercible
+		}
+		return Value{Type: TypeBoolean, Bool: f != 0}, ""
+	}
+	switch strings.ToLower(string(p.Raw)) {
+	case "true", "1", "on", "yes":
+		return Value{Type: TypeBoolean, Bool: true}, ""
+	case "false", "0", "off", "no":
+		return Value{Type: TypeBoolean}, ""
+	}
+	return Value{}, SkipUncoercible
+}
+
+func (ru *rule) integer(p *message.Param) (Value, string) {
+	if p.Kind == message.Number && ru.scale == 1 && ru.offset == 0 {
+		// Exact for integers past 2^53, which a float64 would round.
+		if i, ok := parseInt(p.Raw); ok {
+			return Value{Type: TypeInteger, Int: i}, ""
+		}
+	}
+	f, reason := ru.number(p)
+	if reason != "" {
+		return Value{}, reason
+	}
+	if f != float64(int64(f)) || f < -9.2e18 || f > 9.2e18 {
+		return Value{}, SkipNotInteger
+	}
+	return Value{Type: TypeInteger, Int: int64(f)}, ""
+}
+
+// number returns the scaled numeric value of a parameter.
+func (ru *rule) number(p *message.Param) (float64, string) {
+	var f float64
+	switch p.Kind {
+	case message.Number:
+		var ok bool
+		if f, ok = p.Float(); !ok {
+			return 0, SkipNotFinite
+		}
+	case message.Bool:
+		if p.Bool() {
+			f = 1
+		}
+	case message.String:
+		var reason string
+		if f, reason = ru.stringNumber(p.Raw); reason != "" {
+			return 0, reason
+		}
+	}
+	f = f*ru.scale + ru.offset
+	if f-f != 0 { // NaN or ±Inf: line protocol and most readers reject them
+		return 0, SkipNotFinite
+	}
+	return f, ""
+}
+
+// stringNumber reads a string value through the enum table, as a decimal,
+// or as the enum default, in that order.
+func (ru *rule) stringNumber(raw []byte) (float64, string) {
+	if v, ok := ru.enum[string(raw)]; ok {
+		return v, ""
+	}
+	p := message.Param{Kind: message.Number, Raw: []byte(strings.TrimSpace(string(raw)))}
+	if f, ok := p.Float(); ok {
+		return f, ""
+	}
+	if ru.enumDefault != nil {
+		return *ru.enumDefault, ""
+	}
+	return 0, SkipUncoercible
+}
+
+func parseInt(raw []byte) (int64, bool) {
+	if len(raw) == 0 || len(raw) > 19 {
+		return 0, false
+	}
+	neg := raw[0] == '-'
+	if neg {
+		raw = raw[1:]
+	}
+	var n int64
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if n < 0 {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, len(raw) > 0
+}
+
+// text is the value as a tag value.
+func (v Value) text() string {
+	switch v.Type {
+	case TypeFloat:
+		return formatFloat(v.Float)
+	case TypeInteger:
+		return formatInt(v.Int)
+	case TypeBoolean:
+		if v.Bool {
+			return "true"
+		}
+		return "false"
+	}
+	return v.Str
+}
+
+// gaugeValue is the value as a gauge value; booleans are 0 and 1.
+func (v Value) gaugeValue() float64 {
+	switch v.Type {
+	case TypeInteger:
+		return float64(v.Int)
+	case TypeBoolean:
+		if v.Bool {
+			return 1
+		}
+		return 0
+	}
+	return v.Float
+}

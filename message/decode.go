@@ -1,0 +1,525 @@
+package message
+
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// maxDepth bounds the nesting of arrays and objects inside a parameter value,
+// so that a hostile body cannot exhaust the stack.
+const maxDepth = 64
+
+// maxNames bounds the decoder's cache of parameter names. Past it, names are
+// still decoded, just allocated each time.
+const maxNames = 1 << 16
+
+// SyntaxError reports a body that is not valid JSON or not a flespi batch.
+type SyntaxError struct {
+	Offset int // byte offset in the body where the problem was found
+	Line   int // line of that offset, starting at 1
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at line %d, byte %d: %s", e.Line, e.Offset, e.Msg)
+}
+
+// Decoder decodes flespi batches. It reuses its buffers between calls, so a
+// Decoder must not be used by two goroutines at once; keep one per goroutine
+// or in a sync.Pool.
+type Decoder struct {
+	names map[string]string // interned, normalized parameter names
+	str   []byte            // unescaped strings of the current message
+	msg   Message
+	body  []byte
+	pos   int
+}
+
+// NewDecoder returns a Decoder with empty buffers.
+func NewDecoder() *Decoder {
+	return &Decoder{names: make(map[string]string)}
+}
+
+// Decode parses body and calls fn for every message in it, in order.
+//
+// body is a JSON array of objects (what flespi sends), a single object, or
+// objects one after another (JSON lines). The whole body is checked: when
+// Decode returns an error, fn may already have been called for the messages
+// before the fault, so callers that must not act on a bad body collect what fn
+// gives them and use it only when Decode returns nil.
+//
+// The Message passed to fn, and the Raw bytes of its parameters, are only
+// valid until fn returns: fn must copy what it keeps. An error from fn stops
+// decoding and is returned as is.
+func (d *Decoder) Decode(body []byte, fn func(*Message) error) error {
+	d.body, d.pos = body, 0
+	defer func() { d.body = nil }()
+	d.skipSpace()
+	if d.pos == len(body) {
+		return d.errorf("the body is empty; want a JSON array of messages")
+	}
+	if body[d.pos] == '[' {
+		return d.decodeArray(fn)
+	}
+	for d.pos < len(body) {
+		if body[d.pos] != '{' {
+			return d.errorf("want a JSON object or array of objects, found %s", d.describe())
+		}
+		if err := d.decodeMessage(fn); err != nil {
+			return err
+		}
+		d.skipSpace()
+	}
+	return nil
+}
+
+func (d *Decoder) decodeArray(fn func(*Message) error) error {
+	d.pos++ // '['
+	d.skipSpace()
+	if d.peek() == ']' {
+		d.pos++
+		return d.expectEnd()
+	}
+	for n := 0; ; n++ {
+		if d.peek() != '{' {
+			return d.errorf("array element %d is %s; every message must be a JSON object", n, d.describe())
+		}
+		if err := d.decodeMessage(fn); err != nil {
+			return err
+		}
+		d.skipSpace()
+		switch d.peek() {
+		case ',':
+			d.pos++
+			d.skipSpace()
+		case ']':
+			d.pos++
+			return d.expectEnd()
+		default:
+			return d.errorf("want ',' or ']' after array element %d, found %s", n, d.describe())
+		}
+	}
+}
+
+func (d *Decoder) expectEnd() error {
+	d.skipSpace()
+	if d.pos != len(d.body) {
+		return d.errorf("unexpected %s after the end of the array", d.describe())
+	}
+	return nil
+}
+
+// decodeMessage decodes one flat object at d.pos and hands it to fn.
+func (d *Decoder) decodeMessage(fn func(*Message) error) error {
+	d.pos++ // '{'
+	d.msg.Params = d.msg.Params[:0]
+	d.str = d.str[:0]
+	d.skipSpace()
+	if d.peek() == '}' {
+		d.pos++
+		return fn(&d.msg)
+	}
+	for {
+		if d.peek() != '"' {
+			return d.errorf("want a parameter name in double quotes, found %s", d.describe())
+		}
+		key, err := d.readString()
+		if err != nil {
+			return err
+		}
+		name := d.intern(key)
+		d.skipSpace()
+		if d.peek() != ':' {
+			return d.errorf("want ':' after parameter name %q, found %s", name, d.describe())
+		}
+		d.pos++
+		d.skipSpace()
+		p := Param{Name: name}
+		if err := d.readValue(&p); err != nil {
+			return err
+		}
+		d.msg.Params = append(d.msg.Params, p)
+		d.skipSpace()
+		switch d.peek() {
+		case ',':
+			d.pos++
+			d.skipSpace()
+		case '}':
+			d.pos++
+			return fn(&d.msg)
+		default:
+			return d.errorf("want ',' or '}' after the value of %q, found %s", name, d.describe())
+		}
+	}
+}
+
+// intern returns the normalized name for key, cached so that the names of a
+// busy stream are allocated once.
+func (d *Decoder) intern(key []byte) string {
+	if s, ok := d.names[string(key)]; ok {
+		return s
+	}
+	s := NormalizeName(string(key))
+	if len(d.names) < maxNames {
+		d.names[string(key)] = s
+	}
+	return s
+}
+
+func (d *Decoder) readValue(p *Param) error {
+	start := d.pos
+	switch c := d.peek(); {
+	case c == '"':
+		s, err := d.readString()
+		p.Kind, p.Raw = String, s
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		p.Kind = Number
+		if err := d.skipNumber(); err != nil {
+			return err
+		}
+	case c == 't':
+		p.Kind = Bool
+		if err := d.literal("true"); err != nil {
+			return err
+		}
+	case c == 'f':
+		p.Kind = Bool
+		if err := d.literal("false"); err != nil {
+			return err
+		}
+	case c == 'n':
+		p.Kind = Null
+		return d.literal("null")
+	case c == '[':
+		p.Kind = Array
+		if err := d.skipComposite(0); err != nil {
+			return err
+		}
+	case c == '{':
+		p.Kind = Object
+		if err := d.skipComposite(0); err != nil {
+			return err
+		}
+	default:
+		return d.errorf("want a value for %q, found %s", p.Name, d.describe())
+	}
+	p.Raw = d.body[start:d.pos]
+	return nil
+}
+
+func (d *Decoder) literal(word string) error {
+	if !bytes.HasPrefix(d.body[d.pos:], []byte(word)) {
+		return d.errorf("want %q, found %s", word, d.describe())
+	}
+	d.pos += len(word)
+	return nil
+}
+
+// skipNumber checks the JSON number grammar and moves past the number.
+func (d *Decoder) skipNumber() error {
+	b, i := d.body, d.pos
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = skipDigits(b, i)
+	default:
+		d.pos = i
+		return d.errorf("invalid number: want a digit, found %s", d.describe())
+	}
+	if i < len(b) && b[i] == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			d.pos = j
+			return d.errorf("invalid number: want a digit after '.'")
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := skipDigits(b, i)
+		if j == i {
+			d.pos = j
+			return d.errorf("invalid number: want a digit in the exponent")
+		}
+		i = j
+	}
+	d.pos = i
+	return nil
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// skipComposite checks and moves past an array or object value.
+func (d *Decoder) skipComposite(depth int) error {
+	if depth >= maxDepth {
+		return d.errorf("values nested deeper than %d levels", maxDepth)
+	}
+	open := d.body[d.pos]
+	closing := byte(']')
+	if open == '{' {
+		closing = '}'
+	}
+	d.pos++
+	d.skipSpace()
+	if d.peek() == closing {
+		d.pos++
+		return nil
+	}
+	for {
+		if open == '{' {
+			if d.peek() != '"' {
+				return d.errorf("want a key in double quotes, found %s", d.describe())
+			}
+			if _, err := d.readString(); err != nil {
+				return err
+			}
+			d.skipSpace()
+			if d.peek() != ':' {
+				return d.errorf("want ':', found %s", d.describe())
+			}
+			d.pos++
+			d.skipSpace()
+		}
+		if err := d.skipAny(depth); err != nil {
+			return err
+		}
+		d.skipSpace()
+		switch d.peek() {
+		case ',':
+			d.pos++
+			d.skipSpace()
+		case closing:
+			d.pos++
+			return nil
+		default:
+			return d.errorf("want ',' or '%c', found %s", closing, d.describe())
+		}
+	}
+}
+
+func (d *Decoder) skipAny(depth int) error {
+	switch c := d.peek(); {
+	case c == '[' || c == '{':
+		return d.skipComposite(depth + 1)
+	case c == '"':
+		_, err := d.readString()
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.skipNumber()
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	}
+	return d.errorf("want a value, found %s", d.describe())
+}
+
+// readString reads the string at d.pos. Strings without escapes are returned
+// as a slice of the body; others are unescaped into d.str. Invalid UTF-8 is
+// replaced by U+FFFD, as encoding/json does, so that it can never reach
+// InfluxDB or a Prometheus label.
+func (d *Decoder) readString() ([]byte, error) {
+	b := d.body
+	start := d.pos + 1
+	i := start
+	ascii := true
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			s := b[start:i]
+			if !ascii && !utf8.Valid(s) {
+				return d.keep(bytes.ToValidUTF8(s, []byte("\uFFFD"))), nil
+			}
+			return s, nil
+		case c == '\\':
+			return d.readEscaped(start, i)
+		case c < 0x20:
+			d.pos = i
+			return nil, d.errorf("control character 0x%02x inside a string", c)
+		case c >= 0x80:
+			ascii = false
+		}
+		i++
+	}
+	d.pos = len(b)
+	return nil, d.errorf("unterminated string")
+}
+
+// keep appends s to the message's string buffer and returns the copy.
+func (d *Decoder) keep(s []byte) []byte {
+	n := len(d.str)
+	d.str = append(d.str, s...)
+	return d.str[n:len(d.str):len(d.str)]
+}
+
+// readEscaped finishes a string whose first escape is at esc.
+func (d *Decoder) readEscaped(start, esc int) ([]byte, error) {
+	b := d.body
+	n := len(d.str)
+	d.str = append(d.str, b[start:esc]...)
+	i := esc
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			s := d.str[n:]
+			if !utf8.Valid(s) {
+				d.str = append(d.str[:n], bytes.ToValidUTF8(s, []byte("\uFFFD"))...)
+			}
+			return d.str[n:len(d.str):len(d.str)], nil
+		case c < 0x20:
+			d.pos = i
+			return nil, d.errorf("control character 0x%02x inside a string", c)
+		case c != '\\':
+			d.str = append(d.str, c)
+			i++
+			continue
+		}
+		if i+1 >= len(b) {
+			break
+		}
+		i++
+		switch b[i] {
+		case '"', '\\', '/':
+			d.str = append(d.str, b[i])
+		case 'b':
+			d.str = append(d.str, '\b')
+		case 'f':
+			d.str = append(d.str, '\f')
+		case 'n':
+			d.str = append(d.str, '\n')
+		case 'r':
+			d.str = append(d.str, '\r')
+		case 't':
+			d.str = append(d.str, '\t')
+		case 'u':
+			r, next, ok := readUnicode(b, i+1)
+			if !ok {
+				d.pos = i
+				return nil, d.errorf("invalid \\u escape")
+			}
+			d.str = utf8.AppendRune(d.str, r)
+			i = next
+			continue
+		default:
+			d.pos = i
+			return nil, d.errorf("invalid escape '\\%c'", b[i])
+		}
+		i++
+	}
+	d.pos = len(b)
+	return nil, d.errorf("unterminated string")
+}
+
+// readUnicode decodes the XXXX of \uXXXX at b[i:], joining surrogate pairs. A
+// lone surrogate becomes U+FFFD.
+func readUnicode(b []byte, i int) (r rune, next int, ok bool) {
+	r1, ok := hex4(b, i)
+	if !ok {
+		return 0, i, false
+	}
+	next = i + 4
+	if !utf16.IsSurrogate(r1) {
+		return r1, next, true
+	}
+	if next+6 <= len(b) && b[next] == '\\' && b[next+1] == 'u' {
+		if r2, ok := hex4(b, next+2); ok {
+			if r := utf16.DecodeRune(r1, r2); r != utf8.RuneError {
+				return r, next + 6, true
+			}
+		}
+	}
+	return utf8.RuneError, next, true
+}
+
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+func (d *Decoder) skipSpace() {
+	for d.pos < len(d.body) {
+		switch d.body[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *Decoder) peek() byte {
+	if d.pos < len(d.body) {
+		return d.body[d.pos]
+	}
+	return 0
+}
+
+// describe names what is at d.pos, for error messages.
+func (d *Decoder) describe() string {
+	if d.pos >= len(d.body) {
+		return "the end of the body"
+	}
+	c := d.body[d.pos]
+	switch {
+	case c == '"':
+		return "a string"
+	case c == '[':
+		return "an array"
+	case c == '{':
+		return "an object"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a number"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c >= 0x20 && c < 0x7f:
+		return fmt.Sprintf("%q", c)
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
+}
+
+func (d *Decoder) errorf(format string, args ...any) error {
+	pos := min(d.pos, len(d.body))
+	return &SyntaxError{
+		Offset: pos,
+		Line:   1 + bytes.Count(d.body[:pos], []byte{'\n'}),
+		Msg:    fmt.Sprintf(format, args...),
+	}
+}

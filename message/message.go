@@ -1,0 +1,83 @@
+// Package message decodes the JSON bodies a flespi HTTP stream sends into flat
+// lists of parameters, keeping each value's exact JSON text.
+//
+// flespi messages are flat objects with dotted parameter names. The decoder
+// keeps number literals as text so that timestamps with microseconds, large
+// integers and decimal values reach the mapping without a float round trip.
+// It knows nothing of rules, InfluxDB or Prometheus.
+package message
+
+import "strings"
+
+// Kind is the JSON type of a parameter value.
+type Kind uint8
+
+// The JSON kinds a parameter value can have.
+const (
+	Null Kind = iota
+	Number
+	String
+	Bool
+	Array
+	Object
+)
+
+var kindNames = [...]string{"null", "number", "string", "boolean", "array", "object"}
+
+// String returns the JSON name of the kind ("number", "string", ...).
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Param is one parameter of a message.
+//
+// Raw holds the value's text: a number literal as sent ("1508508510.013227"),
+// a string already unescaped, "true" or "false", or the compact-as-sent JSON
+// of an array or object. Raw is empty for null.
+type Param struct {
+	Name string
+	Kind Kind
+	Raw  []byte
+}
+
+// Bool reports the value of a Bool parameter.
+func (p *Param) Bool() bool { return p.Kind == Bool && len(p.Raw) == 4 }
+
+// Message is one decoded flespi message: its parameters in the order they
+// were sent.
+type Message struct {
+	Params []Param
+}
+
+// Get returns the parameter with the given name, or nil. When a name occurs
+// twice the last one wins, as in a JSON object decoded by most readers.
+func (m *Message) Get(name string) *Param {
+	for i := len(m.Params) - 1; i >= 0; i-- {
+		if m.Params[i].Name == name {
+			return &m.Params[i]
+		}
+	}
+	return nil
+}
+
+// Ident returns the message's "ident" when it is a non-empty string.
+func (m *Message) Ident() (string, bool) {
+	p := m.Get("ident")
+	if p == nil || p.Kind != String || len(p.Raw) == 0 {
+		return "", false
+	}
+	return string(p.Raw), true
+}
+
+// NormalizeName rewrites the old index syntax of flespi parameter names to the
+// current one: "ain#1" becomes "ain.1". Names without '#' are returned as they
+// are, without allocating.
+func NormalizeName(name string) string {
+	if strings.IndexByte(name, '#') < 0 {
+		return name
+	}
+	return strings.ReplaceAll(name, "#", ".")
+}
