@@ -11,9 +11,13 @@ import (
 // else is reported.
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}\n]*))?\}|\$\{`)
 
+// tableHeader matches [table] and [[array]] lines.
+var tableHeader = regexp.MustCompile(`^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*$`)
+
 // expandEnv replaces ${NAME} and ${NAME:-default} in the file's text, and $$
 // with $. A variable that is unset and has no default is an error: a config
 // that silently turns a missing secret into "" is worse than one that stops.
+// [[rule]] tables are not expanded: there ${1} and ${name} are captures.
 // Values are escaped for TOML basic strings ("..."), so a value with a quote,
 // backslash or newline cannot break the file or shift its line numbers.
 func expandEnv(file, text string, lookup func(string) (string, bool)) (string, error) {
@@ -24,9 +28,18 @@ func expandEnv(file, text string, lookup func(string) (string, bool)) (string, e
 		b    strings.Builder
 		errs []string
 	)
+	inRule := false
 	for i, line := range strings.SplitAfter(text, "\n") {
 		// Comments are left alone: they may well show ${NAME} syntax.
 		code := stripComment(line)
+		if m := tableHeader.FindStringSubmatch(code); m != nil {
+			inRule = m[1] == "rule" || strings.HasPrefix(m[1], "rule.")
+		}
+		if inRule {
+			// ${1} and ${name} in rules are captures, not variables.
+			b.WriteString(line)
+			continue
+		}
 		errs = append(errs, expandLine(&b, code, lookup, fmt.Sprintf("%s:%d", file, i+1))...)
 		b.WriteString(line[len(code):])
 	}

@@ -47,12 +47,18 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	if err != nil {
 		return nil, err
 	}
-	cfg := Default()
-	md, err := toml.Decode(text, &cfg)
+	// A first pass finds syntax errors and every key with its line; the
+	// second decodes over the defaults, which reports wrong types.
+	var raw map[string]any
+	md, err := toml.Decode(text, &raw)
 	if err != nil {
-		return nil, &Error{Problems: []string{decodeProblem(file, err)}}
+		return nil, &Error{Problems: []string{decodeProblem(file, err, nil)}}
 	}
 	loc := newLocator(text, md.Keys())
+	cfg := Default()
+	if md, err = toml.Decode(text, &cfg); err != nil {
+		return nil, &Error{Problems: []string{decodeProblem(file, err, loc)}}
+	}
 	var problems []string
 	for _, k := range loc.unknown(md.Undecoded()) {
 		problems = append(problems, loc.formatLine(file, k.line, k.path, unknownKeyMessage(k.key)))
@@ -74,24 +80,34 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	return l, nil
 }
 
-// decodeProblem rewrites a TOML decoding error as "file:line: message".
+// decodeProblem rewrites a TOML decoding error as "file:line: key: message".
+// With a locator, a key inside a [[rule]] is named by its rule.
 var tomlLineRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
-func decodeProblem(file string, err error) string {
+func decodeProblem(file string, err error, loc *locator) string {
+	var (
+		line     int
+		key, msg string
+	)
 	var pe toml.ParseError
-	if errors.As(err, &pe) {
-		msg := pe.Message
-		if pe.LastKey != "" {
-			msg = displayKey(pe.LastKey) + ": " + msg
-		}
-		return fmt.Sprintf("%s:%d: %s", file, pe.Position.Line, msg)
-	}
-	if m := tomlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		msg := strings.Replace(m[3], "incompatible types: TOML value has type", "is a", 1)
+	switch m := tomlLineRE.FindStringSubmatch(err.Error()); {
+	case errors.As(err, &pe):
+		line, key, msg = pe.Position.Line, pe.LastKey, pe.Message
+	case m != nil:
+		line, _ = strconv.Atoi(m[1])
+		key = m[2]
+		msg = strings.Replace(m[3], "incompatible types: TOML value has type", "is a", 1)
 		msg = strings.Replace(msg, "; destination has type", "; want", 1)
-		return fmt.Sprintf("%s:%s: %s: %s", file, m[1], displayKey(m[2]), msg)
+	default:
+		return fmt.Sprintf("%s: %v", file, err)
 	}
-	return fmt.Sprintf("%s: %v", file, err)
+	if loc != nil {
+		key = loc.ruleKey(key, line)
+	}
+	if key != "" {
+		msg = displayKey(key) + ": " + msg
+	}
+	return fmt.Sprintf("%s:%d: %s", file, line, msg)
 }
 
 // displayKey writes a key path for people: "rule.scale" stays, and the

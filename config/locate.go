@@ -132,3 +132,22 @@ func (l *locator) formatLine(file string, line int, path, msg string) string {
 	}
 	return fmt.Sprintf("%s: %s: %s", file, displayKey(path), msg)
 }
+
+// ruleKey turns "rule.scale", reported at line, into the path of the
+// [[rule]] entry that holds that line, "rule#2.scale".
+func (l *locator) ruleKey(key string, line int) string {
+	sub, ok := strings.CutPrefix(key, "rule.")
+	if !ok {
+		return key
+	}
+	found := ""
+	for _, e := range l.entries {
+		if len(e.key) == 1 && e.key[0] == "rule" && e.line > 0 && e.line <= line {
+			found = e.path
+		}
+	}
+	if found == "" {
+		return key
+	}
+	return found + "." + sub
+}

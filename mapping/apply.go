@@ -395,6 +395,13 @@ func (m *Mapping) lookup(name string) *target {
 		}
 		return t
 	}
+	for _, src := range m.cfg.Time {
+		if src == name {
+			// Unless a rule says otherwise, a timestamp is the point time
+			// and nothing else.
+			return &target{consumed: true}
+		}
+	}
 	return &target{conflict: m.raw && m.conflicts(m.cfg.Measurement, name, TypeFloat)}
 }
 

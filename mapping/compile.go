@@ -248,6 +248,10 @@ func (c *compiler) pattern(r *rule) {
 		c.errorf(r.index, "match", "give either match or regex, not both")
 	case cfg.Match != "":
 		r.pattern = message.NormalizeName(cfg.Match)
+		if strings.HasPrefix(r.pattern, ".") || strings.HasSuffix(r.pattern, ".") || strings.Contains(r.pattern, "..") {
+			c.errorf(r.index, "match", "%q has an empty segment (two dots, or a dot at an end)", r.pattern)
+			return
+		}
 		if strings.Contains(r.pattern, "*") {
 			r.glob = true
 			r.re, err = compileGlob(r.pattern)
@@ -261,7 +265,7 @@ func (c *compiler) pattern(r *rule) {
 		r.pattern = cfg.Regex
 		r.re, err = regexp.Compile("^(?:" + cfg.Regex + ")$")
 		if err != nil {
-			c.errorf(r.index, "regex", "%q is not a valid regular expression: %v", cfg.Regex, unwrapRegexpError(err))
+			c.errorf(r.index, "regex", "'%s' is not a valid regular expression: %v", cfg.Regex, unwrapRegexpError(err))
 		}
 	default:
 		c.errorf(r.index, "match", "every rule needs match (a name or glob) or regex")
@@ -271,7 +275,7 @@ func (c *compiler) pattern(r *rule) {
 func unwrapRegexpError(err error) string {
 	var re *syntax.Error
 	if errors.As(err, &re) {
-		return re.Code.String() + " " + re.Expr
+		return re.Code.String()
 	}
 	return err.Error()
 }
@@ -288,7 +292,7 @@ func compileGlob(glob string) (*regexp.Regexp, error) {
 		}
 		switch {
 		case seg == "":
-			return nil, fmt.Errorf("glob %q has an empty segment (two dots, or a dot at an end)", glob)
+			return nil, fmt.Errorf("%q has an empty segment (two dots, or a dot at an end)", glob)
 		case seg == "**":
 			b.WriteString(`([^.]+(?:\.[^.]+)*)`)
 		case strings.Contains(seg, "**"):
@@ -709,8 +713,13 @@ func (r *rule) key() string {
 	return "match"
 }
 
+// describe writes the rule's pattern as in the file; regexes in single
+// quotes, as TOML literal strings, so that backslashes read as written.
 func (r *rule) describe() string {
-	return fmt.Sprintf("%s = %q", r.key(), r.pattern)
+	if r.cfg.Regex != "" {
+		return fmt.Sprintf("regex = '%s'", r.pattern)
+	}
+	return fmt.Sprintf("match = %q", r.pattern)
 }
 
 // staticField returns the field name when it does not depend on the

@@ -21,7 +21,7 @@ var units = map[string]unit{
 	"minutes": {"seconds", 60},
 	"hours":   {"seconds", 3600}, "h": {"seconds", 3600},
 	"meters": {"meters", 1}, "m": {"meters", 1},
-	"km":     {"meters", 1000}, "kilometers": {"meters", 1000},
+	"km": {"meters", 1000}, "kilometers": {"meters", 1000},
 	"km/h": {"meters_per_second", 1 / 3.6}, "m/s": {"meters_per_second", 1},
 	"percent": {"ratio", 0.01}, "%": {"ratio", 0.01}, "ratio": {"ratio", 1},
 	"volts": {"volts", 1}, "V": {"volts", 1},

@@ -27,14 +27,25 @@ func mapMessages(file, input string, stdin io.Reader, stdout, stderr io.Writer) 
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	d := mapDump{m: cfg.Mapping, w: out, received: time.Now(), unmapped: map[string]int{}}
-	if err := message.NewDecoder().Decode(body, d.message); err != nil {
+	if err := dumpMessages(cfg.Mapping, body, time.Now(), out); err != nil {
 		out.Flush()
 		fmt.Fprintf(stderr, "%s: %v\n", input, err)
 		return 1
 	}
-	d.summary()
 	return 0
+}
+
+// dumpMessages writes what each message of body maps to, then the summary.
+// received stands in for the arrival time.
+func dumpMessages(m *mapping.Mapping, body []byte, received time.Time, w io.Writer) error {
+	out := bufio.NewWriter(w)
+	defer out.Flush()
+	d := mapDump{m: m, w: out, received: received, unmapped: map[string]int{}}
+	if err := message.NewDecoder().Decode(body, d.message); err != nil {
+		return err
+	}
+	d.summary()
+	return nil
 }
 
 func readInput(name string, stdin io.Reader) ([]byte, error) {

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected.txt files of testdata/golden")
+
+// received is the arrival time that golden files are made with.
+var received = time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// TestMapGolden runs the dry run over each testdata/golden/<case>: its
+// config.toml (the repository's when the case has none) and input.json must
+// give expected.txt. Run with -update to rewrite them after a wanted change,
+// and read the diff.
+func TestMapGolden(t *testing.T) {
+	dirs, err := filepath.Glob("../../testdata/golden/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			cfgFile := filepath.Join(dir, "config.toml")
+			if _, err := os.Stat(cfgFile); err != nil {
+				cfgFile = "../../config.toml"
+			}
+			cfg, err := config.Load(cfgFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			input, err := os.ReadFile(filepath.Join(dir, "input.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := dumpMessages(cfg.Mapping, input, received, &got); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join(dir, "expected.txt")
+			if *update {
+				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != string(want) {
+				t.Errorf("output differs from %s (run go test -update and read the diff):\n%s", golden, got.String())
+			}
+		})
+	}
+}
+
+// runCmd runs the command line and returns its exit status and output.
+func runCmd(stdin string, args ...string) (int, string, string) {
+	var stdout, stderr bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestCheckCommand(t *testing.T) {
+	code, out, errOut := runCmd("", "check", "-config", "../../config.toml")
+	if code != 0 || !strings.HasPrefix(out, "../../config.toml: OK\n") || errOut != "" {
+		t.Errorf("check config.toml: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"rules:      ", "match = \"ble.sensor.temperature.*\"", "gauge flespi_ble_sensor_temperature_celsius"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q", want)
+		}
+	}
+	code, out, errOut = runCmd("", "check", "-config", "../../config/testdata/invalid-type.toml")
+	want := "../../config/testdata/invalid-type.toml:9: [[rule]] #2 scale: is a string; want float\n"
+	if code != 1 || out != "" || errOut != want {
+		t.Errorf("check broken config: exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, want)
+	}
+	code, _, errOut = runCmd("", "check", "-config", "does-not-exist.toml")
+	if code != 1 || !strings.Contains(errOut, "does-not-exist.toml: no such file") {
+		t.Errorf("missing config: exit %d, %q", code, errOut)
+	}
+}
+
+func TestMapCommand(t *testing.T) {
+	lines := `{"ident":"a","timestamp":1508508510.013227,"position.speed":36,"custom.x":1}
+{"ident":"b","timestamp":1508508511,"battery.voltage":4.1}
+`
+	code, out, errOut := runCmd(lines, "map", "-config", "../../config.toml", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"flespi,ident=a position.speed=36 1508508510013227000\n",
+		"flespi_position_speed_meters_per_second{ident=\"a\"} 10\n",
+		"flespi,ident=b battery.voltage=4.1 1508508511000000000\n",
+		"# unmapped: custom.x\n",
+		"#   custom.x: 1\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("map output lacks %q:\n%s", want, out)
+		}
+	}
+	code, _, errOut = runCmd(`[{"ident":"a"},`, "map", "-config", "../../config.toml")
+	if code != 1 || errOut != "-: invalid JSON at line 1, byte 15: array element 1 is the end of the body; every message must be a JSON object\n" {
+		t.Errorf("bad input: exit %d, %q", code, errOut)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, out, _ := runCmd("", "-version"); code != 0 || !strings.HasPrefix(out, "flespi-exporter ") {
+		t.Errorf("-version: exit %d %q", code, out)
+	}
+	if code, _, errOut := runCmd("", "-help"); code != 0 || !strings.Contains(errOut, "flespi-exporter check -config FILE") {
+		t.Errorf("-help: exit %d %q", code, errOut)
+	}
+	if code, _, errOut := runCmd("", "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d %q", code, errOut)
+	}
+}

@@ -1,0 +1,243 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
+// noEnv is an environment with nothing set.
+func noEnv(string) (string, bool) { return "", false }
+
+// TestInvalidConfigs checks the exact message for each broken file in
+// testdata: the file, the line, the key and what was expected.
+func TestInvalidConfigs(t *testing.T) {
+	tests := map[string][]string{
+		"invalid-unknown-keys.toml": {
+			`:3: http.lisen: unknown key "lisen" in [http]; valid keys: allow_cidrs, auth_header, listen, max_body_size, max_in_flight, paths, read_timeout, tls_cert, tls_key, tokens`,
+			`:5: influx: unknown key "influx" at the top level; valid keys: http, influxdb, log, mapping, prometheus, rule`,
+			`:13: [[rule]] #2 unti: unknown key "unti" in [[rule]]; valid keys: drop, enum, enum_default, field, gauge, help, influx, labels, match, measurement, offset, prometheus, regex, scale, tag, tags, ttl, type, unit`,
+		},
+		"invalid-values.toml": {
+			`:2: http.listen: "9883" is not host:port (":9883", "127.0.0.1:9883")`,
+			`:3: http.paths: "flespi" must start with '/' and not be the metrics path or under /-/`,
+			`:4: http.allow_cidrs: "185.213.2.0/33" is not a network like 185.213.2.0/24`,
+			`:5: http.tls_cert: tls_cert and tls_key go together: give both or neither`,
+			`:8: influxdb.url: "localhost:8086" must start with http:// or https://`,
+			`:9: influxdb.batch_size: must be at least 1`,
+			`:12: log.level: want debug, info, warn or error; got "verbose"`,
+		},
+		"invalid-type.toml":     {`:9: [[rule]] #2 scale: is a string; want float`},
+		"invalid-ttl.toml":      {`:7: [[rule]] #2 ttl: want a positive duration like "90s", "15m", "2h", or "never"; got "soon"`},
+		"invalid-duration.toml": {`:2: http.read_timeout: want a duration like "30s" or "5m"; got "30 seconds"`},
+		"invalid-size.toml":     {`:3: http.max_body_size: want a size like "32MiB", "512KB" or a number of bytes; got "lots"`},
+		"invalid-syntax.toml":   {`:3: http.paths: expected a comma (',') or array terminator (']'), but got end of file`},
+		"invalid-rules.toml": {
+			`:2: mapping.unmatched: want "drop" or "raw", got "keep"`,
+			`:10: [[rule]] #2 regex: 'can\.(engine' is not a valid regular expression: missing closing )`,
+			`:14: [[rule]] #3 labels.bad-label: "bad-label" is not a valid Prometheus label name (letters, digits, '_'; not starting with "__")`,
+		},
+		"invalid-env.toml": {
+			`:2: environment variable FLESPI_TEST_UNSET_VARIABLE is not set (write ${FLESPI_TEST_UNSET_VARIABLE:-default} to make it optional)`,
+			`:4: environment variable FLESPI_TEST_ALSO_UNSET is not set (write ${FLESPI_TEST_ALSO_UNSET:-default} to make it optional)`,
+			`:4: "${" must start ${NAME} or ${NAME:-default} (write $${ for a literal ${)`,
+		},
+	}
+	files, _ := filepath.Glob("testdata/invalid-*.toml")
+	if len(files) != len(tests) {
+		t.Errorf("%d invalid-*.toml files, %d test cases", len(files), len(tests))
+	}
+	for name, want := range tests {
+		path := filepath.Join("testdata", name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Parse(path, string(data), noEnv)
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: got %v, want a config.Error", name, err)
+			continue
+		}
+		for i := range want {
+			want[i] = path + want[i]
+		}
+		if got := strings.Join(ce.Problems, "\n"); got != strings.Join(want, "\n") {
+			t.Errorf("%s:\ngot:\n%s\nwant:\n%s", name, got, strings.Join(want, "\n"))
+		}
+	}
+}
+
+func TestWarningsHaveLines(t *testing.T) {
+	cfg, err := Load("testdata/warnings.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`testdata/warnings.toml:2: mapping.tags: "position.latitude" changes with almost every message: as a tag it makes a new series each time; keep it a field`,
+		`testdata/warnings.toml:8: [[rule]] #2 match: never matches: rule #1 (match = "can.*") above it matches every name this one does; the first match wins`,
+	}
+	if !reflect.DeepEqual(cfg.Warnings, want) {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(cfg.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestDefaultConfig loads the repository's config.toml as a fresh clone runs
+// it: no environment, no warnings, the documented defaults.
+func TestDefaultConfig(t *testing.T) {
+	data, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("config.toml", string(data), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) > 0 {
+		t.Errorf("config.toml has warnings:\n%s", strings.Join(cfg.Warnings, "\n"))
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen", cfg.HTTP.Listen, ":9883"},
+		{"paths", cfg.HTTP.Paths, []string{"/flespi"}},
+		{"tokens", cfg.HTTP.Tokens, []string{}},
+		{"influx url", cfg.InfluxDB.URL, ""},
+		{"max body", cfg.HTTP.MaxBodySize, Size(32 << 20)},
+		{"read timeout", cfg.HTTP.ReadTimeout, Duration(30 * time.Second)},
+		{"gauge ttl", cfg.Mapping.Config().GaugeTTL.Duration, 24 * time.Hour},
+		{"tags", cfg.Mapping.Config().Tags, []string{"device.name"}},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+	if n := len(cfg.Mapping.Rules()); n < 50 {
+		t.Errorf("config.toml has %d rules; it should cover the common flespi parameters", n)
+	}
+}
+
+// TestDefaultRulesCoverParameters checks that config.toml maps every
+// parameter of ../shared/flespi/parameters.tsv (kept in testdata) that a
+// fleet dashboard needs: nothing of it is left unmapped.
+func TestDefaultRulesCoverParameters(t *testing.T) {
+	data, err := os.ReadFile("../testdata/parameters.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body strings.Builder
+	body.WriteString(`{"ident":"x"`)
+	for _, line := range strings.Split(string(data), "\n") {
+		name, _, _ := strings.Cut(line, "\t")
+		if name == "" || strings.HasPrefix(line, "#") || name == "name" || name == "ident" {
+			continue
+		}
+		for _, n := range expandTSVName(name) {
+			body.WriteString(`,"` + n + `":1`)
+		}
+	}
+	body.WriteString("}")
+	unmapped := mapUnmapped(t, cfg.Mapping, body.String())
+	// custom.* is the user's to map.
+	if len(unmapped) != 1 || unmapped[0] != "custom.x" {
+		t.Errorf("parameters.tsv names that config.toml leaves unmapped: %v", unmapped)
+	}
+}
+
+// expandTSVName turns "ain(.N)" into ain.1, "custom.*" into custom.x, and
+// "gisgraphy.address(.city/.countryCode)" into each name.
+func expandTSVName(name string) []string {
+	name = strings.ReplaceAll(name, "*", "x")
+	base, alts, ok := strings.Cut(name, "(")
+	if !ok {
+		return []string{name}
+	}
+	alts = strings.TrimSuffix(alts, ")")
+	if alts == ".N" {
+		return []string{base + ".1"}
+	}
+	out := []string{base}
+	for _, a := range strings.Split(alts, "/") {
+		out = append(out, base+a)
+	}
+	return out
+}
+
+func TestEnvExpansion(t *testing.T) {
+	env := map[string]string{"URL": "http://influx:8086", "EMPTY": "", "TRICKY": "a\"b\\c\nd"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	text := `[influxdb]
+url = "${URL}"
+token = "${TRICKY}"
+org = "${EMPTY:-fallback}"
+bucket = "${UNSET:-db/autogen}"
+[http]
+tokens = ["${EMPTY}", "$${literal}"]
+`
+	cfg, err := Parse("env.toml", text, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{cfg.InfluxDB.URL, cfg.InfluxDB.Token, cfg.InfluxDB.Org, cfg.InfluxDB.Bucket, strings.Join(cfg.HTTP.Tokens, "|")}
+	want := []string{"http://influx:8086", "a\"b\\c\nd", "fallback", "db/autogen", "${literal}"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestSizeAndDuration(t *testing.T) {
+	sizes := map[string]Size{"32MiB": 32 << 20, "512KB": 512000, "1048576": 1 << 20, "1 GiB": 1 << 30, "10B": 10}
+	for text, want := range sizes {
+		var s Size
+		if err := s.UnmarshalText([]byte(text)); err != nil || s != want {
+			t.Errorf("Size(%q) = %d, %v; want %d", text, s, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1MiB", "1.5MiB", "MiB", "1TB"} {
+		var s Size
+		if s.UnmarshalText([]byte(bad)) == nil {
+			t.Errorf("Size(%q) accepted", bad)
+		}
+	}
+	var ttl mapping.TTL
+	if err := ttl.UnmarshalText([]byte("never")); err != nil || !ttl.Never {
+		t.Errorf("TTL never: %v %+v", err, ttl)
+	}
+	if ttl.UnmarshalText([]byte("-5m")) == nil {
+		t.Error("TTL -5m accepted")
+	}
+}
+
+// mapUnmapped applies m to one message and returns the unmapped names.
+func mapUnmapped(t *testing.T, m *mapping.Mapping, body string) []string {
+	t.Helper()
+	var out []string
+	var r mapping.Result
+	err := message.NewDecoder().Decode([]byte(body), func(msg *message.Message) error {
+		if err := m.Apply(msg, time.Now(), &r); err != nil {
+			return err
+		}
+		out = append(out, r.Unmapped...)
+		for _, s := range r.Skipped {
+			t.Errorf("skipped %s: %s", s.Param, s.Reason)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,185 @@
+package mapping_test
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+	lp "github.com/influxdata/line-protocol"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
+// TestLineProtocolMatchesClient encodes awkward points with our encoder and
+// with the one the InfluxDB client uses on the wire (influxdata/line-protocol,
+// set up as the client's write service sets it up): they must agree byte for
+// byte.
+func TestLineProtocolMatchesClient(t *testing.T) {
+	at := time.Unix(1729132792, 719063000)
+	names := []string{"plain", "with space", "comma,here", "eq=sign", "tab\there", "new\nline", `back\slash`, "ünï", `"quoted"`}
+	values := []mapping.Value{
+		{Type: mapping.TypeFloat, Float: 12.64}, {Type: mapping.TypeFloat, Float: -0.000001},
+		{Type: mapping.TypeFloat, Float: 1e21}, {Type: mapping.TypeFloat, Float: 27793898},
+		{Type: mapping.TypeInteger, Int: math.MinInt64}, {Type: mapping.TypeBoolean, Bool: true},
+		{Type: mapping.TypeString, Str: `say "hi" \ and` + "\n\t\r\f"}, {Type: mapping.TypeString, Str: ""},
+	}
+	for i, name := range names {
+		p := mapping.Point{
+			Measurement: name,
+			Tags:        sortedTags(mapping.Tag{Key: "ident", Value: name}, mapping.Tag{Key: name, Value: "v"}),
+			Time:        at,
+		}
+		fields := map[string]any{}
+		for j, v := range values {
+			key := fmt.Sprintf("%s%d", name, j)
+			p.Fields = append(p.Fields, mapping.Field{Key: key, Value: v})
+			fields[key] = clientValue(v)
+		}
+		tags := map[string]string{}
+		for _, tg := range p.Tags {
+			tags[tg.Key] = tg.Value
+		}
+		got := string(p.AppendLineProtocol(nil))
+		want := clientLine(t, write.NewPoint(name, tags, fields, at))
+		// The client sorts fields by key; compare field sets.
+		if sortFields(got) != sortFields(want) {
+			t.Errorf("point %d:\n got  %q\n want %q", i, got, want)
+		}
+	}
+}
+
+func sortedTags(a, b mapping.Tag) []mapping.Tag {
+	if b.Key < a.Key {
+		a, b = b, a
+	}
+	return []mapping.Tag{a, b}
+}
+
+func clientLine(t *testing.T, p *write.Point) string {
+	var buf bytes.Buffer
+	e := lp.NewEncoder(&buf)
+	e.SetFieldTypeSupport(lp.UintSupport)
+	e.FailOnFieldErr(true)
+	e.SetPrecision(time.Nanosecond)
+	if _, err := e.Encode(p); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func clientValue(v mapping.Value) any {
+	switch v.Type {
+	case mapping.TypeFloat:
+		return v.Float
+	case mapping.TypeInteger:
+		return v.Int
+	case mapping.TypeBoolean:
+		return v.Bool
+	}
+	return v.Str
+}
+
+// sortFields puts the fields of a line in key order, splitting on the
+// unescaped commas between them (no field value here contains ",").
+func sortFields(line string) string {
+	parts := splitUnescaped(strings.TrimSuffix(line, "\n"), ' ')
+	if len(parts) != 3 {
+		return line
+	}
+	fields := splitUnescaped(parts[1], ',')
+	for i := 1; i < len(fields); i++ {
+		for j := i; j > 0 && fields[j] < fields[j-1]; j-- {
+			fields[j], fields[j-1] = fields[j-1], fields[j]
+		}
+	}
+	return parts[0] + " " + strings.Join(fields, ",") + " " + parts[2]
+}
+
+// splitUnescaped splits s at sep where it is not escaped or inside quotes.
+func splitUnescaped(s string, sep byte) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\':
+			i++
+		case s[i] == '"':
+			quoted = !quoted
+		case s[i] == sep && !quoted:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// defaultMapping compiles the rules of the repository's config.toml.
+func defaultMapping(t testing.TB) *mapping.Mapping {
+	t.Helper()
+	cfg, err := config.Load("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Mapping
+}
+
+var (
+	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
+
+// FuzzApply maps arbitrary bodies with the default rules and checks what
+// every output relies on: one line per point, valid metric and label names,
+// finite gauge values, at least one field per point.
+func FuzzApply(f *testing.F) {
+	f.Add([]byte(sampleBody(f)))
+	f.Add([]byte(`{"ident":"a b","timestamp":"1.5","ble.sensor.temperature.x y":"7","ain#2":1e308,"x.status":"on"}`))
+	f.Add([]byte(`[{"ident":"\n","gsm.mcc":"25\"7","can.a.b.temperature":-1e-9,"accumulator.ü":3}]`))
+	m := defaultMapping(f)
+	d := message.NewDecoder()
+	var r mapping.Result
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_ = d.Decode(body, func(msg *message.Message) error {
+			if m.Apply(msg, received, &r) != nil {
+				return nil
+			}
+			for i := range r.Points {
+				checkPoint(t, &r.Points[i])
+			}
+			for _, s := range r.Samples {
+				checkSample(t, s)
+			}
+			return nil
+		})
+	})
+}
+
+func checkPoint(t *testing.T, p *mapping.Point) {
+	line := string(p.AppendLineProtocol(nil))
+	if len(p.Fields) == 0 || strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+		t.Errorf("bad point line %q", line)
+	}
+	for _, f := range p.Fields {
+		if f.Value.Type == mapping.TypeFloat && (math.IsNaN(f.Value.Float) || math.IsInf(f.Value.Float, 0)) {
+			t.Errorf("non-finite field %s in %q", f.Key, line)
+		}
+	}
+}
+
+func checkSample(t *testing.T, s mapping.Sample) {
+	if !metricName.MatchString(s.Name) || math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+		t.Errorf("bad sample %s = %v", s.Name, s.Value)
+	}
+	for _, l := range s.Labels {
+		if !labelName.MatchString(l.Name) || l.Value == "" {
+			t.Errorf("bad label %q=%q on %s", l.Name, l.Value, s.Name)
+		}
+	}
+}

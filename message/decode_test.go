@@ -1,0 +1,259 @@
+package message
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// flat describes a decoded message as "name:kind=raw" strings.
+func flat(m *Message) []string {
+	var out []string
+	for _, p := range m.Params {
+		out = append(out, p.Name+":"+p.Kind.String()+"="+string(p.Raw))
+	}
+	return out
+}
+
+func decodeAll(t *testing.T, body string) ([][]string, error) {
+	t.Helper()
+	var msgs [][]string
+	err := NewDecoder().Decode([]byte(body), func(m *Message) error {
+		msgs = append(msgs, flat(m))
+		return nil
+	})
+	return msgs, err
+}
+
+func TestDecodeShapes(t *testing.T) {
+	one := []string{"ident:string=a", "x:number=1"}
+	tests := []struct {
+		name string
+		body string
+		want [][]string
+	}{
+		{"array", `[{"ident":"a","x":1}]`, [][]string{one}},
+		{"array of two", `[{"ident":"a","x":1},{"ident":"b"}]`, [][]string{one, {"ident:string=b"}}},
+		{"empty array", ` [ ] `, nil},
+		{"single object", `{"ident":"a","x":1}`, [][]string{one}},
+		{"JSON lines", "{\"ident\":\"a\",\"x\":1}\n{\"ident\":\"a\",\"x\":1}\n", [][]string{one, one}},
+		{"whitespace everywhere", "\r\n[ { \"ident\" : \"a\" ,\t\"x\" : 1 } ]\n", [][]string{one}},
+		{"empty object", `[{}]`, [][]string{nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeAll(t, tt.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equal(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func equal(a, b [][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if strings.Join(a[i], "\x00") != strings.Join(b[i], "\x00") {
+			return false
+		}
+	}
+	return true
+}
+
+func TestDecodeValues(t *testing.T) {
+	body := `{"n":-12.5e3,"z":0,"s":"a\"b\\c\u00e9\ud83d\ude00\n","t":true,"f":false,"nil":null,` +
+		`"arr":[1, {"a": [true]}],"obj":{"x":"y"},"ain#1":0.42,"bad":"` + "\xff" + `"}`
+	got, err := decodeAll(t, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"n:number=-12.5e3", "z:number=0", "s:string=a\"b\\c\u00e9\U0001F600\n", "t:boolean=true",
+		"f:boolean=false", "nil:null=", `arr:array=[1, {"a": [true]}]`, `obj:object={"x":"y"}`,
+		"ain.1:number=0.42", "bad:string=\uFFFD",
+	}
+	if strings.Join(got[0], "|") != strings.Join(want, "|") {
+		t.Errorf("got  %q\nwant %q", got[0], want)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		body string
+		want string
+	}{
+		{``, "invalid JSON at line 1, byte 0: the body is empty; want a JSON array of messages"},
+		{`[{"ident":"a"}`, "invalid JSON at line 1, byte 14: want ',' or ']' after array element 0, found the end of the body"},
+		{`[{"ident":"a"},]`, "invalid JSON at line 1, byte 15: array element 1 is ']'; every message must be a JSON object"},
+		{`[1]`, "invalid JSON at line 1, byte 1: array element 0 is a number; every message must be a JSON object"},
+		{"[{\"a\":1},\n{\"b\":01}]", `invalid JSON at line 2, byte 16: want ',' or '}' after the value of "b", found a number`},
+		{`{"a":tru}`, `invalid JSON at line 1, byte 5: want "true", found a boolean`},
+		{`{"a":"x`, "invalid JSON at line 1, byte 7: unterminated string"},
+		{"{\"a\":\"x\ty\"}", "invalid JSON at line 1, byte 7: control character 0x09 inside a string"},
+		{`{"a":"\q"}`, `invalid JSON at line 1, byte 7: invalid escape '\q'`},
+		{`{"a":1.}`, "invalid JSON at line 1, byte 7: invalid number: want a digit after '.'"},
+		{`{"a":[1,]}`, "invalid JSON at line 1, byte 8: want a value, found ']'"},
+		{`[{"a":1}] x`, "invalid JSON at line 1, byte 10: unexpected 'x' after the end of the array"},
+		{`{a:1}`, `invalid JSON at line 1, byte 1: want a parameter name in double quotes, found 'a'`},
+		{`"ident"`, "invalid JSON at line 1, byte 0: want a JSON object or array of objects, found a string"},
+		{`{"a":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`, "invalid JSON at line 1, byte 69: values nested deeper than 64 levels"},
+	}
+	for _, tt := range tests {
+		_, err := decodeAll(t, tt.body)
+		var se *SyntaxError
+		if !errors.As(err, &se) {
+			t.Errorf("%q: got %v, want a SyntaxError", tt.body, err)
+			continue
+		}
+		if err.Error() != tt.want {
+			t.Errorf("%q:\n got  %s\n want %s", tt.body, err, tt.want)
+		}
+	}
+}
+
+func TestDecodeCallbackError(t *testing.T) {
+	stop := errors.New("stop")
+	n := 0
+	err := NewDecoder().Decode([]byte(`[{"a":1},{"a":2}]`), func(*Message) error { n++; return stop })
+	if err != stop || n != 1 {
+		t.Fatalf("got %v after %d calls, want stop after 1", err, n)
+	}
+}
+
+func TestDecodeSamples(t *testing.T) {
+	body, err := os.ReadFile("../testdata/samples.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []map[string]any
+	if err := json.Unmarshal(body, &want); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	err = NewDecoder().Decode(body, func(m *Message) error {
+		if len(m.Params) != len(want[i]) {
+			t.Errorf("message %d: %d params, encoding/json finds %d", i, len(m.Params), len(want[i]))
+		}
+		ident, ok := m.Ident()
+		if !ok || ident != want[i]["ident"] {
+			t.Errorf("message %d: ident %q, want %v", i, ident, want[i]["ident"])
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(want) {
+		t.Fatalf("decoded %d of %d messages: %v", i, len(want), err)
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want string
+		ok   bool
+	}{
+		{"1508508510", "2017-10-20T14:08:30Z", true},
+		{"1508508510.013227", "2017-10-20T14:08:30.013227Z", true},
+		{"1729132792.719063", "2024-10-17T02:39:52.719063Z", true},
+		{"1717171200.25", "2024-05-31T16:00:00.25Z", true},
+		{"1508508510.123456789123", "2017-10-20T14:08:30.123456789Z", true},
+		{"1.5085085100132e9", "2017-10-20T14:08:30.0132Z", true},
+		{"-1.5", "1969-12-31T23:59:58.5Z", true},
+		{"", "", false},
+		{"abc", "", false},
+		{"12.", "", false},
+		{"1e400", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseTime([]byte(tt.raw))
+		if ok != tt.ok || (ok && got.Format(time.RFC3339Nano) != tt.want) {
+			t.Errorf("ParseTime(%q) = %s, %v; want %s, %v", tt.raw, got.Format(time.RFC3339Nano), ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestParseTimeExact checks every microsecond of a second: a float64 route
+// would get some of them wrong.
+func TestParseTimeExact(t *testing.T) {
+	for us := 0; us < 1_000_000; us += 7 {
+		raw := []byte("1729132792." + leftPad(us))
+		got, ok := ParseTime(raw)
+		if !ok || got.Unix() != 1729132792 || got.Nanosecond() != us*1000 {
+			t.Fatalf("ParseTime(%s) = %v", raw, got)
+		}
+	}
+}
+
+func leftPad(us int) string {
+	s := "000000" + itoa(us)
+	return s[len(s)-6:]
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
+
+// FuzzDecode checks the decoder against encoding/json: it never panics, it
+// accepts only valid JSON, and it accepts every valid array of objects.
+func FuzzDecode(f *testing.F) {
+	samples, err := os.ReadFile("../testdata/samples.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(samples)
+	f.Add([]byte(`{"ident":"a","s":"\u00e9\ud83d"}` + "\n" + `{"x":[1,{"y":null}]}`))
+	f.Add([]byte(`[{"a":-0.5e-3,"b":"x\"y"}]`))
+	d := NewDecoder()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var n int
+		err := d.Decode(body, func(m *Message) error {
+			n++
+			for _, p := range m.Params {
+				if p.Kind == Number {
+					if _, ok := p.Float(); !ok && !strings.ContainsAny(string(p.Raw), "eE") {
+						t.Errorf("number %q does not parse", p.Raw)
+					}
+				}
+			}
+			return nil
+		})
+		var arr []map[string]json.RawMessage
+		isArray := json.Unmarshal(body, &arr) == nil
+		if err == nil && !json.Valid(body) && !validLines(body) {
+			t.Errorf("accepted invalid JSON %q", body)
+		}
+		if isArray && arr != nil && err != nil {
+			t.Errorf("rejected a valid array of objects %q: %v", body, err)
+		}
+		if isArray && err == nil && n != len(arr) {
+			t.Errorf("%d messages, encoding/json finds %d in %q", n, len(arr), body)
+		}
+	})
+}
+
+// validLines reports whether body is objects one after another.
+func validLines(body []byte) bool {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	for dec.More() {
+		var obj map[string]json.RawMessage
+		if err := dec.Decode(&obj); err != nil || obj == nil {
+			return false
+		}
+	}
+	return true
+}
