@@ -60,3 +60,20 @@ func withSuffix(name, suffix string) string {
 	}
 	return name + "_" + suffix
 }
+
+// UnitInfo describes a unit a rule may name, for documentation.
+type UnitInfo struct {
+	Name   string  // as written in a rule: "km/h"
+	Suffix string  // of the gauge name: "meters_per_second"
+	Factor float64 // gauge value = value * Factor
+}
+
+// Units lists the units a rule may name, sorted by name (bytewise).
+func Units() []UnitInfo {
+	out := make([]UnitInfo, 0, len(units))
+	for n, u := range units {
+		out = append(out, UnitInfo{n, u.suffix, u.factor})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

@@ -1,0 +1,43 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+// TestReadmeDocumentsEveryKey keeps the README's configuration reference
+// from drifting: every key the loader accepts, and every unit a rule may
+// name, must be documented there.
+func TestReadmeDocumentsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	for section, typ := range sections {
+		if section == "" {
+			continue
+		}
+		for _, key := range tomlKeys(typ) {
+			doc := "`" + section + "." + key + "`"
+			if section == "rule" {
+				doc = "| `" + key + "` |"
+			}
+			if !strings.Contains(readme, doc) {
+				t.Errorf("README.md does not document %s", doc)
+			}
+		}
+	}
+	for _, u := range mapping.Units() {
+		if !strings.Contains(readme, "`"+u.Name+"`") || !strings.Contains(readme, "`_"+u.Suffix+"`") && u.Suffix != "" {
+			t.Errorf("README.md units table lacks %s (%s)", u.Name, u.Suffix)
+		}
+	}
+	if reflect.TypeFor[Config]().NumField() != len(sections)-1 {
+		t.Errorf("Config has sections that the sections table does not list")
+	}
+}
