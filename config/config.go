@@ -128,7 +128,6 @@ func (c *Config) validate() []problem {
 			add("http.paths", "%q must start with '/' and not be the metrics path or under /-/", p)
 		}
 	}
-	h.Tokens = nonEmpty(h.Tokens)
 	if h.AuthHeader == "" {
 		add("http.auth_header", "must name a header, like \"Authorization\"")
 	}

@@ -63,6 +63,7 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	for _, k := range loc.unknown(md.Undecoded()) {
 		problems = append(problems, loc.formatLine(file, k.line, k.path, unknownKeyMessage(k.key)))
 	}
+	cfg.HTTP.Tokens = nonEmpty(cfg.HTTP.Tokens) // "${TOKEN:-}" unset means no token
 	for _, p := range cfg.validate() {
 		problems = append(problems, loc.format(file, p.key, p.msg))
 	}

@@ -448,6 +448,9 @@ func (c *compiler) influxTargets(r *rule) {
 		if strings.Contains(r.tag, "$") {
 			c.errorf(r.index, "tag", "a tag name cannot be a template; name it, like tag = \"driver\"")
 		}
+		if r.typ == TypeFloat {
+			c.warnf(r.index, "tag", "a float value as a tag makes a new series for every distinct value; use type = \"string\" or \"integer\" for codes and names, or keep it a field")
+		}
 	}
 	r.tags = c.pairs(r, "tags", cfg.Tags, false)
 }

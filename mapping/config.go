@@ -10,6 +10,7 @@ package mapping
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -145,5 +146,13 @@ func (t TTL) String() string {
 	case !t.set:
 		return "unset"
 	}
-	return t.Duration.String()
+	s := t.Duration.String() // "24h0m0s" reads better as "24h"
+	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	if s == "" {
+		return "0s"
+	}
+	return s
 }

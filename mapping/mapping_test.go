@@ -365,6 +365,9 @@ match = "x.y.status"
 match = "c.*"
 prometheus = false
 influx = false
+[[rule]]
+match = "driver.code"
+tag = "driver"
 [mapping]
 tags = ["peer"]`)
 	var got []string
@@ -377,6 +380,7 @@ tags = ["peer"]`)
 		`[[rule]] #3 match: never matches: rule #1 (match = "a.*") above it matches every name this one does; the first match wins`,
 		`[[rule]] #5 match: never matches: rule #4 (match = "**.status") above it matches every name this one does; the first match wins`,
 		`[[rule]] #6 match: the rule has no output (no InfluxDB field, no gauge); write drop = true if that is meant`,
+		`[[rule]] #7 tag: a float value as a tag makes a new series for every distinct value; use type = "string" or "integer" for codes and names, or keep it a field`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

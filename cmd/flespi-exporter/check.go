@@ -84,5 +84,6 @@ func describeRule(r mapping.RuleInfo) string {
 	if len(out) == 0 {
 		return "no output"
 	}
-	return strings.Join(out, "; ")
+	// $0 is the parameter name: say so.
+	return strings.ReplaceAll(strings.Join(out, "; "), "$0", "<parameter>")
 }
