@@ -11,15 +11,15 @@ import (
 // and '=' in names; quotes and backslashes in string fields. A trailing
 // backslash in a name cannot be written, so it is removed.
 func (p *Point) AppendLineProtocol(b []byte) []byte {
-	b = appendEscaped(b, p.Measurement, false)
+	b = appendName(b, p.Measurement, &measurementEscapes)
 	for _, t := range p.Tags {
 		if strings.TrimRight(t.Value, `\`) == "" || strings.TrimRight(t.Key, `\`) == "" {
 			continue // not writable; InfluxDB has no empty tags
 		}
 		b = append(b, ',')
-		b = appendEscaped(b, t.Key, true)
+		b = appendName(b, t.Key, &keyEscapes)
 		b = append(b, '=')
-		b = appendEscaped(b, t.Value, true)
+		b = appendName(b, t.Value, &keyEscapes)
 	}
 	for i, f := range p.Fields {
 		if i == 0 {
@@ -27,7 +27,7 @@ func (p *Point) AppendLineProtocol(b []byte) []byte {
 		} else {
 			b = append(b, ',')
 		}
-		b = appendEscaped(b, f.Key, true)
+		b = appendName(b, f.Key, &keyEscapes)
 		b = append(b, '=')
 		b = f.Value.appendLineProtocol(b)
 	}
@@ -46,51 +46,48 @@ func (v Value) appendLineProtocol(b []byte) []byte {
 		return strconv.AppendBool(b, v.Bool)
 	}
 	b = append(b, '"')
-	for i := 0; i < len(v.Str); i++ {
-		switch c := v.Str[i]; c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\f':
-			b = append(b, '\\', 'f')
-		case '\r':
-			b = append(b, '\\', 'r')
-		default:
-			b = append(b, c)
-		}
-	}
+	b = appendEscaped(b, v.Str, &stringEscapes)
 	return append(b, '"')
 }
 
-// appendEscaped writes a measurement (key=false) or a tag key, tag value or
-// field key (key=true).
-func appendEscaped(b []byte, s string, key bool) []byte {
-	s = strings.TrimRight(s, `\`)
+// escapes maps a byte to the letter written after the backslash that
+// escapes it; 0 means the byte is written as it is.
+type escapes [256]byte
+
+func newEscapes(special string) (e escapes) {
+	for i := 0; i < len(special); i++ {
+		e[special[i]] = special[i]
+	}
+	// Control characters are written as \t, \n, \f, \r, as the client does.
+	e['\t'], e['\n'], e['\f'], e['\r'] = 't', 'n', 'f', 'r'
+	return e
+}
+
+var (
+	measurementEscapes = newEscapes(" ,")
+	keyEscapes         = newEscapes(" ,=") // tag keys, tag values, field keys
+	stringEscapes      = newEscapes(`"\`)  // string field values
+)
+
+// appendEscaped appends s with the bytes that e names escaped; runs of plain
+// bytes are copied whole.
+func appendEscaped(b []byte, s string, e *escapes) []byte {
+	start := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case ' ', ',':
-			b = append(b, '\\', c)
-		case '=':
-			if key {
-				b = append(b, '\\')
-			}
-			b = append(b, c)
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\f':
-			b = append(b, '\\', 'f')
-		case '\r':
-			b = append(b, '\\', 'r')
-		default:
-			b = append(b, c)
+		if x := e[s[i]]; x != 0 {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', x)
+			start = i + 1
 		}
 	}
-	return b
+	return append(b, s[start:]...)
+}
+
+// appendName writes a measurement, tag or field key: a trailing backslash
+// cannot be written in line protocol (it would escape the separator after
+// it), so it is removed.
+func appendName(b []byte, s string, e *escapes) []byte {
+	return appendEscaped(b, strings.TrimRight(s, `\`), e)
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
