@@ -110,4 +110,3 @@ func get(t *testing.T, url string) string {
 	}
 	return string(body)
 }
-
