@@ -18,6 +18,6 @@ go test -race -count=1 ./...
 
 fuzztime=${FUZZTIME:-15s}
 if [ "$fuzztime" != 0 ]; then
-  go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$fuzztime" ./message
-  go test -run '^$' -fuzz '^FuzzApply$' -fuzztime "$fuzztime" ./mapping
+  go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$fuzztime" -fuzzminimizetime 2s ./message
+  go test -run '^$' -fuzz '^FuzzApply$' -fuzztime "$fuzztime" -fuzzminimizetime 2s ./mapping
 fi
