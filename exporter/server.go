@@ -1,6 +1,6 @@
 // Package exporter wires the configuration, the compiled rules and the
-// outputs into the running service: its HTTP server, its metrics, and (in
-// later stages) the flespi stream receiver and the InfluxDB writer.
+// outputs into the running service: the flespi stream receiver, the InfluxDB
+// writer, the metrics and health endpoints, and an orderly shutdown.
 package exporter
 
 import (
@@ -20,21 +20,36 @@ import (
 
 // shutdownTimeout bounds how long in-flight requests may take to finish once
 // the server is asked to stop.
-const shutdownTimeout = 20 * time.Second
+const shutdownTimeout = 30 * time.Second
 
 // Server is the exporter's HTTP service.
 type Server struct {
-	cfg     *config.Loaded
-	reg     *prometheus.Registry
-	log     *slog.Logger
-	version string
+	cfg      *config.Loaded
+	reg      *prometheus.Registry
+	log      *slog.Logger
+	receiver *receiver
+	writer   *influxWriter // nil without InfluxDB
 }
 
-// New returns a Server for cfg that registers its metrics in reg (a fresh
-// registry: the exporter never uses the global one).
-func New(cfg *config.Loaded, reg *prometheus.Registry, log *slog.Logger, version string) *Server {
-	s := &Server{cfg: cfg, reg: reg, log: log, version: version}
-	reg.MustRegister(
+// Options are what a Server needs besides its configuration.
+type Options struct {
+	// Registry receives the exporter's metrics: a fresh one, never the
+	// global registry.
+	Registry *prometheus.Registry
+	Log      *slog.Logger
+	Version  string
+	// Now is the clock; time.Now when nil. Tests inject their own.
+	Now func() time.Time
+}
+
+// New returns a Server for cfg. It opens the InfluxDB client (no connection
+// is made yet) and the dead-letter file when they are configured.
+func New(cfg *config.Loaded, opts Options) (*Server, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{cfg: cfg, reg: opts.Registry, log: opts.Log}
+	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -42,59 +57,146 @@ func New(cfg *config.Loaded, reg *prometheus.Registry, log *slog.Logger, version
 		Name: "flespi_exporter_build_info",
 		Help: "A metric with a constant 1 value labelled by the exporter's version.",
 	}, []string{"version"})
-	info.WithLabelValues(version).Set(1)
+	info.WithLabelValues(opts.Version).Set(1)
 	rules := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flespi_exporter_config_rules",
 		Help: "Number of mapping rules in the loaded configuration.",
 	})
 	rules.Set(float64(len(cfg.Mapping.Rules())))
-	reg.MustRegister(info, rules)
-	return s
+	s.reg.MustRegister(info, rules)
+	m := newMetrics(s.reg)
+	if cfg.InfluxDB.URL != "" {
+		w, err := newInfluxWriter(cfg.InfluxDB, m, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.writer = w
+	}
+	s.receiver = newReceiver(cfg.HTTP, cfg.Mapping, s.writer, m, s.log, opts.Now)
+	return s, nil
 }
 
-// Handler returns the routes of the service.
+// Handler returns the routes of the main listener: the stream paths, the
+// health endpoints, and the metrics unless they have a listener of their own.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(s.cfg.Prometheus.Path, promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	for _, p := range s.cfg.HTTP.Paths {
+		mux.Handle(p, s.receiver)
+	}
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("OK\n"))
 	})
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("OK\n"))
-	})
+	mux.HandleFunc("/-/ready", s.ready)
+	if s.cfg.Prometheus.Listen == "" {
+		mux.Handle(s.cfg.Prometheus.Path, s.metricsHandler())
+	}
 	return mux
 }
 
-// Run serves until ctx is cancelled, then stops accepting connections and
-// lets in-flight requests finish. A listener is taken from listen when it is
-// not nil (tests pass one on a free port), else opened on [http].listen.
-func (s *Server) Run(ctx context.Context, listen net.Listener) error {
-	if listen == nil {
-		var err error
-		if listen, err = net.Listen("tcp", s.cfg.HTTP.Listen); err != nil {
-			return err
-		}
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+}
+
+// ready answers 200 when batches can be stored: the configuration is
+// loaded (it is, or the server would not run) and InfluxDB answers.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if err := s.receiver.ready(r.Context()); err != nil {
+		http.Error(w, "InfluxDB is not reachable: "+err.Error(), http.StatusServiceUnavailable)
+		return
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Duration(s.cfg.HTTP.ReadTimeout),
-		IdleTimeout:       2 * time.Minute,
+	_, _ = w.Write([]byte("OK\n"))
+}
+
+// Run serves until ctx is cancelled, then stops accepting connections, lets
+// in-flight batches finish and closes the InfluxDB client. Listeners are
+// taken from ln when given (tests pass ones on free ports); else they are
+// opened on http.listen and prometheus.listen.
+func (s *Server) Run(ctx context.Context, ln *Listeners) error {
+	if ln == nil {
+		ln = &Listeners{}
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(listen) }()
-	s.log.Info("serving", "address", listen.Addr().String(), "metrics", s.cfg.Prometheus.Path, "config", s.cfg.File)
-	select {
-	case err := <-errc:
+	if err := ln.open(s.cfg); err != nil {
 		return err
+	}
+	servers := []*http.Server{s.httpServer(s.Handler())}
+	listeners := []net.Listener{ln.HTTP}
+	if ln.Metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle(s.cfg.Prometheus.Path, s.metricsHandler())
+		servers = append(servers, s.httpServer(mux))
+		listeners = append(listeners, ln.Metrics)
+	}
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		tls := i == 0 && s.cfg.HTTP.TLSCert != "" // the stream listener only
+		go func() { errc <- s.serve(srv, listeners[i], tls) }()
+	}
+	s.log.Info("serving", "address", ln.HTTP.Addr().String(), "paths", s.cfg.HTTP.Paths,
+		"influxdb", s.cfg.InfluxDB.URL != "", "config", s.cfg.File)
+	var err error
+	select {
+	case err = <-errc:
 	case <-ctx.Done():
 	}
+	// In order: stop accepting and finish in-flight requests, then close
+	// the InfluxDB client that they write with.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
+	for _, srv := range servers {
+		err = errors.Join(err, srv.Shutdown(shutdownCtx))
+	}
+	if s.writer != nil {
+		s.writer.close()
 	}
 	s.log.Info("stopped")
 	return err
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener, tls bool) error {
+	var err error
+	if tls {
+		err = srv.ServeTLS(ln, s.cfg.HTTP.TLSCert, s.cfg.HTTP.TLSKey)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	read := time.Duration(s.cfg.HTTP.ReadTimeout)
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       read,
+		// Room to read the body, write it (a write and its retry), answer.
+		WriteTimeout: read + 2*time.Duration(s.cfg.InfluxDB.Timeout) + 5*time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Listeners are the sockets a Server serves on; nil ones are opened from
+// the configuration.
+type Listeners struct {
+	HTTP    net.Listener
+	Metrics net.Listener // used only when prometheus.listen is set
+}
+
+func (l *Listeners) open(cfg *config.Loaded) error {
+	var err error
+	if l.HTTP == nil {
+		if l.HTTP, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return err
+		}
+	}
+	if cfg.Prometheus.Listen != "" && l.Metrics == nil {
+		if l.Metrics, err = net.Listen("tcp", cfg.Prometheus.Listen); err != nil {
+			l.HTTP.Close()
+			return err
+		}
+	}
+	return nil
 }

@@ -37,14 +37,17 @@ func loadDefault(t *testing.T) *config.Loaded {
 func TestServe(t *testing.T) {
 	cfg := loadDefault(t)
 	reg := prometheus.NewRegistry()
-	srv := New(cfg, reg, slog.New(slog.NewTextHandler(io.Discard, nil)), "v0.0.0-test")
+	srv, err := New(cfg, Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "v0.0.0-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
+	go func() { done <- srv.Run(ctx, &Listeners{HTTP: ln}) }()
 	base := "http://" + ln.Addr().String()
 
 	for path, want := range map[string]string{

@@ -113,12 +113,14 @@ func (d *Decoder) expectEnd() error {
 
 // decodeMessage decodes one flat object at d.pos and hands it to fn.
 func (d *Decoder) decodeMessage(fn func(*Message) error) error {
+	start := d.pos
 	d.pos++ // '{'
 	d.msg.Params = d.msg.Params[:0]
 	d.str = d.str[:0]
 	d.skipSpace()
 	if d.peek() == '}' {
 		d.pos++
+		d.msg.Raw = d.body[start:d.pos]
 		return fn(&d.msg)
 	}
 	for {
@@ -148,6 +150,7 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 			d.skipSpace()
 		case '}':
 			d.pos++
+			d.msg.Raw = d.body[start:d.pos]
 			return fn(&d.msg)
 		default:
 			return d.errorf("want ',' or '}' after the value of %q, found %s", name, d.describe())

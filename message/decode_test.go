@@ -119,6 +119,17 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+func TestDecodeKeepsMessageText(t *testing.T) {
+	var raws []string
+	err := NewDecoder().Decode([]byte(` [ {"a":1} ,{ "b" : [2] }]`), func(m *Message) error {
+		raws = append(raws, string(m.Raw))
+		return nil
+	})
+	if err != nil || strings.Join(raws, "|") != `{"a":1}|{ "b" : [2] }` {
+		t.Errorf("got %q, %v", raws, err)
+	}
+}
+
 func TestDecodeCallbackError(t *testing.T) {
 	stop := errors.New("stop")
 	n := 0

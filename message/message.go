@@ -47,9 +47,11 @@ type Param struct {
 func (p *Param) Bool() bool { return p.Kind == Bool && len(p.Raw) == 4 }
 
 // Message is one decoded flespi message: its parameters in the order they
-// were sent.
+// were sent, and the message's JSON text as it stood in the body (kept for
+// dead letters).
 type Message struct {
 	Params []Param
+	Raw    []byte
 }
 
 // Get returns the parameter with the given name, or nil. When a name occurs

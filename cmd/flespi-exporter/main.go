@@ -127,7 +127,11 @@ func serve(file string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	srv := exporter.New(cfg, prometheus.NewRegistry(), log, buildVersion())
+	srv, err := exporter.New(cfg, exporter.Options{Registry: prometheus.NewRegistry(), Log: log, Version: buildVersion()})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
 	if err := srv.Run(ctx, nil); err != nil {
 		log.Error("server failed", "err", err)
 		return 1

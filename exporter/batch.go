@@ -1,0 +1,105 @@
+package exporter
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
+// batch is what one stream request maps to, ready to be stored. Its memory
+// is reused through batchPool; the message texts point into the request
+// body, so a batch must not outlive the request.
+type batch struct {
+	lines  []byte   // line protocol, one point per line
+	ends   []int    // end offset in lines of each line
+	origin []int    // index in msgs of the message each line came from
+	msgs   [][]byte // JSON text of the messages that made lines
+
+	messages      int
+	noIdent       int
+	noTime        int
+	unmapped      int
+	valuesSkipped map[string]int // by reason
+	skipExamples  []string       // "ident param: reason", the first few, for the log
+
+	dec *message.Decoder
+	res mapping.Result
+}
+
+// maxSkipExamples bounds the skipped values a batch names in the log.
+const maxSkipExamples = 3
+
+var batchPool = sync.Pool{New: func() any {
+	return &batch{dec: message.NewDecoder(), valuesSkipped: map[string]int{}}
+}}
+
+func getBatch() *batch { return batchPool.Get().(*batch) }
+
+// release resets the batch and returns it to the pool.
+func (b *batch) release() {
+	b.lines, b.ends, b.origin = b.lines[:0], b.ends[:0], b.origin[:0]
+	clear(b.msgs) // drop the references to the request body
+	b.msgs = b.msgs[:0]
+	b.messages, b.noIdent, b.noTime, b.unmapped = 0, 0, 0, 0
+	clear(b.valuesSkipped)
+	b.skipExamples = b.skipExamples[:0]
+	batchPool.Put(b)
+}
+
+// fill decodes body and maps every message with m. A message without ident
+// or time is counted and skipped; an invalid body is an error and leaves
+// the batch unusable.
+func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time) error {
+	return b.dec.Decode(body, func(msg *message.Message) error {
+		b.messages++
+		err := m.Apply(msg, received, &b.res)
+		switch {
+		case errors.Is(err, mapping.ErrNoIdent):
+			b.noIdent++
+			return nil
+		case errors.Is(err, mapping.ErrNoTime):
+			b.noTime++
+			return nil
+		case err != nil:
+			return err
+		}
+		b.add(msg)
+		return nil
+	})
+}
+
+// add keeps what b.res holds for msg.
+func (b *batch) add(msg *message.Message) {
+	r := &b.res
+	b.unmapped += len(r.Unmapped)
+	for _, s := range r.Skipped {
+		b.valuesSkipped[s.Reason]++
+		if len(b.skipExamples) < maxSkipExamples {
+			b.skipExamples = append(b.skipExamples, r.Ident+" "+s.Param+": "+s.Reason)
+		}
+	}
+	if len(r.Points) == 0 {
+		return
+	}
+	b.msgs = append(b.msgs, msg.Raw)
+	for i := range r.Points {
+		b.lines = r.Points[i].AppendLineProtocol(b.lines)
+		b.ends = append(b.ends, len(b.lines))
+		b.origin = append(b.origin, len(b.msgs)-1)
+	}
+}
+
+// points is the number of lines of line protocol.
+func (b *batch) points() int { return len(b.ends) }
+
+// span returns the bytes of lines [lo, hi).
+func (b *batch) span(lo, hi int) []byte {
+	start := 0
+	if lo > 0 {
+		start = b.ends[lo-1]
+	}
+	return b.lines[start:b.ends[hi-1]]
+}
