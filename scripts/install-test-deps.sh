@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond Go, from Debian's packages, and only
-# what is missing, so a second run takes a second:
-#   - promtool (package prometheus): `promtool check metrics` on /metrics.
+# Installs what the tests need beyond Go, and only what is missing, so a
+# second run takes a second:
+#   - promtool (Debian package prometheus): `promtool check metrics` on /metrics.
+#   - influxd, InfluxDB OSS 1.8.10 built from source with go install (pure Go,
+#     about 3 minutes the first time, cached after): the real database that the
+#     receiver tests write to.
 set -euo pipefail
 
 need=()
@@ -19,3 +22,12 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 promtool --version | head -1
+
+influxd="$(go env GOPATH)/bin/influxd"
+# `go version -m` reads the module version that go install recorded.
+if ! go version -m "$influxd" 2>/dev/null | grep -q 'github.com/influxdata/influxdb[[:space:]]*v1.8.10'; then
+  echo "building InfluxDB 1.8.10 (go install; a few minutes the first time)"
+  # Outside this module, so that its dependencies stay out of our go.mod.
+  (cd / && go install github.com/influxdata/influxdb/cmd/influxd@v1.8.10)
+fi
+echo "influxd: $influxd (InfluxDB 1.8.10)"

@@ -45,7 +45,7 @@ func Generate(n, devices, batchSize int, seed uint64) *Workload {
 		}
 		dev := i % devices
 		m := Message{
-			Ident:   fmt.Sprintf("35209308%07d", dev),
+			Ident:   fmt.Sprintf("8635209%08d", dev),
 			Micros:  1717171200_000000 + int64(i/devices)*10_000_000 + int64(dev)*1000 + int64(rng.IntN(1000)),
 			Speed:   rng.IntN(130),
 			Voltage: float64(11000+rng.IntN(18000)) / 1000,

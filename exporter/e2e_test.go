@@ -1,0 +1,282 @@
+package exporter
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/flespi-exporter once per test run: the end-to-end
+// tests run the real program, so that killing it is a real kill.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "flespi-exporter-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "flespi-exporter")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/flespi-exporter").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// process is the exporter binary running with the repository's config.toml.
+type process struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	env  []string
+	log  *bytes.Buffer
+}
+
+func startProcess(t *testing.T, influxURL string) *process {
+	t.Helper()
+	p := &process{t: t, addr: freeAddr(t), log: &bytes.Buffer{}}
+	p.env = append(os.Environ(),
+		"FLESPI_EXPORTER_LISTEN="+p.addr,
+		"INFLUXDB_URL="+influxURL,
+		"INFLUXDB_BUCKET="+testinflux.Bucket,
+		"INFLUXDB_TOKEN="+testinflux.Token,
+	)
+	p.start()
+	t.Cleanup(func() {
+		if p.cmd != nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+func (p *process) start() {
+	p.t.Helper()
+	p.cmd = exec.Command(binary(p.t), "-config", "../config.toml")
+	p.cmd.Env = p.env
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + p.addr + "/-/healthy"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the exporter did not start:\n%s", p.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kill ends the process with SIGKILL: no shutdown, in-flight work is lost.
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// flespiStream posts batches the way a flespi HTTP stream does: one request
+// in flight, and the same batch again after any answer but 200 (or none).
+type flespiStream struct {
+	url      string
+	client   *http.Client
+	mu       sync.Mutex
+	failures map[int]int // answers other than 200 by status; 0 is no answer
+}
+
+func newStream(url string) *flespiStream {
+	return &flespiStream{url: url, client: &http.Client{Timeout: 30 * time.Second}, failures: map[int]int{}}
+}
+
+// deliver posts batch until it is acknowledged, for at most two minutes.
+func (s *flespiStream) deliver(batch []byte) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		code := 0
+		resp, err := s.client.Post(s.url, "application/json", bytes.NewReader(batch))
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			code = resp.StatusCode
+		}
+		if code == http.StatusOK {
+			return nil
+		}
+		s.mu.Lock()
+		s.failures[code]++
+		s.mu.Unlock()
+		if time.Now().After(deadline) {
+			return fmt.Errorf("batch not acknowledged for two minutes; last answer %d %v", code, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *flespiStream) failed(code int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failures[code]
+}
+
+// TestStreamWithFaults is the promise end to end: a flespi-like stream posts
+// the samples and 12,000 messages of 120 devices through the real binary
+// while InfluxDB stops and restarts and the exporter is killed and
+// restarted; at the end every message is in InfluxDB exactly once, with its
+// values and its exact microsecond timestamp.
+func TestStreamWithFaults(t *testing.T) {
+	db := testinflux.Start(t)
+	ex := startProcess(t, db.URL)
+	stream := newStream("http://" + ex.addr + "/flespi")
+	w := workload.Generate(12000, 120, 500, 42)
+
+	// The samples but the first, which has no timestamp at all.
+	var sampleMsgs []json.RawMessage
+	if err := json.Unmarshal(samples(t), &sampleMsgs); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := json.Marshal(sampleMsgs[1:])
+	if err := stream.deliver(first); err != nil {
+		t.Fatal(err)
+	}
+
+	for i, batch := range w.Batches {
+		switch i {
+		case 6: // InfluxDB goes away for a while.
+			db.Stop()
+			go func() {
+				time.Sleep(1500 * time.Millisecond)
+				db.Restart()
+			}()
+		case 14: // The exporter is killed while it handles the batch.
+			go func() {
+				time.Sleep(5 * time.Millisecond)
+				ex.kill()
+				time.Sleep(500 * time.Millisecond)
+				ex.start()
+			}()
+		}
+		if err := stream.deliver(batch); err != nil {
+			t.Fatalf("batch %d: %v\n%s", i, err, ex.log)
+		}
+	}
+	if n := stream.failed(http.StatusServiceUnavailable); n == 0 {
+		t.Error("no 503 while InfluxDB was down")
+	}
+	if n := stream.failed(0); n == 0 {
+		t.Error("no failed request while the exporter was down")
+	}
+	t.Logf("answers other than 200: %v", stream.failures)
+
+	if n := countAll(t, db); n != len(w.Messages)+len(sampleMsgs)-1 {
+		t.Errorf("%d points in InfluxDB, want %d: one per message", n, len(w.Messages)+len(sampleMsgs)-1)
+	}
+	checkWorkload(t, db, w)
+}
+
+// checkWorkload reads every generated message back and compares its values
+// and time.
+func checkWorkload(t *testing.T, db *testinflux.Server, w *workload.Workload) {
+	t.Helper()
+	want := map[string]workload.Message{}
+	for _, m := range w.Messages {
+		want[m.Ident+"@"+strconv.FormatInt(m.Micros*1000, 10)] = m
+	}
+	series := db.Query(`SELECT "position.speed", "external.powersource.voltage", "can.engine.rpm" FROM flespi WHERE ident =~ /^8635209/ GROUP BY ident`)
+	seen := 0
+	for _, s := range series {
+		for _, row := range s.Values {
+			key := s.Tags["ident"] + "@" + row[0].(json.Number).String()
+			m, ok := want[key]
+			if !ok {
+				t.Errorf("unexpected point %s", key)
+				continue
+			}
+			seen++
+			got := fmt.Sprintf("%v %v %v", row[1], row[2], row[3])
+			exp := fmt.Sprintf("%d %s %d", m.Speed, strconv.FormatFloat(m.Voltage, 'f', -1, 64), m.RPM)
+			if got != exp {
+				t.Errorf("%s: got %s, want %s", key, got, exp)
+			}
+		}
+	}
+	if seen != len(w.Messages) {
+		t.Errorf("read back %d of %d generated messages", seen, len(w.Messages))
+	}
+}
+
+// TestGracefulShutdown sends SIGTERM while a batch is being received: the
+// batch is still stored and acknowledged, and the process exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	db := testinflux.Start(t)
+	ex := startProcess(t, db.URL)
+	pr, pw := io.Pipe()
+	answer := make(chan int, 1)
+	go func() {
+		resp, err := http.Post("http://"+ex.addr+"/flespi", "application/json", pr)
+		if err != nil {
+			answer <- 0
+			return
+		}
+		resp.Body.Close()
+		answer <- resp.StatusCode
+	}()
+	body := samples(t)
+	pw.Write(body[:100])
+	time.Sleep(200 * time.Millisecond) // the request is in the handler now
+	if err := ex.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	pw.Write(body[100:])
+	pw.Close()
+	if code := <-answer; code != 200 {
+		t.Errorf("in-flight batch answered %d during shutdown\n%s", code, ex.log)
+	}
+	err := ex.cmd.Wait()
+	ex.cmd = nil
+	if err != nil {
+		t.Errorf("exit: %v\n%s", err, ex.log)
+	}
+	if n := countAll(t, db); n != 8 {
+		t.Errorf("%d points stored, want 8", n)
+	}
+}
