@@ -124,7 +124,6 @@ func field(t *testing.T, db *testinflux.Server, name, ident string, ns int64) an
 	return series[0].Values[0][1]
 }
 
-
 // TestStoreSamples posts the real flespi samples and reads them back from
 // InfluxDB: typed values and exact microsecond timestamps.
 func TestStoreSamples(t *testing.T) {
