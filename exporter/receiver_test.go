@@ -6,9 +6,17 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -488,4 +496,92 @@ func TestInFlightCap(t *testing.T) {
 	if code := <-first; code != 200 {
 		t.Errorf("first batch: %d", code)
 	}
+}
+
+// TestSkipsAndChunks: a message without ident is skipped and counted while
+// the rest is stored, in write requests of influxdb.batch_size points.
+func TestSkipsAndChunks(t *testing.T) {
+	db := testinflux.Start(t)
+	ex := startExporter(t, db.URL, nil, "batch_size = 3")
+	body := []byte(`[{"timestamp":1717171200,"position.speed":1},` +
+		`{"ident":"a","timestamp":1717171200,"position.speed":2},{"ident":"a","timestamp":1717171201,"position.speed":"fast"},` +
+		`{"ident":"b","timestamp":1717171200,"position.speed":3},{"ident":"c","timestamp":1717171200,"position.speed":4},` +
+		`{"ident":"d","timestamp":1717171200,"position.speed":5},{"ident":"e","timestamp":1717171200,"position.speed":6,"battery.voltage":4}]`)
+	code, answer := post(t, ex.URL+"/flespi", body, nil)
+	if code != 200 || answer != "stored: 7 messages, 5 points, 1 skipped messages, 0 dead-lettered points" {
+		t.Fatalf("got %d %q", code, answer)
+	}
+	if n := countAll(t, db); n != 5 {
+		t.Errorf("%d points stored, want 5", n)
+	}
+	checks := map[string]float64{
+		"flespi_exporter_messages_skipped_total{reason=no_ident}":  metricValue(t, ex.reg, "flespi_exporter_messages_skipped_total", "reason", "no_ident"),
+		"flespi_exporter_values_skipped_total{reason=uncoercible}": metricValue(t, ex.reg, "flespi_exporter_values_skipped_total", "reason", "uncoercible"),
+		"flespi_exporter_write_duration_seconds (requests)":        metricValue(t, ex.reg, "flespi_exporter_write_duration_seconds"),
+	}
+	want := map[string]float64{
+		"flespi_exporter_messages_skipped_total{reason=no_ident}":  1,
+		"flespi_exporter_values_skipped_total{reason=uncoercible}": 1,
+		"flespi_exporter_write_duration_seconds (requests)":        2, // 5 points in chunks of 3
+	}
+	for k, v := range want {
+		if checks[k] != v {
+			t.Errorf("%s = %v, want %v", k, checks[k], v)
+		}
+	}
+}
+
+// TestTLS serves the stream over HTTPS when http.tls_cert and tls_key are set.
+func TestTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TLS_CERT": certFile, "FLESPI_EXPORTER_TLS_KEY": keyFile}, "")
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	url := strings.Replace(ex.URL, "http://", "https://", 1) + "/flespi"
+	resp, err := client.Post(url, "application/json", bytes.NewReader(samples(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("HTTPS POST: %s", resp.Status)
+	}
+	// Go's TLS server answers plain HTTP with 400.
+	if resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(samples(t))); err == nil && resp.StatusCode == 200 {
+		t.Error("plain HTTP was accepted on the TLS listener")
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, and returns a
+// pool that trusts it.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "flespi-exporter test"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }
