@@ -18,6 +18,10 @@ type batch struct {
 	origin []int    // index in msgs of the message each line came from
 	msgs   [][]byte // JSON text of the messages that made lines
 
+	samples []gaugeSample   // gauge values, applied once the batch is stored
+	labels  []mapping.Label // backing store of the samples' labels
+	devices deviceGauges
+
 	messages      int
 	noIdent       int
 	noTime        int
@@ -41,6 +45,8 @@ func getBatch() *batch { return batchPool.Get().(*batch) }
 // release resets the batch and returns it to the pool.
 func (b *batch) release() {
 	b.lines, b.ends, b.origin = b.lines[:0], b.ends[:0], b.origin[:0]
+	clear(b.samples) // drop the references to label strings
+	b.samples, b.labels = b.samples[:0], b.labels[:0]
 	clear(b.msgs) // drop the references to the request body
 	b.msgs = b.msgs[:0]
 	b.messages, b.noIdent, b.noTime, b.unmapped = 0, 0, 0, 0
@@ -49,10 +55,27 @@ func (b *batch) release() {
 	batchPool.Put(b)
 }
 
+// deviceGauges says how to name and keep the gauges every message updates.
+type deviceGauges struct {
+	last, received string
+	ttl            time.Duration
+}
+
+func newDeviceGauges(m *mapping.Mapping) deviceGauges {
+	cfg := m.Config()
+	last, received := deviceGaugeNames(cfg.Namespace)
+	ttl := cfg.GaugeTTL.Duration
+	if cfg.GaugeTTL.Never {
+		ttl = 0
+	}
+	return deviceGauges{last, received, ttl}
+}
+
 // fill decodes body and maps every message with m. A message without ident
 // or time is counted and skipped; an invalid body is an error and leaves
 // the batch unusable.
 func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time) error {
+	b.devices = newDeviceGauges(m)
 	return b.dec.Decode(body, func(msg *message.Message) error {
 		b.messages++
 		err := m.Apply(msg, received, &b.res)
@@ -67,9 +90,40 @@ func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time) error 
 			return err
 		}
 		b.add(msg)
+		b.addSamples(received)
 		return nil
 	})
 }
+
+// addSamples keeps the gauge samples of b.res, and the device gauges: the
+// newest device time and the newest arrival of a message per device.
+func (b *batch) addSamples(received time.Time) {
+	r := &b.res
+	start := len(b.labels)
+	for _, t := range r.Tags {
+		b.labels = append(b.labels, mapping.Label{Name: t.Key, Value: t.Value})
+	}
+	device := b.labels[start:len(b.labels):len(b.labels)]
+	d := &b.devices
+	b.samples = append(b.samples,
+		gaugeSample{name: d.last, help: helpLastMessage, labels: device, value: unixSeconds(r.Time), at: r.Time, ttl: d.ttl},
+		gaugeSample{name: d.received, help: helpLastReceived, labels: device, value: unixSeconds(received), at: received, ttl: d.ttl},
+	)
+	for i := range r.Samples {
+		s := &r.Samples[i]
+		start := len(b.labels)
+		b.labels = append(b.labels, s.Labels...)
+		b.samples = append(b.samples, gaugeSample{
+			name: s.Name, help: s.Help, labels: b.labels[start:len(b.labels):len(b.labels)],
+			value: s.Value, at: s.Time, ttl: s.TTL,
+		})
+	}
+}
+
+const (
+	helpLastMessage  = "Device time of the newest message of the device, in Unix seconds: time() minus it is how long the device has been silent."
+	helpLastReceived = "When the exporter last received a message of the device, in Unix seconds (late buffered messages count too)."
+)
 
 // add keeps what b.res holds for msg.
 func (b *batch) add(msg *message.Message) {

@@ -35,6 +35,7 @@ type receiver struct {
 	cfg      config.HTTP
 	mapping  *mapping.Mapping
 	writer   *influxWriter // nil: no InfluxDB output
+	gauges   *gaugeStore
 	m        *metrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -44,9 +45,9 @@ type receiver struct {
 	bodyPool sync.Pool // *bytes.Buffer
 }
 
-func newReceiver(cfg config.HTTP, m *mapping.Mapping, w *influxWriter, mt *metrics, log *slog.Logger, now func() time.Time) *receiver {
+func newReceiver(cfg config.HTTP, m *mapping.Mapping, w *influxWriter, g *gaugeStore, mt *metrics, log *slog.Logger, now func() time.Time) *receiver {
 	rc := &receiver{
-		cfg: cfg, mapping: m, writer: w, m: mt, log: log, now: now,
+		cfg: cfg, mapping: m, writer: w, gauges: g, m: mt, log: log, now: now,
 		slots: make(chan struct{}, cfg.MaxInFlight),
 	}
 	for _, c := range cfg.AllowCIDRs {
@@ -137,6 +138,8 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 			return "", fail(http.StatusServiceUnavailable, "%v; the batch was not acknowledged and will come again", err)
 		}
 	}
+	// Gauges follow what is stored: a batch that failed above comes again.
+	rc.gauges.update(b.samples)
 	return fmt.Sprintf("stored: %d messages, %d points, %d skipped messages, %d dead-lettered points",
 		b.messages, res.written, b.noIdent+b.noTime, res.deadLettered), nil
 }

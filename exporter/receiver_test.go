@@ -44,6 +44,12 @@ type exporterUnderTest struct {
 // "key = value" that replaces the line of that key.
 func startExporter(t *testing.T, influxURL string, env map[string]string, override string) *exporterUnderTest {
 	t.Helper()
+	return startExporterAt(t, influxURL, env, override, nil)
+}
+
+// startExporterAt is startExporter with the clock now (time.Now when nil).
+func startExporterAt(t *testing.T, influxURL string, env map[string]string, override string, now func() time.Time) *exporterUnderTest {
+	t.Helper()
 	data, err := os.ReadFile("../config.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +79,7 @@ func startExporter(t *testing.T, influxURL string, env map[string]string, overri
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	srv, err := New(cfg, Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
+	srv, err := New(cfg, Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

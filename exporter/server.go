@@ -72,7 +72,8 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		}
 		s.writer = w
 	}
-	s.receiver = newReceiver(cfg.HTTP, cfg.Mapping, s.writer, m, s.log, opts.Now)
+	gauges := newGaugeStore(cfg.Prometheus.MaxSeries, opts.Now, s.reg, s.log)
+	s.receiver = newReceiver(cfg.HTTP, cfg.Mapping, s.writer, gauges, m, s.log, opts.Now)
 	return s, nil
 }
 

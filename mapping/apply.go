@@ -29,13 +29,13 @@ const (
 type Result struct {
 	Ident    string
 	Time     time.Time
+	Tags     []Tag // ident and the [mapping].tags of the message, sorted by key
 	Points   []Point
 	Samples  []Sample
 	Unmapped []string  // parameters no rule matched
 	Skipped  []Skipped // values a rule matched but could not use
 	Dropped  int       // parameters dropped by a drop rule
 
-	base      []Tag // ident and message tags, sorted
 	labels    []Label
 	paramTags []paramTag
 }
@@ -121,7 +121,7 @@ func (r *Result) reset() {
 	r.Unmapped = r.Unmapped[:0]
 	r.Skipped = r.Skipped[:0]
 	r.Dropped = 0
-	r.base = r.base[:0]
+	r.Tags = r.Tags[:0]
 	r.labels = r.labels[:0]
 	r.paramTags = r.paramTags[:0]
 }
@@ -142,15 +142,15 @@ func (m *Mapping) messageTime(msg *message.Message, received time.Time) (time.Ti
 
 // baseTags collects ident and the message tags, sorted by key.
 func (m *Mapping) baseTags(msg *message.Message, r *Result) {
-	r.base = append(r.base, Tag{"ident", r.Ident})
+	r.Tags = append(r.Tags, Tag{"ident", r.Ident})
 	for _, t := range m.msgTags {
 		if p := msg.Get(t.param); p != nil {
 			if v, ok := tagValue(p); ok {
-				r.base = append(r.base, Tag{t.key, v})
+				r.Tags = append(r.Tags, Tag{t.key, v})
 			}
 		}
 	}
-	sortTags(r.base)
+	sortTags(r.Tags)
 }
 
 // tagValue is the text of a scalar parameter; arrays, objects, null and
@@ -255,7 +255,7 @@ func (p *Point) addField(key string, v Value) {
 
 func (r *Result) addSample(t *target, ru *rule, value float64) {
 	start := len(r.labels)
-	for _, b := range r.base {
+	for _, b := range r.Tags {
 		r.labels = append(r.labels, Label{Name: b.Key, Value: b.Value})
 	}
 	r.labels = append(r.labels, t.labels...)
@@ -276,7 +276,7 @@ func (r *Result) finishPoints() {
 		if len(p.Fields) == 0 {
 			continue
 		}
-		p.Tags = append(p.Tags[:0], r.base...)
+		p.Tags = append(p.Tags[:0], r.Tags...)
 		p.Tags = append(p.Tags, p.extra...)
 		for _, pt := range r.paramTags {
 			if pt.measurement == p.Measurement {

@@ -1,0 +1,194 @@
+package exporter
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// fakeClock is a clock that tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// TestGaugesFromSamples posts the samples to a Prometheus-only exporter and
+// compares the gauges: one series per mapped parameter per ident, labelled
+// with ident (and device_name where the message has one), newest values.
+func TestGaugesFromSamples(t *testing.T) {
+	clock := newClock()
+	ex := startExporterAt(t, "", nil, "", clock.Now)
+	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
+	want := `
+# HELP flespi_ble_sensor_temperature_celsius BLE sensor temperature.
+# TYPE flespi_ble_sensor_temperature_celsius gauge
+flespi_ble_sensor_temperature_celsius{device_name="truck-07",ident="352093081234567",sensor="1"} -18.2
+# HELP flespi_device_last_message_timestamp_seconds ` + helpLastMessage + `
+# TYPE flespi_device_last_message_timestamp_seconds gauge
+flespi_device_last_message_timestamp_seconds{device_name="",ident="605630"} 1.506956075e+09
+flespi_device_last_message_timestamp_seconds{device_name="CB500F",ident="350317172663183"} 1.739471454e+09
+flespi_device_last_message_timestamp_seconds{device_name="FVO118",ident="4764252939"} 1.729132951e+09
+flespi_device_last_message_timestamp_seconds{device_name="Vehicle",ident="111115555599999"} 1.7172e+09
+flespi_device_last_message_timestamp_seconds{device_name="scooterMobi010",ident="015136001986400"} 1.70690517017258e+09
+flespi_device_last_message_timestamp_seconds{device_name="truck-07",ident="352093081234567"} 1.71717120025e+09
+# HELP flespi_position_latitude_degrees flespi parameter position.latitude (degrees in flespi)
+# TYPE flespi_position_latitude_degrees gauge
+flespi_position_latitude_degrees{device_name="",ident="605630"} 53.90573
+flespi_position_latitude_degrees{device_name="CB500F",ident="350317172663183"} 52.681715
+flespi_position_latitude_degrees{device_name="FVO118",ident="4764252939"} 9.744994
+flespi_position_latitude_degrees{device_name="Vehicle",ident="111115555599999"} 43.955218
+flespi_position_latitude_degrees{device_name="truck-07",ident="352093081234567"} 52.520008
+# HELP flespi_position_speed_meters_per_second Speed from the GNSS position, in meters per second (flespi sends km/h; InfluxDB keeps km/h).
+# TYPE flespi_position_speed_meters_per_second gauge
+flespi_position_speed_meters_per_second{device_name="",ident="605630"} 0
+flespi_position_speed_meters_per_second{device_name="CB500F",ident="350317172663183"} 0
+flespi_position_speed_meters_per_second{device_name="FVO118",ident="4764252939"} 13.055555555555555
+flespi_position_speed_meters_per_second{device_name="Vehicle",ident="111115555599999"} 0
+flespi_position_speed_meters_per_second{device_name="truck-07",ident="352093081234567"} 17.5
+# HELP flespi_vehicle_mileage_meters Odometer or mileage counter, in meters (flespi sends km).
+# TYPE flespi_vehicle_mileage_meters gauge
+flespi_vehicle_mileage_meters{device_name="",ident="605630"} 160000
+flespi_vehicle_mileage_meters{device_name="truck-07",ident="352093081234567"} 1.842335e+08
+`
+	err := testutil.GatherAndCompare(ex.reg, strings.NewReader(want),
+		"flespi_ble_sensor_temperature_celsius", "flespi_device_last_message_timestamp_seconds",
+		"flespi_position_latitude_degrees", "flespi_position_speed_meters_per_second", "flespi_vehicle_mileage_meters")
+	if err != nil {
+		t.Error(err)
+	}
+	// The exposition carries no timestamps, so Prometheus' staleness works as usual.
+	for _, line := range strings.Split(get(t, ex.URL+"/metrics"), "\n") {
+		if strings.HasPrefix(line, "flespi_") && !strings.HasPrefix(line, "flespi_exporter") && len(strings.Fields(line)) != 2 {
+			t.Errorf("a sample with a timestamp: %q", line)
+		}
+	}
+	if problems, err := testutil.GatherAndLint(ex.reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
+	}
+	promtoolCheck(t, get(t, ex.URL+"/metrics"))
+}
+
+// TestLateMessages: a message older than the one a gauge holds does not
+// change it, whatever order the batches come in; the received-at gauge does
+// follow arrivals.
+func TestLateMessages(t *testing.T) {
+	clock := newClock()
+	ex := startExporterAt(t, "", nil, "", clock.Now)
+	send := func(ts int64, volts float64) {
+		t.Helper()
+		body := fmt.Sprintf(`[{"ident":"a","timestamp":%d,"battery.voltage":%v}]`, ts, volts)
+		if code, answer := post(t, ex.URL+"/flespi", []byte(body), nil); code != 200 {
+			t.Fatalf("%d %s", code, answer)
+		}
+		clock.Add(time.Minute)
+	}
+	send(1717171200, 4.1)
+	send(1717171100, 3.2) // buffered, older: ignored by the gauges
+	send(1717171200, 4.0) // same time: taken (a resend, or a correction)
+	send(1717171300, 3.9)
+	send(1717171250, 3.0) // late again
+	want := `
+# HELP flespi_battery_voltage_volts Voltage of the tracker's own battery.
+# TYPE flespi_battery_voltage_volts gauge
+flespi_battery_voltage_volts{ident="a"} 3.9
+# HELP flespi_device_last_message_timestamp_seconds ` + helpLastMessage + `
+# TYPE flespi_device_last_message_timestamp_seconds gauge
+flespi_device_last_message_timestamp_seconds{ident="a"} 1.7171713e+09
+# HELP flespi_device_last_received_timestamp_seconds ` + helpLastReceived + `
+# TYPE flespi_device_last_received_timestamp_seconds gauge
+flespi_device_last_received_timestamp_seconds{ident="a"} 1.7172002400e+09
+`
+	if err := testutil.GatherAndCompare(ex.reg, strings.NewReader(want), "flespi_battery_voltage_volts",
+		"flespi_device_last_message_timestamp_seconds", "flespi_device_last_received_timestamp_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestExpiry: series not updated for their TTL disappear; a rule's ttl
+// overrides mapping.gauge_ttl.
+func TestExpiry(t *testing.T) {
+	clock := newClock()
+	ex := startExporterAt(t, "", nil, `gauge_ttl = "1h"`, clock.Now)
+	body := []byte(`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1},{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`)
+	if code, answer := post(t, ex.URL+"/flespi", body, nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
+	clock.Add(50 * time.Minute)
+	post(t, ex.URL+"/flespi", []byte(`[{"ident":"b","timestamp":1717171300,"battery.voltage":3.6}]`), nil)
+	clock.Add(20 * time.Minute) // a: 70 minutes old, b: 20 minutes
+	if n, err := testutil.GatherAndCount(ex.reg, "flespi_battery_voltage_volts"); err != nil || n != 1 {
+		t.Errorf("%d battery series after a's TTL, want 1 (b)", n)
+	}
+	if got := metricValue(t, ex.reg, "flespi_battery_voltage_volts", "ident", "b"); got != 3.6 {
+		t.Errorf("b = %v, want 3.6", got)
+	}
+	// a's three series (voltage and the two device gauges) expired.
+	if got := metricValue(t, ex.reg, "flespi_exporter_device_series_expired_total"); got != 3 {
+		t.Errorf("expired_total = %v, want 3", got)
+	}
+	clock.Add(2 * time.Hour)
+	if got := metricValue(t, ex.reg, "flespi_exporter_device_series"); got != 0 {
+		t.Errorf("%v series left after everyone's TTL, want 0", got)
+	}
+}
+
+// TestSeriesCap: past prometheus.max_series new series are refused and
+// counted; existing ones still update.
+func TestSeriesCap(t *testing.T) {
+	ex := startExporter(t, "", nil, "max_series = 4")
+	body := []byte(`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1,"battery.level":50},{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`)
+	if code, answer := post(t, ex.URL+"/flespi", body, nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
+	// a: last message, received, voltage, level = 4 series; b's 3 are refused.
+	if got := metricValue(t, ex.reg, "flespi_exporter_device_series"); got != 4 {
+		t.Errorf("series = %v, want 4", got)
+	}
+	if got := metricValue(t, ex.reg, "flespi_exporter_device_series_refused_total"); got != 3 {
+		t.Errorf("refused = %v, want 3", got)
+	}
+	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"battery.voltage":4.2}]`), nil)
+	if got := metricValue(t, ex.reg, "flespi_battery_voltage_volts", "ident", "a"); got != 4.2 {
+		t.Errorf("a's voltage = %v after the cap, want 4.2", got)
+	}
+}
+
+// TestMetricsListener serves /metrics on an address of its own when
+// prometheus.listen is set, and not on the stream listener.
+func TestMetricsListener(t *testing.T) {
+	addr := freeAddr(t)
+	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_METRICS_LISTEN": addr}, "")
+	post(t, ex.URL+"/flespi", samples(t), nil)
+	if body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `flespi_position_speed_meters_per_second{device_name="truck-07",ident="352093081234567"} 17.5`) {
+		t.Errorf("metrics listener lacks the gauges:\n%s", body)
+	}
+	resp, err := http.Get(ex.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the stream listener: %s, want 404", resp.Status)
+	}
+}

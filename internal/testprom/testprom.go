@@ -1,0 +1,137 @@
+// Package testprom runs a real Prometheus server for tests, from Debian's
+// prometheus package (scripts/install-test-deps.sh installs it), on a free
+// loopback port with a temporary configuration and storage.
+package testprom
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Server is a running Prometheus.
+type Server struct {
+	URL string
+	t   testing.TB
+	dir string
+}
+
+// Start runs Prometheus scraping targets (host:port) every second at
+// metricsPath; it is stopped by t.Cleanup.
+func Start(t testing.TB, metricsPath string, targets ...string) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("prometheus is not installed: run the tests with scripts/test.sh, which installs it")
+	}
+	dir := t.TempDir()
+	quoted, _ := json.Marshal(targets)
+	conf := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: flespi-exporter
+    metrics_path: %s
+    static_configs:
+      - targets: %s
+`, metricsPath, quoted)
+	confFile := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	s := &Server{URL: "http://" + addr, t: t, dir: dir}
+	log, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config.file="+confFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		log.Close()
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(log.Name())
+			t.Fatalf("prometheus did not become ready:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Sample is one element of an instant vector.
+type Sample struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+}
+
+// Query runs an instant PromQL query.
+func (s *Server) Query(q string) []Sample {
+	s.t.Helper()
+	resp, err := http.Get(s.URL + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string   `json:"resultType"`
+			Result     []Sample `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || out.Status != "success" {
+		s.t.Fatalf("query %q: %s", q, body)
+	}
+	return out.Data.Result
+}
+
+// WaitFor runs q until it returns at least n samples, for up to a minute.
+func (s *Server) WaitFor(q string, n int) []Sample {
+	s.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res := s.Query(q)
+		if len(res) >= n {
+			return res
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("query %q returned %d samples after a minute, want %d", q, len(res), n)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
