@@ -2,13 +2,18 @@ package exporter
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
 // fakeClock is a clock that tests move by hand.
@@ -190,5 +195,53 @@ func TestMetricsListener(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/metrics on the stream listener: %s, want 404", resp.Status)
+	}
+	// Compressed scrapes when the scraper asks, as Prometheus does.
+	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err = http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("scrape asking for gzip got Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+}
+
+// TestStoreTTLs: each series keeps its own TTL; 0 never expires.
+func TestStoreTTLs(t *testing.T) {
+	clock := newClock()
+	reg := prometheus.NewRegistry()
+	g := newGaugeStore(100, clock.Now, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	at := clock.Now()
+	g.update([]gaugeSample{
+		{name: "short", help: "h", labels: []mapping.Label{{Name: "ident", Value: "a"}}, value: 1, at: at, ttl: time.Minute},
+		{name: "long", help: "h", labels: []mapping.Label{{Name: "ident", Value: "a"}}, value: 2, at: at, ttl: time.Hour},
+		{name: "never", help: "h", labels: []mapping.Label{{Name: "ident", Value: "a"}}, value: 3, at: at, ttl: 0},
+	})
+	names := func() string {
+		mfs, _ := reg.Gather()
+		var out []string
+		for _, mf := range mfs {
+			if !strings.HasPrefix(mf.GetName(), "flespi_exporter") {
+				out = append(out, mf.GetName())
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	if got := names(); got != "long never short" {
+		t.Errorf("at first: %s", got)
+	}
+	clock.Add(2 * time.Minute)
+	if got := names(); got != "long never" {
+		t.Errorf("after 2m: %s", got)
+	}
+	clock.Add(24 * 365 * time.Hour)
+	if got := names(); got != "never" {
+		t.Errorf("after a year: %s", got)
+	}
+	if problems, err := testutil.CollectAndLint(g); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
 	}
 }

@@ -63,7 +63,17 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		Help: "Number of mapping rules in the loaded configuration.",
 	})
 	rules.Set(float64(len(cfg.Mapping.Rules())))
-	s.reg.MustRegister(info, rules)
+	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "flespi_exporter_config_last_reload_successful",
+		Help: "Whether the last configuration load succeeded (1) or failed and the previous one is still in use (0).",
+	})
+	reloadOK.Set(1)
+	reloadTime := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "flespi_exporter_config_last_reload_success_timestamp_seconds",
+		Help: "When the configuration in use was loaded, in Unix seconds.",
+	})
+	reloadTime.Set(unixSeconds(opts.Now()))
+	s.reg.MustRegister(info, rules, reloadOK, reloadTime)
 	m := newMetrics(s.reg)
 	if cfg.InfluxDB.URL != "" {
 		w, err := newInfluxWriter(cfg.InfluxDB, m, s.log)
