@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -33,6 +35,7 @@ Usage:
   flespi-exporter [serve] [-config FILE]      run the service
   flespi-exporter check -config FILE          validate the configuration and summarise it
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
+  flespi-exporter health [-url URL]           exit 0 if URL answers 200 (container health checks)
   flespi-exporter version                     print the version
 
 Flags:
@@ -62,6 +65,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	configFile := fs.String("config", "config.toml", "configuration file")
+	healthURL := fs.String("url", "http://127.0.0.1:9883/-/ready", "URL that health checks")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -88,6 +92,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			input = fs.Arg(0)
 		}
 		return mapMessages(*configFile, input, stdin, stdout, stderr)
+	case "health":
+		return health(*healthURL, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -134,6 +140,24 @@ func serve(file string, stderr io.Writer) int {
 	}
 	if err := srv.Run(ctx, nil); err != nil {
 		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// health is the container health check: images without curl run the
+// exporter itself to ask its /-/ready.
+func health(url string, stderr io.Writer) int {
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		fmt.Fprintf(stderr, "%s: %s %s\n", url, resp.Status, body)
 		return 1
 	}
 	return 0

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +125,20 @@ func TestUsage(t *testing.T) {
 	}
 	if code, _, errOut := runCmd("", "frobnicate"); code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
 		t.Errorf("unknown command: exit %d %q", code, errOut)
+	}
+}
+
+func TestHealthCommand(t *testing.T) {
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("OK")) }))
+	defer ok.Close()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "InfluxDB is not reachable", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	if code, _, errOut := runCmd("", "health", "-url", ok.URL); code != 0 {
+		t.Errorf("healthy: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := runCmd("", "health", "-url", down.URL); code != 1 || !strings.Contains(errOut, "503 Service Unavailable InfluxDB is not reachable") {
+		t.Errorf("not ready: exit %d %q", code, errOut)
 	}
 }

@@ -1,0 +1,24 @@
+# flespi-exporter image: a static binary on a distroless base, run as non-root.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+      -o /out/flespi-exporter ./cmd/flespi-exporter
+# The data directory (dead letters), owned by the user the exporter runs as,
+# so that a named volume mounted there starts writable.
+RUN mkdir -p /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/flespi-exporter /flespi-exporter
+COPY config.toml /etc/flespi-exporter/config.toml
+COPY --from=build --chown=nonroot:nonroot /out/data /var/lib/flespi-exporter
+USER nonroot:nonroot
+EXPOSE 9883
+# No shell or curl in the image: the binary checks its own readiness.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/flespi-exporter", "health", "-url", "http://127.0.0.1:9883/-/ready"]
+ENTRYPOINT ["/flespi-exporter"]
+CMD ["serve", "-config", "/etc/flespi-exporter/config.toml"]
