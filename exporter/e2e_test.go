@@ -5,113 +5,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/internal/workload"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds cmd/flespi-exporter once per test run: the end-to-end
-// tests run the real program, so that killing it is a real kill.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "flespi-exporter-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "flespi-exporter")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/flespi-exporter").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+// startProcess runs the exporter binary against InfluxDB at influxURL.
+func startProcess(t *testing.T, influxURL string) *testexporter.Process {
+	return testexporter.Start(t, map[string]string{
+		"INFLUXDB_URL":    influxURL,
+		"INFLUXDB_BUCKET": testinflux.Bucket,
+		"INFLUXDB_TOKEN":  testinflux.Token,
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// process is the exporter binary running with the repository's config.toml.
-type process struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	addr string
-	env  []string
-	log  *bytes.Buffer
-}
-
-func startProcess(t *testing.T, influxURL string) *process {
-	t.Helper()
-	p := &process{t: t, addr: freeAddr(t), log: &bytes.Buffer{}}
-	p.env = append(os.Environ(),
-		"FLESPI_EXPORTER_LISTEN="+p.addr,
-		"INFLUXDB_URL="+influxURL,
-		"INFLUXDB_BUCKET="+testinflux.Bucket,
-		"INFLUXDB_TOKEN="+testinflux.Token,
-	)
-	p.start()
-	t.Cleanup(func() {
-		if p.cmd != nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-	})
-	return p
-}
-
-func (p *process) start() {
-	p.t.Helper()
-	p.cmd = exec.Command(binary(p.t), "-config", "../config.toml")
-	p.cmd.Env = p.env
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + p.addr + "/-/healthy"); err == nil {
-			resp.Body.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("the exporter did not start:\n%s", p.log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill ends the process with SIGKILL: no shutdown, in-flight work is lost.
-func (p *process) kill() {
-	_ = p.cmd.Process.Kill()
-	_ = p.cmd.Wait()
-	p.cmd = nil
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // flespiStream posts batches the way a flespi HTTP stream does: one request
@@ -165,7 +77,7 @@ func (s *flespiStream) failed(code int) int {
 func TestStreamWithFaults(t *testing.T) {
 	db := testinflux.Start(t)
 	ex := startProcess(t, db.URL)
-	stream := newStream("http://" + ex.addr + "/flespi")
+	stream := newStream("http://" + ex.Addr + "/flespi")
 	w := workload.Generate(12000, 120, 500, 42)
 
 	// The samples but the first, which has no timestamp at all.
@@ -189,13 +101,13 @@ func TestStreamWithFaults(t *testing.T) {
 		case 14: // The exporter is killed while it handles the batch.
 			go func() {
 				time.Sleep(5 * time.Millisecond)
-				ex.kill()
+				ex.Kill()
 				time.Sleep(500 * time.Millisecond)
-				ex.start()
+				ex.Restart()
 			}()
 		}
 		if err := stream.deliver(batch); err != nil {
-			t.Fatalf("batch %d: %v\n%s", i, err, ex.log)
+			t.Fatalf("batch %d: %v\n%s", i, err, ex.Log())
 		}
 	}
 	if n := stream.failed(http.StatusServiceUnavailable); n == 0 {
@@ -251,7 +163,7 @@ func TestGracefulShutdown(t *testing.T) {
 	pr, pw := io.Pipe()
 	answer := make(chan int, 1)
 	go func() {
-		resp, err := http.Post("http://"+ex.addr+"/flespi", "application/json", pr)
+		resp, err := http.Post("http://"+ex.Addr+"/flespi", "application/json", pr)
 		if err != nil {
 			answer <- 0
 			return
@@ -262,19 +174,17 @@ func TestGracefulShutdown(t *testing.T) {
 	body := samples(t)
 	pw.Write(body[:100])
 	time.Sleep(200 * time.Millisecond) // the request is in the handler now
-	if err := ex.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := ex.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
 	pw.Write(body[100:])
 	pw.Close()
 	if code := <-answer; code != 200 {
-		t.Errorf("in-flight batch answered %d during shutdown\n%s", code, ex.log)
+		t.Errorf("in-flight batch answered %d during shutdown\n%s", code, ex.Log())
 	}
-	err := ex.cmd.Wait()
-	ex.cmd = nil
-	if err != nil {
-		t.Errorf("exit: %v\n%s", err, ex.log)
+	if err := ex.Wait(); err != nil {
+		t.Errorf("exit: %v\n%s", err, ex.Log())
 	}
 	if n := countAll(t, db); n != 8 {
 		t.Errorf("%d points stored, want 8", n)

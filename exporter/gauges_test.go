@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -182,7 +183,12 @@ func TestSeriesCap(t *testing.T) {
 // TestMetricsListener serves /metrics on an address of its own when
 // prometheus.listen is set, and not on the stream listener.
 func TestMetricsListener(t *testing.T) {
-	addr := freeAddr(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
 	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_METRICS_LISTEN": addr}, "")
 	post(t, ex.URL+"/flespi", samples(t), nil)
 	if body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `flespi_position_speed_meters_per_second{device_name="truck-07",ident="352093081234567"} 17.5`) {

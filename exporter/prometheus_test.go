@@ -15,7 +15,7 @@ func TestRealPrometheusScrape(t *testing.T) {
 	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
 	}
-	prom := testprom.Start(t, "/metrics", strings.TrimPrefix(ex.URL, "http://"))
+	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{strings.TrimPrefix(ex.URL, "http://")}})
 	got := map[string]string{}
 	for _, s := range prom.WaitFor(`flespi_position_speed_meters_per_second`, 5) {
 		got[s.Metric["ident"]+" "+s.Metric["device_name"]] = s.Value[1].(string)

@@ -24,25 +24,34 @@ type Server struct {
 	dir string
 }
 
-// Start runs Prometheus scraping targets (host:port) every second at
-// metricsPath; it is stopped by t.Cleanup.
-func Start(t testing.TB, metricsPath string, targets ...string) *Server {
+// Config says what the test Prometheus scrapes and evaluates.
+type Config struct {
+	MetricsPath string   // "/metrics"
+	Targets     []string // host:port
+	RuleFiles   []string // absolute paths of rule files, evaluated every second
+}
+
+// Start runs Prometheus scraping the targets every second; it is stopped by
+// t.Cleanup.
+func Start(t testing.TB, c Config) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatal("prometheus is not installed: run the tests with scripts/test.sh, which installs it")
 	}
 	dir := t.TempDir()
-	quoted, _ := json.Marshal(targets)
+	targets, _ := json.Marshal(c.Targets)
+	rules, _ := json.Marshal(c.RuleFiles)
 	conf := fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files: %s
 scrape_configs:
   - job_name: flespi-exporter
     metrics_path: %s
     static_configs:
       - targets: %s
-`, metricsPath, quoted)
+`, rules, c.MetricsPath, targets)
 	confFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

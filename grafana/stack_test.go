@@ -1,0 +1,361 @@
+// Package grafana holds the docker compose stack's Grafana provisioning,
+// dashboards, Prometheus configuration and alert rules. Its tests check them
+// short of `docker compose up`: the compose file as docker compose loads it,
+// the rules with promtool, and every dashboard query run for real against
+// InfluxDB and Prometheus.
+package grafana
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
+)
+
+// loadCompose loads docker-compose.yml with the variables of .env.example,
+// as `docker compose` would after `cp .env.example .env`.
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{"../docker-compose.yml"},
+		cli.WithWorkingDirectory(".."),
+		cli.WithEnvFiles("../.env.example"),
+		cli.WithDotEnv,
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return project
+}
+
+func TestComposeServices(t *testing.T) {
+	project := loadCompose(t)
+	var names []string
+	for name := range project.Services {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	want := []string{"alertmanager", "exporter", "grafana", "influxdb", "prometheus"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("services %v, want %v", names, want)
+	}
+	repo, _ := filepath.Abs("..")
+	pinned := regexp.MustCompile(`^[a-z0-9./-]+:v?[0-9]+\.[0-9]+\.[0-9]+$`)
+	for name, svc := range project.Services {
+		if svc.Build == nil && !pinned.MatchString(svc.Image) {
+			t.Errorf("%s: image %q is not pinned to a version", name, svc.Image)
+		}
+		if svc.HealthCheck == nil || svc.HealthCheck.Disable || len(svc.HealthCheck.Test) == 0 {
+			t.Errorf("%s: no health check", name)
+		}
+		for dep, d := range svc.DependsOn {
+			if d.Condition != types.ServiceConditionHealthy {
+				t.Errorf("%s depends on %s without condition: service_healthy", name, dep)
+			}
+		}
+		for _, v := range svc.Volumes {
+			switch v.Type {
+			case types.VolumeTypeBind:
+				if !strings.HasPrefix(v.Source, repo+string(filepath.Separator)) {
+					t.Errorf("%s mounts %s, outside the repository", name, v.Source)
+				} else if _, err := os.Stat(v.Source); err != nil {
+					t.Errorf("%s mounts %s, which is not in the repository", name, v.Source)
+				}
+				if !v.ReadOnly {
+					t.Errorf("%s mounts %s writable", name, v.Source)
+				}
+			case types.VolumeTypeVolume:
+				if _, ok := project.Volumes[v.Source]; !ok {
+					t.Errorf("%s uses volume %q, not declared", name, v.Source)
+				}
+			}
+		}
+	}
+	// Ports only where a user needs them: flespi reaches the exporter, people Grafana.
+	for name, svc := range project.Services {
+		if len(svc.Ports) > 0 && name != "exporter" && name != "grafana" {
+			t.Errorf("%s publishes ports %v", name, svc.Ports)
+		}
+	}
+	if ex := project.Services["exporter"]; ex.Build == nil || ex.Build.Context != repo {
+		t.Errorf("exporter is not built from the repository's Dockerfile: %+v", ex.Build)
+	}
+	for _, vol := range []string{"influxdb-data", "prometheus-data", "grafana-data"} {
+		if _, ok := project.Volumes[vol]; !ok {
+			t.Errorf("no named volume %s", vol)
+		}
+	}
+}
+
+// TestComposeEnvironment: every variable the compose file and the Grafana
+// provisioning use is in .env.example, and .env.example holds no real secret.
+func TestComposeEnvironment(t *testing.T) {
+	example := envExample(t)
+	compose, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range variables(string(compose)) {
+		if _, ok := example[v]; !ok {
+			t.Errorf("docker-compose.yml uses ${%s}, missing from .env.example", v)
+		}
+	}
+	for k, v := range example {
+		if strings.Contains(k, "PASSWORD") || strings.Contains(k, "TOKEN") {
+			if !strings.HasPrefix(v, "change-me") {
+				t.Errorf(".env.example sets %s to a value that looks real; use change-me-...", k)
+			}
+		}
+	}
+	// The datasources read ${VAR} from Grafana's environment.
+	grafana := loadCompose(t).Services["grafana"]
+	provisioning, err := os.ReadFile("provisioning/datasources/datasources.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range variables(string(provisioning)) {
+		if _, ok := grafana.Environment[v]; !ok {
+			t.Errorf("datasources.yml uses ${%s}, not in the grafana service's environment", v)
+		}
+	}
+}
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)`)
+
+func variables(text string) []string {
+	var out []string
+	for _, m := range varRef.FindAllStringSubmatch(text, -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+func envExample(t *testing.T) map[string]string {
+	t.Helper()
+	f, err := os.Open("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// TestPrometheusFiles runs promtool over the stack's Prometheus
+// configuration and alert rules, and the rules' unit tests.
+func TestPrometheusFiles(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is not installed: run the tests with scripts/test.sh, which installs it")
+	}
+	for _, args := range [][]string{
+		{"check", "config", "prometheus.yml"},
+		{"check", "rules", "alerts.yml"},
+		{"test", "rules", "alerts_test.yml"},
+	} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = "prometheus"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	// Prometheus in the stack finds the rule files next to its configuration.
+	project := loadCompose(t)
+	var targets []string
+	for _, v := range project.Services["prometheus"].Volumes {
+		targets = append(targets, v.Target)
+	}
+	var cfg struct {
+		RuleFiles []string `yaml:"rule_files"`
+	}
+	readYAML(t, "prometheus/prometheus.yml", &cfg)
+	for _, f := range cfg.RuleFiles {
+		if !slices.Contains(targets, filepath.Join("/etc/prometheus", f)) {
+			t.Errorf("prometheus.yml loads %s, which the compose file does not mount", f)
+		}
+	}
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// provisioned returns the datasource uids by type, and the dashboards path.
+func provisioned(t *testing.T) (map[string]string, string) {
+	t.Helper()
+	var ds struct {
+		Datasources []struct {
+			UID  string `yaml:"uid"`
+			Type string `yaml:"type"`
+		} `yaml:"datasources"`
+	}
+	readYAML(t, "provisioning/datasources/datasources.yml", &ds)
+	uids := map[string]string{}
+	for _, d := range ds.Datasources {
+		if d.UID == "" {
+			t.Errorf("datasource of type %s has no fixed uid", d.Type)
+		}
+		uids[d.UID] = d.Type
+	}
+	var dash struct {
+		Providers []struct {
+			Options struct {
+				Path string `yaml:"path"`
+			} `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	readYAML(t, "provisioning/dashboards/dashboards.yml", &dash)
+	if len(dash.Providers) != 1 {
+		t.Fatalf("want one dashboard provider, got %d", len(dash.Providers))
+	}
+	return uids, dash.Providers[0].Options.Path
+}
+
+// TestProvisioning: the dashboards name provisioned datasource uids only
+// (no ${DS_...} import placeholders), and Grafana finds the dashboards where
+// the compose file mounts them.
+func TestProvisioning(t *testing.T) {
+	uids, path := provisioned(t)
+	for _, typ := range []string{"influxdb", "prometheus", "alertmanager"} {
+		found := false
+		for _, ty := range uids {
+			found = found || ty == typ
+		}
+		if !found {
+			t.Errorf("no %s datasource provisioned", typ)
+		}
+	}
+	mounted := false
+	for _, v := range loadCompose(t).Services["grafana"].Volumes {
+		mounted = mounted || (v.Target == path && strings.HasSuffix(v.Source, filepath.Join("grafana", "dashboards")))
+	}
+	if !mounted {
+		t.Errorf("the dashboard provider reads %s, where the compose file mounts no grafana/dashboards", path)
+	}
+	for _, file := range dashboardFiles(t) {
+		raw, _ := os.ReadFile(file)
+		if strings.Contains(string(raw), "${DS_") {
+			t.Errorf("%s has ${DS_...} placeholders", file)
+		}
+		for _, ref := range datasourceRefs(t, file) {
+			if typ, ok := uids[ref.UID]; !ok || typ != ref.Type {
+				t.Errorf("%s: %s uses datasource %s/%s, not provisioned", file, ref.where, ref.Type, ref.UID)
+			}
+		}
+	}
+}
+
+func dashboardFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("dashboards/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards: %v", err)
+	}
+	return files
+}
+
+type dsRef struct {
+	Type, UID string
+	where     string
+}
+
+// datasourceRefs lists every datasource a dashboard names, in panels,
+// targets and variables.
+func datasourceRefs(t *testing.T, file string) []dsRef {
+	t.Helper()
+	d := readDashboard(t, file)
+	var refs []dsRef
+	for _, p := range d.Panels {
+		if p.Datasource != nil {
+			refs = append(refs, dsRef{p.Datasource.Type, p.Datasource.UID, "panel " + p.Title})
+		}
+		for _, tg := range p.Targets {
+			if tg.Datasource == nil {
+				t.Errorf("%s: a target of panel %q names no datasource", file, p.Title)
+				continue
+			}
+			refs = append(refs, dsRef{tg.Datasource.Type, tg.Datasource.UID, "panel " + p.Title + " target " + tg.RefID})
+		}
+	}
+	for _, v := range d.Templating.List {
+		if v.Datasource != nil {
+			refs = append(refs, dsRef{v.Datasource.Type, v.Datasource.UID, "variable " + v.Name})
+		}
+	}
+	return refs
+}
+
+// dashboard is the part of a Grafana dashboard the tests read.
+type dashboard struct {
+	UID    string  `json:"uid"`
+	Title  string  `json:"title"`
+	Panels []panel `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name       string      `json:"name"`
+			Query      string      `json:"query"`
+			Datasource *datasource `json:"datasource"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type panel struct {
+	Type       string      `json:"type"`
+	Title      string      `json:"title"`
+	Datasource *datasource `json:"datasource"`
+	Targets    []target    `json:"targets"`
+}
+
+type target struct {
+	RefID      string      `json:"refId"`
+	Datasource *datasource `json:"datasource"`
+	Query      string      `json:"query"` // InfluxQL
+	Expr       string      `json:"expr"`  // PromQL
+}
+
+type datasource struct {
+	Type string `json:"type"`
+	UID  string `json:"uid"`
+}
+
+func readDashboard(t *testing.T, file string) dashboard {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return d
+}

@@ -1,0 +1,141 @@
+// Package testexporter builds the flespi-exporter binary once per test run
+// and runs it as a real process on a free loopback port, with the
+// repository's config.toml, so that tests can kill and restart it.
+package testexporter
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// root is the repository, found from this file.
+func root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Binary builds cmd/flespi-exporter, once per test binary.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "flespi-exporter-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "flespi-exporter")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/flespi-exporter")
+		cmd.Dir = root()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Process is the exporter binary running.
+type Process struct {
+	Addr string // host:port of the HTTP listener
+	Cmd  *exec.Cmd
+	t    testing.TB
+	env  []string
+	log  *bytes.Buffer
+	mu   sync.Mutex
+}
+
+// Start runs the binary with config.toml and the environment variables env
+// (INFLUXDB_URL and the like); FLESPI_EXPORTER_LISTEN is set to a free port.
+// The process is killed when the test ends.
+func Start(t testing.TB, env map[string]string) *Process {
+	t.Helper()
+	p := &Process{t: t, Addr: freeAddr(t), log: &bytes.Buffer{}}
+	p.env = append(os.Environ(), "FLESPI_EXPORTER_LISTEN="+p.Addr)
+	for k, v := range env {
+		p.env = append(p.env, k+"="+v)
+	}
+	p.Restart()
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// Restart starts the process (again) and waits until it answers.
+func (p *Process) Restart() {
+	p.t.Helper()
+	cmd := exec.Command(Binary(p.t), "-config", filepath.Join(root(), "config.toml"))
+	cmd.Env = p.env
+	cmd.Stdout, cmd.Stderr = p, p
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.Cmd = cmd
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + p.Addr + "/-/healthy"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the exporter did not start:\n%s", p.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill ends the process with SIGKILL: no shutdown, in-flight work is lost.
+func (p *Process) Kill() {
+	if p.Cmd == nil {
+		return
+	}
+	_ = p.Cmd.Process.Kill()
+	_ = p.Cmd.Wait()
+	p.Cmd = nil
+}
+
+// Wait waits for the process to exit by itself.
+func (p *Process) Wait() error {
+	err := p.Cmd.Wait()
+	p.Cmd = nil
+	return err
+}
+
+// Write collects the process output (it is the process' stdout and stderr).
+func (p *Process) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Write(b)
+}
+
+// Log returns what the process wrote.
+func (p *Process) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
