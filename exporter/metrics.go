@@ -2,6 +2,8 @@ package exporter
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
 // metrics are the exporter's own metrics, all prefixed flespi_exporter_.
@@ -76,6 +78,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, k := range []string{errTransient, errRejected} {
 		m.writeErrors.WithLabelValues(k)
+	}
+	for _, r := range mapping.SkipReasons {
+		m.valuesSkipped.WithLabelValues(r)
 	}
 	return m
 }

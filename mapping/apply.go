@@ -24,6 +24,9 @@ const (
 	SkipFieldConflict = "field_type_conflict" // the field name is used with another type
 )
 
+// SkipReasons lists every reason a value can be skipped for.
+var SkipReasons = []string{SkipNull, SkipUnsupported, SkipUncoercible, SkipNotInteger, SkipNotFinite, SkipFieldConflict}
+
 // Result is what Apply makes of one message. Pass the same Result to Apply
 // again to reuse its memory: what it holds is only valid until then.
 type Result struct {

@@ -1,0 +1,175 @@
+package grafana
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/internal/testprom"
+	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+)
+
+// stack is the test's stand-in for the compose stack: InfluxDB 1.8, the
+// exporter binary, and Prometheus with the stack's alert rules, loaded with
+// the samples and a generated workload.
+type stack struct {
+	db   *testinflux.Server
+	prom *testprom.Server
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	db := testinflux.Start(t)
+	ex := testexporter.Start(t, map[string]string{
+		"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token,
+	})
+	rules, _ := filepath.Abs("prometheus/alerts.yml")
+	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{ex.Addr}, RuleFiles: []string{rules}})
+	prom.WaitFor(`up{job="flespi-exporter"} == 1`, 1) // Prometheus applies targets after a few seconds
+	samples, err := os.ReadFile("../testdata/samples.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Batches spread over a few seconds, so that rates over the scrapes are not zero.
+	batches := append([][]byte{samples}, workload.Generate(2000, 20, 250, 7).Batches...)
+	for _, b := range batches {
+		resp, err := http.Post("http://"+ex.Addr+"/flespi", "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("batch answered %s", resp.Status)
+		}
+		time.Sleep(400 * time.Millisecond)
+	}
+	prom.WaitFor(`rate(flespi_exporter_messages_received_total[1m]) > 0`, 1)
+	prom.WaitFor(`ALERTS`, 1)
+	return &stack{db: db, prom: prom}
+}
+
+// TestDashboardQueries runs every query of every dashboard the way Grafana
+// would, with its macros and variables filled in, and wants data from each.
+func TestDashboardQueries(t *testing.T) {
+	s := startStack(t)
+	for _, file := range dashboardFiles(t) {
+		d := readDashboard(t, file)
+		vars := map[string]string{
+			"$timeFilter":       "time >= '2017-01-01T00:00:00Z' AND time <= now()",
+			"$__interval":       "1h",
+			"$__rate_interval":  "1m",
+			"$__range":          "1h",
+			"$__interval_ms":    "3600000",
+			"$__range_s":        "3600",
+			"$__rate_interval_": "",
+		}
+		// The variables' own queries run first; their values fill the panels'.
+		for _, v := range d.Templating.List {
+			values := s.influxValues(t, v.Query)
+			if len(values) < 20 {
+				t.Errorf("%s: variable %s has %d values: %v", file, v.Name, len(values), values)
+			}
+			for i := range values {
+				values[i] = regexp.QuoteMeta(values[i])
+			}
+			vars["$"+v.Name] = "(" + strings.Join(values, "|") + ")"
+		}
+		queries := 0
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				queries++
+				where := file + ": " + p.Title + " " + tg.RefID
+				switch tg.Datasource.Type {
+				case "influxdb":
+					s.checkInfluxQL(t, where, fill(tg.Query, vars))
+				case "prometheus":
+					s.checkPromQL(t, where, fill(tg.Expr, vars))
+				default:
+					t.Errorf("%s: datasource type %s", where, tg.Datasource.Type)
+				}
+			}
+		}
+		if queries < 20 {
+			t.Errorf("%s: only %d queries", file, queries)
+		}
+	}
+}
+
+// fill replaces Grafana's macros and variables, longest names first.
+func fill(q string, vars map[string]string) string {
+	for {
+		longest := ""
+		for k := range vars {
+			if strings.Contains(q, k) && len(k) > len(longest) {
+				longest = k
+			}
+		}
+		if longest == "" {
+			return q
+		}
+		q = strings.ReplaceAll(q, longest, vars[longest])
+	}
+}
+
+func (s *stack) influxValues(t *testing.T, q string) []string {
+	t.Helper()
+	var out []string
+	for _, series := range s.db.Query(q) {
+		for _, row := range series.Values {
+			out = append(out, row[len(row)-1].(string))
+		}
+	}
+	return out
+}
+
+// checkInfluxQL wants at least one non-null value from q.
+func (s *stack) checkInfluxQL(t *testing.T, where, q string) {
+	t.Helper()
+	for _, series := range s.db.Query(q) {
+		for _, row := range series.Values {
+			for _, v := range row[1:] {
+				if v != nil {
+					return
+				}
+			}
+		}
+	}
+	t.Errorf("%s: no data from InfluxQL %s", where, q)
+}
+
+// checkPromQL wants at least one sample, not NaN, from q.
+func (s *stack) checkPromQL(t *testing.T, where, q string) {
+	t.Helper()
+	for _, sample := range s.prom.Query(q) {
+		if v, err := strconv.ParseFloat(sample.Value[1].(string), 64); err == nil && !math.IsNaN(v) {
+			return
+		}
+	}
+	t.Errorf("%s: no data from PromQL %s", where, q)
+}
+
+// TestAlertsOnRealData: with the samples loaded, the FVO118 tracker
+// (position.valid false) is pending FlespiGnssFixLost, labelled with its
+// ident and device name, in the real Prometheus with the stack's rules.
+func TestAlertsOnRealData(t *testing.T) {
+	s := startStack(t)
+	res := s.prom.Query(`ALERTS{alertname="FlespiGnssFixLost"}`)
+	found := false
+	for _, a := range res {
+		found = found || (a.Metric["ident"] == "4764252939" && a.Metric["device_name"] == "FVO118" && a.Metric["alertstate"] == "pending")
+	}
+	if !found {
+		b, _ := json.Marshal(res)
+		t.Errorf("no pending FlespiGnssFixLost for 4764252939 FVO118: %s", b)
+	}
+}
