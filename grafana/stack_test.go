@@ -316,9 +316,9 @@ func datasourceRefs(t *testing.T, file string) []dsRef {
 
 // dashboard is the part of a Grafana dashboard the tests read.
 type dashboard struct {
-	UID    string  `json:"uid"`
-	Title  string  `json:"title"`
-	Panels []panel `json:"panels"`
+	UID        string  `json:"uid"`
+	Title      string  `json:"title"`
+	Panels     []panel `json:"panels"`
 	Templating struct {
 		List []struct {
 			Name       string      `json:"name"`
