@@ -19,7 +19,8 @@ type batch struct {
 	msgs   [][]byte // JSON text of the messages that made lines
 
 	samples []gaugeSample   // gauge values, applied once the batch is stored
-	labels  []mapping.Label // backing store of the samples' labels
+	groups  []deviceSamples // the samples of each message, with its device labels
+	labels  []mapping.Label // backing store of the groups' labels
 	devices deviceGauges
 
 	messages      int
@@ -46,7 +47,8 @@ func getBatch() *batch { return batchPool.Get().(*batch) }
 func (b *batch) release() {
 	b.lines, b.ends, b.origin = b.lines[:0], b.ends[:0], b.origin[:0]
 	clear(b.samples) // drop the references to label strings
-	b.samples, b.labels = b.samples[:0], b.labels[:0]
+	clear(b.groups)
+	b.samples, b.groups, b.labels = b.samples[:0], b.groups[:0], b.labels[:0]
 	clear(b.msgs) // drop the references to the request body
 	b.msgs = b.msgs[:0]
 	b.messages, b.noIdent, b.noTime, b.unmapped = 0, 0, 0, 0
@@ -103,21 +105,20 @@ func (b *batch) addSamples(received time.Time) {
 	for _, t := range r.Tags {
 		b.labels = append(b.labels, mapping.Label{Name: t.Key, Value: t.Value})
 	}
-	device := b.labels[start:len(b.labels):len(b.labels)]
+	first := len(b.samples)
 	d := &b.devices
 	b.samples = append(b.samples,
-		gaugeSample{name: d.last, help: helpLastMessage, labels: device, value: unixSeconds(r.Time), at: r.Time, ttl: d.ttl},
-		gaugeSample{name: d.received, help: helpLastReceived, labels: device, value: unixSeconds(received), at: received, ttl: d.ttl},
+		gaugeSample{name: d.last, help: helpLastMessage, value: unixSeconds(r.Time), at: r.Time, ttl: d.ttl},
+		gaugeSample{name: d.received, help: helpLastReceived, value: unixSeconds(received), at: received, ttl: d.ttl},
 	)
 	for i := range r.Samples {
 		s := &r.Samples[i]
-		start := len(b.labels)
-		b.labels = append(b.labels, s.Labels...)
-		b.samples = append(b.samples, gaugeSample{
-			name: s.Name, help: s.Help, labels: b.labels[start:len(b.labels):len(b.labels)],
-			value: s.Value, at: s.Time, ttl: s.TTL,
-		})
+		b.samples = append(b.samples, gaugeSample{name: s.Name, help: s.Help, labels: s.Labels, value: s.Value, at: s.Time, ttl: s.TTL})
 	}
+	b.groups = append(b.groups, deviceSamples{
+		labels: b.labels[start:len(b.labels):len(b.labels)],
+		start:  first, end: len(b.samples),
+	})
 }
 
 const (

@@ -1,13 +1,11 @@
 package exporter
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,49 +24,6 @@ func startProcess(t *testing.T, influxURL string) *testexporter.Process {
 	})
 }
 
-// flespiStream posts batches the way a flespi HTTP stream does: one request
-// in flight, and the same batch again after any answer but 200 (or none).
-type flespiStream struct {
-	url      string
-	client   *http.Client
-	mu       sync.Mutex
-	failures map[int]int // answers other than 200 by status; 0 is no answer
-}
-
-func newStream(url string) *flespiStream {
-	return &flespiStream{url: url, client: &http.Client{Timeout: 30 * time.Second}, failures: map[int]int{}}
-}
-
-// deliver posts batch until it is acknowledged, for at most two minutes.
-func (s *flespiStream) deliver(batch []byte) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		code := 0
-		resp, err := s.client.Post(s.url, "application/json", bytes.NewReader(batch))
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			code = resp.StatusCode
-		}
-		if code == http.StatusOK {
-			return nil
-		}
-		s.mu.Lock()
-		s.failures[code]++
-		s.mu.Unlock()
-		if time.Now().After(deadline) {
-			return fmt.Errorf("batch not acknowledged for two minutes; last answer %d %v", code, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func (s *flespiStream) failed(code int) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.failures[code]
-}
-
 // TestStreamWithFaults is the promise end to end: a flespi-like stream posts
 // the samples and 12,000 messages of 120 devices through the real binary
 // while InfluxDB stops and restarts and the exporter is killed and
@@ -77,7 +32,7 @@ func (s *flespiStream) failed(code int) int {
 func TestStreamWithFaults(t *testing.T) {
 	db := testinflux.Start(t)
 	ex := startProcess(t, db.URL)
-	stream := newStream("http://" + ex.Addr + "/flespi")
+	stream := workload.NewStream("http://" + ex.Addr + "/flespi")
 	w := workload.Generate(12000, 120, 500, 42)
 
 	// The samples but the first, which has no timestamp at all.
@@ -86,7 +41,7 @@ func TestStreamWithFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, _ := json.Marshal(sampleMsgs[1:])
-	if err := stream.deliver(first); err != nil {
+	if err := stream.Deliver(first); err != nil {
 		t.Fatal(err)
 	}
 
@@ -106,17 +61,18 @@ func TestStreamWithFaults(t *testing.T) {
 				ex.Restart()
 			}()
 		}
-		if err := stream.deliver(batch); err != nil {
+		if err := stream.Deliver(batch); err != nil {
 			t.Fatalf("batch %d: %v\n%s", i, err, ex.Log())
 		}
 	}
-	if n := stream.failed(http.StatusServiceUnavailable); n == 0 {
+	failures := stream.Failures()
+	if failures[http.StatusServiceUnavailable] == 0 {
 		t.Error("no 503 while InfluxDB was down")
 	}
-	if n := stream.failed(0); n == 0 {
+	if failures[0] == 0 {
 		t.Error("no failed request while the exporter was down")
 	}
-	t.Logf("answers other than 200: %v", stream.failures)
+	t.Logf("answers other than 200: %v", failures)
 
 	if n := countAll(t, db); n != len(w.Messages)+len(sampleMsgs)-1 {
 		t.Errorf("%d points in InfluxDB, want %d: one per message", n, len(w.Messages)+len(sampleMsgs)-1)

@@ -1,8 +1,11 @@
 package exporter
 
 import (
+	"bufio"
+	"io"
 	"log/slog"
-	"sort"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -18,16 +21,22 @@ const sweepEvery = 30 * time.Second
 // refusedLogEvery bounds the log lines about the series cap.
 const refusedLogEvery = time.Minute
 
-// gaugeStore holds the latest value of every device gauge series and
-// exposes them as a Prometheus collector. Values are only replaced by
-// newer messages: flespi delivers a device's buffered data late, after
-// newer messages, and a gauge must never go back in time. Series not updated
-// for their TTL disappear, on updates and on scrapes alike, so no ticker is
+// gaugeStore holds the latest value of every device gauge series and writes
+// them in the Prometheus text format. Values are only replaced by newer
+// messages: flespi delivers a device's buffered data late, after newer
+// messages, and a gauge must never go back in time. Series not updated for
+// their TTL disappear, on updates and on scrapes alike, so no ticker is
 // needed. Past max series, new series are refused and counted.
+//
+// Series are kept per device (ident and message tags), each device's by
+// gauge name and rule labels: an update looks a device up once per message
+// and each of its gauges by a short key, and a scrape writes the text
+// directly, without a metric object per series.
 type gaugeStore struct {
 	mu        sync.Mutex
+	devices   map[string]*device // by deviceKey
 	families  map[string]*family
-	series    map[string]*series // by seriesKey
+	series    int // held now
 	max       int
 	now       func() time.Time
 	lastSweep time.Time
@@ -40,17 +49,22 @@ type gaugeStore struct {
 	refused prometheus.Counter
 }
 
+// device is one device's labels and gauge series.
+type device struct {
+	labels []mapping.Label     // ident and message tags, sorted; owned
+	series map[string]*series // by seriesKey
+}
+
 // family is one gauge name. Its help is the first one seen, so that two
 // rules with one gauge name cannot make an inconsistent family.
 type family struct {
 	name, help string
 }
 
-// series is one gauge series: its labels (owned, sorted by name), its
-// value, the time of the message it came from, and when it was updated.
+// series is one gauge series of a device.
 type series struct {
 	fam     *family
-	labels  []mapping.Label
+	labels  []mapping.Label // the rule's labels, sorted; shared with the mapping, never modified
 	value   float64
 	msgTime time.Time
 	updated time.Time
@@ -59,8 +73,8 @@ type series struct {
 
 func newGaugeStore(max int, now func() time.Time, reg prometheus.Registerer, log *slog.Logger) *gaugeStore {
 	g := &gaugeStore{
+		devices:      map[string]*device{},
 		families:     map[string]*family{},
-		series:       map[string]*series{},
 		max:          max,
 		now:          now,
 		log:          log,
@@ -80,59 +94,86 @@ func newGaugeStore(max int, now func() time.Time, reg prometheus.Registerer, log
 	}, func() float64 {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		return float64(len(g.series))
+		return float64(g.series)
 	})
 	limit := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flespi_exporter_device_series_limit",
 		Help: "The most device gauge series held at once (prometheus.max_series).",
 	})
 	limit.Set(float64(max))
-	reg.MustRegister(g, g.expired, g.refused, count, limit)
+	reg.MustRegister(g.expired, g.refused, count, limit)
 	return g
 }
 
 // gaugeSample is a value for one series, as a batch keeps it.
 type gaugeSample struct {
 	name, help string
-	labels     []mapping.Label // sorted by name; not owned
+	labels     []mapping.Label // the rule's labels; shared, not owned
 	value      float64
 	at         time.Time // the time that orders updates
 	ttl        time.Duration
 }
 
+// deviceSamples are the samples of one message: a device's labels (not
+// owned) and a range of a batch's samples.
+type deviceSamples struct {
+	labels     []mapping.Label
+	start, end int
+}
+
 // update applies the samples of an acknowledged batch.
-func (g *gaugeStore) update(samples []gaugeSample) {
+func (g *gaugeStore) update(groups []deviceSamples, samples []gaugeSample) {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var key []byte
-	for i := range samples {
-		s := &samples[i]
-		key = appendSeriesKey(key[:0], s.name, s.labels)
-		if cur, ok := g.series[string(key)]; ok {
-			if !s.at.Before(cur.msgTime) {
-				cur.value, cur.msgTime, cur.updated, cur.ttl = s.value, s.at, now, s.ttl
-			}
-			continue
+	for _, grp := range groups {
+		key = appendLabelKey(key[:0], grp.labels)
+		dev := g.devices[string(key)]
+		if dev == nil {
+			dev = &device{labels: slices.Clone(grp.labels), series: map[string]*series{}}
+			g.devices[string(key)] = dev
 		}
-		if len(g.series) >= g.max {
-			g.refused.Inc()
-			g.refusedSince[s.name]++
-			continue
+		for i := grp.start; i < grp.end; i++ {
+			g.updateSeries(dev, &samples[i], now, &key)
 		}
-		g.series[string(key)] = &series{
-			fam:     g.family(s.name, s.help),
-			labels:  append([]mapping.Label(nil), s.labels...),
-			value:   s.value,
-			msgTime: s.at,
-			updated: now,
-			ttl:     s.ttl,
+		if len(dev.series) == 0 { // everything refused
+			delete(g.devices, string(appendLabelKey(key[:0], grp.labels)))
 		}
 	}
 	if now.Sub(g.lastSweep) >= sweepEvery {
 		g.sweep(now)
 	}
 	g.logRefusals(now)
+}
+
+// updateSeries sets one series of dev, unless it holds a newer value.
+// g.mu is held; key is scratch space.
+func (g *gaugeStore) updateSeries(dev *device, s *gaugeSample, now time.Time, key *[]byte) {
+	var cur *series
+	if len(s.labels) == 0 {
+		cur = dev.series[s.name] // most gauges: no key to build
+	} else {
+		*key = appendLabelKey(append((*key)[:0], s.name...), s.labels)
+		cur = dev.series[string(*key)]
+	}
+	if cur != nil {
+		if !s.at.Before(cur.msgTime) {
+			cur.value, cur.msgTime, cur.updated, cur.ttl = s.value, s.at, now, s.ttl
+		}
+		return
+	}
+	if g.series >= g.max {
+		g.refused.Inc()
+		g.refusedSince[s.name]++
+		return
+	}
+	k := s.name
+	if len(s.labels) > 0 {
+		k = string(*key)
+	}
+	dev.series[k] = &series{fam: g.family(s.name, s.help), labels: s.labels, value: s.value, msgTime: s.at, updated: now, ttl: s.ttl}
+	g.series++
 }
 
 func (g *gaugeStore) family(name, help string) *family {
@@ -144,9 +185,8 @@ func (g *gaugeStore) family(name, help string) *family {
 	return f
 }
 
-// appendSeriesKey writes name and labels as one map key.
-func appendSeriesKey(b []byte, name string, labels []mapping.Label) []byte {
-	b = append(b, name...)
+// appendLabelKey writes labels as a map key.
+func appendLabelKey(b []byte, labels []mapping.Label) []byte {
 	for _, l := range labels {
 		b = append(b, 0xff)
 		b = append(b, l.Name...)
@@ -156,13 +196,20 @@ func appendSeriesKey(b []byte, name string, labels []mapping.Label) []byte {
 	return b
 }
 
-// sweep removes the series whose TTL has passed. g.mu is held.
+// sweep removes the series whose TTL has passed, and devices left without
+// series. g.mu is held.
 func (g *gaugeStore) sweep(now time.Time) {
 	g.lastSweep = now
-	for k, s := range g.series {
-		if s.ttl > 0 && now.Sub(s.updated) > s.ttl {
-			delete(g.series, k)
-			g.expired.Inc()
+	for dk, dev := range g.devices {
+		for k, s := range dev.series {
+			if s.ttl > 0 && now.Sub(s.updated) > s.ttl {
+				delete(dev.series, k)
+				g.series--
+				g.expired.Inc()
+			}
+		}
+		if len(dev.series) == 0 {
+			delete(g.devices, dk)
 		}
 	}
 }
@@ -186,72 +233,132 @@ func (g *gaugeStore) logRefusals(now time.Time) {
 	g.lastRefusal = now
 }
 
-// Describe sends nothing: the gauges depend on the messages, so this is an
-// unchecked collector.
-func (g *gaugeStore) Describe(chan<- *prometheus.Desc) {}
-
-// snapshot is one series as a scrape reads it.
+// snapshot is one series as a scrape writes it.
 type snapshot struct {
-	fam    *family
-	labels []mapping.Label
-	value  float64
+	device, labels []mapping.Label
+	value          float64
 }
 
-// Collect expires old series, then builds a metric per series outside the
-// lock, so that a scrape of many series does not hold up the receiver.
-func (g *gaugeStore) Collect(ch chan<- prometheus.Metric) {
+// expire removes the series whose TTL has passed; scrapes call it first, so
+// that the series count they report is current.
+func (g *gaugeStore) expire() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.sweep(g.now())
-	snaps := make([]snapshot, 0, len(g.series))
-	for _, s := range g.series {
-		snaps = append(snaps, snapshot{s.fam, s.labels, s.value})
+}
+
+// writeText writes every series in the Prometheus text format (version
+// 0.0.4), family by family in name order. The values
+// are copied under the lock and written after it, so that a scrape of many
+// series does not hold up the receiver. A device without a message tag
+// (device.name) simply lacks that label.
+func (g *gaugeStore) writeText(w io.Writer) error {
+	g.mu.Lock()
+	byFamily := make(map[*family][]snapshot, len(g.families))
+	for _, dev := range g.devices {
+		for _, s := range dev.series {
+			byFamily[s.fam] = append(byFamily[s.fam], snapshot{dev.labels, s.labels, s.value})
+		}
 	}
 	g.mu.Unlock()
 
-	// One gauge name must have one set of label names in an exposition; a
-	// series without a label that others of its name have (a device with no
-	// device.name, say) gets it empty, which Prometheus reads as absent.
-	names := map[*family][]string{}
-	for _, s := range snaps {
-		names[s.fam] = unionNames(names[s.fam], s.labels)
+	fams := make([]*family, 0, len(byFamily))
+	for f := range byFamily {
+		fams = append(fams, f)
 	}
-	descs := make(map[*family]*prometheus.Desc, len(names))
-	for f, ln := range names {
-		descs[f] = prometheus.NewDesc(f.name, f.help, ln, nil)
-	}
-	values := []string{}
-	for _, s := range snaps {
-		values = labelValues(values[:0], names[s.fam], s.labels)
-		ch <- prometheus.MustNewConstMetric(descs[s.fam], prometheus.GaugeValue, s.value, values...)
-	}
-}
-
-// unionNames adds the label names of labels to the sorted list names.
-func unionNames(names []string, labels []mapping.Label) []string {
-	for _, l := range labels {
-		i := sort.SearchStrings(names, l.Name)
-		if i == len(names) || names[i] != l.Name {
-			names = append(names, "")
-			copy(names[i+1:], names[i:])
-			names[i] = l.Name
+	slices.SortFunc(fams, func(a, b *family) int {
+		switch {
+		case a.name < b.name:
+			return -1
+		case a.name > b.name:
+			return 1
+		}
+		return 0
+	})
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var line []byte
+	for _, f := range fams {
+		line = append(line[:0], "# HELP "...)
+		line = append(line, f.name...)
+		line = append(line, ' ')
+		line = appendHelp(line, f.help)
+		line = append(line, "\n# TYPE "...)
+		line = append(line, f.name...)
+		line = append(line, " gauge\n"...)
+		for _, s := range byFamily[f] {
+			line = appendSeries(line, f.name, s)
+		}
+		if _, err := bw.Write(line); err != nil {
+			return err
 		}
 	}
-	return names
+	return bw.Flush()
 }
 
-// labelValues lists the values of labels in the order of names, "" for
-// the ones it lacks. Both are sorted.
-func labelValues(out []string, names []string, labels []mapping.Label) []string {
-	j := 0
-	for _, n := range names {
-		if j < len(labels) && labels[j].Name == n {
-			out = append(out, labels[j].Value)
-			j++
+// appendSeries writes one sample line: the device's labels and the rule's,
+// merged in name order.
+func appendSeries(b []byte, name string, s snapshot) []byte {
+	b = append(b, name...)
+	b = append(b, '{')
+	i, j, n := 0, 0, 0
+	for i < len(s.device) || j < len(s.labels) {
+		var l mapping.Label
+		if j == len(s.labels) || (i < len(s.device) && s.device[i].Name < s.labels[j].Name) {
+			l = s.device[i]
+			i++
 		} else {
-			out = append(out, "")
+			l = s.labels[j]
+			j++
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = append(b, l.Name...)
+		b = append(b, '=', '"')
+		b = appendLabelValue(b, l.Value)
+		b = append(b, '"')
+	}
+	b = append(b, '}', ' ')
+	b = strconv.AppendFloat(b, s.value, 'g', -1, 64)
+	return append(b, '\n')
+}
+
+// appendLabelValue escapes a label value: backslash, quote, newline.
+func appendLabelValue(b []byte, v string) []byte {
+	start := 0
+	for i := 0; i < len(v); i++ {
+		var esc byte
+		switch v[i] {
+		case '\\':
+			esc = '\\'
+		case '"':
+			esc = '"'
+		case '\n':
+			esc = 'n'
+		default:
+			continue
+		}
+		b = append(b, v[start:i]...)
+		b = append(b, '\\', esc)
+		start = i + 1
+	}
+	return append(b, v[start:]...)
+}
+
+// appendHelp escapes help text: backslash and newline.
+func appendHelp(b []byte, h string) []byte {
+	for i := 0; i < len(h); i++ {
+		switch h[i] {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\n':
+			b = append(b, '\\', 'n')
+		default:
+			b = append(b, h[i])
 		}
 	}
-	return out
+	return b
 }
 
 // deviceGaugeNames are the per-device gauges every message updates.

@@ -139,7 +139,7 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 		}
 	}
 	// Gauges follow what is stored: a batch that failed above comes again.
-	rc.gauges.update(b.samples)
+	rc.gauges.update(b.groups, b.samples)
 	return fmt.Sprintf("stored: %d messages, %d points, %d skipped messages, %d dead-lettered points",
 		b.messages, res.written, b.noIdent+b.noTime, res.deadLettered), nil
 }

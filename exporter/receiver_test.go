@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
@@ -180,7 +182,7 @@ func TestStoreSamples(t *testing.T) {
 	if after := countAll(t, db); before != 8 || after != 9 {
 		t.Errorf("points: %d after the first post, %d after the resend; want 8 and 9", before, after)
 	}
-	if got := metricValue(t, ex.reg, "flespi_exporter_points_written_total"); got != 16 {
+	if got := metricValue(t, ex, "flespi_exporter_points_written_total"); got != 16 {
 		t.Errorf("points_written_total = %v, want 16", got)
 	}
 }
@@ -222,38 +224,45 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// metricValue sums the samples of a metric whose labels include the given
-// name=value pairs.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+// metricValue scrapes the exporter's /metrics and sums the samples of a
+// metric whose labels include the given name=value pairs.
+func metricValue(t *testing.T, ex *exporterUnderTest, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
+	resp, err := http.Get(ex.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
 	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
+	mf, ok := mfs[name]
+	if !ok {
+		return 0
+	}
+metric:
+	for _, m := range mf.GetMetric() {
+		for i := 0; i+1 < len(labels); i += 2 {
+			found := false
+			for _, lp := range m.GetLabel() {
+				found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+			}
+			if !found {
+				continue metric
+			}
 		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, lp := range m.GetLabel() {
-					found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
-				}
-				if !found {
-					continue metric
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			case m.Histogram != nil:
-				sum += float64(m.Histogram.GetSampleCount())
-			}
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		case m.Untyped != nil:
+			sum += m.Untyped.GetValue()
 		}
 	}
 	return sum
@@ -309,7 +318,7 @@ func TestBadInput(t *testing.T) {
 	if code, answer := post(t, ex.URL+"/flespi", samples(t), auth); code != 200 {
 		t.Errorf("a good request after the bad ones: %d %s", code, answer)
 	}
-	if got := metricValue(t, ex.reg, "flespi_exporter_requests_total", "code", "401"); got != 2 {
+	if got := metricValue(t, ex, "flespi_exporter_requests_total", "code", "401"); got != 2 {
 		t.Errorf("requests_total{code=401} = %v, want 2", got)
 	}
 }
@@ -401,7 +410,7 @@ func TestInfluxDown(t *testing.T) {
 	if r, _ := http.Get(ex.URL + "/-/ready"); r == nil || r.StatusCode != 200 {
 		t.Errorf("/-/ready with InfluxDB up: %v", r)
 	}
-	if got := metricValue(t, ex.reg, "flespi_exporter_write_errors_total", "kind", "transient"); got < 1 {
+	if got := metricValue(t, ex, "flespi_exporter_write_errors_total", "kind", "transient"); got < 1 {
 		t.Errorf("write_errors_total{kind=transient} = %v", got)
 	}
 }
@@ -447,7 +456,7 @@ func TestDeadLetters(t *testing.T) {
 	if s := db.Query(`SELECT "position.speed" FROM flespi WHERE ident = '352093081234567'`); len(s) != 0 {
 		t.Errorf("the rejected point is in InfluxDB: %+v", s)
 	}
-	if got := metricValue(t, ex.reg, "flespi_exporter_dead_letters_total"); got != 1 {
+	if got := metricValue(t, ex, "flespi_exporter_dead_letters_total"); got != 1 {
 		t.Errorf("dead_letters_total = %v, want 1", got)
 	}
 }
@@ -485,7 +494,7 @@ func TestInFlightCap(t *testing.T) {
 	<-started
 	pw.Write([]byte(`[{"ident":"a",`)) // the handler now waits for the rest
 	deadline := time.Now().Add(5 * time.Second)
-	for metricValue(t, ex.reg, "flespi_exporter_requests_in_flight") < 1 && time.Now().Before(deadline) {
+	for metricValue(t, ex, "flespi_exporter_requests_in_flight") < 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(samples(t)))
@@ -521,9 +530,9 @@ func TestSkipsAndChunks(t *testing.T) {
 		t.Errorf("%d points stored, want 5", n)
 	}
 	checks := map[string]float64{
-		"flespi_exporter_messages_skipped_total{reason=no_ident}":  metricValue(t, ex.reg, "flespi_exporter_messages_skipped_total", "reason", "no_ident"),
-		"flespi_exporter_values_skipped_total{reason=uncoercible}": metricValue(t, ex.reg, "flespi_exporter_values_skipped_total", "reason", "uncoercible"),
-		"flespi_exporter_write_duration_seconds (requests)":        metricValue(t, ex.reg, "flespi_exporter_write_duration_seconds"),
+		"flespi_exporter_messages_skipped_total{reason=no_ident}":  metricValue(t, ex, "flespi_exporter_messages_skipped_total", "reason", "no_ident"),
+		"flespi_exporter_values_skipped_total{reason=uncoercible}": metricValue(t, ex, "flespi_exporter_values_skipped_total", "reason", "uncoercible"),
+		"flespi_exporter_write_duration_seconds (requests)":        metricValue(t, ex, "flespi_exporter_write_duration_seconds"),
 	}
 	want := map[string]float64{
 		"flespi_exporter_messages_skipped_total{reason=no_ident}":  1,

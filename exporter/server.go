@@ -4,16 +4,20 @@
 package exporter
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 )
@@ -28,6 +32,7 @@ type Server struct {
 	reg      *prometheus.Registry
 	log      *slog.Logger
 	receiver *receiver
+	gauges   *gaugeStore
 	writer   *influxWriter // nil without InfluxDB
 }
 
@@ -82,8 +87,8 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		}
 		s.writer = w
 	}
-	gauges := newGaugeStore(cfg.Prometheus.MaxSeries, opts.Now, s.reg, s.log)
-	s.receiver = newReceiver(cfg.HTTP, cfg.Mapping, s.writer, gauges, m, s.log, opts.Now)
+	s.gauges = newGaugeStore(cfg.Prometheus.MaxSeries, opts.Now, s.reg, s.log)
+	s.receiver = newReceiver(cfg.HTTP, cfg.Mapping, s.writer, s.gauges, m, s.log, opts.Now)
 	return s, nil
 }
 
@@ -104,9 +109,43 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// metricsHandler serves the device gauges, written straight from the
+// gauge store, and the exporter's own metrics from the registry, in the
+// text format, gzip-compressed when the scraper accepts it.
 func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.gauges.expire()
+		families, err := s.reg.Gather()
+		if err != nil {
+			s.log.Warn("gathering the exporter's own metrics", "err", err) // serve what was gathered
+		}
+		w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		var out io.Writer = w
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			gz := gzipPool.Get().(*gzip.Writer)
+			gz.Reset(w)
+			defer func() {
+				gz.Close()
+				gzipPool.Put(gz)
+			}()
+			out = gz
+		}
+		if err := s.gauges.writeText(out); err != nil {
+			return // the scraper went away
+		}
+		for _, mf := range families {
+			if _, err := expfmt.MetricFamilyToText(out, mf); err != nil {
+				return
+			}
+		}
+	})
 }
+
+var gzipPool = sync.Pool{New: func() any {
+	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return gz
+}}
 
 // ready answers 200 when batches can be stored: the configuration is
 // loaded (it is, or the server would not run) and InfluxDB answers.

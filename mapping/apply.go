@@ -39,7 +39,6 @@ type Result struct {
 	Skipped  []Skipped // values a rule matched but could not use
 	Dropped  int       // parameters dropped by a drop rule
 
-	labels    []Label
 	paramTags []paramTag
 }
 
@@ -71,11 +70,12 @@ type Value struct {
 	Str   string
 }
 
-// Sample is the value of one gauge series.
+// Sample is the value of one gauge series. Its labels are the message's
+// Tags (as labels: ident, and the [mapping].tags) and Labels, the rule's own.
 type Sample struct {
 	Name   string
 	Help   string
-	Labels []Label // sorted by name; ident is always one
+	Labels []Label // the rule's labels, sorted by name; shared, never modify
 	Value  float64
 	Time   time.Time     // the message time, for ordering late messages
 	TTL    time.Duration // expiry without updates; 0 means never
@@ -125,7 +125,6 @@ func (r *Result) reset() {
 	r.Skipped = r.Skipped[:0]
 	r.Dropped = 0
 	r.Tags = r.Tags[:0]
-	r.labels = r.labels[:0]
 	r.paramTags = r.paramTags[:0]
 }
 
@@ -257,15 +256,8 @@ func (p *Point) addField(key string, v Value) {
 }
 
 func (r *Result) addSample(t *target, ru *rule, value float64) {
-	start := len(r.labels)
-	for _, b := range r.Tags {
-		r.labels = append(r.labels, Label{Name: b.Key, Value: b.Value})
-	}
-	r.labels = append(r.labels, t.labels...)
-	labels := r.labels[start:len(r.labels):len(r.labels)]
-	sortLabels(labels)
 	r.Samples = append(r.Samples, Sample{
-		Name: t.gauge, Help: ru.help, Labels: labels,
+		Name: t.gauge, Help: ru.help, Labels: t.labels,
 		Value: value, Time: r.Time, TTL: ru.ttlOf(),
 	})
 }
@@ -320,14 +312,6 @@ func sortTags(t []Tag) {
 	for i := 1; i < len(t); i++ {
 		for j := i; j > 0 && t[j].Key < t[j-1].Key; j-- {
 			t[j], t[j-1] = t[j-1], t[j]
-		}
-	}
-}
-
-func sortLabels(l []Label) {
-	for i := 1; i < len(l); i++ {
-		for j := i; j > 0 && l[j].Name < l[j-1].Name; j-- {
-			l[j], l[j-1] = l[j-1], l[j]
 		}
 	}
 }
@@ -390,7 +374,7 @@ func (m *Mapping) lookup(name string) *target {
 		}
 		if ru.prom {
 			t.gauge = withSuffix(invalidName.ReplaceAllString(expand(ru.gauge), "_"), ru.unit.suffix)
-			for _, p := range ru.labels {
+			for _, p := range ru.labels { // sorted by key already
 				if v := expand(p.tmpl); v != "" {
 					t.labels = append(t.labels, Label{p.key, v})
 				}

@@ -52,7 +52,7 @@ func mapText(t testing.TB, m *mapping.Mapping, body string) string {
 			b = r.Points[i].AppendLineProtocol(b)
 		}
 		for i := range r.Samples {
-			b = r.Samples[i].AppendText(b)
+			b = r.Samples[i].AppendText(b, r.Tags)
 		}
 		for _, s := range r.Skipped {
 			b = fmt.Appendf(b, "skipped %s: %s\n", s.Param, s.Reason)

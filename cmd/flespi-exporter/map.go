@@ -81,7 +81,7 @@ func (d *mapDump) message(msg *message.Message) error {
 		d.buf = r.Points[i].AppendLineProtocol(d.buf)
 	}
 	for i := range r.Samples {
-		d.buf = r.Samples[i].AppendText(d.buf)
+		d.buf = r.Samples[i].AppendText(d.buf, r.Tags)
 	}
 	d.w.Write(d.buf)
 	for _, s := range r.Skipped {

@@ -6,15 +6,15 @@ package testexporter
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
-	"testing"
 	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/tb"
 )
 
 var (
@@ -30,7 +30,7 @@ func root() string {
 }
 
 // Binary builds cmd/flespi-exporter, once per test binary.
-func Binary(t testing.TB) string {
+func Binary(t tb.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "flespi-exporter-bin")
@@ -55,7 +55,7 @@ func Binary(t testing.TB) string {
 type Process struct {
 	Addr string // host:port of the HTTP listener
 	Cmd  *exec.Cmd
-	t    testing.TB
+	t    tb.T
 	env  []string
 	log  *bytes.Buffer
 	mu   sync.Mutex
@@ -64,9 +64,9 @@ type Process struct {
 // Start runs the binary with config.toml and the environment variables env
 // (INFLUXDB_URL and the like); FLESPI_EXPORTER_LISTEN is set to a free port.
 // The process is killed when the test ends.
-func Start(t testing.TB, env map[string]string) *Process {
+func Start(t tb.T, env map[string]string) *Process {
 	t.Helper()
-	p := &Process{t: t, Addr: freeAddr(t), log: &bytes.Buffer{}}
+	p := &Process{t: t, Addr: tb.FreeAddr(t), log: &bytes.Buffer{}}
 	p.env = append(os.Environ(), "FLESPI_EXPORTER_LISTEN="+p.Addr)
 	for k, v := range env {
 		p.env = append(p.env, k+"="+v)
@@ -128,14 +128,4 @@ func (p *Process) Log() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.log.String()
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,8 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/tb"
 )
 
 // The database the server is created with, and how the exporter names it
@@ -30,7 +30,7 @@ const (
 // Server is a running influxd.
 type Server struct {
 	URL  string // http://127.0.0.1:port
-	t    testing.TB
+	t    tb.T
 	bin  string
 	dir  string
 	conf string
@@ -63,23 +63,23 @@ func Binary() (string, error) {
 
 // Start runs a fresh influxd with the database created; it is stopped by
 // t.Cleanup. A test that needs InfluxDB fails, never skips, without it.
-func Start(t testing.TB) *Server {
+func Start(t tb.T) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	httpPort, rpcPort := freePort(t), freePort(t)
+	httpAddr, rpcAddr := tb.FreeAddr(t), tb.FreeAddr(t)
 	s := &Server{
-		URL:  fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		URL:  "http://" + httpAddr,
 		t:    t,
 		bin:  bin,
 		dir:  dir,
 		conf: filepath.Join(dir, "influxdb.conf"),
 	}
 	conf := fmt.Sprintf(`reporting-disabled = true
-bind-address = "127.0.0.1:%d"
+bind-address = "%s"
 [meta]
   dir = "%[2]s/meta"
 [data]
@@ -87,7 +87,7 @@ bind-address = "127.0.0.1:%d"
   wal-dir = "%[2]s/wal"
   query-log-enabled = false
 [http]
-  bind-address = "127.0.0.1:%[3]d"
+  bind-address = "%[3]s"
   auth-enabled = false
   log-enabled = false
   flux-enabled = true
@@ -97,7 +97,7 @@ bind-address = "127.0.0.1:%d"
   store-enabled = false
 [continuous_queries]
   enabled = false
-`, rpcPort, dir, httpPort)
+`, rpcAddr, dir, httpAddr)
 	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -214,14 +214,4 @@ func (s *Server) Count(measurement, field string) int {
 		s.t.Fatal(err)
 	}
 	return int(n)
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -7,20 +7,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"testing"
 	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/tb"
 )
 
 // Server is a running Prometheus.
 type Server struct {
 	URL string
-	t   testing.TB
+	t   tb.T
 	dir string
 }
 
@@ -33,7 +33,7 @@ type Config struct {
 
 // Start runs Prometheus scraping the targets every second; it is stopped by
 // t.Cleanup.
-func Start(t testing.TB, c Config) *Server {
+func Start(t tb.T, c Config) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -56,7 +56,7 @@ scrape_configs:
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := tb.FreeAddr(t)
 	s := &Server{URL: "http://" + addr, t: t, dir: dir}
 	log, err := os.Create(filepath.Join(dir, "prometheus.log"))
 	if err != nil {
@@ -133,14 +133,4 @@ func (s *Server) WaitFor(q string, n int) []Sample {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

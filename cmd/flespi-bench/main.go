@@ -1,0 +1,283 @@
+// Command flespi-bench measures flespi-exporter end to end on this machine:
+// it generates a realistic workload, starts InfluxDB 1.8 and the real
+// exporter binary with the real config.toml on loopback, replays the
+// workload as flespi streams do, and reports wall time, throughput, the
+// exporter's own CPU time per message and peak memory, against the floor of
+// writing the same points straight to InfluxDB. See BENCHMARKS.md.
+//
+//	go run ./cmd/flespi-bench [-messages 100000] [-devices 1000] [-runs 3]
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/internal/tb"
+	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
+func main() {
+	messages := flag.Int("messages", 100_000, "messages in the replay workload")
+	devices := flag.Int("devices", 1000, "devices in the replay workload")
+	batchSize := flag.Int("batch", 500, "messages per batch")
+	runs := flag.Int("runs", 3, "runs of each scenario; the table shows medians")
+	scrapeDevices := flag.Int("scrape-devices", 13_500, "devices for the /metrics scrape scenario (about 30 gauges each)")
+	seed := flag.Uint64("seed", 1, "workload seed")
+	flag.Parse()
+
+	c := &tb.Command{}
+	defer c.Close()
+	b := &bench{c: c, runs: *runs}
+	fmt.Fprintf(os.Stderr, "generating %d messages from %d devices...\n", *messages, *devices)
+	w := workload.Generate(*messages, *devices, *batchSize, *seed)
+	b.db = testinflux.Start(c)
+	b.bin = testexporter.Binary(c)
+	lines := encodeLines(c, w.Batches)
+
+	var rows []result
+	for _, streams := range []int{1, 4} {
+		rows = append(rows, b.median(fmt.Sprintf("direct line protocol, %d stream(s)", streams), func() result {
+			return b.direct(lines, streams, len(w.Messages))
+		}))
+		rows = append(rows, b.median(fmt.Sprintf("exporter → InfluxDB, %d stream(s)", streams), func() result {
+			return b.exporter(w, streams, true)
+		}))
+	}
+	rows = append(rows, b.median("exporter, Prometheus only, 1 stream", func() result {
+		return b.exporter(w, 1, false)
+	}))
+	scrape := workload.Generate(*scrapeDevices, *scrapeDevices, *batchSize, *seed+1)
+	rows = append(rows, b.median(fmt.Sprintf("scrape: %d devices, Prometheus only", *scrapeDevices), func() result {
+		return b.exporter(scrape, 4, false)
+	}))
+	for i := range rows {
+		if strings.HasPrefix(rows[i].name, "exporter → InfluxDB") {
+			floor := rows[i-1].wall
+			rows[i].ratio = rows[i].wall.Seconds() / floor.Seconds()
+		}
+	}
+	report(os.Stdout, rows, *messages, *devices, *batchSize)
+}
+
+type bench struct {
+	c    *tb.Command
+	db   *testinflux.Server
+	bin  string
+	runs int
+}
+
+// result is one scenario's figures.
+type result struct {
+	name      string
+	messages  int
+	wall      time.Duration
+	cpu       time.Duration // the exporter process' user+system time
+	peakRSS   int64         // bytes
+	ratio     float64       // wall time over the direct-write floor
+	scrape    time.Duration
+	series    int
+	hasExport bool
+}
+
+// median runs f b.runs times and keeps the run of median wall time.
+func (b *bench) median(name string, f func() result) result {
+	var rs []result
+	for i := range b.runs {
+		fmt.Fprintf(os.Stderr, "%s: run %d/%d\n", name, i+1, b.runs)
+		r := f()
+		r.name = name
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(a, b result) int { return int(a.wall - b.wall) })
+	return rs[len(rs)/2]
+}
+
+// resetDB empties the test database, so that every run writes to a fresh one.
+func (b *bench) resetDB() {
+	b.db.Query("DROP DATABASE " + testinflux.Database)
+	b.db.Query("CREATE DATABASE " + testinflux.Database)
+}
+
+// checkStored fails the benchmark unless every message is a point.
+func (b *bench) checkStored(want int) {
+	if n := b.db.Count("flespi", "position.speed"); n != want {
+		b.c.Fatalf("%d points in InfluxDB after the replay, want %d", n, want)
+	}
+}
+
+// exporter replays w through a fresh exporter process over streams streams.
+func (b *bench) exporter(w *workload.Workload, streams int, influx bool) result {
+	env := map[string]string{}
+	if influx {
+		b.resetDB()
+		env = map[string]string{"INFLUXDB_URL": b.db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token}
+	}
+	p := testexporter.Start(b.c, env)
+	defer p.Kill()
+	pid := p.Cmd.Process.Pid
+	cpuBefore, _ := procStats(b.c, pid) // start-up is not the replay's
+	start := time.Now()
+	if err := workload.Replay("http://"+p.Addr+"/flespi", w.Batches, streams); err != nil {
+		b.c.Fatal(err)
+	}
+	r := result{messages: len(w.Messages), wall: time.Since(start), hasExport: true}
+	cpuAfter, _ := procStats(b.c, pid)
+	r.cpu = cpuAfter - cpuBefore
+	if influx {
+		b.checkStored(len(w.Messages))
+	}
+	r.scrape, r.series = scrapeMetrics(b.c, "http://"+p.Addr+"/metrics")
+	_, r.peakRSS = procStats(b.c, pid) // the peak of the whole run, scrape included
+	return r
+}
+
+// direct writes ready-made line protocol straight to InfluxDB, with the
+// same batches and concurrency: the database's own limit, our floor.
+func (b *bench) direct(lines [][]byte, streams, messages int) result {
+	b.resetDB()
+	url := b.db.URL + "/api/v2/write?bucket=" + testinflux.Bucket + "&precision=ns"
+	start := time.Now()
+	var wg sync.WaitGroup
+	for k := range streams {
+		wg.Go(func() {
+			client := &http.Client{}
+			for i := k; i < len(lines); i += streams {
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(lines[i]))
+				req.Header.Set("Authorization", "Token "+testinflux.Token)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.c.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNoContent {
+					b.c.Fatalf("direct write: %s", resp.Status)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r := result{messages: messages, wall: time.Since(start)}
+	b.checkStored(messages)
+	return r
+}
+
+// encodeLines maps every batch with the default rules into line protocol.
+func encodeLines(c *tb.Command, batches [][]byte) [][]byte {
+	cfg, err := config.Load("config.toml")
+	if err != nil {
+		c.Fatal(err)
+	}
+	dec := message.NewDecoder()
+	var res mapping.Result
+	out := make([][]byte, len(batches))
+	now := time.Now()
+	for i, batch := range batches {
+		err := dec.Decode(batch, func(m *message.Message) error {
+			if err := cfg.Mapping.Apply(m, now, &res); err != nil {
+				return err
+			}
+			for j := range res.Points {
+				out[i] = res.Points[j].AppendLineProtocol(out[i])
+			}
+			return nil
+		})
+		if err != nil {
+			c.Fatal(err)
+		}
+	}
+	return out
+}
+
+// scrapeMetrics times one scrape as Prometheus makes it (gzip) and counts
+// the device series.
+func scrapeMetrics(c *tb.Command, url string) (time.Duration, int) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	start := time.Now()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		c.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	resp, err = http.Get(url)
+	if err != nil {
+		c.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	series := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "flespi_") && !strings.HasPrefix(line, "flespi_exporter_") {
+			series++
+		}
+	}
+	return took, series
+}
+
+// procStats reads a process' CPU time (user + system) and peak resident
+// memory from /proc.
+func procStats(c *tb.Command, pid int) (time.Duration, int64) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		c.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	var utime, stime int64
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	const clockTicks = 100 // USER_HZ on Linux
+	cpu := time.Duration(utime+stime) * time.Second / clockTicks
+
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		c.Fatal(err)
+	}
+	var peak int64
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &peak)
+		}
+	}
+	return cpu, peak * 1024
+}
+
+func report(out io.Writer, rows []result, messages, devices, batch int) {
+	fmt.Fprintf(out, "flespi-bench: %d messages from %d devices, batches of %d; %d cores, %s; medians\n\n",
+		messages, devices, batch, runtime.NumCPU(), runtime.Version())
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tmessages\twall\tmsg/s\tCPU µs/msg\tpeak RSS MB\t× floor\tscrape\tseries\t")
+	for _, r := range rows {
+		cpu, rss, ratio, scrape, series := "-", "-", "-", "-", "-"
+		if r.hasExport {
+			cpu = fmt.Sprintf("%.2f", float64(r.cpu.Microseconds())/float64(r.messages))
+			rss = fmt.Sprintf("%.0f", float64(r.peakRSS)/(1<<20))
+			scrape = r.scrape.Round(time.Millisecond).String()
+			series = fmt.Sprint(r.series)
+		}
+		if r.ratio > 0 {
+			ratio = fmt.Sprintf("%.2f", r.ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.messages, r.wall.Round(time.Millisecond),
+			float64(r.messages)/r.wall.Seconds(), cpu, rss, ratio, scrape, series)
+	}
+	tw.Flush()
+}

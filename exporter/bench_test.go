@@ -1,0 +1,85 @@
+package exporter
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+)
+
+// benchServer is a Prometheus-only exporter with the default config.toml.
+func benchServer(b *testing.B, maxSeries string) (*Server, *prometheus.Registry) {
+	data, err := os.ReadFile("../config.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := config.Parse("config.toml", string(data), func(k string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Prometheus.MaxSeries = 10_000_000
+	reg := prometheus.NewRegistry()
+	srv, err := New(cfg, Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv, reg
+}
+
+// BenchmarkReceiveBatch is the receiver's work for one batch of 500
+// realistic messages without InfluxDB: read, decode, map, encode line
+// protocol, update the gauges. ns/msg is the figure to compare.
+func BenchmarkReceiveBatch(b *testing.B) {
+	srv, _ := benchServer(b, "")
+	h := srv.Handler()
+	w := workload.Generate(50_000, 1000, 500, 1)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		body := w.Batches[i%len(w.Batches)]
+		i++
+		req := httptest.NewRequest(http.MethodPost, "/flespi", bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Code, rec.Body.String())
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/msg")
+}
+
+// BenchmarkScrape400k is one /metrics scrape with about 400,000 device
+// series (13,500 devices of ~30 gauges), gzip-compressed as Prometheus asks.
+func BenchmarkScrape400k(b *testing.B) {
+	srv, _ := benchServer(b, "")
+	h := srv.Handler()
+	w := workload.Generate(13_500, 13_500, 500, 2)
+	for _, body := range w.Batches {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/flespi", bytes.NewReader(body)))
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+	}
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Code)
+		}
+	}
+	_ = start
+}

@@ -1,0 +1,76 @@
+// Package tb lets the test servers (testinflux, testprom, testexporter) run
+// from tests and from commands alike: they need a T, which *testing.T is,
+// and which Main gives a command such as flespi-bench.
+package tb
+
+import (
+	"fmt"
+	"net"
+	"os"
+)
+
+// T is what the test servers need of their caller.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
+// Command is a T for a command: Fatal prints, cleans up and exits 1.
+type Command struct {
+	cleanups []func()
+	dirs     []string
+}
+
+var _ T = (*Command)(nil)
+
+// Helper does nothing: there is no test report to trim.
+func (c *Command) Helper() {}
+
+// Fatal prints args, runs the cleanups and exits with status 1.
+func (c *Command) Fatal(args ...any) {
+	fmt.Fprintln(os.Stderr, args...)
+	c.Close()
+	os.Exit(1)
+}
+
+// Fatalf is Fatal with a format.
+func (c *Command) Fatalf(format string, args ...any) { c.Fatal(fmt.Sprintf(format, args...)) }
+
+// Cleanup registers f to run at Close, last registered first.
+func (c *Command) Cleanup(f func()) { c.cleanups = append(c.cleanups, f) }
+
+// TempDir makes a directory that Close removes.
+func (c *Command) TempDir() string {
+	dir, err := os.MkdirTemp("", "flespi-bench")
+	if err != nil {
+		c.Fatal(err)
+	}
+	c.dirs = append(c.dirs, dir)
+	return dir
+}
+
+// Close runs the cleanups and removes the temporary directories.
+func (c *Command) Close() {
+	for i := len(c.cleanups) - 1; i >= 0; i-- {
+		c.cleanups[i]()
+	}
+	c.cleanups = nil
+	for _, d := range c.dirs {
+		os.RemoveAll(d)
+	}
+	c.dirs = nil
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
