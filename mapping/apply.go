@@ -68,6 +68,12 @@ type Value struct {
 	Int   int64
 	Bool  bool
 	Str   string
+
+	// decimal is a float as the message wrote it, when that is the
+	// value exactly (no scale, no offset, no exponent): line protocol takes
+	// it as it is, which saves formatting the float again. It points into
+	// the message, like Param.Raw.
+	decimal []byte
 }
 
 // Sample is the value of one gauge series. Its labels are the message's
@@ -421,7 +427,22 @@ func (ru *rule) coerce(p *message.Param) (Value, string) {
 	if reason != "" {
 		return Value{}, reason
 	}
-	return Value{Type: TypeFloat, Float: f}, ""
+	v := Value{Type: TypeFloat, Float: f}
+	if p.Kind == message.Number && ru.scale == 1 && ru.offset == 0 && plainDecimal(p.Raw) {
+		v.decimal = p.Raw
+	}
+	return v, ""
+}
+
+// plainDecimal reports whether a JSON number has no exponent, so that line
+// protocol reads it exactly as JSON does.
+func plainDecimal(b []byte) bool {
+	for _, c := range b {
+		if c == 'e' || c == 'E' {
+			return false
+		}
+	}
+	return true
 }
 
 func (ru *rule) boolean(p *message.Param) (Value, string) {

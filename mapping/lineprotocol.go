@@ -39,6 +39,9 @@ func (p *Point) AppendLineProtocol(b []byte) []byte {
 func (v Value) appendLineProtocol(b []byte) []byte {
 	switch v.Type {
 	case TypeFloat:
+		if v.decimal != nil {
+			return append(b, v.decimal...)
+		}
 		return strconv.AppendFloat(b, v.Float, 'f', -1, 64)
 	case TypeInteger:
 		return append(strconv.AppendInt(b, v.Int, 10), 'i')
