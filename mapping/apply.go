@@ -40,6 +40,13 @@ type Result struct {
 	Dropped  int       // parameters dropped by a drop rule
 
 	paramTags []paramTag
+
+	// byID caches the targets of the parameter names of one decoder
+	// (names), by Param.ID, for one Mapping (owner).
+	byID    []*target
+	names   uint64
+	owner   *Mapping
+	repeats bool // the message may repeat a parameter name
 }
 
 // Point is one InfluxDB point.
@@ -50,6 +57,9 @@ type Point struct {
 	Time        time.Time
 
 	extra []Tag // the rule tags that set this point apart
+	// search is set once a field may share its key with another: then each
+	// new field looks for an old one of its key to replace.
+	search bool
 }
 
 // Tag is an InfluxDB tag.
@@ -112,6 +122,11 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 		return ErrNoIdent
 	}
 	r.Ident = ident
+	r.repeats = msg.Repeats
+	if r.owner != m || r.names != msg.Names {
+		clear(r.byID) // IDs of another decoder, or targets of another Mapping
+		r.owner, r.names = m, msg.Names
+	}
 	if r.Time, ok = m.messageTime(msg, received); !ok {
 		return ErrNoTime
 	}
@@ -172,7 +187,7 @@ func tagValue(p *message.Param) (string, bool) {
 }
 
 func (m *Mapping) applyParam(p *message.Param, r *Result) {
-	t := m.resolve(p.Name)
+	t := r.target(m, p)
 	switch {
 	case t.consumed:
 		return
@@ -201,7 +216,7 @@ func (m *Mapping) applyParam(p *message.Param, r *Result) {
 		case t.conflict:
 			r.Skipped = append(r.Skipped, Skipped{p.Name, SkipFieldConflict})
 		default:
-			r.point(ru.measurement, t.tags).addField(t.field, v)
+			r.point(ru.measurement, t.tags).addField(t.field, v, t.ownName && !r.repeats)
 		}
 	}
 	if t.gauge != "" {
@@ -226,7 +241,7 @@ func (m *Mapping) rawField(p *message.Param, t *target, r *Result) {
 		return
 	}
 	if !t.conflict {
-		r.point(m.cfg.Measurement, nil).addField(p.Name, Value{Type: TypeFloat, Float: f})
+		r.point(m.cfg.Measurement, nil).addField(p.Name, Value{Type: TypeFloat, Float: f}, !r.repeats)
 	}
 }
 
@@ -246,16 +261,24 @@ func (r *Result) point(measurement string, extra []Tag) *Point {
 	}
 	p := &r.Points[len(r.Points)-1]
 	p.Measurement, p.extra, p.Time = measurement, extra, r.Time
-	p.Tags, p.Fields = p.Tags[:0], p.Fields[:0]
+	p.Tags, p.Fields, p.search = p.Tags[:0], p.Fields[:0], false
 	return p
 }
 
 // addField sets a field; a second value for the same key replaces the first.
-func (p *Point) addField(key string, v Value) {
-	for i := range p.Fields {
-		if p.Fields[i].Key == key {
-			p.Fields[i].Value = v
-			return
+// ownName says the key is the parameter's own name in a message without
+// repeated names: no other parameter's own name can equal it, so only a
+// point that also has other keys needs to look for it.
+func (p *Point) addField(key string, v Value, ownName bool) {
+	if !ownName {
+		p.search = true
+	}
+	if p.search {
+		for i := range p.Fields {
+			if p.Fields[i].Key == key {
+				p.Fields[i].Value = v
+				return
+			}
 		}
 	}
 	p.Fields = append(p.Fields, Field{key, v})
@@ -322,6 +345,25 @@ func sortTags(t []Tag) {
 	}
 }
 
+// target returns the target of p: from the Result's own cache when p has
+// an ID (no lock, no hashing), else from the Mapping's.
+func (r *Result) target(m *Mapping, p *message.Param) *target {
+	id := int(p.ID)
+	if id > 0 && id < len(r.byID) {
+		if t := r.byID[id]; t != nil {
+			return t
+		}
+	}
+	t := m.resolve(p.Name)
+	if id > 0 {
+		if id >= len(r.byID) {
+			r.byID = append(r.byID, make([]*target, id+1-len(r.byID))...)
+		}
+		r.byID[id] = t
+	}
+	return t
+}
+
 // target is what a parameter name resolves to: its rule and the names the
 // rule's templates give for it. Targets are cached per name and shared, so
 // they are never modified after resolve builds them.
@@ -329,6 +371,7 @@ type target struct {
 	consumed bool  // ident or a message tag: not for rules
 	rule     *rule // nil: no rule matched
 	field    string
+	ownName  bool // field is the parameter's name
 	conflict bool // the field name has another type elsewhere
 	tags     []Tag
 	gauge    string // full name; "" for none
@@ -371,6 +414,7 @@ func (m *Mapping) lookup(name string) *target {
 		expand := func(tmpl string) string { return string(ru.re.ExpandString(nil, tmpl, name, idx)) }
 		if ru.influx && ru.tag == "" {
 			t.field = expand(ru.field)
+			t.ownName = t.field == name
 			t.conflict = m.conflicts(ru.measurement, t.field, ru.typ)
 			for _, p := range ru.tags {
 				if v := expand(p.tmpl); v != "" {

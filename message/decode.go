@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"fmt"
+	"sync/atomic"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -30,7 +31,9 @@ func (e *SyntaxError) Error() string {
 // Decoder must not be used by two goroutines at once; keep one per goroutine
 // or in a sync.Pool.
 type Decoder struct {
-	names map[string]string // interned, normalized parameter names
+	names map[string]name // interned, normalized parameter names
+	seen  []uint32        // by name ID: the last message (seq) that had the name
+	seq   uint32
 	str   []byte            // unescaped strings of the current message
 	msg   Message
 	body  []byte
@@ -39,7 +42,18 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder with empty buffers.
 func NewDecoder() *Decoder {
-	return &Decoder{names: make(map[string]string)}
+	d := &Decoder{names: make(map[string]name)}
+	d.msg.Names = decoderIDs.Add(1)
+	return d
+}
+
+// decoderIDs numbers decoders, so that Param IDs of two decoders never mix.
+var decoderIDs atomic.Uint64
+
+// name is an interned parameter name and its ID.
+type name struct {
+	s  string
+	id int32
 }
 
 // Decode parses body and calls fn for every message in it, in order.
@@ -116,6 +130,8 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	start := d.pos
 	d.pos++ // '{'
 	d.msg.Params = d.msg.Params[:0]
+	d.msg.Repeats = false
+	d.seq++
 	d.str = d.str[:0]
 	d.skipSpace()
 	if d.peek() == '}' {
@@ -131,14 +147,15 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		if err != nil {
 			return err
 		}
-		name := d.intern(key)
+		nm := d.intern(key)
 		d.skipSpace()
 		if d.peek() != ':' {
-			return d.errorf("want ':' after parameter name %q, found %s", name, d.describe())
+			return d.errorf("want ':' after parameter name %q, found %s", nm.s, d.describe())
 		}
 		d.pos++
 		d.skipSpace()
-		p := Param{Name: name}
+		d.note(nm.id)
+		p := Param{Name: nm.s, ID: nm.id}
 		if err := d.readValue(&p); err != nil {
 			return err
 		}
@@ -153,22 +170,39 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 			d.msg.Raw = d.body[start:d.pos]
 			return fn(&d.msg)
 		default:
-			return d.errorf("want ',' or '}' after the value of %q, found %s", name, d.describe())
+			return d.errorf("want ',' or '}' after the value of %q, found %s", nm.s, d.describe())
 		}
 	}
 }
 
 // intern returns the normalized name for key, cached so that the names of a
 // busy stream are allocated once.
-func (d *Decoder) intern(key []byte) string {
-	if s, ok := d.names[string(key)]; ok {
-		return s
+func (d *Decoder) intern(key []byte) name {
+	if n, ok := d.names[string(key)]; ok {
+		return n
 	}
-	s := NormalizeName(string(key))
+	n := name{s: NormalizeName(string(key))}
 	if len(d.names) < maxNames {
-		d.names[string(key)] = s
+		n.id = int32(len(d.names) + 1)
+		d.names[string(key)] = n
 	}
-	return s
+	return n
+}
+
+// note records that the current message has the name with this ID, and
+// whether it had it already. A name without an ID cannot be checked.
+func (d *Decoder) note(id int32) {
+	if id == 0 {
+		d.msg.Repeats = true
+		return
+	}
+	if int(id) >= len(d.seen) {
+		d.seen = append(d.seen, make([]uint32, int(id)+1-len(d.seen))...)
+	}
+	if d.seen[id] == d.seq {
+		d.msg.Repeats = true
+	}
+	d.seen[id] = d.seq
 }
 
 func (d *Decoder) readValue(p *Param) error {
@@ -344,8 +378,14 @@ func (d *Decoder) readString() ([]byte, error) {
 	i := start
 	ascii := true
 	for i < len(b) {
-		c := b[i]
-		switch {
+		// Plain bytes are most of a string: skip them with one table lookup each.
+		for i < len(b) && plainString[b[i]] {
+			i++
+		}
+		if i == len(b) {
+			break
+		}
+		switch c := b[i]; {
 		case c == '"':
 			d.pos = i + 1
 			s := b[start:i]
@@ -358,7 +398,7 @@ func (d *Decoder) readString() ([]byte, error) {
 		case c < 0x20:
 			d.pos = i
 			return nil, d.errorf("control character 0x%02x inside a string", c)
-		case c >= 0x80:
+		default: // c >= 0x80
 			ascii = false
 		}
 		i++
@@ -366,6 +406,15 @@ func (d *Decoder) readString() ([]byte, error) {
 	d.pos = len(b)
 	return nil, d.errorf("unterminated string")
 }
+
+// plainString marks the bytes a string can hold with nothing to check:
+// printable ASCII but the quote and the backslash.
+var plainString = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // keep appends s to the message's string buffer and returns the copy.
 func (d *Decoder) keep(s []byte) []byte {

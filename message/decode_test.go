@@ -3,6 +3,7 @@ package message
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -127,6 +128,17 @@ func TestDecodeKeepsMessageText(t *testing.T) {
 	})
 	if err != nil || strings.Join(raws, "|") != `{"a":1}|{ "b" : [2] }` {
 		t.Errorf("got %q, %v", raws, err)
+	}
+}
+
+func TestDecodeRepeats(t *testing.T) {
+	var got []bool
+	err := NewDecoder().Decode([]byte(`[{"a":1,"b":2},{"a":1,"a":2},{"ain#1":1,"ain.1":2},{"a":1}]`), func(m *Message) error {
+		got = append(got, m.Repeats)
+		return nil
+	})
+	if err != nil || fmt.Sprint(got) != "[false true true false]" {
+		t.Errorf("Repeats = %v, %v; want [false true true false]", got, err)
 	}
 }
 

@@ -41,6 +41,11 @@ type Param struct {
 	Name string
 	Kind Kind
 	Raw  []byte
+	// ID numbers the name within the decoder that read it (from 1; 0 when
+	// it has none), so that a reader can cache what it makes of a name in a
+	// slice instead of a map. IDs of different decoders differ in
+	// Message.Names.
+	ID int32
 }
 
 // Bool reports the value of a Bool parameter.
@@ -52,6 +57,11 @@ func (p *Param) Bool() bool { return p.Kind == Bool && len(p.Raw) == 4 }
 type Message struct {
 	Params []Param
 	Raw    []byte
+	// Names identifies the decoder whose Param IDs these are.
+	Names uint64
+	// Repeats is true when a parameter name may occur twice in the message
+	// ("ain#1" and "ain.1", or a key written twice).
+	Repeats bool
 }
 
 // Get returns the parameter with the given name, or nil. When a name occurs
