@@ -290,8 +290,9 @@ unmatched = "raw"`,
 	}, {
 		name:  "a name twice in a message (old and new index syntax, or a repeated key): the last value wins",
 		rules: `rule = [{match = "ain.*", prometheus = false}, {match = "x", prometheus = false}]`,
-		msg:   `[{"ident":"a","ain#1":1,"x":5,"ain.1":2,"x":6},{"ident":"a","ain.1":3,"x":7}]`,
-		want:  "flespi,ident=a ain.1=2,x=6 1717200000000000000\nflespi,ident=a ain.1=3,x=7 1717200000000000000\n",
+		msg:   `[{"ident":"a","ain#1":1,"ain.1":2},{"ident":"a","x":5,"x":6},{"ident":"a","ain.1":3,"x":7}]`,
+		want: "flespi,ident=a ain.1=2 1717200000000000000\nflespi,ident=a x=6 1717200000000000000\n" +
+			"flespi,ident=a ain.1=3,x=7 1717200000000000000\n",
 	}, {
 		name:  "strings are escaped for line protocol",
 		rules: `rule = [{match = "s", type = "string"}, {match = "k k,=", prometheus = false}]`,

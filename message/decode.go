@@ -31,10 +31,11 @@ func (e *SyntaxError) Error() string {
 // Decoder must not be used by two goroutines at once; keep one per goroutine
 // or in a sync.Pool.
 type Decoder struct {
-	names map[string]name // interned, normalized parameter names
-	seen  []uint32        // by name ID: the last message (seq) that had the name
+	names map[string]name  // by the name as sent: the normalized name and its ID
+	ids   map[string]int32 // by normalized name
+	seen  []uint32         // by name ID: the last message (seq) that had the name
 	seq   uint32
-	str   []byte            // unescaped strings of the current message
+	str   []byte // unescaped strings of the current message
 	msg   Message
 	body  []byte
 	pos   int
@@ -42,7 +43,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder with empty buffers.
 func NewDecoder() *Decoder {
-	d := &Decoder{names: make(map[string]name)}
+	d := &Decoder{names: make(map[string]name), ids: make(map[string]int32)}
 	d.msg.Names = decoderIDs.Add(1)
 	return d
 }
@@ -183,7 +184,12 @@ func (d *Decoder) intern(key []byte) name {
 	}
 	n := name{s: NormalizeName(string(key))}
 	if len(d.names) < maxNames {
-		n.id = int32(len(d.names) + 1)
+		// One ID per normalized name: "ain#1" and "ain.1" are one name.
+		n.id = d.ids[n.s]
+		if n.id == 0 {
+			n.id = int32(len(d.ids) + 1)
+			d.ids[n.s] = n.id
+		}
 		d.names[string(key)] = n
 	}
 	return n
