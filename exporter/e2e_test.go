@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -144,5 +147,48 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if n := countAll(t, db); n != 8 {
 		t.Errorf("%d points stored, want 8", n)
+	}
+}
+
+// TestSIGHUPReload: the binary reloads its rules on SIGHUP.
+func TestSIGHUPReload(t *testing.T) {
+	base, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(file, base, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ex := testexporter.StartConfig(t, file, nil)
+	url := "http://" + ex.Addr
+	if err := os.WriteFile(file, append(base, "\n[[rule]]\nmatch = \"custom.param.*\"\ngauge = \"custom_$1\"\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		stream := workload.NewStream(url + "/flespi")
+		if err := stream.Deliver([]byte(`[{"ident":"a","timestamp":1717171200,"custom.param.7":42}]`)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), `flespi_custom_7{ident="a"} 42`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no gauge from the rule added before SIGHUP\n%s", ex.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(ex.Log(), "configuration reloaded") {
+		t.Errorf("the log does not say the configuration was reloaded:\n%s", ex.Log())
 	}
 }

@@ -51,7 +51,7 @@ type gaugeStore struct {
 
 // device is one device's labels and gauge series.
 type device struct {
-	labels []mapping.Label     // ident and message tags, sorted; owned
+	labels []mapping.Label    // ident and message tags, sorted; owned
 	series map[string]*series // by seriesKey
 }
 

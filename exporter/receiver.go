@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
@@ -33,8 +34,8 @@ const retryAfter = "5"
 // and flespi sends the batch again.
 type receiver struct {
 	cfg      config.HTTP
-	mapping  *mapping.Mapping
-	writer   *influxWriter // nil: no InfluxDB output
+	mapping  atomic.Pointer[mapping.Mapping] // swapped whole by a reload
+	writer   *influxWriter                   // nil: no InfluxDB output
 	gauges   *gaugeStore
 	m        *metrics
 	log      *slog.Logger
@@ -47,9 +48,10 @@ type receiver struct {
 
 func newReceiver(cfg config.HTTP, m *mapping.Mapping, w *influxWriter, g *gaugeStore, mt *metrics, log *slog.Logger, now func() time.Time) *receiver {
 	rc := &receiver{
-		cfg: cfg, mapping: m, writer: w, gauges: g, m: mt, log: log, now: now,
+		cfg: cfg, writer: w, gauges: g, m: mt, log: log, now: now,
 		slots: make(chan struct{}, cfg.MaxInFlight),
 	}
+	rc.mapping.Store(m)
 	for _, c := range cfg.AllowCIDRs {
 		rc.allowed = append(rc.allowed, netip.MustParsePrefix(c).Masked()) // checked at load
 	}
@@ -127,7 +129,8 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 	}
 	b := getBatch()
 	defer b.release()
-	if err := b.fill(buf.Bytes(), rc.mapping, rc.now()); err != nil {
+	// The batch keeps the rules it started with, whatever a reload does meanwhile.
+	if err := b.fill(buf.Bytes(), rc.mapping.Load(), rc.now()); err != nil {
 		return "", fail(http.StatusBadRequest, "%v; nothing of this batch was stored", err)
 	}
 	rc.count(b)

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +36,12 @@ type Server struct {
 	receiver *receiver
 	gauges   *gaugeStore
 	writer   *influxWriter // nil without InfluxDB
+	now      func() time.Time
+
+	reloadMu   sync.Mutex // one reload at a time
+	rules      prometheus.Gauge
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
 }
 
 // Options are what a Server needs besides its configuration.
@@ -53,7 +61,7 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{cfg: cfg, reg: opts.Registry, log: opts.Log}
+	s := &Server{cfg: cfg, reg: opts.Registry, log: opts.Log, now: opts.Now}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -63,22 +71,22 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		Help: "A metric with a constant 1 value labelled by the exporter's version.",
 	}, []string{"version"})
 	info.WithLabelValues(opts.Version).Set(1)
-	rules := prometheus.NewGauge(prometheus.GaugeOpts{
+	s.rules = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flespi_exporter_config_rules",
-		Help: "Number of mapping rules in the loaded configuration.",
+		Help: "Number of mapping rules in the configuration in use.",
 	})
-	rules.Set(float64(len(cfg.Mapping.Rules())))
-	reloadOK := prometheus.NewGauge(prometheus.GaugeOpts{
+	s.rules.Set(float64(len(cfg.Mapping.Rules())))
+	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flespi_exporter_config_last_reload_successful",
 		Help: "Whether the last configuration load succeeded (1) or failed and the previous one is still in use (0).",
 	})
-	reloadOK.Set(1)
-	reloadTime := prometheus.NewGauge(prometheus.GaugeOpts{
+	s.reloadOK.Set(1)
+	s.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flespi_exporter_config_last_reload_success_timestamp_seconds",
 		Help: "When the configuration in use was loaded, in Unix seconds.",
 	})
-	reloadTime.Set(unixSeconds(opts.Now()))
-	s.reg.MustRegister(info, rules, reloadOK, reloadTime)
+	s.reloadTime.Set(unixSeconds(opts.Now()))
+	s.reg.MustRegister(info, s.rules, s.reloadOK, s.reloadTime)
 	m := newMetrics(s.reg)
 	if cfg.InfluxDB.URL != "" {
 		w, err := newInfluxWriter(cfg.InfluxDB, m, s.log)
@@ -103,6 +111,7 @@ func (s *Server) Handler() http.Handler {
 		_, _ = w.Write([]byte("OK\n"))
 	})
 	mux.HandleFunc("/-/ready", s.ready)
+	mux.HandleFunc("/-/reload", s.reloadHandler)
 	if s.cfg.Prometheus.Listen == "" {
 		mux.Handle(s.cfg.Prometheus.Path, s.metricsHandler())
 	}
@@ -155,6 +164,73 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("OK\n"))
+}
+
+// Reload reads the configuration file again and, when it is valid, swaps
+// in its rules: batches in flight finish with the rules they started with.
+// An invalid file changes nothing; its errors (file:line) are returned and
+// logged, and flespi_exporter_config_last_reload_successful drops to 0.
+// Only [mapping] and the rules are reloaded: other sections need a restart.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	next, err := config.Load(s.cfg.File)
+	if err != nil {
+		s.reloadOK.Set(0)
+		s.log.Error("configuration reload failed; the previous configuration stays in use", "file", s.cfg.File, "err", err)
+		return err
+	}
+	for _, w := range next.Warnings {
+		s.log.Warn("configuration", "warning", w)
+	}
+	if restart := sectionsChanged(s.cfg, next); len(restart) > 0 {
+		s.log.Warn("configuration sections changed that only a restart applies", "sections", restart)
+	}
+	s.receiver.mapping.Store(next.Mapping)
+	s.rules.Set(float64(len(next.Mapping.Rules())))
+	s.reloadOK.Set(1)
+	s.reloadTime.Set(unixSeconds(s.now()))
+	s.log.Info("configuration reloaded", "file", s.cfg.File, "rules", len(next.Mapping.Rules()))
+	return nil
+}
+
+// sectionsChanged names the sections other than the rules that differ.
+func sectionsChanged(old, next *config.Loaded) []string {
+	var out []string
+	for name, same := range map[string]bool{
+		"http":       reflect.DeepEqual(old.HTTP, next.HTTP),
+		"influxdb":   reflect.DeepEqual(old.InfluxDB, next.InfluxDB),
+		"prometheus": reflect.DeepEqual(old.Prometheus, next.Prometheus),
+		"log":        reflect.DeepEqual(old.Log, next.Log),
+	} {
+		if !same {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// reloadHandler is POST /-/reload. It is guarded like the stream paths
+// (allow-list and tokens), since it listens where flespi does.
+func (s *Server) reloadHandler(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "use POST to reload the configuration", http.StatusMethodNotAllowed)
+		return
+	}
+	if err := s.receiver.checkClient(r); err != nil {
+		var he *httpError
+		if errors.As(err, &he) {
+			http.Error(w, he.msg, he.code)
+			return
+		}
+	}
+	if err := s.Reload(); err != nil {
+		http.Error(w, "the configuration was not reloaded:\n"+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	_, _ = w.Write([]byte("reloaded\n"))
 }
 
 // Run serves until ctx is cancelled, then stops accepting connections, lets

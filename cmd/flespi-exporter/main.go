@@ -138,6 +138,15 @@ func serve(file string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	// SIGHUP reloads the rules, as Prometheus' own servers do.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			_ = srv.Reload() // logs its own errors
+		}
+	}()
 	if err := srv.Run(ctx, nil); err != nil {
 		log.Error("server failed", "err", err)
 		return 1

@@ -56,17 +56,25 @@ type Process struct {
 	Addr string // host:port of the HTTP listener
 	Cmd  *exec.Cmd
 	t    tb.T
-	env  []string
-	log  *bytes.Buffer
+	env    []string
+	config string
+	log    *bytes.Buffer
 	mu   sync.Mutex
 }
 
-// Start runs the binary with config.toml and the environment variables env
-// (INFLUXDB_URL and the like); FLESPI_EXPORTER_LISTEN is set to a free port.
-// The process is killed when the test ends.
+// Start runs the binary with the repository's config.toml and the
+// environment variables env (INFLUXDB_URL and the like);
+// FLESPI_EXPORTER_LISTEN is set to a free port. The process is killed when
+// the test ends.
 func Start(t tb.T, env map[string]string) *Process {
 	t.Helper()
-	p := &Process{t: t, Addr: tb.FreeAddr(t), log: &bytes.Buffer{}}
+	return StartConfig(t, filepath.Join(root(), "config.toml"), env)
+}
+
+// StartConfig is Start with another configuration file.
+func StartConfig(t tb.T, config string, env map[string]string) *Process {
+	t.Helper()
+	p := &Process{t: t, Addr: tb.FreeAddr(t), log: &bytes.Buffer{}, config: config}
 	p.env = append(os.Environ(), "FLESPI_EXPORTER_LISTEN="+p.Addr)
 	for k, v := range env {
 		p.env = append(p.env, k+"="+v)
@@ -79,7 +87,7 @@ func Start(t tb.T, env map[string]string) *Process {
 // Restart starts the process (again) and waits until it answers.
 func (p *Process) Restart() {
 	p.t.Helper()
-	cmd := exec.Command(Binary(p.t), "-config", filepath.Join(root(), "config.toml"))
+	cmd := exec.Command(Binary(p.t), "-config", p.config)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = p, p
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,115 @@
+package exporter
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+)
+
+// startFromFile runs an in-process exporter from a configuration file, so
+// that a reload reads that file again.
+func startFromFile(t *testing.T, file string) *exporterUnderTest {
+	t.Helper()
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := New(cfg, Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, &Listeners{HTTP: ln}) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return &exporterUnderTest{URL: "http://" + ln.Addr().String(), reg: reg}
+}
+
+// TestReload: POST /-/reload applies new rules; an invalid file keeps the
+// old ones, answers its file:line errors and sets the reload metric to 0.
+func TestReload(t *testing.T) {
+	base, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "config.toml")
+	write := func(extra string) {
+		if err := os.WriteFile(file, append(append([]byte{}, base...), extra...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	ex := startFromFile(t, file)
+	msg := []byte(`[{"ident":"a","timestamp":1717171200,"custom.param.7":42}]`)
+	post(t, ex.URL+"/flespi", msg, nil)
+	if strings.Contains(get(t, ex.URL+"/metrics"), "flespi_custom_7") {
+		t.Fatal("a gauge for custom.param.7 before any rule maps it")
+	}
+	rules := metricValue(t, ex, "flespi_exporter_config_rules")
+
+	write("\n[[rule]]\nmatch = \"custom.param.*\"\ngauge = \"custom_$1\"\n")
+	if code, answer := postReload(t, ex); code != 200 || answer != "reloaded" {
+		t.Fatalf("reload: %d %q", code, answer)
+	}
+	post(t, ex.URL+"/flespi", msg, nil)
+	if !strings.Contains(get(t, ex.URL+"/metrics"), `flespi_custom_7{ident="a"} 42`) {
+		t.Error("the reloaded rule made no gauge")
+	}
+	if got := metricValue(t, ex, "flespi_exporter_config_rules"); got != rules+1 {
+		t.Errorf("config_rules = %v after adding a rule to %v", got, rules)
+	}
+
+	write("\n[[rule]]\nmatch = \"custom.param.*\"\nunit = \"furlongs\"\n")
+	code, answer := postReload(t, ex)
+	if code != 500 || !strings.Contains(answer, `config.toml:`+lineOf(t, file, `unit = "furlongs"`)+`: [[rule]] #`) ||
+		!strings.Contains(answer, `unknown unit "furlongs"`) {
+		t.Errorf("invalid reload: %d %q", code, answer)
+	}
+	if got := metricValue(t, ex, "flespi_exporter_config_last_reload_successful"); got != 0 {
+		t.Errorf("last_reload_successful = %v after a failed reload", got)
+	}
+	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"custom.param.7":43}]`), nil)
+	if !strings.Contains(get(t, ex.URL+"/metrics"), `flespi_custom_7{ident="a"} 43`) {
+		t.Error("the rules in use before the failed reload stopped working")
+	}
+	if resp, err := http.Get(ex.URL + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload: %v %v", resp, err)
+	}
+}
+
+func postReload(t *testing.T, ex *exporterUnderTest) (int, string) {
+	t.Helper()
+	return post(t, ex.URL+"/-/reload", nil, nil)
+}
+
+// lineOf is the line number of the first line of file containing s.
+func lineOf(t *testing.T, file, s string) string {
+	t.Helper()
+	data, _ := os.ReadFile(file)
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, s) {
+			return strconv.Itoa(i + 1)
+		}
+	}
+	t.Fatalf("%q not in %s", s, file)
+	return ""
+}
