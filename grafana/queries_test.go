@@ -41,7 +41,7 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	// Batches spread over a few seconds, so that rates over the scrapes are not zero.
-	batches := append([][]byte{samples}, workload.Generate(2000, 20, 250, 7).Batches...)
+	batches := append([][]byte{samples, everyParameter(t)}, workload.Generate(2000, 20, 250, 7).Batches...)
 	for _, b := range batches {
 		resp, err := http.Post("http://"+ex.Addr+"/flespi", "application/json", bytes.NewReader(b))
 		if err != nil {

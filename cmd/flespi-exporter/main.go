@@ -23,6 +23,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter"
+	"github.com/flespi-exporter/flespi-exporter/grafana"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -35,6 +36,8 @@ Usage:
   flespi-exporter [serve] [-config FILE]      run the service
   flespi-exporter check -config FILE          validate the configuration and summarise it
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
+  flespi-exporter dashboard -config FILE [-o FILE]
+                                              write a Grafana dashboard of every field and gauge the rules define
   flespi-exporter health [-url URL]           exit 0 if URL answers 200 (container health checks)
   flespi-exporter version                     print the version
 
@@ -66,6 +69,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	configFile := fs.String("config", "config.toml", "configuration file")
 	healthURL := fs.String("url", "http://127.0.0.1:9883/-/ready", "URL that health checks")
+	output := fs.String("o", "-", "output file of dashboard (- for standard output)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -94,6 +98,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return mapMessages(*configFile, input, stdin, stdout, stderr)
 	case "health":
 		return health(*healthURL, stderr)
+	case "dashboard":
+		return dashboard(*configFile, *output, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -149,6 +155,28 @@ func serve(file string, stderr io.Writer) int {
 	}()
 	if err := srv.Run(ctx, nil); err != nil {
 		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// dashboard writes the dashboard generated from the configuration's rules.
+func dashboard(file, output string, stdout, stderr io.Writer) int {
+	cfg := load(file, stderr)
+	if cfg == nil {
+		return 1
+	}
+	b, err := grafana.GenerateDashboard(cfg.Mapping)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if output == "-" {
+		_, _ = stdout.Write(b)
+		return 0
+	}
+	if err := os.WriteFile(output, b, 0o644); err != nil {
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0
