@@ -53,13 +53,13 @@ func Binary(t tb.T) string {
 
 // Process is the exporter binary running.
 type Process struct {
-	Addr string // host:port of the HTTP listener
-	Cmd  *exec.Cmd
-	t    tb.T
+	Addr   string // host:port of the HTTP listener
+	Cmd    *exec.Cmd
+	t      tb.T
 	env    []string
 	config string
 	log    *bytes.Buffer
-	mu   sync.Mutex
+	mu     sync.Mutex
 }
 
 // Start runs the binary with the repository's config.toml and the
