@@ -23,6 +23,14 @@ type batch struct {
 	labels  []mapping.Label // backing store of the groups' labels
 	devices deviceGauges
 
+	// For the status page.
+	mapping        *mapping.Mapping // the rules the batch was mapped with
+	received       time.Time
+	status         []messageStatus
+	unmappedValues []unmappedValue
+	hits           []int  // parameters matched, by rule index
+	texts          []byte // copies of names and example values, for status and unmappedValues
+
 	messages      int
 	noIdent       int
 	noTime        int
@@ -49,6 +57,11 @@ func (b *batch) release() {
 	clear(b.samples) // drop the references to label strings
 	clear(b.groups)
 	b.samples, b.groups, b.labels = b.samples[:0], b.groups[:0], b.labels[:0]
+	clear(b.status)
+	clear(b.unmappedValues)
+	b.status, b.unmappedValues, b.texts = b.status[:0], b.unmappedValues[:0], b.texts[:0]
+	clear(b.hits)
+	b.mapping = nil
 	clear(b.msgs) // drop the references to the request body
 	b.msgs = b.msgs[:0]
 	b.messages, b.noIdent, b.noTime, b.unmapped = 0, 0, 0, 0
@@ -78,6 +91,10 @@ func newDeviceGauges(m *mapping.Mapping) deviceGauges {
 // the batch unusable.
 func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time) error {
 	b.devices = newDeviceGauges(m)
+	b.mapping, b.received = m, received
+	if n := len(m.Rules()); len(b.hits) < n {
+		b.hits = make([]int, n)
+	}
 	return b.dec.Decode(body, func(msg *message.Message) error {
 		b.messages++
 		err := m.Apply(msg, received, &b.res)
@@ -93,6 +110,7 @@ func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time) error 
 		}
 		b.add(msg)
 		b.addSamples(received)
+		b.addStatus(msg)
 		return nil
 	})
 }
@@ -119,6 +137,37 @@ func (b *batch) addSamples(received time.Time) {
 		labels: b.labels[start:len(b.labels):len(b.labels)],
 		start:  first, end: len(b.samples),
 	})
+}
+
+// addStatus keeps what the status page needs of b.res: the device, the
+// unmapped parameters with an example value each, the rules that matched.
+// Values are copied (short): the decoder reuses its buffers.
+func (b *batch) addStatus(msg *message.Message) {
+	r := &b.res
+	start := len(b.unmappedValues)
+	for _, name := range r.Unmapped {
+		if p := msg.Get(name); p != nil {
+			b.unmappedValues = append(b.unmappedValues, unmappedValue{name: name, kind: p.Kind, raw: b.keep(p.Raw, maxExampleLen)})
+		}
+	}
+	var name []byte
+	if p := msg.Get("device.name"); p != nil && p.Kind == message.String {
+		name = b.keep(p.Raw, 200)
+	}
+	for _, i := range r.Matched {
+		b.hits[i]++
+	}
+	b.status = append(b.status, messageStatus{
+		ident: r.Ident, name: name, at: r.Time, mapped: len(r.Matched),
+		unmappedStart: start, end: len(b.unmappedValues),
+	})
+}
+
+// keep copies up to n bytes of raw into the batch's text store.
+func (b *batch) keep(raw []byte, n int) []byte {
+	start := len(b.texts)
+	b.texts = append(b.texts, raw[:min(len(raw), n)]...)
+	return b.texts[start:len(b.texts):len(b.texts)]
 }
 
 const (

@@ -91,11 +91,7 @@ func newGaugeStore(max int, now func() time.Time, reg prometheus.Registerer, log
 	count := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "flespi_exporter_device_series",
 		Help: "Device gauge series held now.",
-	}, func() float64 {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return float64(g.series)
-	})
+	}, func() float64 { return float64(g.count()) })
 	limit := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flespi_exporter_device_series_limit",
 		Help: "The most device gauge series held at once (prometheus.max_series).",
@@ -237,6 +233,13 @@ func (g *gaugeStore) logRefusals(now time.Time) {
 type snapshot struct {
 	device, labels []mapping.Label
 	value          float64
+}
+
+// count is the number of series held.
+func (g *gaugeStore) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.series
 }
 
 // expire removes the series whose TTL has passed; scrapes call it first, so

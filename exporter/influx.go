@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -30,6 +31,17 @@ type influxWriter struct {
 	dead      *deadLetterFile // nil: rejected points are only logged
 	m         *metrics
 	log       *slog.Logger
+
+	mu    sync.Mutex // guards state
+	state influxState
+}
+
+// influxState is what the status page says of InfluxDB.
+type influxState struct {
+	LastWrite     time.Time `json:"last_write"`
+	LastError     string    `json:"last_error"`
+	LastErrorTime time.Time `json:"last_error_time"`
+	DeadLetters   int64     `json:"dead_letters"`
 }
 
 func newInfluxWriter(cfg config.InfluxDB, m *metrics, log *slog.Logger) (*influxWriter, error) {
@@ -132,6 +144,7 @@ func (w *influxWriter) send(ctx context.Context, lines []byte) error {
 		start := time.Now()
 		err := w.api.WriteRecord(ctx, string(lines))
 		w.m.writeDuration.Observe(time.Since(start).Seconds())
+		w.note(err)
 		if err == nil {
 			return nil
 		}
@@ -149,6 +162,23 @@ func (w *influxWriter) send(ctx context.Context, lines []byte) error {
 		case <-time.After(retryDelay):
 		}
 	}
+}
+
+// note keeps the outcome of a write for the status page.
+func (w *influxWriter) note(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		w.state.LastWrite = time.Now()
+		return
+	}
+	w.state.LastError, w.state.LastErrorTime = err.Error(), time.Now()
+}
+
+func (w *influxWriter) status() influxState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.state
 }
 
 // permanent reports whether InfluxDB refused a write for its content, so
@@ -169,6 +199,9 @@ func permanent(err error) bool {
 // deadLetter keeps the rejected lines with the messages they came from.
 func (w *influxWriter) deadLetter(b *batch, rejected []rejection) error {
 	w.m.deadLetters.Add(float64(len(rejected)))
+	w.mu.Lock()
+	w.state.DeadLetters += int64(len(rejected))
+	w.mu.Unlock()
 	for _, r := range rejected {
 		w.log.Warn("InfluxDB rejected a point for good", "err", r.err, "line", string(b.span(r.line, r.line+1)))
 	}

@@ -37,6 +37,7 @@ type receiver struct {
 	mapping  atomic.Pointer[mapping.Mapping] // swapped whole by a reload
 	writer   *influxWriter                   // nil: no InfluxDB output
 	gauges   *gaugeStore
+	status   *statusTracker
 	m        *metrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -48,7 +49,7 @@ type receiver struct {
 
 func newReceiver(cfg config.HTTP, m *mapping.Mapping, w *influxWriter, g *gaugeStore, mt *metrics, log *slog.Logger, now func() time.Time) *receiver {
 	rc := &receiver{
-		cfg: cfg, writer: w, gauges: g, m: mt, log: log, now: now,
+		cfg: cfg, writer: w, gauges: g, status: newStatusTracker(), m: mt, log: log, now: now,
 		slots: make(chan struct{}, cfg.MaxInFlight),
 	}
 	rc.mapping.Store(m)
@@ -143,6 +144,7 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 	}
 	// Gauges follow what is stored: a batch that failed above comes again.
 	rc.gauges.update(b.groups, b.samples)
+	rc.status.record(b, b.mapping, b.received)
 	return fmt.Sprintf("stored: %d messages, %d points, %d skipped messages, %d dead-lettered points",
 		b.messages, res.written, b.noIdent+b.noTime, res.deadLettered), nil
 }

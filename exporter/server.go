@@ -37,6 +37,8 @@ type Server struct {
 	gauges   *gaugeStore
 	writer   *influxWriter // nil without InfluxDB
 	now      func() time.Time
+	version  string
+	started  time.Time
 
 	reloadMu   sync.Mutex // one reload at a time
 	rules      prometheus.Gauge
@@ -61,7 +63,7 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{cfg: cfg, reg: opts.Registry, log: opts.Log, now: opts.Now}
+	s := &Server{cfg: cfg, reg: opts.Registry, log: opts.Log, now: opts.Now, version: opts.Version, started: opts.Now()}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -113,9 +115,18 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/-/ready", s.ready)
 	mux.HandleFunc("/-/reload", s.reloadHandler)
 	if s.cfg.Prometheus.Listen == "" {
-		mux.Handle(s.cfg.Prometheus.Path, s.metricsHandler())
+		s.handleInternal(mux)
 	}
 	return mux
+}
+
+// handleInternal adds what is for the operator rather than for flespi: the
+// metrics and the status page. With prometheus.listen set they are served
+// there only.
+func (s *Server) handleInternal(mux *http.ServeMux) {
+	mux.Handle(s.cfg.Prometheus.Path, s.metricsHandler())
+	mux.HandleFunc("GET /{$}", s.statusPage)
+	mux.HandleFunc("GET /api/status", s.statusJSON)
 }
 
 // metricsHandler serves the device gauges, written straight from the
@@ -248,7 +259,7 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 	listeners := []net.Listener{ln.HTTP}
 	if ln.Metrics != nil {
 		mux := http.NewServeMux()
-		mux.Handle(s.cfg.Prometheus.Path, s.metricsHandler())
+		s.handleInternal(mux)
 		servers = append(servers, s.httpServer(mux))
 		listeners = append(listeners, ln.Metrics)
 	}

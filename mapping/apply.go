@@ -36,6 +36,7 @@ type Result struct {
 	Points   []Point
 	Samples  []Sample
 	Unmapped []string  // parameters no rule matched
+	Matched  []int     // for each parameter a rule matched, the rule's index
 	Skipped  []Skipped // values a rule matched but could not use
 	Dropped  int       // parameters dropped by a drop rule
 
@@ -143,6 +144,7 @@ func (r *Result) reset() {
 	r.Points = r.Points[:0]
 	r.Samples = r.Samples[:0]
 	r.Unmapped = r.Unmapped[:0]
+	r.Matched = r.Matched[:0]
 	r.Skipped = r.Skipped[:0]
 	r.Dropped = 0
 	r.Tags = r.Tags[:0]
@@ -197,7 +199,9 @@ func (m *Mapping) applyParam(p *message.Param, r *Result) {
 			m.rawField(p, t, r)
 		}
 		return
-	case t.rule.drop:
+	}
+	r.Matched = append(r.Matched, t.rule.index)
+	if t.rule.drop {
 		r.Dropped++
 		return
 	}

@@ -468,3 +468,33 @@ func TestConcurrentApply(t *testing.T) {
 		}
 	}
 }
+
+// TestSuggestRule: suggestions for unmapped parameters compile, and guess
+// what flespi's naming says.
+func TestSuggestRule(t *testing.T) {
+	tests := []struct {
+		name string
+		kind message.Kind
+		want string
+	}{
+		{"custom.param.10800", message.Number, "[[rule]]\nmatch = \"custom.param.*\"\nlabels = { index = \"$1\" }\n"},
+		{"sensor.temperature.3", message.Number, "[[rule]]\nmatch = \"sensor.temperature.*\"\nunit = \"celsius\"  # a guess from the name: check it\nlabels = { index = \"$1\" }\n"},
+		{"trailer.voltage", message.Number, "[[rule]]\nmatch = \"trailer.voltage\"\nunit = \"volts\"  # a guess from the name: check it\n"},
+		{"door.open.status", message.Bool, "[[rule]]\nmatch = \"door.open.status\"\ntype = \"boolean\"\n"},
+		{"alarm.code", message.Number, "[[rule]]\nmatch = \"alarm.code\"\ntype = \"integer\"\nprometheus = false  # a code, not a measurement\n"},
+		{"driver.name", message.String, "[[rule]]\nmatch = \"driver.name\"\ntype = \"string\"\n"},
+		{"wifi.networks", message.Array, "[[rule]]\nmatch = \"wifi.networks\"\ntype = \"json\"  # kept as JSON text; or drop = true\n"},
+	}
+	for _, tt := range tests {
+		got := mapping.SuggestRule(tt.name, tt.kind)
+		if got != tt.want {
+			t.Errorf("%s:\n got  %q\n want %q", tt.name, got, tt.want)
+		}
+		m := compile(t, got)
+		var r mapping.Result
+		msg := decodeOne(t, `{"ident":"a","`+tt.name+`":`+map[message.Kind]string{message.Number: "1", message.Bool: "true", message.String: `"x"`, message.Array: "[1]"}[tt.kind]+`}`)
+		if err := m.Apply(msg, received, &r); err != nil || len(r.Unmapped) != 0 || len(r.Skipped) != 0 || len(r.Points) != 1 {
+			t.Errorf("%s: the suggested rule does not map it: %v %+v", tt.name, err, r)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Go, and only what is missing, so a
 # second run takes a second:
-#   - promtool (Debian package prometheus): `promtool check metrics` on /metrics.
+#   - promtool and prometheus (Debian package prometheus): `promtool check
+#     metrics` on /metrics, rule tests, and a real Prometheus scraping the exporter.
+#   - chromium (Debian package): the status page tested in a headless browser.
 #   - influxd, InfluxDB OSS 1.8.10 built from source with go install (pure Go,
 #     about 3 minutes the first time, cached after): the real database that the
 #     receiver tests write to.
@@ -9,6 +11,7 @@ set -euo pipefail
 
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -22,6 +25,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 promtool --version | head -1
+chromium --version
 
 influxd="$(go env GOPATH)/bin/influxd"
 # `go version -m` reads the module version that go install recorded.

@@ -1,0 +1,214 @@
+package exporter
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
+// Bounds of what the status page tracks, so that its memory stays small
+// whatever the streams send.
+const (
+	maxStatusDevices  = 10_000 // devices listed; messages of others are only counted
+	maxUnmappedNames  = 1_000  // unmapped parameter names listed
+	maxDevicesPerName = 1_000  // devices counted per unmapped name; past it "1000+"
+	maxExampleLen     = 80     // bytes of an example value
+)
+
+// statusTracker keeps what the status page shows: devices, parameters no
+// rule maps, and rule hits. It is updated once per stored batch.
+type statusTracker struct {
+	mu               sync.Mutex
+	devices          map[string]*deviceStatus
+	untrackedDevices int64 // messages of devices past maxStatusDevices
+	unmapped         map[string]*unmappedParam
+	untrackedNames   int64 // unmapped values whose names are past maxUnmappedNames
+	hits             []int64
+	hitsFor          *mapping.Mapping
+}
+
+type deviceStatus struct {
+	Ident        string    `json:"ident"`
+	Name         string    `json:"name"`
+	LastMessage  time.Time `json:"last_message"`
+	LastReceived time.Time `json:"last_received"`
+	Messages     int64     `json:"messages"`
+	Mapped       int       `json:"mapped"`   // parameters a rule matched, in the last message
+	Unmapped     int       `json:"unmapped"` // parameters no rule matched, in the last message
+}
+
+type unmappedParam struct {
+	name        string
+	messages    int64
+	devices     map[string]struct{}
+	devicesMore bool
+	example     string
+	kind        message.Kind
+}
+
+func newStatusTracker() *statusTracker {
+	return &statusTracker{devices: map[string]*deviceStatus{}, unmapped: map[string]*unmappedParam{}}
+}
+
+// messageStatus is what a batch keeps of one message for the status page.
+type messageStatus struct {
+	ident              string
+	name               []byte // device.name; a copy in batch.texts
+	at                 time.Time
+	mapped             int
+	unmappedStart, end int // its unmapped parameters in batch.unmappedParams
+}
+
+// unmappedValue is one unmapped parameter of a message; raw is a short copy
+// in batch.texts.
+type unmappedValue struct {
+	name string
+	kind message.Kind
+	raw  []byte
+}
+
+// record adds a stored batch.
+func (s *statusTracker) record(b *batch, m *mapping.Mapping, received time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range b.status {
+		ms := &b.status[i]
+		s.device(ms, received)
+		for _, u := range b.unmappedValues[ms.unmappedStart:ms.end] {
+			s.unmappedValue(ms.ident, u)
+		}
+	}
+	if s.hitsFor != m { // new rules: their counts start again
+		s.hits, s.hitsFor = make([]int64, len(m.Rules())), m
+	}
+	for i, n := range b.hits {
+		if i < len(s.hits) {
+			s.hits[i] += int64(n)
+		}
+	}
+}
+
+func (s *statusTracker) device(ms *messageStatus, received time.Time) {
+	d := s.devices[ms.ident]
+	if d == nil {
+		if len(s.devices) >= maxStatusDevices {
+			s.untrackedDevices++
+			return
+		}
+		d = &deviceStatus{Ident: ms.ident}
+		s.devices[ms.ident] = d
+	}
+	d.Messages++
+	d.LastReceived = received
+	if !ms.at.Before(d.LastMessage) { // late buffered messages do not turn the clock back
+		d.LastMessage, d.Mapped, d.Unmapped = ms.at, ms.mapped, ms.end-ms.unmappedStart
+	}
+	if len(ms.name) > 0 && string(ms.name) != d.Name { // compared without a copy
+		d.Name = string(ms.name)
+	}
+}
+
+func (s *statusTracker) unmappedValue(ident string, u unmappedValue) {
+	p := s.unmapped[u.name]
+	if p == nil {
+		if len(s.unmapped) >= maxUnmappedNames {
+			s.untrackedNames++
+			return
+		}
+		raw := u.raw[:min(len(u.raw), maxExampleLen)]
+		p = &unmappedParam{name: u.name, devices: map[string]struct{}{}, example: string(raw), kind: u.kind}
+		s.unmapped[u.name] = p
+	}
+	p.messages++
+	if _, ok := p.devices[ident]; !ok {
+		if len(p.devices) < maxDevicesPerName {
+			p.devices[ident] = struct{}{}
+		} else {
+			p.devicesMore = true
+		}
+	}
+}
+
+// statusDevice, statusUnmapped and statusRule are the JSON of the page.
+type statusUnmapped struct {
+	Name        string `json:"name"`
+	Devices     int    `json:"devices"`
+	DevicesMore bool   `json:"devices_more,omitempty"` // more devices than counted
+	Messages    int64  `json:"messages"`
+	Example     string `json:"example"`
+	Type        string `json:"type"`
+	Suggestion  string `json:"suggestion"`
+}
+
+type statusRule struct {
+	Index   int    `json:"index"`
+	Pattern string `json:"pattern"`
+	Output  string `json:"output"`
+	Hits    int64  `json:"hits"`
+}
+
+// snapshot copies the tracked state, sorted: devices by ident, unmapped
+// names by messages (most first), rules in file order.
+func (s *statusTracker) snapshot(m *mapping.Mapping) (devices []deviceStatus, unmapped []statusUnmapped, rules []statusRule, untrackedDevices, untrackedNames int64) {
+	s.mu.Lock()
+	for _, d := range s.devices {
+		devices = append(devices, *d)
+	}
+	for _, p := range s.unmapped {
+		unmapped = append(unmapped, statusUnmapped{
+			Name: p.name, Devices: len(p.devices), DevicesMore: p.devicesMore, Messages: p.messages,
+			Example: p.example, Type: p.kind.String(), Suggestion: mapping.SuggestRule(p.name, p.kind),
+		})
+	}
+	var hits []int64
+	if s.hitsFor == m {
+		hits = slices.Clone(s.hits)
+	}
+	untrackedDevices, untrackedNames = s.untrackedDevices, s.untrackedNames
+	s.mu.Unlock()
+
+	slices.SortFunc(devices, func(a, b deviceStatus) int { return compareStrings(a.Ident, b.Ident) })
+	slices.SortFunc(unmapped, func(a, b statusUnmapped) int {
+		if a.Messages != b.Messages {
+			return int(b.Messages - a.Messages)
+		}
+		return compareStrings(a.Name, b.Name)
+	})
+	for i, r := range m.Rules() {
+		sr := statusRule{Index: r.Index + 1, Pattern: r.Pattern, Output: ruleOutput(r)}
+		if i < len(hits) {
+			sr.Hits = hits[i]
+		}
+		rules = append(rules, sr)
+	}
+	return devices, unmapped, rules, untrackedDevices, untrackedNames
+}
+
+func ruleOutput(r mapping.RuleInfo) string {
+	switch {
+	case r.Drop:
+		return "drop"
+	case r.Field != "" && r.Gauge != "":
+		return "field and gauge"
+	case r.Field != "":
+		return "field"
+	case r.Tag != "":
+		return "tag " + r.Tag
+	case r.Gauge != "":
+		return "gauge"
+	}
+	return "nothing"
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
