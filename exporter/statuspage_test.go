@@ -33,7 +33,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1200, 1600),
+		chromedp.UserDataDir(profileDir(t)), chromedp.WindowSize(1200, 1600),
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
@@ -62,6 +62,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_ = chromedp.Cancel(ctx) // close the browser and wait for it
 	dir := os.Getenv("ARTIFACTS_DIR")
 	if dir == "" {
 		dir = os.TempDir()
@@ -83,6 +84,26 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if visible != 1 || count != "1" {
 		t.Errorf("filtered by FVO: %d rows visible, count %q; want 1", visible, count)
 	}
+}
+
+// profileDir is the browser's profile directory. Chromium's helper
+// processes may still write to it for a moment after the browser is told to
+// close, so it is removed with retries rather than by t.TempDir's strict
+// cleanup.
+func profileDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "flespi-chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 20 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
 }
 
 // TestStatusJSON is the status page's data as scripts read it.
