@@ -53,6 +53,13 @@ func getBatch() *batch { return batchPool.Get().(*batch) }
 
 // release resets the batch and returns it to the pool.
 func (b *batch) release() {
+	b.reset()
+	b.mapping = nil
+	batchPool.Put(b)
+}
+
+// reset empties the batch, keeping its memory (and decoder).
+func (b *batch) reset() {
 	b.lines, b.ends, b.origin = b.lines[:0], b.ends[:0], b.origin[:0]
 	clear(b.samples) // drop the references to label strings
 	clear(b.groups)
@@ -61,13 +68,11 @@ func (b *batch) release() {
 	clear(b.unmappedValues)
 	b.status, b.unmappedValues, b.texts = b.status[:0], b.unmappedValues[:0], b.texts[:0]
 	clear(b.hits)
-	b.mapping = nil
 	clear(b.msgs) // drop the references to the request body
 	b.msgs = b.msgs[:0]
 	b.messages, b.noIdent, b.noTime, b.unmapped = 0, 0, 0, 0
 	clear(b.valuesSkipped)
 	b.skipExamples = b.skipExamples[:0]
-	batchPool.Put(b)
 }
 
 // deviceGauges says how to name and keep the gauges every message updates.
@@ -96,23 +101,33 @@ func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time) error 
 		b.hits = make([]int, n)
 	}
 	return b.dec.Decode(body, func(msg *message.Message) error {
-		b.messages++
-		err := m.Apply(msg, received, &b.res)
-		switch {
-		case errors.Is(err, mapping.ErrNoIdent):
-			b.noIdent++
-			return nil
-		case errors.Is(err, mapping.ErrNoTime):
-			b.noTime++
-			return nil
-		case err != nil:
-			return err
+		mapped, err := b.mapOne(msg, m, received)
+		if mapped {
+			b.addSamples(received)
+			b.addStatus(msg)
 		}
-		b.add(msg)
-		b.addSamples(received)
-		b.addStatus(msg)
-		return nil
+		return err
 	})
+}
+
+// mapOne maps one message into the batch's line protocol. It reports
+// whether the message made anything: one without ident or time is only
+// counted.
+func (b *batch) mapOne(msg *message.Message, m *mapping.Mapping, received time.Time) (bool, error) {
+	b.messages++
+	err := m.Apply(msg, received, &b.res)
+	switch {
+	case errors.Is(err, mapping.ErrNoIdent):
+		b.noIdent++
+		return false, nil
+	case errors.Is(err, mapping.ErrNoTime):
+		b.noTime++
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	b.add(msg)
+	return true, nil
 }
 
 // addSamples keeps the gauge samples of b.res, and the device gauges: the

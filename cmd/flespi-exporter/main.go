@@ -36,6 +36,8 @@ Usage:
   flespi-exporter [serve] [-config FILE]      run the service
   flespi-exporter check -config FILE          validate the configuration and summarise it
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
+  flespi-exporter import -config FILE [-restart] FILE...
+                                              write flespi message dumps to InfluxDB (backfill), resumable
   flespi-exporter dashboard -config FILE [-o FILE]
                                               write a Grafana dashboard of every field and gauge the rules define
   flespi-exporter health [-url URL]           exit 0 if URL answers 200 (container health checks)
@@ -70,6 +72,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	configFile := fs.String("config", "config.toml", "configuration file")
 	healthURL := fs.String("url", "http://127.0.0.1:9883/-/ready", "URL that health checks")
 	output := fs.String("o", "-", "output file of dashboard (- for standard output)")
+	restart := fs.Bool("restart", false, "import files from their start, ignoring earlier progress")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -100,6 +103,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return health(*healthURL, stderr)
 	case "dashboard":
 		return dashboard(*configFile, *output, stdout, stderr)
+	case "import":
+		return importDumps(*configFile, fs.Args(), *restart, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -158,6 +163,41 @@ func serve(file string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// importDumps is the backfill: flespi message dumps into InfluxDB.
+func importDumps(file string, inputs []string, restart bool, stdout, stderr io.Writer) int {
+	if len(inputs) == 0 {
+		fmt.Fprintln(stderr, "import needs at least one file of flespi messages")
+		return 2
+	}
+	cfg := load(file, stderr)
+	if cfg == nil {
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	sum, err := exporter.Import(ctx, cfg, exporter.ImportOptions{
+		Files: inputs, Restart: restart, Progress: stderr, Terminal: isTerminal(stderr),
+		Log: newLogger(cfg.Log, stderr),
+	})
+	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d points dead-lettered\n",
+		sum.Messages, sum.Resumed, sum.Points, sum.SkippedMessages, sum.SkippedValues, sum.DeadLettered)
+	if err != nil {
+		fmt.Fprintln(stderr, "import failed:", err)
+		return 1
+	}
+	return 0
+}
+
+// isTerminal reports whether w is a terminal, for the progress display.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // dashboard writes the dashboard generated from the configuration's rules.

@@ -1,0 +1,250 @@
+package exporter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
+// ImportOptions says what `flespi-exporter import` does.
+type ImportOptions struct {
+	// Files are flespi message dumps: JSON arrays, JSON lines, or the
+	// {"result": [...]} answer of flespi's REST API (GET /gw/devices/{id}/messages).
+	Files []string
+	// Restart imports a file from its start even if a state file says part
+	// of it is done.
+	Restart bool
+	// Progress receives the progress display; Terminal makes it one line
+	// rewritten in place, else a line every few seconds.
+	Progress io.Writer
+	Terminal bool
+	Log      *slog.Logger
+}
+
+// ImportSummary counts what an import did.
+type ImportSummary struct {
+	Messages        int // read, resumed ones included
+	Resumed         int // skipped because an earlier run had imported them
+	Points          int
+	SkippedMessages int // without ident or time
+	SkippedValues   int
+	DeadLettered    int
+}
+
+// importAttempts bounds the tries of one write: a backfill can wait for
+// InfluxDB longer than a live stream, but not forever.
+const importAttempts = 6
+
+// Import maps the messages of each file with the configuration's rules and
+// writes them to its InfluxDB in chunks of influxdb.batch_size points.
+// After each chunk it records in FILE.import-state how many messages are
+// done, so that an interrupted import continues where it stopped.
+func Import(ctx context.Context, cfg *config.Loaded, opts ImportOptions) (ImportSummary, error) {
+	var sum ImportSummary
+	if cfg.InfluxDB.URL == "" {
+		return sum, errors.New("influxdb.url is empty: import writes to InfluxDB")
+	}
+	w, err := newInfluxWriter(cfg.InfluxDB, newMetrics(prometheus.NewRegistry()), opts.Log)
+	if err != nil {
+		return sum, err
+	}
+	defer w.close()
+	for _, file := range opts.Files {
+		if err := importFile(ctx, cfg.Mapping, w, file, opts, &sum); err != nil {
+			return sum, fmt.Errorf("%s: %w", file, err)
+		}
+	}
+	return sum, nil
+}
+
+// importState is the content of FILE.import-state.
+type importState struct {
+	File     string `json:"file"`
+	Size     int64  `json:"size"`
+	Done     int    `json:"done"` // messages imported, from the start of the file
+	Complete bool   `json:"complete"`
+}
+
+func statePath(file string) string { return file + ".import-state" }
+
+func importFile(ctx context.Context, m *mapping.Mapping, w *influxWriter, file string, opts ImportOptions, sum *ImportSummary) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	state := importState{File: file, Size: int64(len(data))}
+	if !opts.Restart {
+		if err := readState(file, &state); err != nil {
+			return err
+		}
+	}
+	if state.Complete {
+		fmt.Fprintf(opts.Progress, "%s: imported already (%d messages); -restart imports it again\n", file, state.Done)
+		return nil
+	}
+	body, err := dumpMessages(data)
+	if err != nil {
+		return err
+	}
+	b := getBatch()
+	total, err := countMessages(b, body)
+	if err != nil {
+		b.release()
+		return err
+	}
+	if state.Done > 0 {
+		fmt.Fprintf(opts.Progress, "%s: resuming after message %d of %d\n", file, state.Done, total)
+	}
+	imp := &importer{
+		ctx: ctx, m: m, w: w, file: file, state: state, sum: sum, b: b,
+		progress: newProgress(opts.Progress, opts.Terminal, file, total, state.Done),
+		received: time.Now(),
+	}
+	err = imp.run(body)
+	imp.b.release()
+	imp.progress.finish(err == nil)
+	return err
+}
+
+// readState loads the state of an earlier run of the same file.
+func readState(file string, state *importState) error {
+	raw, err := os.ReadFile(statePath(file))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var old importState
+	if err := json.Unmarshal(raw, &old); err != nil {
+		return fmt.Errorf("%s is not an import state (%v); remove it or use -restart", statePath(file), err)
+	}
+	if old.Size != state.Size {
+		return fmt.Errorf("the file changed since the import that %s records (%d bytes then, %d now); use -restart", statePath(file), old.Size, state.Size)
+	}
+	*state = old
+	return nil
+}
+
+func (s *importState) save() error {
+	raw, _ := json.Marshal(s)
+	tmp := statePath(s.File) + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, statePath(s.File)) // whole or not at all
+}
+
+// dumpMessages finds the messages in a dump: a flespi REST answer holds
+// them in "result"; anything else is messages already.
+func dumpMessages(data []byte) ([]byte, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return data, nil
+	}
+	var answer struct {
+		Result json.RawMessage `json:"result"`
+	}
+	// A flespi REST answer is one object; JSON lines are several, and the
+	// first decode then stops at the second.
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if err := dec.Decode(&answer); err != nil || dec.More() || len(answer.Result) == 0 {
+		return data, nil
+	}
+	return answer.Result, nil
+}
+
+// countMessages decodes body once, to know the total and to reject an
+// invalid file before anything is written.
+func countMessages(b *batch, body []byte) (int, error) {
+	n := 0
+	err := b.dec.Decode(body, func(*message.Message) error { n++; return nil })
+	return n, err
+}
+
+// importer writes one file's messages chunk by chunk.
+type importer struct {
+	ctx      context.Context
+	m        *mapping.Mapping
+	w        *influxWriter
+	file     string
+	state    importState
+	sum      *ImportSummary
+	b        *batch
+	progress *progress
+	received time.Time
+	index    int // messages read so far
+}
+
+func (imp *importer) run(body []byte) error {
+	b := imp.b
+	b.mapping = imp.m
+	err := b.dec.Decode(body, func(msg *message.Message) error {
+		imp.index++
+		imp.sum.Messages++
+		if imp.index <= imp.state.Done {
+			imp.sum.Resumed++
+			return nil
+		}
+		if _, err := b.mapOne(msg, imp.m, imp.received); err != nil {
+			return err
+		}
+		if b.points() >= imp.w.batchSize {
+			return imp.flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := imp.flush(); err != nil {
+		return err
+	}
+	imp.state.Complete = true
+	return imp.state.save()
+}
+
+// flush writes the chunk, retrying while InfluxDB fails, then records the
+// progress. The messages of the chunk are those since the last flush.
+func (imp *importer) flush() error {
+	b := imp.b
+	var res writeResult
+	var err error
+	for attempt := 1; ; attempt++ {
+		if res, err = imp.w.write(imp.ctx, b); err == nil {
+			break
+		}
+		if attempt == importAttempts || imp.ctx.Err() != nil {
+			return fmt.Errorf("after %d attempts: %w (progress is saved: run the same import again to continue)", attempt, err)
+		}
+		select {
+		case <-imp.ctx.Done():
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
+	}
+	imp.sum.Points += res.written
+	imp.sum.DeadLettered += res.deadLettered
+	imp.sum.SkippedMessages += b.noIdent + b.noTime
+	for _, n := range b.valuesSkipped {
+		imp.sum.SkippedValues += n
+	}
+	imp.state.Done = imp.index
+	if err := imp.state.save(); err != nil {
+		return err
+	}
+	imp.progress.update(imp.index)
+	b.reset() // the decoder goes on with the next message
+	return nil
+}
