@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unsafe"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
@@ -142,7 +143,9 @@ func (w *influxWriter) writeRange(ctx context.Context, b *batch, lo, hi int, res
 func (w *influxWriter) send(ctx context.Context, lines []byte) error {
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		err := w.api.WriteRecord(ctx, string(lines))
+		// The client takes strings; the chunk is not modified while it
+		// reads it, so it gets the bytes as they are, without a copy.
+		err := w.api.WriteRecord(ctx, unsafe.String(unsafe.SliceData(lines), len(lines)))
 		w.m.writeDuration.Observe(time.Since(start).Seconds())
 		w.note(err)
 		if err == nil {

@@ -70,6 +70,8 @@ type Tag struct{ Key, Value string }
 type Field struct {
 	Key   string
 	Value Value
+
+	escaped string // Key escaped for line protocol, when known ahead
 }
 
 // Value is a typed field value; Type says which member holds it.
@@ -220,7 +222,7 @@ func (m *Mapping) applyParam(p *message.Param, r *Result) {
 		case t.conflict:
 			r.Skipped = append(r.Skipped, Skipped{p.Name, SkipFieldConflict})
 		default:
-			r.point(ru.measurement, t.tags).addField(t.field, v, t.ownName && !r.repeats)
+			r.point(ru.measurement, t.tags).addField(Field{Key: t.field, Value: v, escaped: t.fieldLP}, t.ownName && !r.repeats)
 		}
 	}
 	if t.gauge != "" {
@@ -245,7 +247,7 @@ func (m *Mapping) rawField(p *message.Param, t *target, r *Result) {
 		return
 	}
 	if !t.conflict {
-		r.point(m.cfg.Measurement, nil).addField(p.Name, Value{Type: TypeFloat, Float: f}, !r.repeats)
+		r.point(m.cfg.Measurement, nil).addField(Field{Key: p.Name, Value: Value{Type: TypeFloat, Float: f}}, !r.repeats)
 	}
 }
 
@@ -273,19 +275,19 @@ func (r *Result) point(measurement string, extra []Tag) *Point {
 // ownName says the key is the parameter's own name in a message without
 // repeated names: no other parameter's own name can equal it, so only a
 // point that also has other keys needs to look for it.
-func (p *Point) addField(key string, v Value, ownName bool) {
+func (p *Point) addField(f Field, ownName bool) {
 	if !ownName {
 		p.search = true
 	}
 	if p.search {
 		for i := range p.Fields {
-			if p.Fields[i].Key == key {
-				p.Fields[i].Value = v
+			if p.Fields[i].Key == f.Key {
+				p.Fields[i] = f
 				return
 			}
 		}
 	}
-	p.Fields = append(p.Fields, Field{key, v})
+	p.Fields = append(p.Fields, f)
 }
 
 func (r *Result) addSample(t *target, ru *rule, value float64) {
@@ -375,8 +377,9 @@ type target struct {
 	consumed bool  // ident or a message tag: not for rules
 	rule     *rule // nil: no rule matched
 	field    string
-	ownName  bool // field is the parameter's name
-	conflict bool // the field name has another type elsewhere
+	fieldLP  string // field escaped for line protocol
+	ownName  bool   // field is the parameter's name
+	conflict bool   // the field name has another type elsewhere
 	tags     []Tag
 	gauge    string // full name; "" for none
 	labels   []Label
@@ -418,6 +421,7 @@ func (m *Mapping) lookup(name string) *target {
 		expand := func(tmpl string) string { return string(ru.re.ExpandString(nil, tmpl, name, idx)) }
 		if ru.influx && ru.tag == "" {
 			t.field = expand(ru.field)
+			t.fieldLP = string(appendName(nil, t.field, &keyEscapes))
 			t.ownName = t.field == name
 			t.conflict = m.conflicts(ru.measurement, t.field, ru.typ)
 			for _, p := range ru.tags {

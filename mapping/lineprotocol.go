@@ -27,7 +27,11 @@ func (p *Point) AppendLineProtocol(b []byte) []byte {
 		} else {
 			b = append(b, ',')
 		}
-		b = appendName(b, f.Key, &keyEscapes)
+		if f.escaped != "" {
+			b = append(b, f.escaped...)
+		} else {
+			b = appendName(b, f.Key, &keyEscapes)
+		}
 		b = append(b, '=')
 		b = f.Value.appendLineProtocol(b)
 	}

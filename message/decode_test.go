@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"os"
 	"strings"
 	"testing"
@@ -279,4 +281,38 @@ func validLines(body []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestShortDecimal: the fast path gives the very float strconv gives.
+func TestShortDecimal(t *testing.T) {
+	cases := []string{"0", "-0", "12.640", "-73.494497", "0.1", "0.3", "123456789012345", "9.99999999999999",
+		"1717171200.25", "4.081", "27.412", "0.00000000000001", "1234567890.12345", "-0.5"}
+	for _, c := range cases {
+		got, ok := parseShortDecimal([]byte(c))
+		want, _ := strconv.ParseFloat(c, 64)
+		if !ok || got != want || (c == "-0" && !math.Signbit(got)) {
+			t.Errorf("%s: %v %v, strconv says %v", c, got, ok, want)
+		}
+	}
+	for _, c := range []string{"1234567890123456", "1e5", "1.2.3", "", "-", "."} {
+		if _, ok := parseShortDecimal([]byte(c)); ok {
+			t.Errorf("%q taken by the fast path", c)
+		}
+	}
+}
+
+// FuzzShortDecimal compares the fast path with strconv on any input.
+func FuzzShortDecimal(f *testing.F) {
+	f.Add("12.640")
+	f.Add("-73.494497")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseShortDecimal([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil || got != want {
+			t.Errorf("%q: fast path %v, strconv %v %v", s, got, want, err)
+		}
+	})
 }

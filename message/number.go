@@ -11,8 +11,51 @@ func (p *Param) Float() (float64, bool) {
 	if p.Kind != Number {
 		return 0, false
 	}
+	if f, ok := parseShortDecimal(p.Raw); ok {
+		return f, true
+	}
 	f, err := strconv.ParseFloat(string(p.Raw), 64)
 	return f, err == nil
+}
+
+// pow10 are the powers of ten that a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// parseShortDecimal reads the decimals most parameters are, like 12.640 or
+// -73.494497: at most 15 digits and no exponent. The digits make an integer
+// below 2^53 and the divisor is a power of ten that a float64 holds, so one
+// correctly rounded division gives the same float as strconv.ParseFloat, in
+// a fraction of its time. Other numbers report false.
+func parseShortDecimal(b []byte) (float64, bool) {
+	i, neg := 0, false
+	if len(b) > 0 && b[0] == '-' {
+		neg, i = true, 1
+	}
+	var mant uint64
+	digits, frac, dot := 0, 0, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	f := float64(mant) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // ParseTime converts Unix seconds written as a decimal ("1508508510",
