@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,10 +24,7 @@ func importCmd(t *testing.T, db *testinflux.Server, override string, args ...str
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(base)
-	if key, _, ok := strings.Cut(override, " = "); ok {
-		text = regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(key)+` = .*$`).ReplaceAllLiteralString(text, override)
-	}
+	text := withOverride(t, string(base), override)
 	cfg := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

@@ -56,14 +56,7 @@ func startExporterAt(t *testing.T, influxURL string, env map[string]string, over
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(data)
-	if key, _, ok := strings.Cut(override, " = "); ok {
-		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
-		if !re.MatchString(text) {
-			t.Fatalf("config.toml has no line for %s", key)
-		}
-		text = re.ReplaceAllLiteralString(text, override)
-	}
+	text := withOverride(t, string(data), override)
 	lookup := func(k string) (string, bool) {
 		switch k {
 		case "INFLUXDB_URL":
@@ -80,6 +73,13 @@ func startExporterAt(t *testing.T, influxURL string, env map[string]string, over
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runServer(t, cfg, now)
+}
+
+// runServer runs an exporter for cfg on a free loopback port until the
+// test ends.
+func runServer(t *testing.T, cfg *config.Loaded, now func() time.Time) *exporterUnderTest {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	srv, err := New(cfg, Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test", Now: now})
 	if err != nil {
@@ -99,6 +99,21 @@ func startExporterAt(t *testing.T, influxURL string, env map[string]string, over
 		}
 	})
 	return &exporterUnderTest{URL: "http://" + ln.Addr().String(), reg: reg}
+}
+
+// withOverride replaces the line of a key in a configuration text with
+// override, "key = value"; "" changes nothing.
+func withOverride(t *testing.T, text, override string) string {
+	t.Helper()
+	key, _, ok := strings.Cut(override, " = ")
+	if !ok {
+		return text
+	}
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
+	if !re.MatchString(text) {
+		t.Fatalf("config.toml has no line for %s", key)
+	}
+	return re.ReplaceAllLiteralString(text, override)
 }
 
 // post sends a batch and returns the status code and answer.

@@ -1,18 +1,12 @@
 package exporter
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 )
@@ -25,23 +19,7 @@ func startFromFile(t *testing.T, file string) *exporterUnderTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	srv, err := New(cfg, Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, &Listeners{HTTP: ln}) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return &exporterUnderTest{URL: "http://" + ln.Addr().String(), reg: reg}
+	return runServer(t, cfg, nil)
 }
 
 // TestReload: POST /-/reload applies new rules; an invalid file keeps the
