@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/internal/workload"
 )
 
@@ -82,4 +83,38 @@ func BenchmarkScrape400k(b *testing.B) {
 		}
 	}
 	_ = start
+}
+
+// BenchmarkReceiveBatchInflux is BenchmarkReceiveBatch with the writes to a
+// real InfluxDB 1.8 (its time is not the exporter's CPU: profile with
+// -cpuprofile to see the exporter's share).
+func BenchmarkReceiveBatchInflux(b *testing.B) {
+	db := testinflux.Start(b)
+	data, err := os.ReadFile("../config.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token}
+	cfg, err := config.Parse("config.toml", string(data), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(cfg, Options{Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := srv.Handler()
+	w := workload.Generate(50_000, 1000, 500, 1)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/flespi", bytes.NewReader(w.Batches[i%len(w.Batches)]))
+		i++
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			b.Fatal(rec.Code, rec.Body.String())
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/msg")
 }
