@@ -18,9 +18,9 @@ type batch struct {
 	origin []int    // index in msgs of the message each line came from
 	msgs   [][]byte // JSON text of the messages that made lines
 
-	samples []gaugeSample   // gauge values, applied once the batch is stored
-	groups  []deviceSamples // the samples of each message, with its device labels
-	labels  []mapping.Label // backing store of the groups' labels
+	samples []mapping.Sample // gauge values, applied once the batch is stored
+	groups  []deviceSamples  // the samples of each message, with its device labels
+	labels  []mapping.Label  // backing store of the groups' labels
 	devices deviceGauges
 
 	// For the status page.
@@ -141,13 +141,10 @@ func (b *batch) addSamples(received time.Time) {
 	first := len(b.samples)
 	d := &b.devices
 	b.samples = append(b.samples,
-		gaugeSample{name: d.last, help: helpLastMessage, value: unixSeconds(r.Time), at: r.Time, ttl: d.ttl},
-		gaugeSample{name: d.received, help: helpLastReceived, value: unixSeconds(received), at: received, ttl: d.ttl},
+		mapping.Sample{Name: d.last, Help: helpLastMessage, Value: unixSeconds(r.Time), Time: r.Time, TTL: d.ttl},
+		mapping.Sample{Name: d.received, Help: helpLastReceived, Value: unixSeconds(received), Time: received, TTL: d.ttl},
 	)
-	for i := range r.Samples {
-		s := &r.Samples[i]
-		b.samples = append(b.samples, gaugeSample{name: s.Name, help: s.Help, labels: s.Labels, value: s.Value, at: s.Time, ttl: s.TTL})
-	}
+	b.samples = append(b.samples, r.Samples...)
 	b.groups = append(b.groups, deviceSamples{
 		labels: b.labels[start:len(b.labels):len(b.labels)],
 		start:  first, end: len(b.samples),

@@ -101,14 +101,9 @@ func newGaugeStore(max int, now func() time.Time, reg prometheus.Registerer, log
 	return g
 }
 
-// gaugeSample is a value for one series, as a batch keeps it.
-type gaugeSample struct {
-	name, help string
-	labels     []mapping.Label // the rule's labels; shared, not owned
-	value      float64
-	at         time.Time // the time that orders updates
-	ttl        time.Duration
-}
+// A batch keeps its gauge values as the mapping makes them: mapping.Sample
+// (Labels are the rule's labels, shared with the mapping, never modified;
+// Time orders the updates of a series).
 
 // deviceSamples are the samples of one message: a device's labels (not
 // owned) and a range of a batch's samples.
@@ -118,7 +113,7 @@ type deviceSamples struct {
 }
 
 // update applies the samples of an acknowledged batch.
-func (g *gaugeStore) update(groups []deviceSamples, samples []gaugeSample) {
+func (g *gaugeStore) update(groups []deviceSamples, samples []mapping.Sample) {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -145,30 +140,30 @@ func (g *gaugeStore) update(groups []deviceSamples, samples []gaugeSample) {
 
 // updateSeries sets one series of dev, unless it holds a newer value.
 // g.mu is held; key is scratch space.
-func (g *gaugeStore) updateSeries(dev *device, s *gaugeSample, now time.Time, key *[]byte) {
+func (g *gaugeStore) updateSeries(dev *device, s *mapping.Sample, now time.Time, key *[]byte) {
 	var cur *series
-	if len(s.labels) == 0 {
-		cur = dev.series[s.name] // most gauges: no key to build
+	if len(s.Labels) == 0 {
+		cur = dev.series[s.Name] // most gauges: no key to build
 	} else {
-		*key = appendLabelKey(append((*key)[:0], s.name...), s.labels)
+		*key = appendLabelKey(append((*key)[:0], s.Name...), s.Labels)
 		cur = dev.series[string(*key)]
 	}
 	if cur != nil {
-		if !s.at.Before(cur.msgTime) {
-			cur.value, cur.msgTime, cur.updated, cur.ttl = s.value, s.at, now, s.ttl
+		if !s.Time.Before(cur.msgTime) {
+			cur.value, cur.msgTime, cur.updated, cur.ttl = s.Value, s.Time, now, s.TTL
 		}
 		return
 	}
 	if g.series >= g.max {
 		g.refused.Inc()
-		g.refusedSince[s.name]++
+		g.refusedSince[s.Name]++
 		return
 	}
-	k := s.name
-	if len(s.labels) > 0 {
+	k := s.Name
+	if len(s.Labels) > 0 {
 		k = string(*key)
 	}
-	dev.series[k] = &series{fam: g.family(s.name, s.help), labels: s.labels, value: s.value, msgTime: s.at, updated: now, ttl: s.ttl}
+	dev.series[k] = &series{fam: g.family(s.Name, s.Help), labels: s.Labels, value: s.Value, msgTime: s.Time, updated: now, ttl: s.TTL}
 	g.series++
 }
 

@@ -224,10 +224,10 @@ func TestStoreTTLs(t *testing.T) {
 	g := newGaugeStore(100, clock.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	at := clock.Now()
 	dev := []mapping.Label{{Name: "ident", Value: "a"}}
-	g.update([]deviceSamples{{labels: dev, start: 0, end: 3}}, []gaugeSample{
-		{name: "short", help: "h", value: 1, at: at, ttl: time.Minute},
-		{name: "long", help: "h", value: 2, at: at, ttl: time.Hour},
-		{name: "never", help: "h", value: 3, at: at, ttl: 0},
+	g.update([]deviceSamples{{labels: dev, start: 0, end: 3}}, []mapping.Sample{
+		{Name: "short", Help: "h", Value: 1, Time: at, TTL: time.Minute},
+		{Name: "long", Help: "h", Value: 2, Time: at, TTL: time.Hour},
+		{Name: "never", Help: "h", Value: 3, Time: at, TTL: 0},
 	})
 	names := func() string {
 		var b strings.Builder
@@ -262,8 +262,8 @@ func TestExpositionEscapes(t *testing.T) {
 	g := newGaugeStore(100, time.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dev := []mapping.Label{{Name: "device_name", Value: "truck \"7\"\\north\nbay"}, {Name: "ident", Value: "a"}}
 	rule := []mapping.Label{{Name: "sensor", Value: "1"}}
-	g.update([]deviceSamples{{labels: dev, start: 0, end: 1}}, []gaugeSample{
-		{name: "flespi_t_celsius", help: "Temp \\ with\nlines", labels: rule, value: -18.25, at: time.Now()},
+	g.update([]deviceSamples{{labels: dev, start: 0, end: 1}}, []mapping.Sample{
+		{Name: "flespi_t_celsius", Help: "Temp \\ with\nlines", Labels: rule, Value: -18.25, Time: time.Now()},
 	})
 	var b strings.Builder
 	g.writeText(&b)
