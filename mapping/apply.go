@@ -77,9 +77,9 @@ type Field struct {
 // Value is a typed field value; Type says which member holds it.
 type Value struct {
 	Type  Type // TypeJSON values are strings
+	Bool  bool // next to Type: the struct is copied for every field, so no padding
 	Float float64
 	Int   int64
-	Bool  bool
 	Str   string
 
 	// decimal is a float as the message wrote it, when that is the
