@@ -33,6 +33,11 @@ func (e *SyntaxError) Error() string {
 type Decoder struct {
 	names map[string]name  // by the name as sent: the normalized name and its ID
 	ids   map[string]int32 // by normalized name
+	// The keys of the previous message, in order, and of this one so far:
+	// messages of one device type repeat their keys in the same order, so
+	// the i-th key is most often the previous message's i-th, checked with
+	// one comparison instead of a map lookup.
+	prev, cur []name
 	seen  []uint32         // by name ID: the last message (seq) that had the name
 	seq   uint32
 	str   []byte // unescaped strings of the current message
@@ -51,10 +56,11 @@ func NewDecoder() *Decoder {
 // decoderIDs numbers decoders, so that Param IDs of two decoders never mix.
 var decoderIDs atomic.Uint64
 
-// name is an interned parameter name and its ID.
+// name is an interned parameter name and its ID, with the key as it was
+// sent (raw), which may differ ("ain#1" for "ain.1").
 type name struct {
-	s  string
-	id int32
+	s, raw string
+	id     int32
 }
 
 // Decode parses body and calls fn for every message in it, in order.
@@ -132,6 +138,7 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	d.pos++ // '{'
 	d.msg.Params = d.msg.Params[:0]
 	d.msg.Repeats = false
+	d.prev, d.cur = d.cur, d.prev[:0]
 	d.seq++
 	d.str = d.str[:0]
 	d.skipSpace()
@@ -148,7 +155,13 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		if err != nil {
 			return err
 		}
-		nm := d.intern(key)
+		var nm name
+		if i := len(d.cur); i < len(d.prev) && d.prev[i].raw == string(key) {
+			nm = d.prev[i]
+		} else {
+			nm = d.intern(key)
+		}
+		d.cur = append(d.cur, nm)
 		d.skipSpace()
 		if d.peek() != ':' {
 			return d.errorf("want ':' after parameter name %q, found %s", nm.s, d.describe())
@@ -182,7 +195,7 @@ func (d *Decoder) intern(key []byte) name {
 	if n, ok := d.names[string(key)]; ok {
 		return n
 	}
-	n := name{s: NormalizeName(string(key))}
+	n := name{s: NormalizeName(string(key)), raw: string(key)}
 	if len(d.names) < maxNames {
 		// One ID per normalized name: "ain#1" and "ain.1" are one name.
 		n.id = d.ids[n.s]
@@ -190,7 +203,7 @@ func (d *Decoder) intern(key []byte) name {
 			n.id = int32(len(d.ids) + 1)
 			d.ids[n.s] = n.id
 		}
-		d.names[string(key)] = n
+		d.names[n.raw] = n
 	}
 	return n
 }
