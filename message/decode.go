@@ -38,12 +38,12 @@ type Decoder struct {
 	// the i-th key is most often the previous message's i-th, checked with
 	// one comparison instead of a map lookup.
 	prev, cur []name
-	seen  []uint32         // by name ID: the last message (seq) that had the name
-	seq   uint32
-	str   []byte // unescaped strings of the current message
-	msg   Message
-	body  []byte
-	pos   int
+	seen      []uint32 // by name ID: the last message (seq) that had the name
+	seq       uint32
+	str       []byte // unescaped strings of the current message
+	msg       Message
+	body      []byte
+	pos       int
 }
 
 // NewDecoder returns a Decoder with empty buffers.
