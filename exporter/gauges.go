@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -264,15 +265,7 @@ func (g *gaugeStore) writeText(w io.Writer) error {
 	for f := range byFamily {
 		fams = append(fams, f)
 	}
-	slices.SortFunc(fams, func(a, b *family) int {
-		switch {
-		case a.name < b.name:
-			return -1
-		case a.name > b.name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.name, b.name) })
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
 	for _, f := range fams {

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -170,12 +171,12 @@ func (s *statusTracker) snapshot(m *mapping.Mapping) (devices []deviceStatus, un
 	untrackedDevices, untrackedNames = s.untrackedDevices, s.untrackedNames
 	s.mu.Unlock()
 
-	slices.SortFunc(devices, func(a, b deviceStatus) int { return compareStrings(a.Ident, b.Ident) })
+	slices.SortFunc(devices, func(a, b deviceStatus) int { return strings.Compare(a.Ident, b.Ident) })
 	slices.SortFunc(unmapped, func(a, b statusUnmapped) int {
 		if a.Messages != b.Messages {
 			return int(b.Messages - a.Messages)
 		}
-		return compareStrings(a.Name, b.Name)
+		return strings.Compare(a.Name, b.Name)
 	})
 	for i, r := range m.Rules() {
 		sr := statusRule{Index: r.Index + 1, Pattern: r.Pattern, Output: ruleOutput(r)}
@@ -201,14 +202,4 @@ func ruleOutput(r mapping.RuleInfo) string {
 		return "gauge"
 	}
 	return "nothing"
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
