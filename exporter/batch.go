@@ -97,7 +97,7 @@ func newDeviceGauges(m *mapping.Mapping) deviceGauges {
 func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time) error {
 	b.devices = newDeviceGauges(m)
 	b.mapping, b.received = m, received
-	if n := len(m.Rules()); len(b.hits) < n {
+	if n := m.NumRules(); len(b.hits) < n {
 		b.hits = make([]int, n)
 	}
 	return b.dec.Decode(body, func(msg *message.Message) error {

@@ -77,7 +77,7 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		Name: "flespi_exporter_config_rules",
 		Help: "Number of mapping rules in the configuration in use.",
 	})
-	s.rules.Set(float64(len(cfg.Mapping.Rules())))
+	s.rules.Set(float64(cfg.Mapping.NumRules()))
 	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flespi_exporter_config_last_reload_successful",
 		Help: "Whether the last configuration load succeeded (1) or failed and the previous one is still in use (0).",
@@ -198,10 +198,10 @@ func (s *Server) Reload() error {
 		s.log.Warn("configuration sections changed that only a restart applies", "sections", restart)
 	}
 	s.receiver.mapping.Store(next.Mapping)
-	s.rules.Set(float64(len(next.Mapping.Rules())))
+	s.rules.Set(float64(next.Mapping.NumRules()))
 	s.reloadOK.Set(1)
 	s.reloadTime.Set(unixSeconds(s.now()))
-	s.log.Info("configuration reloaded", "file", s.cfg.File, "rules", len(next.Mapping.Rules()))
+	s.log.Info("configuration reloaded", "file", s.cfg.File, "rules", next.Mapping.NumRules())
 	return nil
 }
 

@@ -83,7 +83,7 @@ func (s *statusTracker) record(b *batch, m *mapping.Mapping, received time.Time)
 		}
 	}
 	if s.hitsFor != m { // new rules: their counts start again
-		s.hits, s.hitsFor = make([]int64, len(m.Rules())), m
+		s.hits, s.hitsFor = make([]int64, m.NumRules()), m
 	}
 	for i, n := range b.hits {
 		if i < len(s.hits) {
