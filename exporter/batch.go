@@ -75,10 +75,10 @@ func (b *batch) reset() {
 	b.skipExamples = b.skipExamples[:0]
 }
 
-// deviceGauges says how to name and keep the gauges every message updates.
+// deviceGauges are the gauges every message updates, for one Mapping.
 type deviceGauges struct {
-	last, received string
-	ttl            time.Duration
+	last, received *mapping.Gauge
+	mapping        *mapping.Mapping
 }
 
 func newDeviceGauges(m *mapping.Mapping) deviceGauges {
@@ -88,14 +88,20 @@ func newDeviceGauges(m *mapping.Mapping) deviceGauges {
 	if cfg.GaugeTTL.Never {
 		ttl = 0
 	}
-	return deviceGauges{last, received, ttl}
+	return deviceGauges{
+		last:     &mapping.Gauge{Name: last, Help: helpLastMessage, TTL: ttl},
+		received: &mapping.Gauge{Name: received, Help: helpLastReceived, TTL: ttl},
+		mapping:  m,
+	}
 }
 
 // fill decodes body and maps every message with m. A message without ident
 // or time is counted and skipped; an invalid body is an error and leaves
 // the batch unusable.
 func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time) error {
-	b.devices = newDeviceGauges(m)
+	if b.devices.mapping != m {
+		b.devices = newDeviceGauges(m)
+	}
 	b.mapping, b.received = m, received
 	if n := m.NumRules(); len(b.hits) < n {
 		b.hits = make([]int, n)
@@ -141,8 +147,8 @@ func (b *batch) addSamples(received time.Time) {
 	first := len(b.samples)
 	d := &b.devices
 	b.samples = append(b.samples,
-		mapping.Sample{Name: d.last, Help: helpLastMessage, Value: unixSeconds(r.Time), Time: r.Time, TTL: d.ttl},
-		mapping.Sample{Name: d.received, Help: helpLastReceived, Value: unixSeconds(received), Time: received, TTL: d.ttl},
+		mapping.Sample{Gauge: d.last, Value: unixSeconds(r.Time), Time: r.Time},
+		mapping.Sample{Gauge: d.received, Value: unixSeconds(received), Time: received},
 	)
 	b.samples = append(b.samples, r.Samples...)
 	b.groups = append(b.groups, deviceSamples{

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -54,6 +55,11 @@ type gaugeStore struct {
 type device struct {
 	labels []mapping.Label    // ident and message tags, sorted; owned
 	series map[string]*series // by seriesKey
+	// order holds the series of the device's last message, in the order
+	// of its samples. A device's messages repeat their parameters in one
+	// order, so the i-th sample is most often order[i]'s: one pointer
+	// comparison instead of building a key and a map lookup.
+	order []*series
 }
 
 // family is one gauge name. Its help is the first one seen, so that two
@@ -65,11 +71,11 @@ type family struct {
 // series is one gauge series of a device.
 type series struct {
 	fam     *family
-	labels  []mapping.Label // the rule's labels, sorted; shared with the mapping, never modified
+	gauge   *mapping.Gauge // rule labels and TTL, of the last update; shared with the mapping
 	value   float64
 	msgTime time.Time
 	updated time.Time
-	ttl     time.Duration // 0: never expires
+	expired bool // removed from its device; a device's order may still hold it
 }
 
 func newGaugeStore(max int, now func() time.Time, reg prometheus.Registerer, log *slog.Logger) *gaugeStore {
@@ -126,9 +132,7 @@ func (g *gaugeStore) update(groups []deviceSamples, samples []mapping.Sample) {
 			dev = &device{labels: slices.Clone(grp.labels), series: map[string]*series{}}
 			g.devices[string(key)] = dev
 		}
-		for i := grp.start; i < grp.end; i++ {
-			g.updateSeries(dev, &samples[i], now, &key)
-		}
+		g.updateDevice(dev, samples[grp.start:grp.end], now, &key)
 		if len(dev.series) == 0 { // everything refused
 			delete(g.devices, string(appendLabelKey(key[:0], grp.labels)))
 		}
@@ -139,33 +143,66 @@ func (g *gaugeStore) update(groups []deviceSamples, samples []mapping.Sample) {
 	g.logRefusals(now)
 }
 
-// updateSeries sets one series of dev, unless it holds a newer value.
+// updateDevice sets the series of dev that samples, one message's, name.
 // g.mu is held; key is scratch space.
-func (g *gaugeStore) updateSeries(dev *device, s *mapping.Sample, now time.Time, key *[]byte) {
-	var cur *series
-	if len(s.Labels) == 0 {
-		cur = dev.series[s.Name] // most gauges: no key to build
-	} else {
-		*key = appendLabelKey(append((*key)[:0], s.Name...), s.Labels)
-		cur = dev.series[string(*key)]
-	}
-	if cur != nil {
-		if !s.Time.Before(cur.msgTime) {
-			cur.value, cur.msgTime, cur.updated, cur.ttl = s.Value, s.Time, now, s.TTL
+func (g *gaugeStore) updateDevice(dev *device, samples []mapping.Sample, now time.Time, key *[]byte) {
+	for i := range samples {
+		s := &samples[i]
+		var cur *series
+		if i < len(dev.order) {
+			if o := dev.order[i]; o != nil && !o.expired && sameGauge(o.gauge, s.Gauge) {
+				cur = o
+			}
 		}
-		return
+		if cur == nil {
+			cur = g.lookup(dev, s, now, key)
+			if i < len(dev.order) {
+				dev.order[i] = cur
+			} else {
+				dev.order = append(dev.order, cur)
+			}
+			continue // a new series has its value already
+		}
+		if !s.Time.Before(cur.msgTime) {
+			cur.value, cur.msgTime, cur.updated, cur.gauge = s.Value, s.Time, now, s.Gauge
+		}
+	}
+	dev.order = dev.order[:len(samples)]
+}
+
+// sameGauge reports whether two gauges are one series of a device. Samples
+// of one rule and name share their Gauge, so the pointers most often tell.
+func sameGauge(a, b *mapping.Gauge) bool {
+	return a == b || (a.Name == b.Name && slices.Equal(a.Labels, b.Labels))
+}
+
+// lookup finds the series of s in dev and updates it, or makes it when the
+// cap allows. It returns the series, nil when refused. g.mu is held; key is
+// scratch space.
+func (g *gaugeStore) lookup(dev *device, s *mapping.Sample, now time.Time, key *[]byte) *series {
+	k := s.Name
+	if len(s.Labels) > 0 {
+		*key = appendLabelKey(append((*key)[:0], s.Name...), s.Labels)
+		k = unsafe.String(unsafe.SliceData(*key), len(*key)) // only for the lookup
+	}
+	if cur := dev.series[k]; cur != nil {
+		if !s.Time.Before(cur.msgTime) {
+			cur.value, cur.msgTime, cur.updated, cur.gauge = s.Value, s.Time, now, s.Gauge
+		}
+		return cur
 	}
 	if g.series >= g.max {
 		g.refused.Inc()
 		g.refusedSince[s.Name]++
-		return
+		return nil
 	}
-	k := s.Name
 	if len(s.Labels) > 0 {
 		k = string(*key)
 	}
-	dev.series[k] = &series{fam: g.family(s.Name, s.Help), labels: s.Labels, value: s.Value, msgTime: s.Time, updated: now, ttl: s.TTL}
+	cur := &series{fam: g.family(s.Name, s.Help), gauge: s.Gauge, value: s.Value, msgTime: s.Time, updated: now}
+	dev.series[k] = cur
 	g.series++
+	return cur
 }
 
 func (g *gaugeStore) family(name, help string) *family {
@@ -194,8 +231,9 @@ func (g *gaugeStore) sweep(now time.Time) {
 	g.lastSweep = now
 	for dk, dev := range g.devices {
 		for k, s := range dev.series {
-			if s.ttl > 0 && now.Sub(s.updated) > s.ttl {
+			if s.gauge.TTL > 0 && now.Sub(s.updated) > s.gauge.TTL {
 				delete(dev.series, k)
+				s.expired = true
 				g.series--
 				g.expired.Inc()
 			}
@@ -256,7 +294,7 @@ func (g *gaugeStore) writeText(w io.Writer) error {
 	byFamily := make(map[*family][]snapshot, len(g.families))
 	for _, dev := range g.devices {
 		for _, s := range dev.series {
-			byFamily[s.fam] = append(byFamily[s.fam], snapshot{dev.labels, s.labels, s.value})
+			byFamily[s.fam] = append(byFamily[s.fam], snapshot{dev.labels, s.gauge.Labels, s.value})
 		}
 	}
 	g.mu.Unlock()

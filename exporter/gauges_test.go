@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -225,9 +227,9 @@ func TestStoreTTLs(t *testing.T) {
 	at := clock.Now()
 	dev := []mapping.Label{{Name: "ident", Value: "a"}}
 	g.update([]deviceSamples{{labels: dev, start: 0, end: 3}}, []mapping.Sample{
-		{Name: "short", Help: "h", Value: 1, Time: at, TTL: time.Minute},
-		{Name: "long", Help: "h", Value: 2, Time: at, TTL: time.Hour},
-		{Name: "never", Help: "h", Value: 3, Time: at, TTL: 0},
+		{Gauge: &mapping.Gauge{Name: "short", Help: "h", TTL: time.Minute}, Value: 1, Time: at},
+		{Gauge: &mapping.Gauge{Name: "long", Help: "h", TTL: time.Hour}, Value: 2, Time: at},
+		{Gauge: &mapping.Gauge{Name: "never", Help: "h", TTL: 0}, Value: 3, Time: at},
 	})
 	names := func() string {
 		var b strings.Builder
@@ -263,7 +265,7 @@ func TestExpositionEscapes(t *testing.T) {
 	dev := []mapping.Label{{Name: "device_name", Value: "truck \"7\"\\north\nbay"}, {Name: "ident", Value: "a"}}
 	rule := []mapping.Label{{Name: "sensor", Value: "1"}}
 	g.update([]deviceSamples{{labels: dev, start: 0, end: 1}}, []mapping.Sample{
-		{Name: "flespi_t_celsius", Help: "Temp \\ with\nlines", Labels: rule, Value: -18.25, Time: time.Now()},
+		{Gauge: &mapping.Gauge{Name: "flespi_t_celsius", Help: "Temp \\ with\nlines", Labels: rule}, Value: -18.25, Time: time.Now()},
 	})
 	var b strings.Builder
 	g.writeText(&b)
@@ -281,5 +283,114 @@ func TestExpositionEscapes(t *testing.T) {
 		m.Label[2].GetName(), m.Label[2].GetValue(), m.GetUntyped().GetValue()+m.GetGauge().GetValue())
 	if want := "device_name=truck \"7\"\\north\nbay ident=a sensor=1 -18.25"; got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestStoreAgainstModel updates the store with random messages, whose
+// samples come in changing orders, with gauges that share a name but not
+// their labels, with equal gauges behind different pointers (as after a
+// reload) and with late times, and compares every value with a plain map
+// of the newest value per series.
+func TestStoreAgainstModel(t *testing.T) {
+	g := newGaugeStore(1_000_000, time.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	gauges := []*mapping.Gauge{
+		{Name: "a", Help: "h"},
+		{Name: "b", Help: "h"},
+		{Name: "c", Help: "h", Labels: []mapping.Label{{Name: "n", Value: "1"}}},
+		{Name: "c", Help: "h", Labels: []mapping.Label{{Name: "n", Value: "2"}}},
+		{Name: "a", Help: "h"}, // gauges[0] again, another pointer
+	}
+	model := map[modelKey]modelValue{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 3000 {
+		ident := fmt.Sprint(rng.IntN(5))
+		at := base.Add(time.Duration(rng.IntN(100)) * time.Second)
+		var samples []mapping.Sample
+		for _, i := range rng.Perm(len(gauges))[:1+rng.IntN(len(gauges))] {
+			s := mapping.Sample{Gauge: gauges[i], Value: float64(rng.IntN(1000)), Time: at}
+			samples = append(samples, s)
+			k := modelKey{ident, s.Name, fmt.Sprint(s.Labels)}
+			if old, ok := model[k]; !ok || !at.Before(old.t) {
+				model[k] = modelValue{s.Value, at}
+			}
+		}
+		if rng.IntN(4) > 0 { // mostly one order, as devices do
+			slices.SortFunc(samples, func(a, b mapping.Sample) int { return strings.Compare(a.Name, b.Name) })
+		}
+		g.update([]deviceSamples{{labels: []mapping.Label{{Name: "ident", Value: ident}}, start: 0, end: len(samples)}}, samples)
+		if !matchesModel(t, g, model) {
+			t.Fatalf("after %d messages", i+1)
+		}
+	}
+}
+
+// modelKey is a series of TestStoreAgainstModel: ident, name and the
+// labels as fmt prints them.
+type modelKey struct{ dev, name, labels string }
+
+type modelValue struct {
+	v float64
+	t time.Time
+}
+
+// matchesModel compares the store's exposition with the model.
+func matchesModel(t *testing.T, g *gaugeStore, model map[modelKey]modelValue) bool {
+	t.Helper()
+	var b strings.Builder
+	if err := g.writeText(&b); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			got[line] = true
+		}
+	}
+	ok := true
+	for k, v := range model {
+		labels := `ident="` + k.dev + `"`
+		if k.labels != "[]" {
+			labels += `,n="` + strings.Trim(k.labels, "[{n }]") + `"`
+		}
+		line := fmt.Sprintf("%s{%s} %v", k.name, labels, v.v)
+		if !got[line] {
+			t.Errorf("missing %s", line)
+			ok = false
+		}
+	}
+	if len(got) != len(model) || g.count() != len(model) {
+		t.Errorf("%d lines, %d series held, want %d", len(got), g.count(), len(model))
+		ok = false
+	}
+	return ok
+}
+
+// TestExpiredSeriesComeBack: a series that expired while its device's
+// messages keep their order is made again, and counted again.
+func TestExpiredSeriesComeBack(t *testing.T) {
+	clock := newClock()
+	g := newGaugeStore(100, clock.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dev := []mapping.Label{{Name: "ident", Value: "a"}}
+	short := &mapping.Gauge{Name: "short", Help: "h", TTL: time.Minute}
+	long := &mapping.Gauge{Name: "long", Help: "h", TTL: time.Hour}
+	send := func(v float64) {
+		g.update([]deviceSamples{{labels: dev, start: 0, end: 2}}, []mapping.Sample{
+			{Gauge: long, Value: v, Time: clock.Now()}, {Gauge: short, Value: v, Time: clock.Now()},
+		})
+	}
+	send(1)
+	clock.Add(2 * time.Minute)
+	g.expire()
+	if n := g.count(); n != 1 {
+		t.Fatalf("after the short TTL: %d series, want 1", n)
+	}
+	send(2)
+	var b strings.Builder
+	if err := g.writeText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.count(); n != 2 || !strings.Contains(b.String(), `short{ident="a"} 2`) || !strings.Contains(b.String(), `long{ident="a"} 2`) {
+		t.Errorf("%d series after the expired one came back:\n%s", n, b.String())
 	}
 }

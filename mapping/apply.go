@@ -92,11 +92,19 @@ type Value struct {
 // Sample is the value of one gauge series. Its labels are the message's
 // Tags (as labels: ident, and the [mapping].tags) and Labels, the rule's own.
 type Sample struct {
+	*Gauge // which series of the device; shared, never modify
+	Value  float64
+	Time   time.Time // the message time, for ordering late messages
+}
+
+// Gauge is what the samples of one series share: a rule and parameter name
+// make one Gauge, built once and pointed to by every sample, so that a
+// sample is small to copy and two samples of one series are recognised by
+// the pointer.
+type Gauge struct {
 	Name   string
 	Help   string
-	Labels []Label // the rule's labels, sorted by name; shared, never modify
-	Value  float64
-	Time   time.Time     // the message time, for ordering late messages
+	Labels []Label       // the rule's labels, sorted by name
 	TTL    time.Duration // expiry without updates; 0 means never
 }
 
@@ -225,8 +233,8 @@ func (m *Mapping) applyParam(p *message.Param, r *Result) {
 			r.point(ru.measurement, t.tags).addField(Field{Key: t.field, Value: v, escaped: t.fieldLP}, t.ownName && !r.repeats)
 		}
 	}
-	if t.gauge != "" {
-		r.addSample(t, ru, v.gaugeValue()*ru.unit.factor)
+	if t.gauge != nil {
+		r.Samples = append(r.Samples, Sample{Gauge: t.gauge, Value: v.gaugeValue() * ru.unit.factor, Time: r.Time})
 	}
 }
 
@@ -288,13 +296,6 @@ func (p *Point) addField(f Field, ownName bool) {
 		}
 	}
 	p.Fields = append(p.Fields, f)
-}
-
-func (r *Result) addSample(t *target, ru *rule, value float64) {
-	r.Samples = append(r.Samples, Sample{
-		Name: t.gauge, Help: ru.help, Labels: t.labels,
-		Value: value, Time: r.Time, TTL: ru.ttlOf(),
-	})
 }
 
 // finishPoints gives every point its tags and removes points that ended
@@ -381,8 +382,7 @@ type target struct {
 	ownName  bool   // field is the parameter's name
 	conflict bool   // the field name has another type elsewhere
 	tags     []Tag
-	gauge    string // full name; "" for none
-	labels   []Label
+	gauge    *Gauge // nil for none
 }
 
 // resolve returns the target of a parameter name, from the cache when it
@@ -431,12 +431,16 @@ func (m *Mapping) lookup(name string) *target {
 			}
 		}
 		if ru.prom {
-			t.gauge = withSuffix(invalidName.ReplaceAllString(expand(ru.gauge), "_"), ru.unit.suffix)
+			g := &Gauge{
+				Name: withSuffix(invalidName.ReplaceAllString(expand(ru.gauge), "_"), ru.unit.suffix),
+				Help: ru.help, TTL: ru.ttlOf(),
+			}
 			for _, p := range ru.labels { // sorted by key already
 				if v := expand(p.tmpl); v != "" {
-					t.labels = append(t.labels, Label{p.key, v})
+					g.Labels = append(g.Labels, Label{p.key, v})
 				}
 			}
+			t.gauge = g
 		}
 		return t
 	}
