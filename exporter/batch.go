@@ -95,10 +95,11 @@ func newDeviceGauges(m *mapping.Mapping) deviceGauges {
 	}
 }
 
-// fill decodes body and maps every message with m. A message without ident
-// or time is counted and skipped; an invalid body is an error and leaves
-// the batch unusable.
-func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time) error {
+// fill decodes body and maps every message with m, into line protocol when
+// points is set. A message without ident or time is counted and skipped; an
+// invalid body is an error and leaves the batch unusable.
+func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time, points bool) error {
+	b.res.NoPoints = !points
 	if b.devices.mapping != m {
 		b.devices = newDeviceGauges(m)
 	}

@@ -131,7 +131,7 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 	b := getBatch()
 	defer b.release()
 	// The batch keeps the rules it started with, whatever a reload does meanwhile.
-	if err := b.fill(buf.Bytes(), rc.mapping.Load(), rc.now()); err != nil {
+	if err := b.fill(buf.Bytes(), rc.mapping.Load(), rc.now(), rc.writer != nil); err != nil {
 		return "", fail(http.StatusBadRequest, "%v; nothing of this batch was stored", err)
 	}
 	rc.count(b)

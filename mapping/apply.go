@@ -40,6 +40,10 @@ type Result struct {
 	Skipped  []Skipped // values a rule matched but could not use
 	Dropped  int       // parameters dropped by a drop rule
 
+	// NoPoints, set by the caller, skips everything InfluxDB would get:
+	// with no InfluxDB output there is no point in making Points.
+	NoPoints bool
+
 	paramTags []paramTag
 
 	// byID caches the targets of the parameter names of one decoder
@@ -205,7 +209,7 @@ func (m *Mapping) applyParam(p *message.Param, r *Result) {
 		return
 	case t.rule == nil:
 		r.Unmapped = append(r.Unmapped, p.Name)
-		if m.raw {
+		if m.raw && !r.NoPoints {
 			m.rawField(p, t, r)
 		}
 		return
@@ -221,7 +225,7 @@ func (m *Mapping) applyParam(p *message.Param, r *Result) {
 		r.Skipped = append(r.Skipped, Skipped{p.Name, reason})
 		return
 	}
-	if ru.influx {
+	if ru.influx && !r.NoPoints {
 		switch {
 		case ru.tag != "":
 			if s := v.text(); s != "" {

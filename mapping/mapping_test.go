@@ -498,3 +498,41 @@ func TestSuggestRule(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPoints: without InfluxDB output the samples, tags, skipped and
+// unmapped parameters are the same, and no point is made.
+func TestNoPoints(t *testing.T) {
+	m := defaultMapping(t)
+	with, without := &mapping.Result{}, &mapping.Result{NoPoints: true}
+	var a, b []string
+	for _, r := range []*mapping.Result{with, without} {
+		err := message.NewDecoder().Decode([]byte(sampleBody(t)), func(msg *message.Message) error {
+			if err := m.Apply(msg, received, r); err != nil {
+				return err
+			}
+			var out []byte
+			for i := range r.Samples {
+				out = r.Samples[i].AppendText(out, r.Tags)
+			}
+			s := fmt.Sprintf("%s%v %v", out, r.Skipped, r.Unmapped)
+			if r.NoPoints {
+				if len(r.Points) != 0 {
+					t.Errorf("%s: %d points with NoPoints", r.Ident, len(r.Points))
+				}
+				b = append(b, s)
+			} else {
+				if len(r.Points) == 0 {
+					t.Errorf("%s: no point", r.Ident)
+				}
+				a = append(a, s)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(a) == 0 || strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Errorf("with points:\n%s\nwithout:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+}
