@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
@@ -89,8 +90,8 @@ type Value struct {
 	// decimal is a float as the message wrote it, when that is the
 	// value exactly (no scale, no offset, no exponent): line protocol takes
 	// it as it is, which saves formatting the float again. It points into
-	// the message, like Param.Raw.
-	decimal []byte
+	// the message, like Param.Raw, and is only read while the Result is.
+	decimal string
 }
 
 // Sample is the value of one gauge series. Its labels are the message's
@@ -234,7 +235,8 @@ func (m *Mapping) applyParam(p *message.Param, r *Result) {
 		case t.conflict:
 			r.Skipped = append(r.Skipped, Skipped{p.Name, SkipFieldConflict})
 		default:
-			r.point(ru.measurement, t.tags).addField(Field{Key: t.field, Value: v, escaped: t.fieldLP}, t.ownName && !r.repeats)
+			f := r.point(ru.measurement, t.tags).field(t.field, t.ownName && !r.repeats)
+			f.Key, f.Value, f.escaped = t.field, v, t.fieldLP
 		}
 	}
 	if t.gauge != nil {
@@ -259,7 +261,8 @@ func (m *Mapping) rawField(p *message.Param, t *target, r *Result) {
 		return
 	}
 	if !t.conflict {
-		r.point(m.cfg.Measurement, nil).addField(Field{Key: p.Name, Value: Value{Type: TypeFloat, Float: f}}, !r.repeats)
+		fd := r.point(m.cfg.Measurement, nil).field(p.Name, !r.repeats)
+		fd.Key, fd.Value, fd.escaped = p.Name, Value{Type: TypeFloat, Float: f}, ""
 	}
 }
 
@@ -283,23 +286,28 @@ func (r *Result) point(measurement string, extra []Tag) *Point {
 	return p
 }
 
-// addField sets a field; a second value for the same key replaces the first.
-// ownName says the key is the parameter's own name in a message without
-// repeated names: no other parameter's own name can equal it, so only a
-// point that also has other keys needs to look for it.
-func (p *Point) addField(f Field, ownName bool) {
+// field returns the field of key to set: a second value for the same key
+// replaces the first. ownName says the key is the parameter's own name in a
+// message without repeated names: no other parameter's own name can equal
+// it, so only a point that also has other keys needs to look for it. The
+// field is set in place, so that it is not copied on the way.
+func (p *Point) field(key string, ownName bool) *Field {
 	if !ownName {
 		p.search = true
 	}
 	if p.search {
 		for i := range p.Fields {
-			if p.Fields[i].Key == f.Key {
-				p.Fields[i] = f
-				return
+			if p.Fields[i].Key == key {
+				return &p.Fields[i]
 			}
 		}
 	}
-	p.Fields = append(p.Fields, f)
+	if len(p.Fields) < cap(p.Fields) {
+		p.Fields = p.Fields[:len(p.Fields)+1]
+	} else {
+		p.Fields = append(p.Fields, Field{})
+	}
+	return &p.Fields[len(p.Fields)-1]
 }
 
 // finishPoints gives every point its tags and removes points that ended
@@ -483,26 +491,17 @@ func (ru *rule) coerce(p *message.Param) (Value, string) {
 	case TypeInteger:
 		return ru.integer(p)
 	}
+	if ru.scale == 1 && ru.offset == 0 {
+		if f, ok := p.ShortDecimal(); ok {
+			// The text is the value: no need to format the float again.
+			return Value{Type: TypeFloat, Float: f, decimal: unsafe.String(unsafe.SliceData(p.Raw), len(p.Raw))}, ""
+		}
+	}
 	f, reason := ru.number(p)
 	if reason != "" {
 		return Value{}, reason
 	}
-	v := Value{Type: TypeFloat, Float: f}
-	if p.Kind == message.Number && ru.scale == 1 && ru.offset == 0 && plainDecimal(p.Raw) {
-		v.decimal = p.Raw
-	}
-	return v, ""
-}
-
-// plainDecimal reports whether a JSON number has no exponent, so that line
-// protocol reads it exactly as JSON does.
-func plainDecimal(b []byte) bool {
-	for _, c := range b {
-		if c == 'e' || c == 'E' {
-			return false
-		}
-	}
-	return true
+	return Value{Type: TypeFloat, Float: f}, ""
 }
 
 func (ru *rule) boolean(p *message.Param) (Value, string) {

@@ -21,7 +21,8 @@ func (p *Point) AppendLineProtocol(b []byte) []byte {
 		b = append(b, '=')
 		b = appendName(b, t.Value, &keyEscapes)
 	}
-	for i, f := range p.Fields {
+	for i := range p.Fields {
+		f := &p.Fields[i]
 		if i == 0 {
 			b = append(b, ' ')
 		} else {
@@ -40,10 +41,10 @@ func (p *Point) AppendLineProtocol(b []byte) []byte {
 	return append(b, '\n')
 }
 
-func (v Value) appendLineProtocol(b []byte) []byte {
+func (v *Value) appendLineProtocol(b []byte) []byte {
 	switch v.Type {
 	case TypeFloat:
-		if v.decimal != nil {
+		if v.decimal != "" {
 			return append(b, v.decimal...)
 		}
 		return strconv.AppendFloat(b, v.Float, 'f', -1, 64)

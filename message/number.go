@@ -18,6 +18,17 @@ func (p *Param) Float() (float64, bool) {
 	return f, err == nil
 }
 
+// ShortDecimal returns the value of a Number parameter written as most
+// are, like 12.640 or -73.494497: at most 15 digits and no exponent. The
+// text is then the exact decimal of the float, as line protocol would read
+// it. Other numbers, and other kinds, report false: use Float.
+func (p *Param) ShortDecimal() (float64, bool) {
+	if p.Kind != Number {
+		return 0, false
+	}
+	return parseShortDecimal(p.Raw)
+}
+
 // pow10 are the powers of ten that a float64 holds exactly.
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
