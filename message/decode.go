@@ -61,6 +61,10 @@ var decoderIDs atomic.Uint64
 type name struct {
 	s, raw string
 	id     int32
+	// plain says raw has no quote, backslash or control character, which
+	// only an escape can write: then the body's bytes between two quotes
+	// equal raw only when the key is raw. Other keys take the slow path.
+	plain bool
 }
 
 // Decode parses body and calls fn for every message in it, in order.
@@ -151,15 +155,9 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		if d.peek() != '"' {
 			return d.errorf("want a parameter name in double quotes, found %s", d.describe())
 		}
-		key, err := d.readString()
+		nm, err := d.readKey()
 		if err != nil {
 			return err
-		}
-		var nm name
-		if i := len(d.cur); i < len(d.prev) && d.prev[i].raw == string(key) {
-			nm = d.prev[i]
-		} else {
-			nm = d.intern(key)
 		}
 		d.cur = append(d.cur, nm)
 		d.skipSpace()
@@ -189,13 +187,41 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	}
 }
 
+// readKey reads the parameter name at d.pos. It first tries the previous
+// message's key at this position, compared with the body's bytes as they
+// are: one comparison instead of scanning the string and looking it up.
+func (d *Decoder) readKey() (name, error) {
+	if i := len(d.cur); i < len(d.prev) && d.prev[i].plain {
+		raw := d.prev[i].raw
+		start, end := d.pos+1, d.pos+1+len(raw)
+		if end < len(d.body) && d.body[end] == '"' && string(d.body[start:end]) == raw {
+			d.pos = end + 1
+			return d.prev[i], nil
+		}
+	}
+	key, err := d.readString()
+	if err != nil {
+		return name{}, err
+	}
+	return d.intern(key), nil
+}
+
+func plainKey(key []byte) bool {
+	for _, c := range key {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // intern returns the normalized name for key, cached so that the names of a
 // busy stream are allocated once.
 func (d *Decoder) intern(key []byte) name {
 	if n, ok := d.names[string(key)]; ok {
 		return n
 	}
-	n := name{s: NormalizeName(string(key)), raw: string(key)}
+	n := name{s: NormalizeName(string(key)), raw: string(key), plain: plainKey(key)}
 	if len(d.names) < maxNames {
 		// One ID per normalized name: "ain#1" and "ain.1" are one name.
 		n.id = d.ids[n.s]
@@ -409,7 +435,9 @@ func (d *Decoder) readString() ([]byte, error) {
 			d.pos = i + 1
 			s := b[start:i]
 			if !ascii && !utf8.Valid(s) {
-				return d.keep(bytes.ToValidUTF8(s, []byte("\uFFFD"))), nil
+				n := len(d.str)
+				d.str = appendValidUTF8(d.str, s)
+				return d.str[n:len(d.str):len(d.str)], nil
 			}
 			return s, nil
 		case c == '\\':
@@ -435,11 +463,20 @@ var plainString = func() (t [256]bool) {
 	return t
 }()
 
-// keep appends s to the message's string buffer and returns the copy.
-func (d *Decoder) keep(s []byte) []byte {
-	n := len(d.str)
-	d.str = append(d.str, s...)
-	return d.str[n:len(d.str):len(d.str)]
+// appendValidUTF8 appends s with each byte that is not part of valid UTF-8
+// replaced by U+FFFD, as encoding/json does (bytes.ToValidUTF8 would make
+// one U+FFFD of a run of them).
+func appendValidUTF8(b, s []byte) []byte {
+	for len(s) > 0 {
+		r, n := utf8.DecodeRune(s)
+		if r == utf8.RuneError && n == 1 {
+			b = utf8.AppendRune(b, utf8.RuneError)
+		} else {
+			b = append(b, s[:n]...)
+		}
+		s = s[n:]
+	}
+	return b
 }
 
 // readEscaped finishes a string whose first escape is at esc.
@@ -455,7 +492,8 @@ func (d *Decoder) readEscaped(start, esc int) ([]byte, error) {
 			d.pos = i + 1
 			s := d.str[n:]
 			if !utf8.Valid(s) {
-				d.str = append(d.str[:n], bytes.ToValidUTF8(s, []byte("\uFFFD"))...)
+				fixed := appendValidUTF8(nil, s)
+				d.str = append(d.str[:n], fixed...)
 			}
 			return d.str[n:len(d.str):len(d.str)], nil
 		case c < 0x20:

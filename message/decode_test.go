@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -45,6 +46,11 @@ func TestDecodeShapes(t *testing.T) {
 		{"JSON lines", "{\"ident\":\"a\",\"x\":1}\n{\"ident\":\"a\",\"x\":1}\n", [][]string{one, one}},
 		{"whitespace everywhere", "\r\n[ { \"ident\" : \"a\" ,\t\"x\" : 1 } ]\n", [][]string{one}},
 		{"empty object", `[{}]`, [][]string{nil}},
+		// Keys are first compared with the previous message's key at the
+		// same position, byte for byte: escapes must still be read.
+		{"keys written two ways", `[{"ab":1},{"a\u0062":2},{"a\"":3},{"a\"":4},{"ab":5}]`,
+			[][]string{{"ab:number=1"}, {"ab:number=2"}, {`a":number=3`}, {`a":number=4`}, {"ab:number=5"}}},
+		{"key cut short", `[{"abc":1},{"ab":2}]`, [][]string{{"abc:number=1"}, {"ab:number=2"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,8 +252,14 @@ func FuzzDecode(f *testing.F) {
 	d := NewDecoder()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var n int
+		var names [][]string
 		err := d.Decode(body, func(m *Message) error {
 			n++
+			var ns []string
+			for _, p := range m.Params {
+				ns = append(ns, p.Name)
+			}
+			names = append(names, ns)
 			for _, p := range m.Params {
 				if p.Kind == Number {
 					if _, ok := p.Float(); !ok && !strings.ContainsAny(string(p.Raw), "eE") {
@@ -267,6 +279,18 @@ func FuzzDecode(f *testing.F) {
 		}
 		if isArray && err == nil && n != len(arr) {
 			t.Errorf("%d messages, encoding/json finds %d in %q", n, len(arr), body)
+		}
+		if isArray && err == nil && n == len(arr) {
+			for i, m := range arr {
+				var want []string
+				for k := range m {
+					want = append(want, NormalizeName(k))
+				}
+				slices.Sort(want)
+				if got := slices.Compact(slices.Sorted(slices.Values(names[i]))); !slices.Equal(got, slices.Compact(want)) {
+					t.Errorf("message %d: names %q, encoding/json finds %q in %q", i, got, want, body)
+				}
+			}
 		}
 	})
 }
