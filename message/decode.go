@@ -31,13 +31,13 @@ func (e *SyntaxError) Error() string {
 // Decoder must not be used by two goroutines at once; keep one per goroutine
 // or in a sync.Pool.
 type Decoder struct {
-	names map[string]name  // by the name as sent: the normalized name and its ID
+	names map[string]*name // by the name as sent: the normalized name and its ID
 	ids   map[string]int32 // by normalized name
 	// The keys of the previous message, in order, and of this one so far:
 	// messages of one device type repeat their keys in the same order, so
 	// the i-th key is most often the previous message's i-th, checked with
 	// one comparison instead of a map lookup.
-	prev, cur []name
+	prev, cur []*name
 	seen      []uint32 // by name ID: the last message (seq) that had the name
 	seq       uint32
 	str       []byte // unescaped strings of the current message
@@ -48,7 +48,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder with empty buffers.
 func NewDecoder() *Decoder {
-	d := &Decoder{names: make(map[string]name), ids: make(map[string]int32)}
+	d := &Decoder{names: make(map[string]*name), ids: make(map[string]int32)}
 	d.msg.Names = decoderIDs.Add(1)
 	return d
 }
@@ -167,11 +167,11 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		d.pos++
 		d.skipSpace()
 		d.note(nm.id)
-		p := Param{Name: nm.s, ID: nm.id}
-		if err := d.readValue(&p); err != nil {
+		// Read the value into its place in Params: no copy of the Param.
+		d.msg.Params = append(d.msg.Params, Param{Name: nm.s, ID: nm.id})
+		if err := d.readValue(&d.msg.Params[len(d.msg.Params)-1]); err != nil {
 			return err
 		}
-		d.msg.Params = append(d.msg.Params, p)
 		d.skipSpace()
 		switch d.peek() {
 		case ',':
@@ -190,7 +190,7 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 // readKey reads the parameter name at d.pos. It first tries the previous
 // message's key at this position, compared with the body's bytes as they
 // are: one comparison instead of scanning the string and looking it up.
-func (d *Decoder) readKey() (name, error) {
+func (d *Decoder) readKey() (*name, error) {
 	if i := len(d.cur); i < len(d.prev) && d.prev[i].plain {
 		raw := d.prev[i].raw
 		start, end := d.pos+1, d.pos+1+len(raw)
@@ -201,7 +201,7 @@ func (d *Decoder) readKey() (name, error) {
 	}
 	key, err := d.readString()
 	if err != nil {
-		return name{}, err
+		return nil, err
 	}
 	return d.intern(key), nil
 }
@@ -217,11 +217,11 @@ func plainKey(key []byte) bool {
 
 // intern returns the normalized name for key, cached so that the names of a
 // busy stream are allocated once.
-func (d *Decoder) intern(key []byte) name {
+func (d *Decoder) intern(key []byte) *name {
 	if n, ok := d.names[string(key)]; ok {
 		return n
 	}
-	n := name{s: NormalizeName(string(key)), raw: string(key), plain: plainKey(key)}
+	n := &name{s: NormalizeName(string(key)), raw: string(key), plain: plainKey(key)}
 	if len(d.names) < maxNames {
 		// One ID per normalized name: "ain#1" and "ain.1" are one name.
 		n.id = d.ids[n.s]
