@@ -47,6 +47,12 @@ type Result struct {
 
 	paramTags []paramTag
 
+	// For each parameter of the message its target; where the ident, each
+	// [mapping].time source and each message tag are (-1: not there).
+	targets       []*target
+	identAt       int
+	timeAt, tagAt []int
+
 	// byID caches the targets of the parameter names of one decoder
 	// (names), by Param.ID, for one Mapping (owner).
 	byID    []*target
@@ -133,25 +139,61 @@ type paramTag struct {
 // only lands in r.Skipped.
 func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) error {
 	r.reset()
-	ident, ok := msg.Ident()
-	if !ok {
-		return ErrNoIdent
-	}
-	r.Ident = ident
 	r.repeats = msg.Repeats
 	if r.owner != m || r.names != msg.Names {
 		clear(r.byID) // IDs of another decoder, or targets of another Mapping
 		r.owner, r.names = m, msg.Names
 	}
-	if r.Time, ok = m.messageTime(msg, received); !ok {
+	m.resolveAll(msg, r)
+	if r.identAt < 0 {
+		return ErrNoIdent
+	}
+	if p := &msg.Params[r.identAt]; p.Kind == message.String && len(p.Raw) > 0 {
+		r.Ident = string(p.Raw)
+	} else {
+		return ErrNoIdent
+	}
+	var ok bool
+	if r.Time, ok = m.messageTime(msg, received, r); !ok {
 		return ErrNoTime
 	}
 	m.baseTags(msg, r)
 	for i := range msg.Params {
-		m.applyParam(&msg.Params[i], r)
+		m.applyParam(&msg.Params[i], r.targets[i], r)
 	}
 	r.finishPoints()
 	return nil
+}
+
+// resolveAll finds the target of every parameter, and where the ident, the
+// time sources and the message tags are: one pass instead of a search for
+// each. When a name comes twice the last one wins, as in Message.Get.
+func (m *Mapping) resolveAll(msg *message.Message, r *Result) {
+	r.identAt = -1
+	r.timeAt = fill(r.timeAt, len(m.cfg.Time))
+	r.tagAt = fill(r.tagAt, len(m.msgTags))
+	for i := range msg.Params {
+		t := r.target(m, &msg.Params[i])
+		r.targets = append(r.targets, t)
+		if t.ident {
+			r.identAt = i
+		}
+		if t.timeIndex >= 0 {
+			r.timeAt[t.timeIndex] = i
+		}
+		if t.tagIndex >= 0 {
+			r.tagAt[t.tagIndex] = i
+		}
+	}
+}
+
+// fill returns s with n elements, all -1.
+func fill(s []int, n int) []int {
+	s = s[:0]
+	for range n {
+		s = append(s, -1)
+	}
+	return s
 }
 
 func (r *Result) reset() {
@@ -164,16 +206,20 @@ func (r *Result) reset() {
 	r.Dropped = 0
 	r.Tags = r.Tags[:0]
 	r.paramTags = r.paramTags[:0]
+	clear(r.targets) // they may be of another Mapping next time
+	r.targets = r.targets[:0]
 }
 
-func (m *Mapping) messageTime(msg *message.Message, received time.Time) (time.Time, bool) {
-	for _, src := range m.cfg.Time {
+func (m *Mapping) messageTime(msg *message.Message, received time.Time, r *Result) (time.Time, bool) {
+	for k, src := range m.cfg.Time {
 		if src == TimeReceived {
 			return received.UTC(), true
 		}
-		if p := msg.Get(src); p != nil && (p.Kind == message.Number || p.Kind == message.String) {
-			if t, ok := message.ParseTime(p.Raw); ok {
-				return t, true
+		if i := r.timeAt[k]; i >= 0 {
+			if p := &msg.Params[i]; p.Kind == message.Number || p.Kind == message.String {
+				if t, ok := message.ParseTime(p.Raw); ok {
+					return t, true
+				}
 			}
 		}
 	}
@@ -183,9 +229,9 @@ func (m *Mapping) messageTime(msg *message.Message, received time.Time) (time.Ti
 // baseTags collects ident and the message tags, sorted by key.
 func (m *Mapping) baseTags(msg *message.Message, r *Result) {
 	r.Tags = append(r.Tags, Tag{"ident", r.Ident})
-	for _, t := range m.msgTags {
-		if p := msg.Get(t.param); p != nil {
-			if v, ok := tagValue(p); ok {
+	for j, t := range m.msgTags {
+		if i := r.tagAt[j]; i >= 0 {
+			if v, ok := tagValue(&msg.Params[i]); ok {
 				r.Tags = append(r.Tags, Tag{t.key, v})
 			}
 		}
@@ -203,8 +249,7 @@ func tagValue(p *message.Param) (string, bool) {
 	return "", false
 }
 
-func (m *Mapping) applyParam(p *message.Param, r *Result) {
-	t := r.target(m, p)
+func (m *Mapping) applyParam(p *message.Param, t *target, r *Result) {
 	switch {
 	case t.consumed:
 		return
@@ -387,14 +432,18 @@ func (r *Result) target(m *Mapping, p *message.Param) *target {
 // rule's templates give for it. Targets are cached per name and shared, so
 // they are never modified after resolve builds them.
 type target struct {
-	consumed bool  // ident or a message tag: not for rules
-	rule     *rule // nil: no rule matched
-	field    string
-	fieldLP  string // field escaped for line protocol
-	ownName  bool   // field is the parameter's name
-	conflict bool   // the field name has another type elsewhere
-	tags     []Tag
-	gauge    *Gauge // nil for none
+	consumed bool // ident, a message tag or a time source: not for rules
+	// What the name is for the message: its ident, a [mapping].time source
+	// (by index) or a message tag (by index); -1 for not.
+	ident               bool
+	timeIndex, tagIndex int
+	rule                *rule // nil: no rule matched
+	field               string
+	fieldLP             string // field escaped for line protocol
+	ownName             bool   // field is the parameter's name
+	conflict            bool   // the field name has another type elsewhere
+	tags                []Tag
+	gauge               *Gauge // nil for none
 }
 
 // resolve returns the target of a parameter name, from the cache when it
@@ -404,12 +453,29 @@ func (m *Mapping) resolve(name string) *target {
 		return v.(*target)
 	}
 	t := m.lookup(name)
+	m.setRole(name, t)
 	if m.cached.Load() < maxCached {
 		if _, loaded := m.cache.LoadOrStore(name, t); !loaded {
 			m.cached.Add(1)
 		}
 	}
 	return t
+}
+
+// setRole notes what a name is for a message, besides any rule of it.
+func (m *Mapping) setRole(name string, t *target) {
+	t.ident = name == "ident"
+	t.timeIndex, t.tagIndex = -1, -1
+	for k, src := range m.cfg.Time {
+		if src == name && t.timeIndex < 0 {
+			t.timeIndex = k
+		}
+	}
+	for j, tag := range m.msgTags {
+		if tag.param == name {
+			t.tagIndex = j
+		}
+	}
 }
 
 func (m *Mapping) lookup(name string) *target {
