@@ -49,6 +49,7 @@ type Result struct {
 
 	// For each parameter of the message its target; where the ident, each
 	// [mapping].time source and each message tag are (-1: not there).
+	strs          map[string]string // see intern
 	targets       []*target
 	identAt       int
 	timeAt, tagAt []int
@@ -91,7 +92,10 @@ type Value struct {
 	Bool  bool // next to Type: the struct is copied for every field, so no padding
 	Float float64
 	Int   int64
-	Str   string
+	// Str is the text of a string or JSON value. It points into the
+	// message, like Param.Raw, and is valid as long as the message is:
+	// copy it (strings.Clone) to keep it.
+	Str string
 
 	// decimal is a float as the message wrote it, when that is the
 	// value exactly (no scale, no offset, no exponent): line protocol takes
@@ -149,7 +153,7 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 		return ErrNoIdent
 	}
 	if p := &msg.Params[r.identAt]; p.Kind == message.String && len(p.Raw) > 0 {
-		r.Ident = string(p.Raw)
+		r.Ident = r.intern(p.Raw)
 	} else {
 		return ErrNoIdent
 	}
@@ -231,22 +235,41 @@ func (m *Mapping) baseTags(msg *message.Message, r *Result) {
 	r.Tags = append(r.Tags, Tag{"ident", r.Ident})
 	for j, t := range m.msgTags {
 		if i := r.tagAt[j]; i >= 0 {
-			if v, ok := tagValue(&msg.Params[i]); ok {
-				r.Tags = append(r.Tags, Tag{t.key, v})
+			if p := &msg.Params[i]; tagValue(p) {
+				r.Tags = append(r.Tags, Tag{t.key, r.intern(p.Raw)})
 			}
 		}
 	}
 	sortTags(r.Tags)
 }
 
-// tagValue is the text of a scalar parameter; arrays, objects, null and
-// empty strings make no tag.
-func tagValue(p *message.Param) (string, bool) {
+// tagValue reports whether a parameter can be a tag: a scalar, and not an
+// empty string (InfluxDB has no empty tags).
+func tagValue(p *message.Param) bool {
 	switch p.Kind {
 	case message.String, message.Number, message.Bool:
-		return string(p.Raw), len(p.Raw) > 0
+		return len(p.Raw) > 0
 	}
-	return "", false
+	return false
+}
+
+// maxInterned bounds the strings a Result keeps for interning: past it, the
+// table starts again.
+const maxInterned = 1 << 14
+
+// intern returns b as a string, the same string for the same bytes while
+// the table holds it: a device's ident and tag values are the same message
+// after message, and callers keep them (gauge labels, the status page).
+func (r *Result) intern(b []byte) string {
+	if s, ok := r.strs[string(b)]; ok {
+		return s
+	}
+	if r.strs == nil || len(r.strs) >= maxInterned {
+		r.strs = make(map[string]string)
+	}
+	s := string(b)
+	r.strs[s] = s
+	return s
 }
 
 func (m *Mapping) applyParam(p *message.Param, t *target, r *Result) {
@@ -551,7 +574,7 @@ func (ru *rule) coerce(p *message.Param) (Value, string) {
 	}
 	switch ru.typ {
 	case TypeString, TypeJSON:
-		return Value{Type: ru.typ, Str: string(p.Raw)}, ""
+		return Value{Type: ru.typ, Str: view(p.Raw)}, ""
 	case TypeBoolean:
 		return ru.boolean(p)
 	case TypeInteger:
@@ -560,7 +583,7 @@ func (ru *rule) coerce(p *message.Param) (Value, string) {
 	if ru.scale == 1 && ru.offset == 0 {
 		if f, ok := p.ShortDecimal(); ok {
 			// The text is the value: no need to format the float again.
-			return Value{Type: TypeFloat, Float: f, decimal: unsafe.String(unsafe.SliceData(p.Raw), len(p.Raw))}, ""
+			return Value{Type: TypeFloat, Float: f, decimal: view(p.Raw)}, ""
 		}
 	}
 	f, reason := ru.number(p)
@@ -569,6 +592,10 @@ func (ru *rule) coerce(p *message.Param) (Value, string) {
 	}
 	return Value{Type: TypeFloat, Float: f}, ""
 }
+
+// view is b as a string without a copy, for values that live no longer
+// than the message they point into.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (ru *rule) boolean(p *message.Param) (Value, string) {
 	switch p.Kind {

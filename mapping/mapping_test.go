@@ -536,3 +536,30 @@ func TestNoPoints(t *testing.T) {
 		t.Errorf("with points:\n%s\nwithout:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
 	}
 }
+
+// TestKeptStrings: the ident and tag values are the strings callers keep
+// (gauge labels, the status page): they must not change when later
+// messages reuse the decoder's and the Result's memory, escaped or not.
+func TestKeptStrings(t *testing.T) {
+	m := compile(t, "[mapping]\ntags = [\"device.name\"]\n[[rule]]\nmatch = \"x\"\ntype = \"string\"\n")
+	var r mapping.Result
+	var kept []string
+	body := `[{"ident":"a\u0031","device.name":"t\"1","timestamp":1,"x":"v\u0031"},` +
+		`{"ident":"b\u0032","device.name":"t\"2","timestamp":2,"x":"v\u0032"},` +
+		`{"ident":"a1","device.name":"t\"1","timestamp":3,"x":"v3"}]`
+	err := message.NewDecoder().Decode([]byte(body), func(msg *message.Message) error {
+		if err := m.Apply(msg, received, &r); err != nil {
+			return err
+		}
+		for _, tag := range r.Tags { // ident and device_name, sorted by key
+			kept = append(kept, tag.Value)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(kept, " "), `t"1 a1 t"2 b2 t"1 a1`; got != want {
+		t.Errorf("kept %q, want %q", got, want)
+	}
+}
