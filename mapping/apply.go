@@ -289,8 +289,8 @@ func (m *Mapping) applyParam(p *message.Param, t *target, r *Result) {
 		return
 	}
 	ru := t.rule
-	v, reason := ru.coerce(p)
-	if reason != "" {
+	var v Value
+	if reason := ru.coerce(p, &v); reason != "" {
 		r.Skipped = append(r.Skipped, Skipped{p.Name, reason})
 		return
 	}
@@ -562,76 +562,86 @@ func (m *Mapping) conflicts(measurement, field string, typ Type) bool {
 	return ok && t != typ
 }
 
-// coerce turns a parameter value into a value of the rule's type.
-func (ru *rule) coerce(p *message.Param) (Value, string) {
+// coerce turns a parameter value into a value of the rule's type, in v
+// (a pointer: the Value is copied once, into its field), or returns why not.
+func (ru *rule) coerce(p *message.Param, v *Value) string {
 	switch p.Kind {
 	case message.Null:
-		return Value{}, SkipNull
+		return SkipNull
 	case message.Array, message.Object:
 		if ru.typ != TypeJSON {
-			return Value{}, SkipUnsupported
+			return SkipUnsupported
 		}
 	}
 	switch ru.typ {
 	case TypeString, TypeJSON:
-		return Value{Type: ru.typ, Str: view(p.Raw)}, ""
+		*v = Value{Type: ru.typ, Str: view(p.Raw)}
+		return ""
 	case TypeBoolean:
-		return ru.boolean(p)
+		return ru.boolean(p, v)
 	case TypeInteger:
-		return ru.integer(p)
+		return ru.integer(p, v)
 	}
 	if ru.scale == 1 && ru.offset == 0 {
 		if f, ok := p.ShortDecimal(); ok {
 			// The text is the value: no need to format the float again.
-			return Value{Type: TypeFloat, Float: f, decimal: view(p.Raw)}, ""
+			*v = Value{Type: TypeFloat, Float: f, decimal: view(p.Raw)}
+			return ""
 		}
 	}
 	f, reason := ru.number(p)
 	if reason != "" {
-		return Value{}, reason
+		return reason
 	}
-	return Value{Type: TypeFloat, Float: f}, ""
+	*v = Value{Type: TypeFloat, Float: f}
+	return ""
 }
 
 // view is b as a string without a copy, for values that live no longer
 // than the message they point into.
 func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-func (ru *rule) boolean(p *message.Param) (Value, string) {
+func (ru *rule) boolean(p *message.Param, v *Value) string {
 	switch p.Kind {
 	case message.Bool:
-		return Value{Type: TypeBoolean, Bool: p.Bool()}, ""
+		*v = Value{Type: TypeBoolean, Bool: p.Bool()}
+		return ""
 	case message.Number:
 		f, ok := p.Float()
 		if !ok {
-			return Value{}, SkipUncoercible
+			return SkipUncoercible
 		}
-		return Value{Type: TypeBoolean, Bool: f != 0}, ""
+		*v = Value{Type: TypeBoolean, Bool: f != 0}
+		return ""
 	}
 	switch strings.ToLower(string(p.Raw)) {
 	case "true", "1", "on", "yes":
-		return Value{Type: TypeBoolean, Bool: true}, ""
+		*v = Value{Type: TypeBoolean, Bool: true}
+		return ""
 	case "false", "0", "off", "no":
-		return Value{Type: TypeBoolean}, ""
+		*v = Value{Type: TypeBoolean}
+		return ""
 	}
-	return Value{}, SkipUncoercible
+	return SkipUncoercible
 }
 
-func (ru *rule) integer(p *message.Param) (Value, string) {
+func (ru *rule) integer(p *message.Param, v *Value) string {
 	if p.Kind == message.Number && ru.scale == 1 && ru.offset == 0 {
 		// Exact for integers past 2^53, which a float64 would round.
 		if i, ok := parseInt(p.Raw); ok {
-			return Value{Type: TypeInteger, Int: i}, ""
+			*v = Value{Type: TypeInteger, Int: i}
+			return ""
 		}
 	}
 	f, reason := ru.number(p)
 	if reason != "" {
-		return Value{}, reason
+		return reason
 	}
 	if f != float64(int64(f)) || f < -9.2e18 || f > 9.2e18 {
-		return Value{}, SkipNotInteger
+		return SkipNotInteger
 	}
-	return Value{Type: TypeInteger, Int: int64(f)}, ""
+	*v = Value{Type: TypeInteger, Int: int64(f)}
+	return ""
 }
 
 // number returns the scaled numeric value of a parameter.
@@ -701,7 +711,7 @@ func parseInt(raw []byte) (int64, bool) {
 }
 
 // text is the value as a tag value.
-func (v Value) text() string {
+func (v *Value) text() string {
 	switch v.Type {
 	case TypeFloat:
 		return formatFloat(v.Float)
@@ -717,7 +727,7 @@ func (v Value) text() string {
 }
 
 // gaugeValue is the value as a gauge value; booleans are 0 and 1.
-func (v Value) gaugeValue() float64 {
+func (v *Value) gaugeValue() float64 {
 	switch v.Type {
 	case TypeInteger:
 		return float64(v.Int)

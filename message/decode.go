@@ -582,7 +582,9 @@ func hex4(b []byte, i int) (rune, bool) {
 }
 
 func (d *Decoder) skipSpace() {
-	for d.pos < len(d.body) {
+	// flespi sends compact JSON: most calls find no space, and the first
+	// comparison tells (every JSON space is at most ' ').
+	for d.pos < len(d.body) && d.body[d.pos] <= ' ' {
 		switch d.body[d.pos] {
 		case ' ', '\t', '\n', '\r':
 			d.pos++
