@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"time"
@@ -46,10 +47,11 @@ type Result struct {
 	NoPoints bool
 
 	paramTags []paramTag
+	strs      map[string]string // see intern
+	last      int               // index in Points of the last field's point
 
 	// For each parameter of the message its target; where the ident, each
 	// [mapping].time source and each message tag are (-1: not there).
-	strs          map[string]string // see intern
 	targets       []*target
 	identAt       int
 	timeAt, tagAt []int
@@ -337,9 +339,20 @@ func (m *Mapping) rawField(p *message.Param, t *target, r *Result) {
 // point returns the point of the message for measurement and extra tags,
 // adding it when it is new. Points reuse the memory of earlier messages.
 func (r *Result) point(measurement string, extra []Tag) *Point {
+	// Most fields of a message go to the point of the field before: its
+	// measurement and tags are the same strings and slice, which compare
+	// without reading them.
+	if r.last < len(r.Points) {
+		p := &r.Points[r.last]
+		if unsafe.StringData(p.Measurement) == unsafe.StringData(measurement) && len(p.Measurement) == len(measurement) &&
+			len(p.extra) == len(extra) && (len(extra) == 0 || &p.extra[0] == &extra[0]) {
+			return p
+		}
+	}
 	for i := range r.Points {
 		p := &r.Points[i]
 		if p.Measurement == measurement && sameTags(p.extra, extra) {
+			r.last = i
 			return p
 		}
 	}
@@ -348,7 +361,8 @@ func (r *Result) point(measurement string, extra []Tag) *Point {
 	} else {
 		r.Points = append(r.Points, Point{})
 	}
-	p := &r.Points[len(r.Points)-1]
+	r.last = len(r.Points) - 1
+	p := &r.Points[r.last]
 	p.Measurement, p.extra, p.Time = measurement, extra, r.Time
 	p.Tags, p.Fields, p.search = p.Tags[:0], p.Fields[:0], false
 	return p
@@ -594,6 +608,11 @@ func (ru *rule) coerce(p *message.Param, v *Value) string {
 		return reason
 	}
 	*v = Value{Type: TypeFloat, Float: f}
+	if p.Kind == message.Number && ru.scale == 1 && ru.offset == 0 && !bytes.ContainsAny(p.Raw, "eE") {
+		// A longer decimal, like a timestamp with microseconds: InfluxDB
+		// reads the text as the same float.
+		v.decimal = view(p.Raw)
+	}
 	return ""
 }
 
