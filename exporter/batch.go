@@ -148,8 +148,8 @@ func (b *batch) addSamples(received time.Time) {
 	first := len(b.samples)
 	d := &b.devices
 	b.samples = append(b.samples,
-		mapping.Sample{Gauge: d.last, Value: unixSeconds(r.Time), Time: r.Time},
-		mapping.Sample{Gauge: d.received, Value: unixSeconds(received), Time: received},
+		mapping.Sample{Gauge: d.last, Value: unixSeconds(r.Time), Time: r.Time.UnixNano()},
+		mapping.Sample{Gauge: d.received, Value: unixSeconds(received), Time: received.UnixNano()},
 	)
 	b.samples = append(b.samples, r.Samples...)
 	b.groups = append(b.groups, deviceSamples{

@@ -73,7 +73,7 @@ type series struct {
 	fam     *family
 	gauge   *mapping.Gauge // rule labels and TTL, of the last update; shared with the mapping
 	value   float64
-	msgTime time.Time
+	msgTime int64 // Unix nanoseconds, as mapping.Sample.Time
 	updated time.Time
 	expired bool // removed from its device; a device's order may still hold it
 }
@@ -163,7 +163,7 @@ func (g *gaugeStore) updateDevice(dev *device, samples []mapping.Sample, now tim
 			}
 			continue // a new series has its value already
 		}
-		if !s.Time.Before(cur.msgTime) {
+		if s.Time >= cur.msgTime {
 			cur.value, cur.msgTime, cur.updated, cur.gauge = s.Value, s.Time, now, s.Gauge
 		}
 	}
@@ -186,7 +186,7 @@ func (g *gaugeStore) lookup(dev *device, s *mapping.Sample, now time.Time, key *
 		k = unsafe.String(unsafe.SliceData(*key), len(*key)) // only for the lookup
 	}
 	if cur := dev.series[k]; cur != nil {
-		if !s.Time.Before(cur.msgTime) {
+		if s.Time >= cur.msgTime {
 			cur.value, cur.msgTime, cur.updated, cur.gauge = s.Value, s.Time, now, s.Gauge
 		}
 		return cur

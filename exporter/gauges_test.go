@@ -227,9 +227,9 @@ func TestStoreTTLs(t *testing.T) {
 	at := clock.Now()
 	dev := []mapping.Label{{Name: "ident", Value: "a"}}
 	g.update([]deviceSamples{{labels: dev, start: 0, end: 3}}, []mapping.Sample{
-		{Gauge: &mapping.Gauge{Name: "short", Help: "h", TTL: time.Minute}, Value: 1, Time: at},
-		{Gauge: &mapping.Gauge{Name: "long", Help: "h", TTL: time.Hour}, Value: 2, Time: at},
-		{Gauge: &mapping.Gauge{Name: "never", Help: "h", TTL: 0}, Value: 3, Time: at},
+		{Gauge: &mapping.Gauge{Name: "short", Help: "h", TTL: time.Minute}, Value: 1, Time: at.UnixNano()},
+		{Gauge: &mapping.Gauge{Name: "long", Help: "h", TTL: time.Hour}, Value: 2, Time: at.UnixNano()},
+		{Gauge: &mapping.Gauge{Name: "never", Help: "h", TTL: 0}, Value: 3, Time: at.UnixNano()},
 	})
 	names := func() string {
 		var b strings.Builder
@@ -265,7 +265,7 @@ func TestExpositionEscapes(t *testing.T) {
 	dev := []mapping.Label{{Name: "device_name", Value: "truck \"7\"\\north\nbay"}, {Name: "ident", Value: "a"}}
 	rule := []mapping.Label{{Name: "sensor", Value: "1"}}
 	g.update([]deviceSamples{{labels: dev, start: 0, end: 1}}, []mapping.Sample{
-		{Gauge: &mapping.Gauge{Name: "flespi_t_celsius", Help: "Temp \\ with\nlines", Labels: rule}, Value: -18.25, Time: time.Now()},
+		{Gauge: &mapping.Gauge{Name: "flespi_t_celsius", Help: "Temp \\ with\nlines", Labels: rule}, Value: -18.25, Time: time.Now().UnixNano()},
 	})
 	var b strings.Builder
 	g.writeText(&b)
@@ -308,7 +308,7 @@ func TestStoreAgainstModel(t *testing.T) {
 		at := base.Add(time.Duration(rng.IntN(100)) * time.Second)
 		var samples []mapping.Sample
 		for _, i := range rng.Perm(len(gauges))[:1+rng.IntN(len(gauges))] {
-			s := mapping.Sample{Gauge: gauges[i], Value: float64(rng.IntN(1000)), Time: at}
+			s := mapping.Sample{Gauge: gauges[i], Value: float64(rng.IntN(1000)), Time: at.UnixNano()}
 			samples = append(samples, s)
 			k := modelKey{ident, s.Name, fmt.Sprint(s.Labels)}
 			if old, ok := model[k]; !ok || !at.Before(old.t) {
@@ -376,7 +376,7 @@ func TestExpiredSeriesComeBack(t *testing.T) {
 	long := &mapping.Gauge{Name: "long", Help: "h", TTL: time.Hour}
 	send := func(v float64) {
 		g.update([]deviceSamples{{labels: dev, start: 0, end: 2}}, []mapping.Sample{
-			{Gauge: long, Value: v, Time: clock.Now()}, {Gauge: short, Value: v, Time: clock.Now()},
+			{Gauge: long, Value: v, Time: clock.Now().UnixNano()}, {Gauge: short, Value: v, Time: clock.Now().UnixNano()},
 		})
 	}
 	send(1)

@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 	"time"
@@ -49,6 +48,7 @@ type Result struct {
 	paramTags []paramTag
 	strs      map[string]string // see intern
 	last      int               // index in Points of the last field's point
+	timeNanos int64             // Time in Unix nanoseconds
 
 	// For each parameter of the message its target; where the ident, each
 	// [mapping].time source and each message tag are (-1: not there).
@@ -85,7 +85,7 @@ type Field struct {
 	Key   string
 	Value Value
 
-	escaped string // Key escaped for line protocol, when known ahead
+	escaped string // ",key=": Key escaped for line protocol, when known ahead
 }
 
 // Value is a typed field value; Type says which member holds it.
@@ -111,7 +111,9 @@ type Value struct {
 type Sample struct {
 	*Gauge // which series of the device; shared, never modify
 	Value  float64
-	Time   time.Time // the message time, for ordering late messages
+	// Time is the message time in Unix nanoseconds, to order late
+	// messages (an int64: samples are copied by the thousand).
+	Time int64
 }
 
 // Gauge is what the samples of one series share: a rule and parameter name
@@ -163,6 +165,7 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 	if r.Time, ok = m.messageTime(msg, received, r); !ok {
 		return ErrNoTime
 	}
+	r.timeNanos = r.Time.UnixNano()
 	m.baseTags(msg, r)
 	for i := range msg.Params {
 		m.applyParam(&msg.Params[i], r.targets[i], r)
@@ -310,7 +313,7 @@ func (m *Mapping) applyParam(p *message.Param, t *target, r *Result) {
 		}
 	}
 	if t.gauge != nil {
-		r.Samples = append(r.Samples, Sample{Gauge: t.gauge, Value: v.gaugeValue() * ru.unit.factor, Time: r.Time})
+		r.Samples = append(r.Samples, Sample{Gauge: t.gauge, Value: v.gaugeValue() * ru.unit.factor, Time: r.timeNanos})
 	}
 }
 
@@ -476,7 +479,7 @@ type target struct {
 	timeIndex, tagIndex int
 	rule                *rule // nil: no rule matched
 	field               string
-	fieldLP             string // field escaped for line protocol
+	fieldLP             string // ",field=", the field escaped for line protocol
 	ownName             bool   // field is the parameter's name
 	conflict            bool   // the field name has another type elsewhere
 	tags                []Tag
@@ -536,7 +539,7 @@ func (m *Mapping) lookup(name string) *target {
 		expand := func(tmpl string) string { return string(ru.re.ExpandString(nil, tmpl, name, idx)) }
 		if ru.influx && ru.tag == "" {
 			t.field = expand(ru.field)
-			t.fieldLP = string(appendName(nil, t.field, &keyEscapes))
+			t.fieldLP = "," + string(appendName(nil, t.field, &keyEscapes)) + "="
 			t.ownName = t.field == name
 			t.conflict = m.conflicts(ru.measurement, t.field, ru.typ)
 			for _, p := range ru.tags {
@@ -608,12 +611,22 @@ func (ru *rule) coerce(p *message.Param, v *Value) string {
 		return reason
 	}
 	*v = Value{Type: TypeFloat, Float: f}
-	if p.Kind == message.Number && ru.scale == 1 && ru.offset == 0 && !bytes.ContainsAny(p.Raw, "eE") {
+	if p.Kind == message.Number && ru.scale == 1 && ru.offset == 0 && !hasExponent(p.Raw) {
 		// A longer decimal, like a timestamp with microseconds: InfluxDB
 		// reads the text as the same float.
 		v.decimal = view(p.Raw)
 	}
 	return ""
+}
+
+// hasExponent reports whether a JSON number is written with an exponent.
+func hasExponent(b []byte) bool {
+	for _, c := range b {
+		if c == 'e' || c == 'E' {
+			return true
+		}
+	}
+	return false
 }
 
 // view is b as a string without a copy, for values that live no longer

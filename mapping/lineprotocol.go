@@ -21,19 +21,18 @@ func (p *Point) AppendLineProtocol(b []byte) []byte {
 		b = append(b, '=')
 		b = appendName(b, t.Value, &keyEscapes)
 	}
+	sep := byte(' ')
 	for i := range p.Fields {
 		f := &p.Fields[i]
-		if i == 0 {
-			b = append(b, ' ')
-		} else {
-			b = append(b, ',')
-		}
 		if f.escaped != "" {
-			b = append(b, f.escaped...)
+			b = append(b, f.escaped...) // ",key="
+			b[len(b)-len(f.escaped)] = sep
 		} else {
+			b = append(b, sep)
 			b = appendName(b, f.Key, &keyEscapes)
+			b = append(b, '=')
 		}
-		b = append(b, '=')
+		sep = ','
 		b = f.Value.appendLineProtocol(b)
 	}
 	b = append(b, ' ')

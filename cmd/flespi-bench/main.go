@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -38,11 +39,12 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each scenario; the table shows medians")
 	scrapeDevices := flag.Int("scrape-devices", 13_500, "devices for the /metrics scrape scenario (about 30 gauges each)")
 	seed := flag.Uint64("seed", 1, "workload seed")
+	profiles := flag.String("profile", "", "directory for a CPU profile of the exporter in each run (go tool pprof)")
 	flag.Parse()
 
 	c := &tb.Command{}
 	defer c.Close()
-	b := &bench{c: c, runs: *runs}
+	b := &bench{c: c, runs: *runs, profiles: *profiles}
 	fmt.Fprintf(os.Stderr, "generating %d messages from %d devices...\n", *messages, *devices)
 	w := workload.Generate(*messages, *devices, *batchSize, *seed)
 	b.db = testinflux.Start(c)
@@ -75,10 +77,12 @@ func main() {
 }
 
 type bench struct {
-	c    *tb.Command
-	db   *testinflux.Server
-	bin  string
-	runs int
+	c        *tb.Command
+	db       *testinflux.Server
+	bin      string
+	runs     int
+	profiles string // directory for CPU profiles; "" for none
+	profile  string // the CPU profile file of the run going on
 }
 
 // result is one scenario's figures.
@@ -94,17 +98,44 @@ type result struct {
 	hasExport bool
 }
 
-// median runs f b.runs times and keeps the run of median wall time.
+// median runs f b.runs times and reports the median of each figure.
 func (b *bench) median(name string, f func() result) result {
 	var rs []result
 	for i := range b.runs {
 		fmt.Fprintf(os.Stderr, "%s: run %d/%d\n", name, i+1, b.runs)
+		if b.profiles != "" {
+			b.profile = filepath.Join(b.profiles, fmt.Sprintf("%s-%d.prof", slug(name), i+1))
+		}
 		r := f()
 		r.name = name
 		rs = append(rs, r)
 	}
-	slices.SortFunc(rs, func(a, b result) int { return int(a.wall - b.wall) })
-	return rs[len(rs)/2]
+	m := rs[0]
+	m.wall = medianOf(rs, func(r result) time.Duration { return r.wall })
+	m.cpu = medianOf(rs, func(r result) time.Duration { return r.cpu })
+	m.peakRSS = medianOf(rs, func(r result) int64 { return r.peakRSS })
+	m.scrape = medianOf(rs, func(r result) time.Duration { return r.scrape })
+	return m
+}
+
+// medianOf is the median of one figure of rs.
+func medianOf[T int64 | time.Duration](rs []result, figure func(result) T) T {
+	v := make([]T, len(rs))
+	for i, r := range rs {
+		v[i] = figure(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// slug makes a file name of a scenario name.
+func slug(name string) string {
+	return strings.Trim(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(name)), "-")
 }
 
 // resetDB empties the test database, so that every run writes to a fresh one.
@@ -127,7 +158,11 @@ func (b *bench) exporter(w *workload.Workload, streams int, influx bool) result 
 		b.resetDB()
 		env = map[string]string{"INFLUXDB_URL": b.db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token}
 	}
-	p := testexporter.Start(b.c, env)
+	var args []string
+	if b.profile != "" {
+		args = []string{"-cpuprofile", b.profile}
+	}
+	p := testexporter.Start(b.c, env, args...)
 	defer p.Kill()
 	pid := p.Cmd.Process.Pid
 	cpuBefore, _ := procStats(b.c, pid) // start-up is not the replay's
@@ -143,6 +178,9 @@ func (b *bench) exporter(w *workload.Workload, streams int, influx bool) result 
 	}
 	r.scrape, r.series = scrapeMetrics(b.c, "http://"+p.Addr+"/metrics")
 	_, r.peakRSS = procStats(b.c, pid) // the peak of the whole run, scrape included
+	if b.profile != "" {
+		_ = p.Stop() // writes the profile
+	}
 	return r
 }
 

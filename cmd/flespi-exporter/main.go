@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -33,7 +34,9 @@ var version = ""
 const usage = `flespi-exporter: flespi HTTP stream → InfluxDB points and Prometheus gauges.
 
 Usage:
-  flespi-exporter [serve] [-config FILE]      run the service
+  flespi-exporter [serve] [-config FILE] [-cpuprofile FILE]
+                                              run the service (-cpuprofile: write a Go CPU
+                                              profile of the run when it stops, for go tool pprof)
   flespi-exporter check -config FILE          validate the configuration and summarise it
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
   flespi-exporter import -config FILE [-restart] FILE...
@@ -74,6 +77,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	output := fs.String("o", "-", "output file of dashboard (- for standard output)")
 	restart := fs.Bool("restart", false, "import files from their start, ignoring earlier progress")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	cpuProfile := fs.String("cpuprofile", "", "serve: write a CPU profile of the run to this file when the server stops")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -86,7 +90,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "serve":
-		return serve(*configFile, stderr)
+		return serve(*configFile, *cpuProfile, stderr)
 	case "check":
 		return check(*configFile, stdout, stderr)
 	case "map":
@@ -133,10 +137,18 @@ func load(file string, stderr io.Writer) *config.Loaded {
 	return cfg
 }
 
-func serve(file string, stderr io.Writer) int {
+func serve(file, cpuProfile string, stderr io.Writer) int {
 	cfg := load(file, stderr)
 	if cfg == nil {
 		return 1
+	}
+	if cpuProfile != "" {
+		stopProfile, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer stopProfile()
 	}
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range cfg.Warnings {
@@ -163,6 +175,23 @@ func serve(file string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the process until the returned function is
+// called, which writes the profile out.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // importDumps is the backfill: flespi message dumps into InfluxDB.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/internal/tb"
@@ -58,23 +59,24 @@ type Process struct {
 	t      tb.T
 	env    []string
 	config string
+	args   []string
 	log    *bytes.Buffer
 	mu     sync.Mutex
 }
 
 // Start runs the binary with the repository's config.toml and the
 // environment variables env (INFLUXDB_URL and the like);
-// FLESPI_EXPORTER_LISTEN is set to a free port. The process is killed when
-// the test ends.
-func Start(t tb.T, env map[string]string) *Process {
+// FLESPI_EXPORTER_LISTEN is set to a free port; args are more arguments of
+// serve (-cpuprofile). The process is killed when the test ends.
+func Start(t tb.T, env map[string]string, args ...string) *Process {
 	t.Helper()
-	return StartConfig(t, filepath.Join(root(), "config.toml"), env)
+	return StartConfig(t, filepath.Join(root(), "config.toml"), env, args...)
 }
 
 // StartConfig is Start with another configuration file.
-func StartConfig(t tb.T, config string, env map[string]string) *Process {
+func StartConfig(t tb.T, config string, env map[string]string, args ...string) *Process {
 	t.Helper()
-	p := &Process{t: t, Addr: tb.FreeAddr(t), log: &bytes.Buffer{}, config: config}
+	p := &Process{t: t, Addr: tb.FreeAddr(t), log: &bytes.Buffer{}, config: config, args: args}
 	p.env = append(os.Environ(), "FLESPI_EXPORTER_LISTEN="+p.Addr)
 	for k, v := range env {
 		p.env = append(p.env, k+"="+v)
@@ -87,7 +89,7 @@ func StartConfig(t tb.T, config string, env map[string]string) *Process {
 // Restart starts the process (again) and waits until it answers.
 func (p *Process) Restart() {
 	p.t.Helper()
-	cmd := exec.Command(Binary(p.t), "-config", p.config)
+	cmd := exec.Command(Binary(p.t), append([]string{"-config", p.config}, p.args...)...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = p, p
 	if err := cmd.Start(); err != nil {
@@ -115,6 +117,16 @@ func (p *Process) Kill() {
 	_ = p.Cmd.Process.Kill()
 	_ = p.Cmd.Wait()
 	p.Cmd = nil
+}
+
+// Stop ends the process with SIGTERM, its graceful shutdown, and waits
+// for it.
+func (p *Process) Stop() error {
+	if p.Cmd == nil {
+		return nil
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	return p.Wait()
 }
 
 // Wait waits for the process to exit by itself.
