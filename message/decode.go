@@ -259,7 +259,7 @@ func (d *Decoder) readValue(p *Param) error {
 		return err
 	case c == '-' || (c >= '0' && c <= '9'):
 		p.Kind = Number
-		if err := d.skipNumber(); err != nil {
+		if err := d.readNumber(p); err != nil {
 			return err
 		}
 	case c == 't':
@@ -297,6 +297,67 @@ func (d *Decoder) literal(word string) error {
 		return d.errorf("want %q, found %s", word, d.describe())
 	}
 	d.pos += len(word)
+	return nil
+}
+
+// readNumber checks the JSON number grammar, moves past the number, and
+// reads its value on the way when it is a short decimal (see
+// Param.ShortDecimal): most values are, and the mapping needs them.
+func (d *Decoder) readNumber(p *Param) error {
+	b, i := d.body, d.pos
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	var mant uint64 // wraps past 19 digits; used only up to 15
+	start := i
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+		}
+	default:
+		d.pos = i
+		return d.errorf("invalid number: want a digit, found %s", d.describe())
+	}
+	digits, frac := i-start, 0
+	if i < len(b) && b[i] == '.' {
+		i++
+		fracStart := i
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+		}
+		if i == fracStart {
+			d.pos = i
+			return d.errorf("invalid number: want a digit after '.'")
+		}
+		frac = i - fracStart
+		digits += frac
+	}
+	p.state = longNumber
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := skipDigits(b, i)
+		if j == i {
+			d.pos = j
+			return d.errorf("invalid number: want a digit in the exponent")
+		}
+		d.pos = j
+		return nil // not a short decimal
+	}
+	d.pos = i
+	if digits <= 15 {
+		p.num = float64(mant) / pow10[frac] // exact as in parseShortDecimal
+		if neg {
+			p.num = -p.num
+		}
+		p.state = shortDecimal
+	}
 	return nil
 }
 

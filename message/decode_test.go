@@ -265,6 +265,12 @@ func FuzzDecode(f *testing.F) {
 					if _, ok := p.Float(); !ok && !strings.ContainsAny(string(p.Raw), "eE") {
 						t.Errorf("number %q does not parse", p.Raw)
 					}
+					// The value read while decoding is the one read from the text.
+					f, ok := p.ShortDecimal()
+					g, gok := parseShortDecimal(p.Raw)
+					if ok != gok || math.Float64bits(f) != math.Float64bits(g) {
+						t.Errorf("number %q: decoded %v %v, from the text %v %v", p.Raw, f, ok, g, gok)
+					}
 				}
 			}
 			return nil

@@ -45,8 +45,22 @@ type Param struct {
 	// slice instead of a map. IDs of different decoders differ in
 	// Message.Names.
 	ID   int32
-	Kind Kind // after ID: no padding, 48 bytes in all
+	Kind Kind // after ID: no padding
+
+	// The decoder reads a number's value while it checks its grammar:
+	// num holds it when state is shortDecimal (see ShortDecimal).
+	state numState
+	num   float64
 }
+
+// numState says what the decoder found of a Number's value.
+type numState uint8
+
+const (
+	numUnread    numState = iota // not read: a Param made by hand
+	shortDecimal                 // num holds the value
+	longNumber                   // not a short decimal: parse Raw
+)
 
 // Bool reports the value of a Bool parameter.
 func (p *Param) Bool() bool { return p.Kind == Bool && len(p.Raw) == 4 }

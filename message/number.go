@@ -11,7 +11,7 @@ func (p *Param) Float() (float64, bool) {
 	if p.Kind != Number {
 		return 0, false
 	}
-	if f, ok := parseShortDecimal(p.Raw); ok {
+	if f, ok := p.ShortDecimal(); ok {
 		return f, true
 	}
 	f, err := strconv.ParseFloat(string(p.Raw), 64)
@@ -23,7 +23,12 @@ func (p *Param) Float() (float64, bool) {
 // text is then the exact decimal of the float, as line protocol would read
 // it. Other numbers, and other kinds, report false: use Float.
 func (p *Param) ShortDecimal() (float64, bool) {
-	if p.Kind != Number {
+	switch {
+	case p.Kind != Number:
+		return 0, false
+	case p.state == shortDecimal:
+		return p.num, true
+	case p.state == longNumber:
 		return 0, false
 	}
 	return parseShortDecimal(p.Raw)
