@@ -294,23 +294,38 @@ func (m *Mapping) applyParam(p *message.Param, t *target, r *Result) {
 		return
 	}
 	ru := t.rule
-	var v Value
-	if reason := ru.coerce(p, &v); reason != "" {
+	// The value is coerced straight into a new field when the rule makes
+	// one: a Value built aside and copied in costs more than the rest of
+	// the field (stores of its parts, then loads of the whole).
+	var aside Value
+	v, f, pt := &aside, (*Field)(nil), (*Point)(nil)
+	if ru.influx && !r.NoPoints && ru.tag == "" && !t.conflict {
+		pt = r.point(ru.measurement, t.tags)
+		var isNew bool
+		if f, isNew = pt.field(t.field, t.ownName && !r.repeats); isNew {
+			v = &f.Value
+		}
+	}
+	if reason := ru.coerce(p, v); reason != "" {
+		if v != &aside {
+			pt.Fields = pt.Fields[:len(pt.Fields)-1]
+		}
 		r.Skipped = append(r.Skipped, Skipped{p.Name, reason})
 		return
 	}
-	if ru.influx && !r.NoPoints {
-		switch {
-		case ru.tag != "":
-			if s := v.text(); s != "" {
-				r.paramTags = append(r.paramTags, paramTag{ru.measurement, Tag{ru.tag, s}})
-			}
-		case t.conflict:
-			r.Skipped = append(r.Skipped, Skipped{p.Name, SkipFieldConflict})
-		default:
-			f := r.point(ru.measurement, t.tags).field(t.field, t.ownName && !r.repeats)
-			f.Key, f.Value, f.escaped = t.field, v, t.fieldLP
+	switch {
+	case f != nil:
+		if v == &aside { // a second value for the key replaces the first
+			f.Value = aside
 		}
+		f.Key, f.escaped = t.field, t.fieldLP
+	case !ru.influx || r.NoPoints:
+	case ru.tag != "":
+		if s := v.text(); s != "" {
+			r.paramTags = append(r.paramTags, paramTag{ru.measurement, Tag{ru.tag, s}})
+		}
+	case t.conflict:
+		r.Skipped = append(r.Skipped, Skipped{p.Name, SkipFieldConflict})
 	}
 	if t.gauge != nil {
 		r.Samples = append(r.Samples, Sample{Gauge: t.gauge, Value: v.gaugeValue() * ru.unit.factor, Time: r.timeNanos})
@@ -334,7 +349,7 @@ func (m *Mapping) rawField(p *message.Param, t *target, r *Result) {
 		return
 	}
 	if !t.conflict {
-		fd := r.point(m.cfg.Measurement, nil).field(p.Name, !r.repeats)
+		fd, _ := r.point(m.cfg.Measurement, nil).field(p.Name, !r.repeats)
 		fd.Key, fd.Value, fd.escaped = p.Name, Value{Type: TypeFloat, Float: f}, ""
 	}
 }
@@ -371,19 +386,20 @@ func (r *Result) point(measurement string, extra []Tag) *Point {
 	return p
 }
 
-// field returns the field of key to set: a second value for the same key
-// replaces the first. ownName says the key is the parameter's own name in a
-// message without repeated names: no other parameter's own name can equal
-// it, so only a point that also has other keys needs to look for it. The
-// field is set in place, so that it is not copied on the way.
-func (p *Point) field(key string, ownName bool) *Field {
+// field returns the field of key to set, and whether it is new: a second
+// value for the same key replaces the first. ownName says the key is the
+// parameter's own name in a message without repeated names: no other
+// parameter's own name can equal it, so only a point that also has other
+// keys needs to look for it. A new field is set in place, so that it is
+// not copied on the way.
+func (p *Point) field(key string, ownName bool) (*Field, bool) {
 	if !ownName {
 		p.search = true
 	}
 	if p.search {
 		for i := range p.Fields {
 			if p.Fields[i].Key == key {
-				return &p.Fields[i]
+				return &p.Fields[i], false
 			}
 		}
 	}
@@ -392,7 +408,7 @@ func (p *Point) field(key string, ownName bool) *Field {
 	} else {
 		p.Fields = append(p.Fields, Field{})
 	}
-	return &p.Fields[len(p.Fields)-1]
+	return &p.Fields[len(p.Fields)-1], true
 }
 
 // finishPoints gives every point its tags and removes points that ended
