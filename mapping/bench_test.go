@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/flespi-exporter/flespi-exporter/internal/workload"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
@@ -91,6 +92,48 @@ func BenchmarkDecode(b *testing.B) {
 	d := message.NewDecoder()
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Decode(body, func(*message.Message) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/msg")
+}
+
+// BenchmarkMapWorkload is BenchmarkMapBatch on flespi-bench's workload,
+// whose values are random (digit counts vary as in real streams).
+func BenchmarkMapWorkload(b *testing.B) {
+	m := defaultMapping(b)
+	w := workload.Generate(500, 1000, 500, 1)
+	body := w.Batches[0]
+	d := message.NewDecoder()
+	var r mapping.Result
+	var lp []byte
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		lp = lp[:0]
+		err := d.Decode(body, func(msg *message.Message) error {
+			if err := m.Apply(msg, received, &r); err != nil {
+				return err
+			}
+			for i := range r.Points {
+				lp = r.Points[i].AppendLineProtocol(lp)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/msg")
+}
+
+// BenchmarkDecodeWorkload is BenchmarkDecode on flespi-bench's workload.
+func BenchmarkDecodeWorkload(b *testing.B) {
+	body := workload.Generate(500, 1000, 500, 1).Batches[0]
+	d := message.NewDecoder()
+	b.SetBytes(int64(len(body)))
 	for b.Loop() {
 		if err := d.Decode(body, func(*message.Message) error { return nil }); err != nil {
 			b.Fatal(err)
