@@ -140,6 +140,10 @@ func (d *Decoder) expectEnd() error {
 func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	start := d.pos
 	d.pos++ // '{'
+	// While every key is the previous message's key at its position, and
+	// those were distinct, the keys are distinct: no need to note them for
+	// Repeats until one differs.
+	predicted := !d.msg.Repeats && len(d.prev) > 0
 	d.msg.Params = d.msg.Params[:0]
 	d.msg.Repeats = false
 	d.prev, d.cur = d.cur, d.prev[:0]
@@ -155,28 +159,39 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		if d.peek() != '"' {
 			return d.errorf("want a parameter name in double quotes, found %s", d.describe())
 		}
-		nm, err := d.readKey()
+		nm, same, err := d.readKey()
 		if err != nil {
 			return err
 		}
 		d.cur = append(d.cur, nm)
-		d.skipSpace()
-		if d.peek() != ':' {
-			return d.errorf("want ':' after parameter name %q, found %s", nm.s, d.describe())
+		if predicted && !same {
+			predicted = false
+			for _, n := range d.cur[:len(d.cur)-1] { // catch up
+				d.note(n.id)
+			}
 		}
-		d.pos++
-		d.skipSpace()
-		d.note(nm.id)
+		if !predicted {
+			d.note(nm.id)
+		}
+		if err := d.colon(nm); err != nil {
+			return err
+		}
 		// Read the value into its place in Params: no copy of the Param.
 		d.msg.Params = append(d.msg.Params, Param{Name: nm.s, ID: nm.id})
 		if err := d.readValue(&d.msg.Params[len(d.msg.Params)-1]); err != nil {
 			return err
 		}
-		d.skipSpace()
-		switch d.peek() {
+		c := d.peek()
+		if c <= ' ' {
+			d.skipSpace()
+			c = d.peek()
+		}
+		switch c {
 		case ',':
 			d.pos++
-			d.skipSpace()
+			if d.peek() <= ' ' {
+				d.skipSpace()
+			}
 		case '}':
 			d.pos++
 			d.msg.Raw = d.body[start:d.pos]
@@ -187,23 +202,40 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	}
 }
 
+// colon moves past the ':' after a key and the spaces around it; compact
+// JSON has none, which the first comparisons tell.
+func (d *Decoder) colon(nm *name) error {
+	if d.peek() != ':' {
+		d.skipSpace()
+		if d.peek() != ':' {
+			return d.errorf("want ':' after parameter name %q, found %s", nm.s, d.describe())
+		}
+	}
+	d.pos++
+	if d.peek() <= ' ' {
+		d.skipSpace()
+	}
+	return nil
+}
+
 // readKey reads the parameter name at d.pos. It first tries the previous
 // message's key at this position, compared with the body's bytes as they
 // are: one comparison instead of scanning the string and looking it up.
-func (d *Decoder) readKey() (*name, error) {
+// same reports that it was that key.
+func (d *Decoder) readKey() (nm *name, same bool, err error) {
 	if i := len(d.cur); i < len(d.prev) && d.prev[i].plain {
 		raw := d.prev[i].raw
 		start, end := d.pos+1, d.pos+1+len(raw)
 		if end < len(d.body) && d.body[end] == '"' && string(d.body[start:end]) == raw {
 			d.pos = end + 1
-			return d.prev[i], nil
+			return d.prev[i], true, nil
 		}
 	}
 	key, err := d.readString()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return d.intern(key), nil
+	return d.intern(key), false, nil
 }
 
 func plainKey(key []byte) bool {
