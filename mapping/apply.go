@@ -51,8 +51,12 @@ type Result struct {
 	timeNanos int64             // Time in Unix nanoseconds
 
 	// For each parameter of the message its target; where the ident, each
-	// [mapping].time source and each message tag are (-1: not there).
+	// [mapping].time source and each message tag are (-1: not there). They
+	// are of the message Seq, and still good for the next one when it has
+	// the same keys (resolved says they are of the current owner).
 	targets       []*target
+	seq           uint32
+	resolved      bool
 	identAt       int
 	timeAt, tagAt []int
 
@@ -151,8 +155,14 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 	if r.owner != m || r.names != msg.Names {
 		clear(r.byID) // IDs of another decoder, or targets of another Mapping
 		r.owner, r.names = m, msg.Names
+		r.resolved = false
 	}
-	m.resolveAll(msg, r)
+	// A message with the keys of the one before (which this Result mapped)
+	// has its targets too.
+	if !r.resolved || !msg.SameKeys || msg.Seq != r.seq+1 {
+		m.resolveAll(msg, r)
+	}
+	r.seq = msg.Seq
 	if r.identAt < 0 {
 		return ErrNoIdent
 	}
@@ -178,6 +188,9 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 // time sources and the message tags are: one pass instead of a search for
 // each. When a name comes twice the last one wins, as in Message.Get.
 func (m *Mapping) resolveAll(msg *message.Message, r *Result) {
+	clear(r.targets) // they may be of another Mapping next time
+	r.targets = r.targets[:0]
+	r.resolved = true
 	r.identAt = -1
 	r.timeAt = fill(r.timeAt, len(m.cfg.Time))
 	r.tagAt = fill(r.tagAt, len(m.msgTags))
@@ -215,8 +228,6 @@ func (r *Result) reset() {
 	r.Dropped = 0
 	r.Tags = r.Tags[:0]
 	r.paramTags = r.paramTags[:0]
-	clear(r.targets) // they may be of another Mapping next time
-	r.targets = r.targets[:0]
 }
 
 func (m *Mapping) messageTime(msg *message.Message, received time.Time, r *Result) (time.Time, bool) {

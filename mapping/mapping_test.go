@@ -563,3 +563,50 @@ func TestKeptStrings(t *testing.T) {
 		t.Errorf("kept %q, want %q", got, want)
 	}
 }
+
+// TestReusedResult: a Result reused from message to message (which keeps
+// the targets of the keys while they repeat) maps every message as a fresh
+// Result does, also when messages are left out or the keys change order.
+func TestReusedResult(t *testing.T) {
+	m := defaultMapping(t)
+	body := `[{"ident":"a","timestamp":1,"position.speed":5,"device.name":"x"},` +
+		`{"ident":"b","timestamp":2,"position.speed":6,"device.name":"y"},` +
+		`{"ident":"c","timestamp":3,"position.speed":7,"device.name":"z"},` +
+		`{"timestamp":4,"ident":"d","device.name":"w","position.speed":8},` +
+		`{"timestamp":5,"ident":"e","device.name":"v","position.speed":9},` +
+		`{"ident":"f","timestamp":6,"position.speed":10,"device.name":"u"}]`
+	text := func(r *mapping.Result) string {
+		var b []byte
+		for i := range r.Points {
+			b = r.Points[i].AppendLineProtocol(b)
+		}
+		for i := range r.Samples {
+			b = r.Samples[i].AppendText(b, r.Tags)
+		}
+		return string(b)
+	}
+	for skip := -1; skip < 6; skip++ { // leave message skip out
+		var reused mapping.Result
+		n := 0
+		err := message.NewDecoder().Decode([]byte(body), func(msg *message.Message) error {
+			defer func() { n++ }()
+			if n == skip {
+				return nil
+			}
+			var fresh mapping.Result
+			if err := m.Apply(msg, received, &fresh); err != nil {
+				return err
+			}
+			if err := m.Apply(msg, received, &reused); err != nil {
+				return err
+			}
+			if got, want := text(&reused), text(&fresh); got != want {
+				t.Errorf("skipping %d, message %d:\nreused %s\nfresh  %s", skip, n, got, want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

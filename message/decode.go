@@ -144,15 +144,18 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	// those were distinct, the keys are distinct: no need to note them for
 	// Repeats until one differs.
 	predicted := !d.msg.Repeats && len(d.prev) > 0
+	allSame := true // every key so far is the previous message's at its position
 	d.msg.Params = d.msg.Params[:0]
 	d.msg.Repeats = false
 	d.prev, d.cur = d.cur, d.prev[:0]
 	d.seq++
+	d.msg.Seq = d.seq
 	d.str = d.str[:0]
 	d.skipSpace()
 	if d.peek() == '}' {
 		d.pos++
 		d.msg.Raw = d.body[start:d.pos]
+		d.msg.SameKeys = len(d.prev) == 0
 		return fn(&d.msg)
 	}
 	for {
@@ -164,6 +167,7 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 			return err
 		}
 		d.cur = append(d.cur, nm)
+		allSame = allSame && same
 		if predicted && !same {
 			predicted = false
 			for _, n := range d.cur[:len(d.cur)-1] { // catch up
@@ -195,6 +199,7 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		case '}':
 			d.pos++
 			d.msg.Raw = d.body[start:d.pos]
+			d.msg.SameKeys = allSame && len(d.cur) == len(d.prev)
 			return fn(&d.msg)
 		default:
 			return d.errorf("want ',' or '}' after the value of %q, found %s", nm.s, d.describe())

@@ -354,3 +354,23 @@ func FuzzShortDecimal(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeSameKeys(t *testing.T) {
+	body := `[{"a":1,"b":2},{"a":3,"b":4},{"b":1,"a":2},{"a":1},{"a":1},{},{},{"a\u0062":1},{"ab":1},{"ab":2}]`
+	want := "[false true false false true false true false true true]" // "a\u0062" is "ab"
+	var got []bool
+	var seqs []uint32
+	err := NewDecoder().Decode([]byte(body), func(m *Message) error {
+		got = append(got, m.SameKeys)
+		seqs = append(seqs, m.Seq)
+		return nil
+	})
+	if err != nil || fmt.Sprint(got) != want {
+		t.Errorf("SameKeys = %v, %v; want %s", got, err, want)
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Errorf("Seq %v: not one after the other", seqs)
+		}
+	}
+}

@@ -76,6 +76,12 @@ type Message struct {
 	// Repeats is true when a parameter name may occur twice in the message
 	// ("ain#1" and "ain.1", or a key written twice).
 	Repeats bool
+	// Seq numbers the messages of the decoder (it wraps), and SameKeys
+	// says the message has the keys of the one before, in the same order:
+	// messages of one device type do, and a reader can keep what it made
+	// of the keys.
+	Seq      uint32
+	SameKeys bool
 }
 
 // Get returns the parameter with the given name, or nil. When a name occurs
