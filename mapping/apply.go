@@ -29,7 +29,10 @@ const (
 var SkipReasons = []string{SkipNull, SkipUnsupported, SkipUncoercible, SkipNotInteger, SkipNotFinite, SkipFieldConflict}
 
 // Result is what Apply makes of one message. Pass the same Result to Apply
-// again to reuse its memory: what it holds is only valid until then.
+// again to reuse its memory: what it holds is only valid until then, and
+// the text of string values (Value.Str, and tags a rule makes of a string
+// parameter) only as long as the message is. Ident and Tags values made of
+// the message's ident and [mapping].tags are strings of their own.
 type Result struct {
 	Ident    string
 	Time     time.Time

@@ -140,6 +140,7 @@ func (d *Decoder) expectEnd() error {
 func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	start := d.pos
 	d.pos++ // '{'
+	d.prev, d.cur = d.cur, d.prev[:0]
 	// While every key is the previous message's key at its position, and
 	// those were distinct, the keys are distinct: no need to note them for
 	// Repeats until one differs.
@@ -147,7 +148,6 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	allSame := true // every key so far is the previous message's at its position
 	d.msg.Params = d.msg.Params[:0]
 	d.msg.Repeats = false
-	d.prev, d.cur = d.cur, d.prev[:0]
 	d.seq++
 	d.msg.Seq = d.seq
 	d.str = d.str[:0]
