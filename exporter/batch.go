@@ -28,7 +28,6 @@ type batch struct {
 	received       time.Time
 	status         []messageStatus
 	unmappedValues []unmappedValue
-	hits           []int  // parameters matched, by rule index
 	texts          []byte // copies of names and example values, for status and unmappedValues
 
 	messages      int
@@ -67,7 +66,7 @@ func (b *batch) reset() {
 	clear(b.status)
 	clear(b.unmappedValues)
 	b.status, b.unmappedValues, b.texts = b.status[:0], b.unmappedValues[:0], b.texts[:0]
-	clear(b.hits)
+	clear(b.res.Hits)
 	clear(b.msgs) // drop the references to the request body
 	b.msgs = b.msgs[:0]
 	b.messages, b.noIdent, b.noTime, b.unmapped = 0, 0, 0, 0
@@ -104,9 +103,6 @@ func (b *batch) fill(body []byte, m *mapping.Mapping, received time.Time, points
 		b.devices = newDeviceGauges(m)
 	}
 	b.mapping, b.received = m, received
-	if n := m.NumRules(); len(b.hits) < n {
-		b.hits = make([]int, n)
-	}
 	return b.dec.Decode(body, func(msg *message.Message) error {
 		mapped, err := b.mapOne(msg, m, received)
 		if mapped {
@@ -173,11 +169,8 @@ func (b *batch) addStatus(msg *message.Message) {
 	if p := msg.Get("device.name"); p != nil && p.Kind == message.String {
 		name = b.keep(p.Raw, 200)
 	}
-	for _, i := range r.Matched {
-		b.hits[i]++
-	}
 	b.status = append(b.status, messageStatus{
-		ident: r.Ident, name: name, at: r.Time, mapped: len(r.Matched),
+		ident: r.Ident, name: name, at: r.Time, mapped: r.Mapped,
 		unmappedStart: start, end: len(b.unmappedValues),
 	})
 }

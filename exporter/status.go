@@ -85,7 +85,7 @@ func (s *statusTracker) record(b *batch, m *mapping.Mapping, received time.Time)
 	if s.hitsFor != m { // new rules: their counts start again
 		s.hits, s.hitsFor = make([]int64, m.NumRules()), m
 	}
-	for i, n := range b.hits {
+	for i, n := range b.res.Hits {
 		if i < len(s.hits) {
 			s.hits[i] += int64(n)
 		}

@@ -40,9 +40,14 @@ type Result struct {
 	Points   []Point
 	Samples  []Sample
 	Unmapped []string  // parameters no rule matched
-	Matched  []int     // for each parameter a rule matched, the rule's index
+	Mapped   int       // parameters a rule matched, drop rules included
 	Skipped  []Skipped // values a rule matched but could not use
 	Dropped  int       // parameters dropped by a drop rule
+
+	// Hits counts the parameters each rule matched, by rule index, over
+	// every Apply since the caller last cleared it (Apply only adds): the
+	// rule statistics of a whole batch without a pass of their own.
+	Hits []int
 
 	// NoPoints, set by the caller, skips everything InfluxDB would get:
 	// with no InfluxDB output there is no point in making Points.
@@ -154,6 +159,9 @@ type paramTag struct {
 // only lands in r.Skipped.
 func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) error {
 	r.reset()
+	if n := len(m.rules); len(r.Hits) < n {
+		r.Hits = append(r.Hits, make([]int, n-len(r.Hits))...)
+	}
 	r.repeats = msg.Repeats
 	if r.owner != m || r.names != msg.Names {
 		clear(r.byID) // IDs of another decoder, or targets of another Mapping
@@ -226,7 +234,7 @@ func (r *Result) reset() {
 	r.Points = r.Points[:0]
 	r.Samples = r.Samples[:0]
 	r.Unmapped = r.Unmapped[:0]
-	r.Matched = r.Matched[:0]
+	r.Mapped = 0
 	r.Skipped = r.Skipped[:0]
 	r.Dropped = 0
 	r.Tags = r.Tags[:0]
@@ -302,7 +310,8 @@ func (m *Mapping) applyParam(p *message.Param, t *target, r *Result) {
 		}
 		return
 	}
-	r.Matched = append(r.Matched, t.rule.index)
+	r.Mapped++
+	r.Hits[t.rule.index]++
 	if t.rule.drop {
 		r.Dropped++
 		return

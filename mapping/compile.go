@@ -118,7 +118,7 @@ func (m *Mapping) Warnings() []*ConfigError { return m.warnings }
 // Config returns the [mapping] section the Mapping was compiled from.
 func (m *Mapping) Config() Config { return m.cfg }
 
-// NumRules is the number of rules; rule indexes (Result.Matched) are below it.
+// NumRules is the number of rules; rule indexes (Result.Hits) are below it.
 func (m *Mapping) NumRules() int { return len(m.rules) }
 
 // Rules returns a description of every compiled rule, in file order.

@@ -610,3 +610,23 @@ func TestReusedResult(t *testing.T) {
 		}
 	}
 }
+
+// TestHits: Result.Hits adds up, rule by rule, what every message matched.
+func TestHits(t *testing.T) {
+	m := compile(t, "[[rule]]\nmatch = \"a\"\n[[rule]]\nmatch = \"b.*\"\n[[rule]]\nmatch = \"c\"\ndrop = true\n")
+	var r mapping.Result
+	mapped := 0
+	err := message.NewDecoder().Decode([]byte(`[{"ident":"x","timestamp":1,"a":1,"b.1":2,"b.2":3,"c":4,"d":5},`+
+		`{"ident":"y","timestamp":2,"b.3":1},{"timestamp":3,"a":1}]`), func(msg *message.Message) error {
+		if m.Apply(msg, received, &r) == nil {
+			mapped += r.Mapped
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(r.Hits, mapped); got != "[1 3 1] 5" {
+		t.Errorf("hits and mapped = %s, want [1 3 1] 5 (the message without ident counts nothing)", got)
+	}
+}
