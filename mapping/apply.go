@@ -111,10 +111,11 @@ type Value struct {
 	// copy it (strings.Clone) to keep it.
 	Str string
 
-	// decimal is a float as the message wrote it, when that is the
-	// value exactly (no scale, no offset, no exponent): line protocol takes
-	// it as it is, which saves formatting the float again. It points into
-	// the message, like Param.Raw, and is only read while the Result is.
+	// decimal is a float or integer as the message wrote it, when that is
+	// the value exactly as line protocol writes it (no scale, no offset, no
+	// exponent): line protocol takes it as it is, which saves formatting
+	// the number again. It points into the message, like Param.Raw, and is
+	// only read while the Result is.
 	decimal string
 }
 
@@ -701,6 +702,9 @@ func (ru *rule) integer(p *message.Param, v *Value) string {
 		// Exact for integers past 2^53, which a float64 would round.
 		if i, ok := parseInt(p.Raw); ok {
 			*v = Value{Type: TypeInteger, Int: i}
+			if i != 0 || len(p.Raw) == 1 { // JSON has no leading zeros; "-0" is 0
+				v.decimal = view(p.Raw) // the digits as line protocol writes them
+			}
 			return ""
 		}
 	}

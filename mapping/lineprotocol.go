@@ -48,6 +48,9 @@ func (v *Value) appendLineProtocol(b []byte) []byte {
 		}
 		return strconv.AppendFloat(b, v.Float, 'f', -1, 64)
 	case TypeInteger:
+		if v.decimal != "" {
+			return append(append(b, v.decimal...), 'i')
+		}
 		return append(strconv.AppendInt(b, v.Int, 10), 'i')
 	case TypeBoolean:
 		return strconv.AppendBool(b, v.Bool)
