@@ -125,7 +125,8 @@ func (g *gaugeStore) update(groups []deviceSamples, samples []mapping.Sample) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var key []byte
-	for _, grp := range groups {
+	for gi := range groups {
+		grp := &groups[gi]
 		key = appendLabelKey(key[:0], grp.labels)
 		dev := g.devices[string(key)]
 		if dev == nil {

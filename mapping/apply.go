@@ -452,7 +452,9 @@ func (r *Result) finishPoints() {
 			}
 		}
 		sortTags(p.Tags)
-		r.Points[i], r.Points[n] = r.Points[n], r.Points[i]
+		if i != n {
+			r.Points[i], r.Points[n] = r.Points[n], r.Points[i]
+		}
 		n++
 	}
 	r.Points = r.Points[:n]
