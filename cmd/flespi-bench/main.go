@@ -53,12 +53,14 @@ func main() {
 
 	var rows []result
 	for _, streams := range []int{1, 4} {
-		rows = append(rows, b.median(fmt.Sprintf("direct line protocol, %d stream(s)", streams), func() result {
-			return b.direct(lines, streams, len(w.Messages))
-		}))
-		rows = append(rows, b.median(fmt.Sprintf("exporter → InfluxDB, %d stream(s)", streams), func() result {
-			return b.exporter(w, streams, true)
-		}))
+		floor, exp := b.paired(
+			fmt.Sprintf("direct line protocol, %d stream(s)", streams), func() result {
+				return b.direct(lines, streams, len(w.Messages))
+			},
+			fmt.Sprintf("exporter → InfluxDB, %d stream(s)", streams), func() result {
+				return b.exporter(w, streams, true)
+			})
+		rows = append(rows, floor, exp)
 	}
 	rows = append(rows, b.median("exporter, Prometheus only, 1 stream", func() result {
 		return b.exporter(w, 1, false)
@@ -67,12 +69,6 @@ func main() {
 	rows = append(rows, b.median(fmt.Sprintf("scrape: %d devices, Prometheus only", *scrapeDevices), func() result {
 		return b.exporter(scrape, 4, false)
 	}))
-	for i := range rows {
-		if strings.HasPrefix(rows[i].name, "exporter → InfluxDB") {
-			floor := rows[i-1].wall
-			rows[i].ratio = rows[i].wall.Seconds() / floor.Seconds()
-		}
-	}
 	report(os.Stdout, rows, *messages, *devices, *batchSize)
 }
 
@@ -92,7 +88,7 @@ type result struct {
 	wall      time.Duration
 	cpu       time.Duration // the exporter process' user+system time
 	peakRSS   int64         // bytes
-	ratio     float64       // wall time over the direct-write floor
+	ratio     float64       // wall time over the direct-write floor's, the median of pairs
 	scrape    time.Duration
 	series    int
 	hasExport bool
@@ -102,14 +98,43 @@ type result struct {
 func (b *bench) median(name string, f func() result) result {
 	var rs []result
 	for i := range b.runs {
-		fmt.Fprintf(os.Stderr, "%s: run %d/%d\n", name, i+1, b.runs)
-		if b.profiles != "" {
-			b.profile = filepath.Join(b.profiles, fmt.Sprintf("%s-%d.prof", slug(name), i+1))
-		}
-		r := f()
-		r.name = name
-		rs = append(rs, r)
+		rs = append(rs, b.run(name, i, f))
 	}
+	return medianResult(rs)
+}
+
+// paired runs the floor and the exporter in turn, b.runs times each, and
+// reports the median of each figure and, as the exporter's ratio, the
+// median of the ratios of the pairs: this machine's speed drifts from one
+// minute to the next, and a pair run back to back sees the same machine.
+func (b *bench) paired(floorName string, floor func() result, name string, f func() result) (result, result) {
+	var fs, rs []result
+	var ratios []float64
+	for i := range b.runs {
+		fr, r := b.run(floorName, i, floor), b.run(name, i, f)
+		fs, rs = append(fs, fr), append(rs, r)
+		ratios = append(ratios, r.wall.Seconds()/fr.wall.Seconds())
+	}
+	m := medianResult(rs)
+	slices.Sort(ratios)
+	m.ratio = ratios[len(ratios)/2]
+	return medianResult(fs), m
+}
+
+// run is run i of a scenario.
+func (b *bench) run(name string, i int, f func() result) result {
+	fmt.Fprintf(os.Stderr, "%s: run %d/%d\n", name, i+1, b.runs)
+	b.profile = ""
+	if b.profiles != "" {
+		b.profile = filepath.Join(b.profiles, fmt.Sprintf("%s-%d.prof", slug(name), i+1))
+	}
+	r := f()
+	r.name = name
+	return r
+}
+
+// medianResult is the median of each figure of rs.
+func medianResult(rs []result) result {
 	m := rs[0]
 	m.wall = medianOf(rs, func(r result) time.Duration { return r.wall })
 	m.cpu = medianOf(rs, func(r result) time.Duration { return r.cpu })
