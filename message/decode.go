@@ -412,45 +412,6 @@ func (d *Decoder) readNumber(p *Param) error {
 	return nil
 }
 
-// skipNumber checks the JSON number grammar and moves past the number.
-func (d *Decoder) skipNumber() error {
-	b, i := d.body, d.pos
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		i = skipDigits(b, i)
-	default:
-		d.pos = i
-		return d.errorf("invalid number: want a digit, found %s", d.describe())
-	}
-	if i < len(b) && b[i] == '.' {
-		j := skipDigits(b, i+1)
-		if j == i+1 {
-			d.pos = j
-			return d.errorf("invalid number: want a digit after '.'")
-		}
-		i = j
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := skipDigits(b, i)
-		if j == i {
-			d.pos = j
-			return d.errorf("invalid number: want a digit in the exponent")
-		}
-		i = j
-	}
-	d.pos = i
-	return nil
-}
-
 func skipDigits(b []byte, i int) int {
 	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 		i++
@@ -514,7 +475,8 @@ func (d *Decoder) skipAny(depth int) error {
 		_, err := d.readString()
 		return err
 	case c == '-' || (c >= '0' && c <= '9'):
-		return d.skipNumber()
+		var scratch Param // a number inside an array or object: only checked
+		return d.readNumber(&scratch)
 	case c == 't':
 		return d.literal("true")
 	case c == 'f':
