@@ -515,17 +515,14 @@ func (r *Result) target(m *Mapping, p *message.Param) *target {
 // they are never modified after resolve builds them.
 type target struct {
 	consumed bool // ident, a message tag or a time source: not for rules
-	// What the name is for the message: its ident, a [mapping].time source
-	// (by index) or a message tag (by index); -1 for not.
-	ident               bool
-	timeIndex, tagIndex int
-	rule                *rule // nil: no rule matched
-	field               string
-	fieldLP             string // ",field=", the field escaped for line protocol
-	ownName             bool   // field is the parameter's name
-	conflict            bool   // the field name has another type elsewhere
-	tags                []Tag
-	gauge               *Gauge // nil for none
+	role
+	rule     *rule // nil: no rule matched
+	field    string
+	fieldLP  string // ",field=", the field escaped for line protocol
+	ownName  bool   // field is the parameter's name
+	conflict bool   // the field name has another type elsewhere
+	tags     []Tag
+	gauge    *Gauge // nil for none
 }
 
 // resolve returns the target of a parameter name, from the cache when it
@@ -535,7 +532,6 @@ func (m *Mapping) resolve(name string) *target {
 		return v.(*target)
 	}
 	t := m.lookup(name)
-	m.setRole(name, t)
 	if m.cached.Load() < maxCached {
 		if _, loaded := m.cache.LoadOrStore(name, t); !loaded {
 			m.cached.Add(1)
@@ -544,30 +540,40 @@ func (m *Mapping) resolve(name string) *target {
 	return t
 }
 
-// setRole notes what a name is for a message, besides any rule of it.
-func (m *Mapping) setRole(name string, t *target) {
-	t.ident = name == "ident"
-	t.timeIndex, t.tagIndex = -1, -1
+// role is what a name is for a message, besides any rule of it: its ident,
+// a [mapping].time source (by index) or a message tag (by index); -1 for
+// not.
+type role struct {
+	ident               bool
+	timeIndex, tagIndex int
+}
+
+func (m *Mapping) roleOf(name string) role {
+	ro := role{ident: name == "ident", timeIndex: -1, tagIndex: -1}
 	for k, src := range m.cfg.Time {
-		if src == name && t.timeIndex < 0 {
-			t.timeIndex = k
+		if src == name && ro.timeIndex < 0 {
+			ro.timeIndex = k
 		}
 	}
 	for j, tag := range m.msgTags {
 		if tag.param == name {
-			t.tagIndex = j
+			ro.tagIndex = j
 		}
 	}
+	return ro
 }
 
 func (m *Mapping) lookup(name string) *target {
-	if name == "ident" {
+	ro := m.roleOf(name)
+	t := m.ruleTarget(name, ro)
+	t.role = ro
+	return t
+}
+
+// ruleTarget is the target of a name by the rules.
+func (m *Mapping) ruleTarget(name string, ro role) *target {
+	if ro.ident || ro.tagIndex >= 0 {
 		return &target{consumed: true}
-	}
-	for _, t := range m.msgTags {
-		if t.param == name {
-			return &target{consumed: true}
-		}
 	}
 	for _, ru := range m.rules {
 		idx := ru.re.FindStringSubmatchIndex(name)
@@ -604,12 +610,10 @@ func (m *Mapping) lookup(name string) *target {
 		}
 		return t
 	}
-	for _, src := range m.cfg.Time {
-		if src == name {
-			// Unless a rule says otherwise, a timestamp is the point time
-			// and nothing else.
-			return &target{consumed: true}
-		}
+	if ro.timeIndex >= 0 {
+		// Unless a rule says otherwise, a timestamp is the point time and
+		// nothing else.
+		return &target{consumed: true}
 	}
 	return &target{conflict: m.raw && m.conflicts(m.cfg.Measurement, name, TypeFloat)}
 }
