@@ -144,7 +144,7 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	// While every key is the previous message's key at its position, and
 	// those were distinct, the keys are distinct: no need to note them for
 	// Repeats until one differs.
-	predicted := !d.msg.Repeats && len(d.prev) > 0
+	distinct := !d.msg.Repeats && len(d.prev) > 0
 	allSame := true // every key so far is the previous message's at its position
 	d.msg.Params = d.msg.Params[:0]
 	d.msg.Repeats = false
@@ -167,14 +167,13 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 			return err
 		}
 		d.cur = append(d.cur, nm)
-		allSame = allSame && same
-		if predicted && !same {
-			predicted = false
+		if distinct && allSame && !same {
 			for _, n := range d.cur[:len(d.cur)-1] { // catch up
 				d.note(n.id)
 			}
 		}
-		if !predicted {
+		allSame = allSame && same
+		if !distinct || !allSame {
 			d.note(nm.id)
 		}
 		if err := d.colon(nm); err != nil {

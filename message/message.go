@@ -95,15 +95,6 @@ func (m *Message) Get(name string) *Param {
 	return nil
 }
 
-// Ident returns the message's "ident" when it is a non-empty string.
-func (m *Message) Ident() (string, bool) {
-	p := m.Get("ident")
-	if p == nil || p.Kind != String || len(p.Raw) == 0 {
-		return "", false
-	}
-	return string(p.Raw), true
-}
-
 // NormalizeName rewrites the old index syntax of flespi parameter names to the
 // current one: "ain#1" becomes "ain.1". Names without '#' are returned as they
 // are, without allocating.
