@@ -359,7 +359,7 @@ func (d *Decoder) readNumber(p *Param) error {
 	if neg {
 		i++
 	}
-	var mant uint64 // wraps past 19 digits; used only up to 15
+	var mant uint64 // wraps past 19 digits; used only up to shortDigits
 	start := i
 	switch {
 	case i < len(b) && b[i] == '0':
@@ -401,7 +401,7 @@ func (d *Decoder) readNumber(p *Param) error {
 		return nil // not a short decimal
 	}
 	d.pos = i
-	if digits <= 15 {
+	if digits <= shortDigits && mant <= maxExact {
 		p.num = float64(mant) / pow10[frac] // exact as in parseShortDecimal
 		if neg {
 			p.num = -p.num

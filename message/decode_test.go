@@ -269,7 +269,10 @@ func FuzzDecode(f *testing.F) {
 			}
 			for _, p := range m.Params {
 				if p.Kind == Number {
-					if _, ok := p.Float(); !ok && !strings.ContainsAny(string(p.Raw), "eE") {
+					// A valid number parses, unless it is beyond float64
+					// (which the mapping skips as not_finite).
+					_, err := strconv.ParseFloat(string(p.Raw), 64)
+					if _, ok := p.Float(); !ok && !errors.Is(err, strconv.ErrRange) {
 						t.Errorf("number %q does not parse", p.Raw)
 					}
 					// The value read while decoding is the one read from the text.
@@ -323,7 +326,8 @@ func validLines(body []byte) bool {
 // TestShortDecimal: the fast path gives the very float strconv gives.
 func TestShortDecimal(t *testing.T) {
 	cases := []string{"0", "-0", "12.640", "-73.494497", "0.1", "0.3", "123456789012345", "9.99999999999999",
-		"1717171200.25", "4.081", "27.412", "0.00000000000001", "1234567890.12345", "-0.5"}
+		"1717171200.25", "4.081", "27.412", "0.00000000000001", "1234567890.12345", "-0.5",
+		"1717171201.913823", "1234567890123456", "9007199254740992", "0.000000000000000001", "-90071992.54740992"}
 	for _, c := range cases {
 		got, ok := parseShortDecimal([]byte(c))
 		want, _ := strconv.ParseFloat(c, 64)
@@ -331,7 +335,7 @@ func TestShortDecimal(t *testing.T) {
 			t.Errorf("%s: %v %v, strconv says %v", c, got, ok, want)
 		}
 	}
-	for _, c := range []string{"1234567890123456", "1e5", "1.2.3", "", "-", "."} {
+	for _, c := range []string{"9007199254740993", "12345678901234567890", "0.0000000000000000001", "1e5", "1.2.3", "", "-", "."} {
 		if _, ok := parseShortDecimal([]byte(c)); ok {
 			t.Errorf("%q taken by the fast path", c)
 		}
@@ -370,6 +374,49 @@ func TestDecodeSameKeys(t *testing.T) {
 	for i := 1; i < len(seqs); i++ {
 		if seqs[i] != seqs[i-1]+1 {
 			t.Errorf("Seq %v: not one after the other", seqs)
+		}
+	}
+}
+
+// TestDecodeNumbers: numbers of many shapes, inside the body and at its
+// very end, read as strconv reads them, and the short decimals read while
+// decoding as from their text; faults are refused.
+func TestDecodeNumbers(t *testing.T) {
+	var numbers []string
+	for _, in := range []string{"0", "7", "12", "1234567", "12345678", "123456789", "100000000000000", "1234567890123456"} {
+		for _, fr := range []string{"", ".5", ".25", ".1234567", ".12345678", ".000000001"} {
+			for _, ex := range []string{"", "e3", "E-2"} {
+				numbers = append(numbers, in+fr+ex, "-"+in+fr+ex)
+			}
+		}
+	}
+	for _, n := range numbers {
+		for _, body := range []string{`{"n":` + n + `,"padding":"more than sixteen bytes"}`, `{"n":` + n + `}`} {
+			var got *Param
+			err := NewDecoder().Decode([]byte(body), func(m *Message) error {
+				p := m.Params[0]
+				got = &p
+				return nil
+			})
+			if err != nil || got == nil || string(got.Raw) != n {
+				t.Fatalf("%s: %v, raw %q", body, err, got.Raw)
+			}
+			want, _ := strconv.ParseFloat(n, 64)
+			if f, ok := got.Float(); !ok || f != want {
+				t.Errorf("%s: Float %v %v, strconv %v", body, f, ok, want)
+			}
+			f, ok := got.ShortDecimal()
+			g, gok := parseShortDecimal(got.Raw)
+			if ok != gok || math.Float64bits(f) != math.Float64bits(g) {
+				t.Errorf("%s: ShortDecimal %v %v, from the text %v %v", body, f, ok, g, gok)
+			}
+		}
+	}
+	for _, bad := range []string{"01", "-", "1.", "1.e3", "-01.5", "1e", "00", "1.5.5", "--1", "-.5", "12345678.", "0x10"} {
+		for _, body := range []string{`{"n":` + bad + `,"padding":"more than sixteen bytes"}`, `{"n":` + bad + `}`} {
+			if err := NewDecoder().Decode([]byte(body), func(*Message) error { return nil }); err == nil {
+				t.Errorf("%s accepted", body)
+			}
 		}
 	}
 }
