@@ -685,27 +685,31 @@ type pair struct {
 
 // rule is one compiled [[rule]].
 type rule struct {
-	index   int
+	// What mapping a parameter reads, first and together: a rule is
+	// hundreds of bytes, and these fields spread over its length made
+	// every mapped parameter load five of its cache lines instead of two.
+	index       int
+	drop        bool
+	typ         Type
+	influx      bool
+	prom        bool
+	scale       float64
+	offset      float64
+	unit        unit
+	measurement string
+	tag         string
+
+	enum        map[string]float64
+	enumDefault *float64
+
 	cfg     Rule
 	pattern string // Match (normalized) or Regex
 	glob    bool
 	re      *regexp.Regexp
-	drop    bool
 
-	typ         Type
-	scale       float64
-	offset      float64
-	enum        map[string]float64
-	enumDefault *float64
-	unit        unit
+	field string // template
+	tags  []pair
 
-	influx      bool
-	measurement string
-	field       string // template
-	tag         string
-	tags        []pair
-
-	prom   bool
 	gauge  string // namespace_template, before the unit suffix
 	help   string
 	labels []pair
