@@ -54,9 +54,9 @@ type Result struct {
 	NoPoints bool
 
 	paramTags []paramTag
-	strs      map[string]string // see intern
-	last      int               // index in Points of the last field's point
-	timeNanos int64             // Time in Unix nanoseconds
+	devices   map[string]*deviceStrings // by ident; see device
+	last      int                       // index in Points of the last field's point
+	timeNanos int64                     // Time in Unix nanoseconds
 
 	// For each parameter of the message its target; where the ident, each
 	// [mapping].time source and each message tag are (-1: not there). They
@@ -166,6 +166,9 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 	r.repeats = msg.Repeats
 	if r.owner != m || r.names != msg.Names {
 		clear(r.byID) // IDs of another decoder, or targets of another Mapping
+		if r.owner != m {
+			r.devices = nil // tags by the index of another Mapping
+		}
 		r.owner, r.names = m, msg.Names
 		r.resolved = false
 	}
@@ -178,17 +181,18 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 	if r.identAt < 0 {
 		return ErrNoIdent
 	}
-	if p := &msg.Params[r.identAt]; p.Kind == message.String && len(p.Raw) > 0 {
-		r.Ident = r.intern(p.Raw)
-	} else {
+	p := &msg.Params[r.identAt]
+	if p.Kind != message.String || len(p.Raw) == 0 {
 		return ErrNoIdent
 	}
+	dev := r.device(p.Raw)
+	r.Ident = dev.ident
 	var ok bool
 	if r.Time, ok = m.messageTime(msg, received, r); !ok {
 		return ErrNoTime
 	}
 	r.timeNanos = r.Time.UnixNano()
-	m.baseTags(msg, r)
+	m.baseTags(msg, r, dev)
 	for i := range msg.Params {
 		m.applyParam(&msg.Params[i], r.targets[i], r)
 	}
@@ -259,12 +263,12 @@ func (m *Mapping) messageTime(msg *message.Message, received time.Time, r *Resul
 }
 
 // baseTags collects ident and the message tags, sorted by key.
-func (m *Mapping) baseTags(msg *message.Message, r *Result) {
+func (m *Mapping) baseTags(msg *message.Message, r *Result, dev *deviceStrings) {
 	r.Tags = append(r.Tags, Tag{"ident", r.Ident})
 	for j, t := range m.msgTags {
 		if i := r.tagAt[j]; i >= 0 {
 			if p := &msg.Params[i]; tagValue(p) {
-				r.Tags = append(r.Tags, Tag{t.key, r.intern(p.Raw)})
+				r.Tags = append(r.Tags, Tag{t.key, dev.tag(j, p.Raw)})
 			}
 		}
 	}
@@ -281,23 +285,42 @@ func tagValue(p *message.Param) bool {
 	return false
 }
 
-// maxInterned bounds the strings a Result keeps for interning: past it, the
+// maxInterned bounds the devices a Result keeps strings for: past it, the
 // table starts again.
 const maxInterned = 1 << 14
 
-// intern returns b as a string, the same string for the same bytes while
-// the table holds it: a device's ident and tag values are the same message
-// after message, and callers keep them (gauge labels, the status page).
-func (r *Result) intern(b []byte) string {
-	if s, ok := r.strs[string(b)]; ok {
-		return s
+// deviceStrings are a device's ident and message tag values as strings of
+// their own, kept from one message to the next: callers keep them (gauge
+// labels, the status page), and a device sends the same ones message after
+// message, so one lookup by ident finds them all.
+type deviceStrings struct {
+	ident string
+	tags  []string // by index in Mapping.msgTags: the value last seen
+}
+
+// device returns the strings of the device with this ident.
+func (r *Result) device(ident []byte) *deviceStrings {
+	if d, ok := r.devices[string(ident)]; ok {
+		return d
 	}
-	if r.strs == nil || len(r.strs) >= maxInterned {
-		r.strs = make(map[string]string)
+	if r.devices == nil || len(r.devices) >= maxInterned {
+		r.devices = make(map[string]*deviceStrings)
 	}
-	s := string(b)
-	r.strs[s] = s
-	return s
+	d := &deviceStrings{ident: string(ident)}
+	r.devices[d.ident] = d
+	return d
+}
+
+// tag returns the value of message tag j as a string, the one of the
+// device's last message when it is the same.
+func (d *deviceStrings) tag(j int, raw []byte) string {
+	if j >= len(d.tags) {
+		d.tags = append(d.tags, make([]string, j+1-len(d.tags))...)
+	}
+	if d.tags[j] != string(raw) { // compared without a copy
+		d.tags[j] = string(raw)
+	}
+	return d.tags[j]
 }
 
 func (m *Mapping) applyParam(p *message.Param, t *target, r *Result) {

@@ -546,7 +546,8 @@ func TestKeptStrings(t *testing.T) {
 	var kept []string
 	body := `[{"ident":"a\u0031","device.name":"t\"1","timestamp":1,"x":"v\u0031"},` +
 		`{"ident":"b\u0032","device.name":"t\"2","timestamp":2,"x":"v\u0032"},` +
-		`{"ident":"a1","device.name":"t\"1","timestamp":3,"x":"v3"}]`
+		`{"ident":"a1","device.name":"t\"1","timestamp":3,"x":"v3"},` +
+		`{"ident":"a1","device.name":"renamed","timestamp":4,"x":"v4"}]`
 	err := message.NewDecoder().Decode([]byte(body), func(msg *message.Message) error {
 		if err := m.Apply(msg, received, &r); err != nil {
 			return err
@@ -559,7 +560,7 @@ func TestKeptStrings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Join(kept, " "), `t"1 a1 t"2 b2 t"1 a1`; got != want {
+	if got, want := strings.Join(kept, " "), `t"1 a1 t"2 b2 t"1 a1 renamed a1`; got != want {
 		t.Errorf("kept %q, want %q", got, want)
 	}
 }
