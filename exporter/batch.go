@@ -160,10 +160,9 @@ func (b *batch) addSamples(received time.Time) {
 func (b *batch) addStatus(msg *message.Message) {
 	r := &b.res
 	start := len(b.unmappedValues)
-	for _, name := range r.Unmapped {
-		if p := msg.Get(name); p != nil {
-			b.unmappedValues = append(b.unmappedValues, unmappedValue{name: name, kind: p.Kind, raw: b.keep(p.Raw, maxExampleLen)})
-		}
+	for _, i := range r.UnmappedAt {
+		p := &msg.Params[i]
+		b.unmappedValues = append(b.unmappedValues, unmappedValue{name: p.Name, kind: p.Kind, raw: b.keep(p.Raw, maxExampleLen)})
 	}
 	var name []byte
 	if p := msg.Get("device.name"); p != nil && p.Kind == message.String {

@@ -39,6 +39,12 @@ type deviceStatus struct {
 	Messages     int64     `json:"messages"`
 	Mapped       int       `json:"mapped"`   // parameters a rule matched, in the last message
 	Unmapped     int       `json:"unmapped"` // parameters no rule matched, in the last message
+
+	// lastUnmapped are the unmapped parameters of the device's last
+	// message, which already count the device: its next message most
+	// often has the same, counted without looking each up (and the
+	// device in each one's set).
+	lastUnmapped []*unmappedParam
 }
 
 type unmappedParam struct {
@@ -77,10 +83,8 @@ func (s *statusTracker) record(b *batch, m *mapping.Mapping, received time.Time)
 	defer s.mu.Unlock()
 	for i := range b.status {
 		ms := &b.status[i]
-		s.device(ms, received)
-		for _, u := range b.unmappedValues[ms.unmappedStart:ms.end] {
-			s.unmappedValue(ms.ident, u)
-		}
+		d := s.device(ms, received)
+		s.unmappedValues(d, ms.ident, b.unmappedValues[ms.unmappedStart:ms.end])
 	}
 	if s.hitsFor != m { // new rules: their counts start again
 		s.hits, s.hitsFor = make([]int64, m.NumRules()), m
@@ -92,12 +96,14 @@ func (s *statusTracker) record(b *batch, m *mapping.Mapping, received time.Time)
 	}
 }
 
-func (s *statusTracker) device(ms *messageStatus, received time.Time) {
+// device counts a message of a device and returns it; nil for a device
+// past maxStatusDevices.
+func (s *statusTracker) device(ms *messageStatus, received time.Time) *deviceStatus {
 	d := s.devices[ms.ident]
 	if d == nil {
 		if len(s.devices) >= maxStatusDevices {
 			s.untrackedDevices++
-			return
+			return nil
 		}
 		d = &deviceStatus{Ident: ms.ident}
 		s.devices[ms.ident] = d
@@ -110,14 +116,52 @@ func (s *statusTracker) device(ms *messageStatus, received time.Time) {
 	if len(ms.name) > 0 && string(ms.name) != d.Name { // compared without a copy
 		d.Name = string(ms.name)
 	}
+	return d
 }
 
-func (s *statusTracker) unmappedValue(ident string, u unmappedValue) {
+// unmappedValues counts the unmapped values of one message of device d
+// (nil: not tracked).
+func (s *statusTracker) unmappedValues(d *deviceStatus, ident string, values []unmappedValue) {
+	if d != nil && sameUnmapped(d.lastUnmapped, values) {
+		for _, p := range d.lastUnmapped {
+			p.messages++
+		}
+		return
+	}
+	if d != nil {
+		d.lastUnmapped = d.lastUnmapped[:0]
+	}
+	for _, u := range values {
+		p := s.unmappedValue(ident, u)
+		if d != nil && p != nil {
+			d.lastUnmapped = append(d.lastUnmapped, p)
+		}
+	}
+	if d != nil && len(d.lastUnmapped) != len(values) { // some not tracked: no shortcut
+		d.lastUnmapped = d.lastUnmapped[:0]
+	}
+}
+
+func sameUnmapped(ps []*unmappedParam, values []unmappedValue) bool {
+	if len(ps) != len(values) || len(ps) == 0 {
+		return false
+	}
+	for i, p := range ps {
+		if p.name != values[i].name {
+			return false
+		}
+	}
+	return true
+}
+
+// unmappedValue counts one unmapped value and returns its name's entry;
+// nil for a name past maxUnmappedNames.
+func (s *statusTracker) unmappedValue(ident string, u unmappedValue) *unmappedParam {
 	p := s.unmapped[u.name]
 	if p == nil {
 		if len(s.unmapped) >= maxUnmappedNames {
 			s.untrackedNames++
-			return
+			return nil
 		}
 		raw := u.raw[:min(len(u.raw), maxExampleLen)]
 		p = &unmappedParam{name: u.name, devices: map[string]struct{}{}, example: string(raw), kind: u.kind}
@@ -131,6 +175,7 @@ func (s *statusTracker) unmappedValue(ident string, u unmappedValue) {
 			p.devicesMore = true
 		}
 	}
+	return p
 }
 
 // statusDevice, statusUnmapped and statusRule are the JSON of the page.

@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -168,4 +169,44 @@ func TestStatusBounds(t *testing.T) {
 func itoaTest(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// TestStatusUnmappedCounts: the per-device shortcut for unmapped names
+// that repeat counts what counting every value does, whatever the order,
+// repeats and changes of names from one message to the next.
+func TestStatusUnmappedCounts(t *testing.T) {
+	s := newStatusTracker()
+	m := loadDefault(t).Mapping
+	rng := rand.New(rand.NewPCG(1, 2))
+	shapes := [][]string{{"a", "b"}, {"a", "b"}, {"a"}, {"b", "a"}, {}, {"a", "a"}, {"c", "a", "b"}}
+	messages := map[string]int64{}
+	devices := map[string]map[string]bool{}
+	for range 200 {
+		b := getBatch()
+		for range 1 + rng.IntN(4) {
+			ident := "dev" + itoaTest(rng.IntN(5))
+			ms := messageStatus{ident: ident, at: time.Unix(1, 0), unmappedStart: len(b.unmappedValues)}
+			for _, name := range shapes[rng.IntN(len(shapes))] {
+				b.unmappedValues = append(b.unmappedValues, unmappedValue{name: name, raw: []byte("1")})
+				messages[name]++
+				if devices[name] == nil {
+					devices[name] = map[string]bool{}
+				}
+				devices[name][ident] = true
+			}
+			ms.end = len(b.unmappedValues)
+			b.status = append(b.status, ms)
+		}
+		s.record(b, m, time.Now())
+		b.release()
+	}
+	_, unmapped, _, _, _ := s.snapshot(m)
+	if len(unmapped) != len(messages) {
+		t.Fatalf("%d names, want %d", len(unmapped), len(messages))
+	}
+	for _, u := range unmapped {
+		if u.Messages != messages[u.Name] || u.Devices != len(devices[u.Name]) {
+			t.Errorf("%s: %d values from %d devices, want %d from %d", u.Name, u.Messages, u.Devices, messages[u.Name], len(devices[u.Name]))
+		}
+	}
 }

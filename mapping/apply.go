@@ -39,10 +39,13 @@ type Result struct {
 	Tags     []Tag // ident and the [mapping].tags of the message, sorted by key
 	Points   []Point
 	Samples  []Sample
-	Unmapped []string  // parameters no rule matched
-	Mapped   int       // parameters a rule matched, drop rules included
-	Skipped  []Skipped // values a rule matched but could not use
-	Dropped  int       // parameters dropped by a drop rule
+	Unmapped []string // parameters no rule matched
+	// UnmappedAt is the index in the message's Params of each Unmapped
+	// name, for callers that look at their values.
+	UnmappedAt []int
+	Mapped     int       // parameters a rule matched, drop rules included
+	Skipped    []Skipped // values a rule matched but could not use
+	Dropped    int       // parameters dropped by a drop rule
 
 	// Hits counts the parameters each rule matched, by rule index, over
 	// every Apply since the caller last cleared it (Apply only adds): the
@@ -194,7 +197,7 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 	r.timeNanos = r.Time.UnixNano()
 	m.baseTags(msg, r, dev)
 	for i := range msg.Params {
-		m.applyParam(&msg.Params[i], r.targets[i], r)
+		m.applyParam(msg, i, r.targets[i], r)
 	}
 	r.finishPoints()
 	return nil
@@ -238,7 +241,7 @@ func (r *Result) reset() {
 	r.Ident, r.Time = "", time.Time{}
 	r.Points = r.Points[:0]
 	r.Samples = r.Samples[:0]
-	r.Unmapped = r.Unmapped[:0]
+	r.Unmapped, r.UnmappedAt = r.Unmapped[:0], r.UnmappedAt[:0]
 	r.Mapped = 0
 	r.Skipped = r.Skipped[:0]
 	r.Dropped = 0
@@ -323,12 +326,14 @@ func (d *deviceStrings) tag(j int, raw []byte) string {
 	return d.tags[j]
 }
 
-func (m *Mapping) applyParam(p *message.Param, t *target, r *Result) {
+func (m *Mapping) applyParam(msg *message.Message, i int, t *target, r *Result) {
+	p := &msg.Params[i]
 	switch {
 	case t.consumed:
 		return
 	case t.rule == nil:
 		r.Unmapped = append(r.Unmapped, p.Name)
+		r.UnmappedAt = append(r.UnmappedAt, i)
 		if m.raw && !r.NoPoints {
 			m.rawField(p, t, r)
 		}

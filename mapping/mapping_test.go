@@ -631,3 +631,34 @@ func TestHits(t *testing.T) {
 		t.Errorf("hits and mapped = %s, want [1 3 1] 5 (the message without ident counts nothing)", got)
 	}
 }
+
+// TestUnmappedAt: each unmapped name comes with the index of its parameter,
+// twice for a name sent twice, and consumed parameters are not unmapped.
+func TestUnmappedAt(t *testing.T) {
+	m := compile(t, "[[rule]]\nmatch = \"x\"\n")
+	body := `{"ident":"a","u1":1,"timestamp":1,"x":2,"u2":"v","u1":3}`
+	var got []string
+	err := message.NewDecoder().Decode([]byte(body), func(msg *message.Message) error {
+		var r mapping.Result
+		if err := m.Apply(msg, received, &r); err != nil {
+			return err
+		}
+		if len(r.UnmappedAt) != len(r.Unmapped) {
+			t.Fatalf("%d indexes for %d names", len(r.UnmappedAt), len(r.Unmapped))
+		}
+		for k, i := range r.UnmappedAt {
+			p := msg.Params[i]
+			if p.Name != r.Unmapped[k] {
+				t.Errorf("index %d is %s, not %s", i, p.Name, r.Unmapped[k])
+			}
+			got = append(got, p.Name+"="+string(p.Raw))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.Join(got, " "); s != `u1=1 u2=v u1=3` {
+		t.Errorf("unmapped %s", s)
+	}
+}
