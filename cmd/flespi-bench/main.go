@@ -14,12 +14,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -48,6 +50,8 @@ func main() {
 	fmt.Fprintf(os.Stderr, "generating %d messages from %d devices...\n", *messages, *devices)
 	w := workload.Generate(*messages, *devices, *batchSize, *seed)
 	b.db = testinflux.Start(c)
+	b.sink = startSink()
+	defer b.sink.Close()
 	b.bin = testexporter.Binary(c)
 	lines := encodeLines(c, w.Batches)
 
@@ -58,16 +62,19 @@ func main() {
 				return b.direct(lines, streams, len(w.Messages))
 			},
 			fmt.Sprintf("exporter → InfluxDB, %d stream(s)", streams), func() result {
-				return b.exporter(w, streams, true)
+				return b.exporter(w, streams, toInfluxDB)
 			})
 		rows = append(rows, floor, exp)
 	}
+	rows = append(rows, b.median("exporter → null write API, 1 stream", func() result {
+		return b.exporter(w, 1, toSink)
+	}))
 	rows = append(rows, b.median("exporter, Prometheus only, 1 stream", func() result {
-		return b.exporter(w, 1, false)
+		return b.exporter(w, 1, toNone)
 	}))
 	scrape := workload.Generate(*scrapeDevices, *scrapeDevices, *batchSize, *seed+1)
 	rows = append(rows, b.median(fmt.Sprintf("scrape: %d devices, Prometheus only", *scrapeDevices), func() result {
-		return b.exporter(scrape, 4, false)
+		return b.exporter(scrape, 4, toNone)
 	}))
 	report(os.Stdout, rows, *messages, *devices, *batchSize)
 }
@@ -75,6 +82,7 @@ func main() {
 type bench struct {
 	c        *tb.Command
 	db       *testinflux.Server
+	sink     *sink
 	bin      string
 	runs     int
 	profiles string // directory for CPU profiles; "" for none
@@ -176,12 +184,25 @@ func (b *bench) checkStored(want int) {
 	}
 }
 
+// output is where the exporter writes its points.
+type output int
+
+const (
+	toNone     output = iota // no InfluxDB output: Prometheus only
+	toInfluxDB               // the test InfluxDB
+	toSink                   // the null write API: the same requests, nothing stored
+)
+
 // exporter replays w through a fresh exporter process over streams streams.
-func (b *bench) exporter(w *workload.Workload, streams int, influx bool) result {
+func (b *bench) exporter(w *workload.Workload, streams int, out output) result {
 	env := map[string]string{}
-	if influx {
+	switch out {
+	case toInfluxDB:
 		b.resetDB()
 		env = map[string]string{"INFLUXDB_URL": b.db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token}
+	case toSink:
+		b.sink.lines.Store(0)
+		env = map[string]string{"INFLUXDB_URL": b.sink.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token}
 	}
 	var args []string
 	if b.profile != "" {
@@ -198,8 +219,13 @@ func (b *bench) exporter(w *workload.Workload, streams int, influx bool) result 
 	r := result{messages: len(w.Messages), wall: time.Since(start), hasExport: true}
 	cpuAfter, _ := procStats(b.c, pid)
 	r.cpu = cpuAfter - cpuBefore
-	if influx {
+	switch out {
+	case toInfluxDB:
 		b.checkStored(len(w.Messages))
+	case toSink:
+		if n := b.sink.lines.Load(); n != int64(len(w.Messages)) {
+			b.c.Fatalf("%d lines reached the null write API, want %d", n, len(w.Messages))
+		}
 	}
 	r.scrape, r.series = scrapeMetrics(b.c, "http://"+p.Addr+"/metrics")
 	_, r.peakRSS = procStats(b.c, pid) // the peak of the whole run, scrape included
@@ -238,6 +264,35 @@ func (b *bench) direct(lines [][]byte, streams, messages int) result {
 	r := result{messages: messages, wall: time.Since(start)}
 	b.checkStored(messages)
 	return r
+}
+
+// sink serves InfluxDB's write API and keeps nothing, only counting the
+// lines: the exporter makes the same requests as to InfluxDB, without
+// InfluxDB working on the same two vCPUs meanwhile, which tells the
+// exporter's own cost of the InfluxDB output from what InfluxDB's company
+// adds to it.
+type sink struct {
+	*httptest.Server
+	lines atomic.Int64
+}
+
+func startSink() *sink {
+	s := &sink{}
+	var bufs sync.Pool
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v2/write" {
+			buf, _ := bufs.Get().(*bytes.Buffer)
+			if buf == nil {
+				buf = new(bytes.Buffer)
+			}
+			buf.Reset()
+			buf.ReadFrom(r.Body)
+			s.lines.Add(int64(bytes.Count(buf.Bytes(), []byte{'\n'})))
+			bufs.Put(buf)
+		}
+		w.WriteHeader(http.StatusNoContent) // also the answer to /ping
+	}))
+	return s
 }
 
 // encodeLines maps every batch with the default rules into line protocol.
