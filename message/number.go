@@ -20,9 +20,10 @@ func (p *Param) Float() (float64, bool) {
 
 // ShortDecimal returns the value of a Number parameter written as most
 // are, like 12.640, -73.494497 or 1717171201.913823: no exponent, and at
-// most 19 digits that make an integer of at most 2^53. The
-// text is then the exact decimal of the float, as line protocol would read
-// it. Other numbers, and other kinds, report false: use Float.
+// most 19 digits that make an integer of at most 2^53. The float is then
+// the one the text reads as anywhere (strconv, InfluxDB's line protocol
+// parser), so the text can stand for it. Other numbers, and other kinds,
+// report false: use Float.
 func (p *Param) ShortDecimal() (float64, bool) {
 	switch {
 	case p.Kind != Number:
