@@ -158,13 +158,20 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		d.msg.SameKeys = len(d.prev) == 0
 		return fn(&d.msg)
 	}
+	// The loop reads the body through b and i, which stay in registers
+	// (d.pos costs a store and a load at every step): d.pos is set only
+	// around the general code for what compact JSON with the previous
+	// message's keys seldom has (spaces, new keys, escapes, literals,
+	// nested values, faults). That made decoding about a tenth faster.
+	b, i := d.body, d.pos
 	for {
-		if d.peek() != '"' {
-			return d.errorf("want a parameter name in double quotes, found %s", d.describe())
-		}
-		nm, same, err := d.readKey()
+		nm, same, next, err := d.key(b, i)
 		if err != nil {
 			return err
+		}
+		i = next
+		if i < len(b) && b[i] <= ' ' {
+			i = d.spaceAt(i)
 		}
 		d.cur = append(d.cur, nm)
 		if distinct && allSame && !same {
@@ -176,34 +183,99 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		if !distinct || !allSame {
 			d.note(nm.id)
 		}
-		if err := d.colon(nm); err != nil {
-			return err
-		}
 		p := d.nextParam()
 		p.Name, p.ID = nm.s, nm.id
-		if err := d.readValue(p); err != nil {
-			return err
-		}
-		c := d.peek()
-		if c <= ' ' {
-			d.skipSpace()
-			c = d.peek()
-		}
-		switch c {
-		case ',':
-			d.pos++
-			if d.peek() <= ' ' {
-				d.skipSpace()
+		if end, ok := readPlainValue(b, i, p); ok {
+			i = end
+		} else {
+			d.pos = i
+			if err := d.readValue(p); err != nil {
+				return err
 			}
-		case '}':
-			d.pos++
+			i = d.pos
+		}
+		if i < len(b) && b[i] <= ' ' {
+			i = d.spaceAt(i)
+		}
+		switch {
+		case i < len(b) && b[i] == ',':
+			i++
+			if i < len(b) && b[i] <= ' ' {
+				i = d.spaceAt(i)
+			}
+		case i < len(b) && b[i] == '}':
+			d.pos = i + 1
 			d.msg.Raw = d.body[start:d.pos]
 			d.msg.SameKeys = allSame && len(d.cur) == len(d.prev)
 			return fn(&d.msg)
 		default:
+			d.pos = i
 			return d.errorf("want ',' or '}' after the value of %q, found %s", nm.s, d.describe())
 		}
 	}
+}
+
+// key reads a parameter name and the ':' after it at i, and returns the
+// position after them; same reports that it is the previous message's key
+// at this position. That key, followed right by ':' as in compact JSON,
+// takes one comparison of the body's bytes as they are; other keys are
+// read by readKey and colon.
+func (d *Decoder) key(b []byte, i int) (nm *name, same bool, next int, err error) {
+	if k := len(d.cur); k < len(d.prev) {
+		nm := d.prev[k]
+		end := i + 1 + len(nm.raw)
+		if nm.plain && end+1 < len(b) && b[i] == '"' && b[end] == '"' && b[end+1] == ':' && string(b[i+1:end]) == nm.raw {
+			return nm, true, end + 2, nil
+		}
+	}
+	d.pos = i
+	if d.peek() != '"' {
+		return nil, false, 0, d.errorf("want a parameter name in double quotes, found %s", d.describe())
+	}
+	if nm, same, err = d.readKey(); err != nil {
+		return nil, false, 0, err
+	}
+	if err := d.colon(nm); err != nil {
+		return nil, false, 0, err
+	}
+	return nm, same, d.pos, nil
+}
+
+// spaceAt returns the position after the spaces at i.
+func (d *Decoder) spaceAt(i int) int {
+	d.pos = i
+	d.skipSpace()
+	return d.pos
+}
+
+// readPlainValue reads the value at i into p when it is a number or a
+// string of printable ASCII without escapes, most values, and returns
+// where it ends. Otherwise it reports false, and readValue reads it (and
+// reports any fault).
+func readPlainValue(b []byte, i int, p *Param) (int, bool) {
+	if i >= len(b) {
+		return i, false
+	}
+	switch c := b[i]; {
+	case c == '"':
+		j := i + 1
+		for j < len(b) && plainString[b[j]] {
+			j++
+		}
+		if j == len(b) || b[j] != '"' {
+			return i, false
+		}
+		p.Kind, p.Raw = String, b[i+1:j]
+		return j + 1, true
+	case c == '-' || (c >= '0' && c <= '9'):
+		end, fault := scanNumber(b, i, p)
+		if fault != "" {
+			return i, false
+		}
+		p.Kind, p.Raw = Number, b[i:end]
+		return end, true
+	}
+	return i, false
 }
 
 // nextParam adds a Param to the message and returns it, to be filled in
@@ -236,10 +308,11 @@ func (d *Decoder) colon(nm *name) error {
 	return nil
 }
 
-// readKey reads the parameter name at d.pos. It first tries the previous
-// message's key at this position, compared with the body's bytes as they
-// are: one comparison instead of scanning the string and looking it up.
-// same reports that it was that key.
+// readKey reads the parameter name at d.pos. It too tries the previous
+// message's key at this position first (key only does when a ':' follows
+// right away), compared with the body's bytes as they are: one comparison
+// instead of scanning the string and looking it up. same reports that it
+// was that key.
 func (d *Decoder) readKey() (nm *name, same bool, err error) {
 	if i := len(d.cur); i < len(d.prev) && d.prev[i].plain {
 		raw := d.prev[i].raw
@@ -354,7 +427,27 @@ func (d *Decoder) literal(word string) error {
 // reads its value on the way when it is a short decimal (see
 // Param.ShortDecimal): most values are, and the mapping needs them.
 func (d *Decoder) readNumber(p *Param) error {
-	b, i := d.body, d.pos
+	end, fault := scanNumber(d.body, d.pos, p)
+	d.pos = end
+	switch fault {
+	case "":
+		return nil
+	case faultDigit:
+		return d.errorf("invalid number: want a digit, found %s", d.describe())
+	}
+	return d.errorf("invalid number: %s", fault)
+}
+
+// The faults scanNumber finds.
+const (
+	faultDigit    = "want a digit"
+	faultFraction = "want a digit after '.'"
+	faultExponent = "want a digit in the exponent"
+)
+
+// scanNumber is readNumber on b at i: it returns where the number ends, or
+// where it found a fault and which.
+func scanNumber(b []byte, i int, p *Param) (int, string) {
 	neg := i < len(b) && b[i] == '-'
 	if neg {
 		i++
@@ -369,8 +462,7 @@ func (d *Decoder) readNumber(p *Param) error {
 			mant = mant*10 + uint64(b[i]-'0')
 		}
 	default:
-		d.pos = i
-		return d.errorf("invalid number: want a digit, found %s", d.describe())
+		return i, faultDigit
 	}
 	digits, frac := i-start, 0
 	if i < len(b) && b[i] == '.' {
@@ -380,8 +472,7 @@ func (d *Decoder) readNumber(p *Param) error {
 			mant = mant*10 + uint64(b[i]-'0')
 		}
 		if i == fracStart {
-			d.pos = i
-			return d.errorf("invalid number: want a digit after '.'")
+			return i, faultFraction
 		}
 		frac = i - fracStart
 		digits += frac
@@ -394,13 +485,10 @@ func (d *Decoder) readNumber(p *Param) error {
 		}
 		j := skipDigits(b, i)
 		if j == i {
-			d.pos = j
-			return d.errorf("invalid number: want a digit in the exponent")
+			return j, faultExponent
 		}
-		d.pos = j
-		return nil // not a short decimal
+		return j, "" // not a short decimal
 	}
-	d.pos = i
 	if digits <= shortDigits && mant <= maxExact {
 		p.num = float64(mant) / pow10[frac] // exact as in parseShortDecimal
 		if neg {
@@ -408,7 +496,7 @@ func (d *Decoder) readNumber(p *Param) error {
 		}
 		p.state = shortDecimal
 	}
-	return nil
+	return i, ""
 }
 
 func skipDigits(b []byte, i int) int {
