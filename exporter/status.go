@@ -122,22 +122,25 @@ func (s *statusTracker) device(ms *messageStatus, received time.Time) *deviceSta
 // unmappedValues counts the unmapped values of one message of device d
 // (nil: not tracked).
 func (s *statusTracker) unmappedValues(d *deviceStatus, ident string, values []unmappedValue) {
-	if d != nil && sameUnmapped(d.lastUnmapped, values) {
+	if d == nil {
+		for _, u := range values {
+			s.unmappedValue(ident, u)
+		}
+		return
+	}
+	if sameUnmapped(d.lastUnmapped, values) {
 		for _, p := range d.lastUnmapped {
 			p.messages++
 		}
 		return
 	}
-	if d != nil {
-		d.lastUnmapped = d.lastUnmapped[:0]
-	}
+	d.lastUnmapped = d.lastUnmapped[:0]
 	for _, u := range values {
-		p := s.unmappedValue(ident, u)
-		if d != nil && p != nil {
+		if p := s.unmappedValue(ident, u); p != nil {
 			d.lastUnmapped = append(d.lastUnmapped, p)
 		}
 	}
-	if d != nil && len(d.lastUnmapped) != len(values) { // some not tracked: no shortcut
+	if len(d.lastUnmapped) != len(values) { // some not tracked: no shortcut
 		d.lastUnmapped = d.lastUnmapped[:0]
 	}
 }
