@@ -77,8 +77,6 @@ var (
 	measurementEscapes = newEscapes(" ,")
 	keyEscapes         = newEscapes(" ,=") // tag keys, tag values, field keys
 	stringEscapes      = newEscapes(`"\`)  // string field values
-	// Prometheus label values escape only these three.
-	labelEscapes = escapes{'\\': '\\', '"': '"', '\n': 'n'}
 )
 
 // appendEscaped appends s with the bytes that e names escaped; runs of plain
@@ -105,36 +103,3 @@ func appendName(b []byte, s string, e *escapes) []byte {
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func formatInt(i int64) string { return strconv.FormatInt(i, 10) }
-
-// AppendText appends the sample as a line of the Prometheus text format, as
-// /metrics shows it (without a timestamp), with tags, the message's tags
-// (Result.Tags), as labels before its own.
-func (s *Sample) AppendText(b []byte, tags []Tag) []byte {
-	b = append(b, s.Name...)
-	b = append(b, '{')
-	n := 0
-	label := func(name, value string) {
-		if n > 0 {
-			b = append(b, ',')
-		}
-		n++
-		b = append(b, name...)
-		b = append(b, '=', '"')
-		b = appendEscaped(b, value, &labelEscapes)
-		b = append(b, '"')
-	}
-	// Both lists are sorted: merge them, so that labels come in name order.
-	i, j := 0, 0
-	for i < len(tags) || j < len(s.Labels) {
-		if j == len(s.Labels) || (i < len(tags) && tags[i].Key < s.Labels[j].Name) {
-			label(tags[i].Key, tags[i].Value)
-			i++
-		} else {
-			label(s.Labels[j].Name, s.Labels[j].Value)
-			j++
-		}
-	}
-	b = append(b, '}', ' ')
-	b = strconv.AppendFloat(b, s.Value, 'g', -1, 64)
-	return append(b, '\n')
-}

@@ -1,0 +1,61 @@
+package mapping
+
+import (
+	"strings"
+	"time"
+)
+
+// The help texts of the device gauges.
+const (
+	HelpLastMessage  = "Device time of the newest message of the device, in Unix seconds: time() minus it is how long the device has been silent."
+	HelpLastReceived = "When the exporter last received a message of the device, in Unix seconds (late buffered messages count too)."
+)
+
+// deviceGauges are the gauges that every stored message of a device
+// updates, whatever the rules say; see DeviceGauges.
+type deviceGauges struct {
+	last, received *Gauge
+}
+
+func newDeviceGauges(cfg Config) deviceGauges {
+	ttl := cfg.GaugeTTL.Duration
+	if cfg.GaugeTTL.Never {
+		ttl = 0
+	}
+	return deviceGauges{
+		last:     &Gauge{Name: cfg.Namespace + "_device_last_message_timestamp_seconds", Help: HelpLastMessage, TTL: ttl},
+		received: &Gauge{Name: cfg.Namespace + "_device_last_received_timestamp_seconds", Help: HelpLastReceived, TTL: ttl},
+	}
+}
+
+// DeviceGauges returns the gauges every stored message updates: the
+// device time of the device's newest message, and when the exporter last
+// received one. They are built once per Mapping and shared, like the
+// Gauge of a rule.
+func (m *Mapping) DeviceGauges() (last, received *Gauge) {
+	return m.devices.last, m.devices.received
+}
+
+// DeviceSamples returns the samples of the device gauges for a message of
+// device time at, received at received.
+func (m *Mapping) DeviceSamples(at, received time.Time) [2]Sample {
+	return [2]Sample{
+		{Gauge: m.devices.last, Value: UnixSeconds(at), Time: at.UnixNano()},
+		{Gauge: m.devices.received, Value: UnixSeconds(received), Time: received.UnixNano()},
+	}
+}
+
+// UnixSeconds is t as fractional Unix seconds. Whole seconds and the
+// fraction are converted apart: 1717171200.25 stays exactly that.
+func UnixSeconds(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
+}
+
+// reservedGauge reports whether a gauge name belongs to the exporter: its
+// own metrics (<namespace>_exporter_*) and the device gauges. The gauge
+// store writes /metrics by hand, with no registry to catch a second family
+// of one name, so a rule must not make one.
+func (m *Mapping) reservedGauge(name string) bool {
+	return strings.HasPrefix(name, m.cfg.Namespace+"_exporter_") ||
+		name == m.devices.last.Name || name == m.devices.received.Name
+}

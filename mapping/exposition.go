@@ -1,0 +1,59 @@
+package mapping
+
+import "strconv"
+
+// The Prometheus text format (version 0.0.4) as /metrics and the map
+// command write it. This is the one writer of label and help text in the
+// module: the gauge store and Sample.AppendText both use it.
+
+var (
+	// Label values escape only these three.
+	labelEscapes = escapes{'\\': '\\', '"': '"', '\n': 'n'}
+	// Help text escapes backslash and newline.
+	helpEscapes = escapes{'\\': '\\', '\n': 'n'}
+)
+
+// AppendHelp appends help text, escaped for a # HELP line.
+func AppendHelp(b []byte, help string) []byte {
+	return appendEscaped(b, help, &helpEscapes)
+}
+
+// AppendSeries appends one sample line, name{labels} value, without a
+// timestamp. The labels are device's and own's merged in name order; both
+// lists must be sorted by name.
+func AppendSeries(b []byte, name string, device, own []Label, value float64) []byte {
+	b = append(b, name...)
+	b = append(b, '{')
+	i, j := 0, 0
+	for i < len(device) || j < len(own) {
+		var l *Label
+		if j == len(own) || (i < len(device) && device[i].Name < own[j].Name) {
+			l = &device[i]
+			i++
+		} else {
+			l = &own[j]
+			j++
+		}
+		if i+j > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, l.Name...)
+		b = append(b, '=', '"')
+		b = appendEscaped(b, l.Value, &labelEscapes)
+		b = append(b, '"')
+	}
+	b = append(b, '}', ' ')
+	b = strconv.AppendFloat(b, value, 'g', -1, 64)
+	return append(b, '\n')
+}
+
+// AppendText appends the sample as a line of the Prometheus text format, as
+// /metrics shows it, with tags, the message's tags (Result.Tags), as labels
+// besides its own.
+func (s *Sample) AppendText(b []byte, tags []Tag) []byte {
+	device := make([]Label, len(tags))
+	for i, t := range tags {
+		device[i] = Label{Name: t.Key, Value: t.Value}
+	}
+	return AppendSeries(b, s.Name, device, s.Labels, s.Value)
+}

@@ -1,0 +1,106 @@
+package mapping
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+// generated dashboards.
+type RuleInfo struct {
+	Index       int
+	Pattern     string // as in the file: match = "..." or regex = '...'
+	Drop        bool
+	Type        string
+	Unit        string // as the rule names it; "" for none
+	Help        string
+	Measurement string // "" without InfluxDB output
+	Field       string // template; "" when the value is a tag
+	Tag         string
+	// FieldRegex matches every field name the rule can write (a Go and
+	// InfluxQL regular expression, anchored); "" without fields.
+	FieldRegex string
+	// FieldName is the one field name the rule writes, when there is one.
+	FieldName string
+	Gauge     string // "" without a gauge; may hold $ templates
+	// GaugeRegex matches every gauge name the rule can make (anchored).
+	GaugeRegex string
+	TTL        TTL
+	// Example is a parameter name the rule matches ("" for regex rules).
+	Example string
+}
+
+func (r *rule) info() RuleInfo {
+	in := RuleInfo{Index: r.index, Pattern: r.describe(), Drop: r.drop, Example: r.example()}
+	if r.drop {
+		return in
+	}
+	in.Type, in.Unit, in.Help = r.typ.String(), r.cfg.Unit, r.help
+	if r.influx {
+		in.Measurement, in.Field, in.Tag = r.measurement, r.field, r.tag
+		if r.tag != "" {
+			in.Field = ""
+		} else {
+			in.FieldName, _ = r.staticField()
+			in.FieldRegex = r.templateRegex(r.field)
+		}
+	}
+	if r.prom {
+		in.Gauge = withSuffix(r.gauge, r.unit.suffix)
+		if strings.Contains(r.gauge, "$") {
+			re := strings.TrimSuffix(r.templateRegex(r.gauge), "$")
+			if r.unit.suffix != "" {
+				re += "(_" + r.unit.suffix + ")?" // added unless the name ends with it
+			}
+			in.GaugeRegex = re + "$"
+		} else {
+			in.GaugeRegex = "^" + regexp.QuoteMeta(in.Gauge) + "$"
+		}
+		in.TTL = r.ttl
+	}
+	return in
+}
+
+// templateRegex is an anchored regexp of what a template can expand to: $0
+// is any name the rule matches, other references any text.
+func (r *rule) templateRegex(tmpl string) string {
+	if tmpl == "$0" || tmpl == "${0}" {
+		return r.re.String()
+	}
+	var b strings.Builder
+	b.WriteString("^")
+	last := 0
+	for _, m := range refRE.FindAllStringIndex(tmpl, -1) {
+		b.WriteString(regexp.QuoteMeta(tmpl[last:m[0]]))
+		b.WriteString(".+")
+		last = m[1]
+	}
+	b.WriteString(regexp.QuoteMeta(tmpl[last:]))
+	b.WriteString("$")
+	return b.String()
+}
+
+// example makes a name the rule matches from its glob.
+func (r *rule) example() string {
+	if r.cfg.Regex != "" {
+		return ""
+	}
+	parts := strings.Split(r.pattern, ".")
+	for i, p := range parts {
+		switch {
+		case p == "**" || p == "*":
+			parts[i] = "1"
+		default:
+			parts[i] = strings.ReplaceAll(p, "*", "x")
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+// ttlOf returns the TTL of a gauge.
+func (r *rule) ttlOf() time.Duration {
+	if r.ttl.Never {
+		return 0
+	}
+	return r.ttl.Duration
+}
