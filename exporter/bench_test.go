@@ -1,4 +1,4 @@
-package exporter
+package exporter_test
 
 import (
 	"bytes"
@@ -10,15 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter"
 	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // benchServer is a Prometheus-only exporter with the default config.toml.
-func benchServer(b *testing.B, maxSeries string) (*Server, *prometheus.Registry) {
+func benchServer(b *testing.B, maxSeries string) (*exporter.Server, *prometheus.Registry) {
 	data, err := os.ReadFile("../config.toml")
 	if err != nil {
 		b.Fatal(err)
@@ -29,7 +29,7 @@ func benchServer(b *testing.B, maxSeries string) (*Server, *prometheus.Registry)
 	}
 	cfg.Prometheus.MaxSeries = 10_000_000
 	reg := prometheus.NewRegistry()
-	srv, err := New(cfg, Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
+	srv, err := exporter.New(cfg, exporter.Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func BenchmarkReceiveBatchInflux(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(cfg, Options{Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
+	srv, err := exporter.New(cfg, exporter.Options{Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,45 +1,16 @@
-package exporter
+package exporter_test
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// fakeClock is a clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // TestGaugesFromSamples posts the samples to a Prometheus-only exporter and
 // compares the gauges: one series per mapped parameter per ident, labelled
@@ -54,7 +25,7 @@ func TestGaugesFromSamples(t *testing.T) {
 # HELP flespi_ble_sensor_temperature_celsius BLE sensor temperature.
 # TYPE flespi_ble_sensor_temperature_celsius gauge
 flespi_ble_sensor_temperature_celsius{device_name="truck-07",ident="352093081234567",sensor="1"} -18.2
-# HELP flespi_device_last_message_timestamp_seconds ` + helpLastMessage + `
+# HELP flespi_device_last_message_timestamp_seconds ` + mapping.HelpLastMessage + `
 # TYPE flespi_device_last_message_timestamp_seconds gauge
 flespi_device_last_message_timestamp_seconds{ident="605630"} 1.506956075e+09
 flespi_device_last_message_timestamp_seconds{device_name="CB500F",ident="350317172663183"} 1.739471454e+09
@@ -93,10 +64,9 @@ flespi_vehicle_mileage_meters{device_name="truck-07",ident="352093081234567"} 1.
 			t.Errorf("a sample with a timestamp: %q", line)
 		}
 	}
-	if problems, err := testutil.GatherAndLint(ex.reg); err != nil || len(problems) > 0 {
+	if problems, err := testutil.GatherAndLint(ex.Registry); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", err, problems)
 	}
-	promtoolCheck(t, get(t, ex.URL+"/metrics"))
 }
 
 // TestLateMessages: a message older than the one a gauge holds does not
@@ -122,10 +92,10 @@ func TestLateMessages(t *testing.T) {
 # HELP flespi_battery_voltage_volts Voltage of the tracker's own battery.
 # TYPE flespi_battery_voltage_volts gauge
 flespi_battery_voltage_volts{ident="a"} 3.9
-# HELP flespi_device_last_message_timestamp_seconds ` + helpLastMessage + `
+# HELP flespi_device_last_message_timestamp_seconds ` + mapping.HelpLastMessage + `
 # TYPE flespi_device_last_message_timestamp_seconds gauge
 flespi_device_last_message_timestamp_seconds{ident="a"} 1.7171713e+09
-# HELP flespi_device_last_received_timestamp_seconds ` + helpLastReceived + `
+# HELP flespi_device_last_received_timestamp_seconds ` + mapping.HelpLastReceived + `
 # TYPE flespi_device_last_received_timestamp_seconds gauge
 flespi_device_last_received_timestamp_seconds{ident="a"} 1.7172002400e+09
 `
@@ -217,180 +187,5 @@ func TestMetricsListener(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("Content-Encoding") != "gzip" {
 		t.Errorf("scrape asking for gzip got Content-Encoding %q", resp.Header.Get("Content-Encoding"))
-	}
-}
-
-// TestStoreTTLs: each series keeps its own TTL; 0 never expires.
-func TestStoreTTLs(t *testing.T) {
-	clock := newClock()
-	g := newGaugeStore(100, clock.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	at := clock.Now()
-	dev := []mapping.Label{{Name: "ident", Value: "a"}}
-	g.update([]deviceSamples{{labels: dev, start: 0, end: 3}}, []mapping.Sample{
-		{Gauge: &mapping.Gauge{Name: "short", Help: "h", TTL: time.Minute}, Value: 1, Time: at.UnixNano()},
-		{Gauge: &mapping.Gauge{Name: "long", Help: "h", TTL: time.Hour}, Value: 2, Time: at.UnixNano()},
-		{Gauge: &mapping.Gauge{Name: "never", Help: "h", TTL: 0}, Value: 3, Time: at.UnixNano()},
-	})
-	names := func() string {
-		var b strings.Builder
-		g.expire()
-		if err := g.writeText(&b); err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, line := range strings.Split(b.String(), "\n") {
-			if name, _, ok := strings.Cut(line, "{"); ok {
-				out = append(out, name)
-			}
-		}
-		return strings.Join(out, " ")
-	}
-	if got := names(); got != "long never short" {
-		t.Errorf("at first: %s", got)
-	}
-	clock.Add(2 * time.Minute)
-	if got := names(); got != "long never" {
-		t.Errorf("after 2m: %s", got)
-	}
-	clock.Add(24 * 365 * time.Hour)
-	if got := names(); got != "never" {
-		t.Errorf("after a year: %s", got)
-	}
-}
-
-// TestExpositionEscapes writes label values and help that need escaping,
-// and reads them back with the Prometheus parser.
-func TestExpositionEscapes(t *testing.T) {
-	g := newGaugeStore(100, time.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	dev := []mapping.Label{{Name: "device_name", Value: "truck \"7\"\\north\nbay"}, {Name: "ident", Value: "a"}}
-	rule := []mapping.Label{{Name: "sensor", Value: "1"}}
-	g.update([]deviceSamples{{labels: dev, start: 0, end: 1}}, []mapping.Sample{
-		{Gauge: &mapping.Gauge{Name: "flespi_t_celsius", Help: "Temp \\ with\nlines", Labels: rule}, Value: -18.25, Time: time.Now().UnixNano()},
-	})
-	var b strings.Builder
-	g.writeText(&b)
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	mfs, err := parser.TextToMetricFamilies(strings.NewReader(b.String()))
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b.String())
-	}
-	mf := mfs["flespi_t_celsius"]
-	if mf == nil || mf.GetHelp() != "Temp \\ with\nlines" || len(mf.Metric) != 1 {
-		t.Fatalf("parsed %+v", mf)
-	}
-	m := mf.Metric[0]
-	got := fmt.Sprintf("%s=%s %s=%s %s=%s %v", m.Label[0].GetName(), m.Label[0].GetValue(), m.Label[1].GetName(), m.Label[1].GetValue(),
-		m.Label[2].GetName(), m.Label[2].GetValue(), m.GetUntyped().GetValue()+m.GetGauge().GetValue())
-	if want := "device_name=truck \"7\"\\north\nbay ident=a sensor=1 -18.25"; got != want {
-		t.Errorf("got  %q\nwant %q", got, want)
-	}
-}
-
-// TestStoreAgainstModel updates the store with random messages, whose
-// samples come in changing orders, with gauges that share a name but not
-// their labels, with equal gauges behind different pointers (as after a
-// reload) and with late times, and compares every value with a plain map
-// of the newest value per series.
-func TestStoreAgainstModel(t *testing.T) {
-	g := newGaugeStore(1_000_000, time.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	gauges := []*mapping.Gauge{
-		{Name: "a", Help: "h"},
-		{Name: "b", Help: "h"},
-		{Name: "c", Help: "h", Labels: []mapping.Label{{Name: "n", Value: "1"}}},
-		{Name: "c", Help: "h", Labels: []mapping.Label{{Name: "n", Value: "2"}}},
-		{Name: "a", Help: "h"}, // gauges[0] again, another pointer
-	}
-	model := map[modelKey]modelValue{}
-	rng := rand.New(rand.NewPCG(1, 2))
-	base := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 3000 {
-		ident := fmt.Sprint(rng.IntN(5))
-		at := base.Add(time.Duration(rng.IntN(100)) * time.Second)
-		var samples []mapping.Sample
-		for _, i := range rng.Perm(len(gauges))[:1+rng.IntN(len(gauges))] {
-			s := mapping.Sample{Gauge: gauges[i], Value: float64(rng.IntN(1000)), Time: at.UnixNano()}
-			samples = append(samples, s)
-			k := modelKey{ident, s.Name, fmt.Sprint(s.Labels)}
-			if old, ok := model[k]; !ok || !at.Before(old.t) {
-				model[k] = modelValue{s.Value, at}
-			}
-		}
-		if rng.IntN(4) > 0 { // mostly one order, as devices do
-			slices.SortFunc(samples, func(a, b mapping.Sample) int { return strings.Compare(a.Name, b.Name) })
-		}
-		g.update([]deviceSamples{{labels: []mapping.Label{{Name: "ident", Value: ident}}, start: 0, end: len(samples)}}, samples)
-		if !matchesModel(t, g, model) {
-			t.Fatalf("after %d messages", i+1)
-		}
-	}
-}
-
-// modelKey is a series of TestStoreAgainstModel: ident, name and the
-// labels as fmt prints them.
-type modelKey struct{ dev, name, labels string }
-
-type modelValue struct {
-	v float64
-	t time.Time
-}
-
-// matchesModel compares the store's exposition with the model.
-func matchesModel(t *testing.T, g *gaugeStore, model map[modelKey]modelValue) bool {
-	t.Helper()
-	var b strings.Builder
-	if err := g.writeText(&b); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]bool{}
-	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
-		if !strings.HasPrefix(line, "#") {
-			got[line] = true
-		}
-	}
-	ok := true
-	for k, v := range model {
-		labels := `ident="` + k.dev + `"`
-		if k.labels != "[]" {
-			labels += `,n="` + strings.Trim(k.labels, "[{n }]") + `"`
-		}
-		line := fmt.Sprintf("%s{%s} %v", k.name, labels, v.v)
-		if !got[line] {
-			t.Errorf("missing %s", line)
-			ok = false
-		}
-	}
-	if len(got) != len(model) || g.count() != len(model) {
-		t.Errorf("%d lines, %d series held, want %d", len(got), g.count(), len(model))
-		ok = false
-	}
-	return ok
-}
-
-// TestExpiredSeriesComeBack: a series that expired while its device's
-// messages keep their order is made again, and counted again.
-func TestExpiredSeriesComeBack(t *testing.T) {
-	clock := newClock()
-	g := newGaugeStore(100, clock.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	dev := []mapping.Label{{Name: "ident", Value: "a"}}
-	short := &mapping.Gauge{Name: "short", Help: "h", TTL: time.Minute}
-	long := &mapping.Gauge{Name: "long", Help: "h", TTL: time.Hour}
-	send := func(v float64) {
-		g.update([]deviceSamples{{labels: dev, start: 0, end: 2}}, []mapping.Sample{
-			{Gauge: long, Value: v, Time: clock.Now().UnixNano()}, {Gauge: short, Value: v, Time: clock.Now().UnixNano()},
-		})
-	}
-	send(1)
-	clock.Add(2 * time.Minute)
-	g.expire()
-	if n := g.count(); n != 1 {
-		t.Fatalf("after the short TTL: %d series, want 1", n)
-	}
-	send(2)
-	var b strings.Builder
-	if err := g.writeText(&b); err != nil {
-		t.Fatal(err)
-	}
-	if n := g.count(); n != 2 || !strings.Contains(b.String(), `short{ident="a"} 2`) || !strings.Contains(b.String(), `long{ident="a"} 2`) {
-		t.Errorf("%d series after the expired one came back:\n%s", n, b.String())
 	}
 }

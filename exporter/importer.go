@@ -11,10 +11,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
@@ -56,13 +55,15 @@ func Import(ctx context.Context, cfg *config.Loaded, opts ImportOptions) (Import
 	if cfg.InfluxDB.URL == "" {
 		return sum, errors.New("influxdb.url is empty: import writes to InfluxDB")
 	}
-	w, err := newInfluxWriter(cfg.InfluxDB, newMetrics(prometheus.NewRegistry()), opts.Log)
+	// No registry: the import command has no /metrics.
+	sink, err := influx.New(cfg.InfluxDB, nil, opts.Log)
 	if err != nil {
 		return sum, err
 	}
-	defer w.close()
+	defer sink.Close()
+	pipe := pipeline.New(cfg.Mapping, pipeline.Outputs{Influx: sink}, nil, opts.Log)
 	for _, file := range opts.Files {
-		if err := importFile(ctx, cfg.Mapping, w, file, opts, &sum); err != nil {
+		if err := importFile(ctx, pipe, sink.BatchSize(), file, opts, &sum); err != nil {
 			return sum, fmt.Errorf("%s: %w", file, err)
 		}
 	}
@@ -79,7 +80,7 @@ type importState struct {
 
 func statePath(file string) string { return file + ".import-state" }
 
-func importFile(ctx context.Context, m *mapping.Mapping, w *influxWriter, file string, opts ImportOptions, sum *ImportSummary) error {
+func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file string, opts ImportOptions, sum *ImportSummary) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -98,22 +99,20 @@ func importFile(ctx context.Context, m *mapping.Mapping, w *influxWriter, file s
 	if err != nil {
 		return err
 	}
-	b := getBatch()
+	b := pipe.Begin(time.Now())
+	defer b.Release()
 	total, err := countMessages(b, body)
 	if err != nil {
-		b.release()
 		return err
 	}
 	if state.Done > 0 {
 		fmt.Fprintf(opts.Progress, "%s: resuming after message %d of %d\n", file, state.Done, total)
 	}
 	imp := &importer{
-		ctx: ctx, m: m, w: w, file: file, state: state, sum: sum, b: b,
+		ctx: ctx, pipe: pipe, chunk: chunk, file: file, state: state, sum: sum, b: b,
 		progress: newProgress(opts.Progress, opts.Terminal, file, total, state.Done),
-		received: time.Now(),
 	}
 	err = imp.run(body)
-	imp.b.release()
 	imp.progress.finish(err == nil)
 	return err
 }
@@ -168,40 +167,38 @@ func dumpMessages(data []byte) ([]byte, error) {
 
 // countMessages decodes body once, to know the total and to reject an
 // invalid file before anything is written.
-func countMessages(b *batch, body []byte) (int, error) {
+func countMessages(b *pipeline.Batch, body []byte) (int, error) {
 	n := 0
-	err := b.dec.Decode(body, func(*message.Message) error { n++; return nil })
+	err := b.Decode(body, func(*message.Message) error { n++; return nil })
 	return n, err
 }
 
 // importer writes one file's messages chunk by chunk.
 type importer struct {
 	ctx      context.Context
-	m        *mapping.Mapping
-	w        *influxWriter
+	pipe     *pipeline.Pipeline
+	chunk    int // points of a write
 	file     string
 	state    importState
 	sum      *ImportSummary
-	b        *batch
+	b        *pipeline.Batch
 	progress *progress
-	received time.Time
 	index    int // messages read so far
 }
 
 func (imp *importer) run(body []byte) error {
 	b := imp.b
-	b.mapping = imp.m
-	err := b.dec.Decode(body, func(msg *message.Message) error {
+	err := b.Decode(body, func(msg *message.Message) error {
 		imp.index++
 		imp.sum.Messages++
 		if imp.index <= imp.state.Done {
 			imp.sum.Resumed++
 			return nil
 		}
-		if _, err := b.mapOne(msg, imp.m, imp.received); err != nil {
+		if err := b.Add(msg); err != nil {
 			return err
 		}
-		if b.points() >= imp.w.batchSize {
+		if b.Points() >= imp.chunk {
 			return imp.flush()
 		}
 		return nil
@@ -220,10 +217,10 @@ func (imp *importer) run(body []byte) error {
 // progress. The messages of the chunk are those since the last flush.
 func (imp *importer) flush() error {
 	b := imp.b
-	var res writeResult
+	var res pipeline.Result
 	var err error
 	for attempt := 1; ; attempt++ {
-		if res, err = imp.w.write(imp.ctx, b); err == nil {
+		if res, err = imp.pipe.Store(imp.ctx, b); err == nil {
 			break
 		}
 		if attempt == importAttempts || imp.ctx.Err() != nil {
@@ -234,17 +231,15 @@ func (imp *importer) flush() error {
 		case <-time.After(time.Duration(attempt) * time.Second):
 		}
 	}
-	imp.sum.Points += res.written
-	imp.sum.DeadLettered += res.deadLettered
-	imp.sum.SkippedMessages += b.noIdent + b.noTime
-	for _, n := range b.valuesSkipped {
-		imp.sum.SkippedValues += n
-	}
+	imp.sum.Points += res.Points
+	imp.sum.DeadLettered += res.DeadLettered
+	imp.sum.SkippedMessages += res.SkippedMessages
+	imp.sum.SkippedValues += res.SkippedValues
 	imp.state.Done = imp.index
 	if err := imp.state.save(); err != nil {
 		return err
 	}
 	imp.progress.update(imp.index)
-	b.reset() // the decoder goes on with the next message
+	b.Reset() // the decoder goes on with the next message
 	return nil
 }

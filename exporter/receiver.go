@@ -17,11 +17,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 )
 
 // retryAfter is the Retry-After of 503 answers, in seconds. flespi resends
@@ -34,11 +34,9 @@ const retryAfter = "5"
 // and flespi sends the batch again.
 type receiver struct {
 	cfg      config.HTTP
-	mapping  atomic.Pointer[mapping.Mapping] // swapped whole by a reload
-	writer   *influxWriter                   // nil: no InfluxDB output
-	gauges   *gaugeStore
-	status   *statusTracker
-	m        *metrics
+	pipe     *pipeline.Pipeline
+	influx   *influx.Sink // nil: no InfluxDB output
+	m        *receiverMetrics
 	log      *slog.Logger
 	now      func() time.Time
 	slots    chan struct{} // one per batch in flight
@@ -47,12 +45,11 @@ type receiver struct {
 	bodyPool sync.Pool // *bytes.Buffer
 }
 
-func newReceiver(cfg config.HTTP, m *mapping.Mapping, w *influxWriter, g *gaugeStore, mt *metrics, log *slog.Logger, now func() time.Time) *receiver {
+func newReceiver(cfg config.HTTP, pipe *pipeline.Pipeline, sink *influx.Sink, mt *receiverMetrics, log *slog.Logger, now func() time.Time) *receiver {
 	rc := &receiver{
-		cfg: cfg, writer: w, gauges: g, status: newStatusTracker(), m: mt, log: log, now: now,
+		cfg: cfg, pipe: pipe, influx: sink, m: mt, log: log, now: now,
 		slots: make(chan struct{}, cfg.MaxInFlight),
 	}
-	rc.mapping.Store(m)
 	for _, c := range cfg.AllowCIDRs {
 		rc.allowed = append(rc.allowed, netip.MustParsePrefix(c).Masked()) // checked at load
 	}
@@ -128,25 +125,18 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 	if err := rc.readBody(r, buf); err != nil {
 		return "", err
 	}
-	b := getBatch()
-	defer b.release()
-	// The batch keeps the rules it started with, whatever a reload does meanwhile.
-	if err := b.fill(buf.Bytes(), rc.mapping.Load(), rc.now(), rc.writer != nil); err != nil {
+	res, err := rc.pipe.Process(r.Context(), buf.Bytes(), rc.now())
+	var invalid *pipeline.InvalidError
+	var notStored *pipeline.NotStoredError
+	switch {
+	case errors.As(err, &invalid):
 		return "", fail(http.StatusBadRequest, "%v; nothing of this batch was stored", err)
+	case errors.As(err, &notStored):
+		return "", fail(http.StatusServiceUnavailable, "%v; the batch was not acknowledged and will come again", err)
+	case err != nil:
+		return "", err
 	}
-	rc.count(b)
-	var res writeResult
-	if rc.writer != nil && b.points() > 0 {
-		var err error
-		if res, err = rc.writer.write(r.Context(), b); err != nil {
-			return "", fail(http.StatusServiceUnavailable, "%v; the batch was not acknowledged and will come again", err)
-		}
-	}
-	// Gauges follow what is stored: a batch that failed above comes again.
-	rc.gauges.update(b.groups, b.samples)
-	rc.status.record(b, b.mapping, b.received)
-	return fmt.Sprintf("stored: %d messages, %d points, %d skipped messages, %d dead-lettered points",
-		b.messages, res.written, b.noIdent+b.noTime, res.deadLettered), nil
+	return res.String(), nil
 }
 
 // putBody returns a request buffer to the pool unless a huge batch made it
@@ -295,33 +285,12 @@ func (p *peekReader) Read(b []byte) (int, error) {
 	return p.r.Read(b)
 }
 
-// count adds a mapped batch to the metrics and logs what it skipped.
-func (rc *receiver) count(b *batch) {
-	rc.m.messages.Add(float64(b.messages))
-	rc.m.messagesSkipped.WithLabelValues(reasonNoIdent).Add(float64(b.noIdent))
-	rc.m.messagesSkipped.WithLabelValues(reasonNoTime).Add(float64(b.noTime))
-	rc.m.unmapped.Add(float64(b.unmapped))
-	for reason, n := range b.valuesSkipped {
-		rc.m.valuesSkipped.WithLabelValues(reason).Add(float64(n))
-	}
-	if b.noIdent+b.noTime > 0 {
-		rc.log.Warn("skipped messages that cannot be stored", "no_ident", b.noIdent, "no_time", b.noTime, "messages", b.messages)
-	}
-	if len(b.skipExamples) > 0 {
-		n := 0
-		for _, k := range b.valuesSkipped {
-			n += k
-		}
-		rc.log.Info("skipped values a rule could not use", "count", n, "examples", b.skipExamples)
-	}
-}
-
 // ready reports whether the receiver can store batches now.
 func (rc *receiver) ready(ctx context.Context) error {
-	if rc.writer == nil {
+	if rc.influx == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return rc.writer.ping(ctx)
+	return rc.influx.Ping(ctx)
 }

@@ -1,4 +1,4 @@
-package exporter
+package exporter_test
 
 import (
 	"net/http"
@@ -9,17 +9,18 @@ import (
 	"testing"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
 )
 
 // startFromFile runs an in-process exporter from a configuration file, so
 // that a reload reads that file again.
-func startFromFile(t *testing.T, file string) *exporterUnderTest {
+func startFromFile(t *testing.T, file string) *testexporter.InProcess {
 	t.Helper()
 	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runServer(t, cfg, nil)
+	return testexporter.Run(t, cfg, nil)
 }
 
 // TestReload: POST /-/reload applies new rules; an invalid file keeps the
@@ -74,7 +75,7 @@ func TestReload(t *testing.T) {
 	}
 }
 
-func postReload(t *testing.T, ex *exporterUnderTest) (int, string) {
+func postReload(t *testing.T, ex *testexporter.InProcess) (int, string) {
 	t.Helper()
 	return post(t, ex.URL+"/-/reload", nil, nil)
 }

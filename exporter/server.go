@@ -22,6 +22,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
+	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
 // shutdownTimeout bounds how long in-flight requests may take to finish once
@@ -33,9 +37,11 @@ type Server struct {
 	cfg      *config.Loaded
 	reg      *prometheus.Registry
 	log      *slog.Logger
+	pipe     *pipeline.Pipeline
 	receiver *receiver
-	gauges   *gaugeStore
-	writer   *influxWriter // nil without InfluxDB
+	status   *statusTracker
+	gauges   *gauges.Store
+	influx   *influx.Sink // nil without InfluxDB
 	now      func() time.Time
 	version  string
 	started  time.Time
@@ -87,18 +93,19 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		Name: "flespi_exporter_config_last_reload_success_timestamp_seconds",
 		Help: "When the configuration in use was loaded, in Unix seconds.",
 	})
-	s.reloadTime.Set(unixSeconds(opts.Now()))
+	s.reloadTime.Set(mapping.UnixSeconds(opts.Now()))
 	s.reg.MustRegister(info, s.rules, s.reloadOK, s.reloadTime)
-	m := newMetrics(s.reg)
 	if cfg.InfluxDB.URL != "" {
-		w, err := newInfluxWriter(cfg.InfluxDB, m, s.log)
+		sink, err := influx.New(cfg.InfluxDB, s.reg, s.log)
 		if err != nil {
 			return nil, err
 		}
-		s.writer = w
+		s.influx = sink
 	}
-	s.gauges = newGaugeStore(cfg.Prometheus.MaxSeries, opts.Now, s.reg, s.log)
-	s.receiver = newReceiver(cfg.HTTP, cfg.Mapping, s.writer, s.gauges, m, s.log, opts.Now)
+	s.gauges = gauges.New(cfg.Prometheus.MaxSeries, opts.Now, s.reg, s.log)
+	s.status = newStatusTracker()
+	s.pipe = pipeline.New(cfg.Mapping, pipeline.Outputs{Influx: s.influx, Gauges: s.gauges, Status: s.status}, s.reg, s.log)
+	s.receiver = newReceiver(cfg.HTTP, s.pipe, s.influx, newReceiverMetrics(s.reg), s.log, opts.Now)
 	return s, nil
 }
 
@@ -134,7 +141,7 @@ func (s *Server) handleInternal(mux *http.ServeMux) {
 // text format, gzip-compressed when the scraper accepts it.
 func (s *Server) metricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.gauges.expire()
+		s.gauges.Expire()
 		families, err := s.reg.Gather()
 		if err != nil {
 			s.log.Warn("gathering the exporter's own metrics", "err", err) // serve what was gathered
@@ -151,7 +158,7 @@ func (s *Server) metricsHandler() http.Handler {
 			}()
 			out = gz
 		}
-		if err := s.gauges.writeText(out); err != nil {
+		if err := s.gauges.WriteText(out); err != nil {
 			return // the scraper went away
 		}
 		for _, mf := range families {
@@ -197,10 +204,10 @@ func (s *Server) Reload() error {
 	if restart := sectionsChanged(s.cfg, next); len(restart) > 0 {
 		s.log.Warn("configuration sections changed that only a restart applies", "sections", restart)
 	}
-	s.receiver.mapping.Store(next.Mapping)
+	s.pipe.SetMapping(next.Mapping)
 	s.rules.Set(float64(next.Mapping.NumRules()))
 	s.reloadOK.Set(1)
-	s.reloadTime.Set(unixSeconds(s.now()))
+	s.reloadTime.Set(mapping.UnixSeconds(s.now()))
 	s.log.Info("configuration reloaded", "file", s.cfg.File, "rules", next.Mapping.NumRules())
 	return nil
 }
@@ -282,8 +289,8 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 	for _, srv := range servers {
 		err = errors.Join(err, srv.Shutdown(shutdownCtx))
 	}
-	if s.writer != nil {
-		s.writer.close()
+	if s.influx != nil {
+		s.influx.Close()
 	}
 	s.log.Info("stopped")
 	return err

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
@@ -16,7 +17,6 @@ const (
 	maxStatusDevices  = 10_000 // devices listed; messages of others are only counted
 	maxUnmappedNames  = 1_000  // unmapped parameter names listed
 	maxDevicesPerName = 1_000  // devices counted per unmapped name; past it "1000+"
-	maxExampleLen     = 80     // bytes of an example value
 )
 
 // statusTracker keeps what the status page shows: devices, parameters no
@@ -60,36 +60,22 @@ func newStatusTracker() *statusTracker {
 	return &statusTracker{devices: map[string]*deviceStatus{}, unmapped: map[string]*unmappedParam{}}
 }
 
-// messageStatus is what a batch keeps of one message for the status page.
-type messageStatus struct {
-	ident              string
-	name               []byte // device.name; a copy in batch.texts
-	at                 time.Time
-	mapped             int
-	unmappedStart, end int // its unmapped parameters in batch.unmappedParams
-}
-
-// unmappedValue is one unmapped parameter of a message; raw is a short copy
-// in batch.texts.
-type unmappedValue struct {
-	name string
-	kind message.Kind
-	raw  []byte
-}
-
-// record adds a stored batch.
-func (s *statusTracker) record(b *batch, m *mapping.Mapping, received time.Time) {
+// Record adds a stored batch.
+func (s *statusTracker) Record(b *pipeline.Batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range b.status {
-		ms := &b.status[i]
-		d := s.device(ms, received)
-		s.unmappedValues(d, ms.ident, b.unmappedValues[ms.unmappedStart:ms.end])
+	msgs := b.Messages()
+	for i := range msgs {
+		ms := &msgs[i]
+		values := b.Unmapped(ms)
+		d := s.device(ms, len(values), b.Received())
+		s.unmappedValues(d, ms.Ident, values)
 	}
+	m := b.Mapping()
 	if s.hitsFor != m { // new rules: their counts start again
 		s.hits, s.hitsFor = make([]int64, m.NumRules()), m
 	}
-	for i, n := range b.res.Hits {
+	for i, n := range b.Hits() {
 		if i < len(s.hits) {
 			s.hits[i] += int64(n)
 		}
@@ -98,30 +84,30 @@ func (s *statusTracker) record(b *batch, m *mapping.Mapping, received time.Time)
 
 // device counts a message of a device and returns it; nil for a device
 // past maxStatusDevices.
-func (s *statusTracker) device(ms *messageStatus, received time.Time) *deviceStatus {
-	d := s.devices[ms.ident]
+func (s *statusTracker) device(ms *pipeline.MessageStatus, unmapped int, received time.Time) *deviceStatus {
+	d := s.devices[ms.Ident]
 	if d == nil {
 		if len(s.devices) >= maxStatusDevices {
 			s.untrackedDevices++
 			return nil
 		}
-		d = &deviceStatus{Ident: ms.ident}
-		s.devices[ms.ident] = d
+		d = &deviceStatus{Ident: ms.Ident}
+		s.devices[ms.Ident] = d
 	}
 	d.Messages++
 	d.LastReceived = received
-	if !ms.at.Before(d.LastMessage) { // late buffered messages do not turn the clock back
-		d.LastMessage, d.Mapped, d.Unmapped = ms.at, ms.mapped, ms.end-ms.unmappedStart
+	if !ms.At.Before(d.LastMessage) { // late buffered messages do not turn the clock back
+		d.LastMessage, d.Mapped, d.Unmapped = ms.At, ms.Mapped, unmapped
 	}
-	if len(ms.name) > 0 && string(ms.name) != d.Name { // compared without a copy
-		d.Name = string(ms.name)
+	if len(ms.Name) > 0 && string(ms.Name) != d.Name { // compared without a copy
+		d.Name = string(ms.Name)
 	}
 	return d
 }
 
 // unmappedValues counts the unmapped values of one message of device d
 // (nil: not tracked).
-func (s *statusTracker) unmappedValues(d *deviceStatus, ident string, values []unmappedValue) {
+func (s *statusTracker) unmappedValues(d *deviceStatus, ident string, values []pipeline.UnmappedValue) {
 	if d == nil {
 		for _, u := range values {
 			s.unmappedValue(ident, u)
@@ -145,12 +131,12 @@ func (s *statusTracker) unmappedValues(d *deviceStatus, ident string, values []u
 	}
 }
 
-func sameUnmapped(ps []*unmappedParam, values []unmappedValue) bool {
+func sameUnmapped(ps []*unmappedParam, values []pipeline.UnmappedValue) bool {
 	if len(ps) != len(values) || len(ps) == 0 {
 		return false
 	}
 	for i, p := range ps {
-		if p.name != values[i].name {
+		if p.name != values[i].Name {
 			return false
 		}
 	}
@@ -159,16 +145,15 @@ func sameUnmapped(ps []*unmappedParam, values []unmappedValue) bool {
 
 // unmappedValue counts one unmapped value and returns its name's entry;
 // nil for a name past maxUnmappedNames.
-func (s *statusTracker) unmappedValue(ident string, u unmappedValue) *unmappedParam {
-	p := s.unmapped[u.name]
+func (s *statusTracker) unmappedValue(ident string, u pipeline.UnmappedValue) *unmappedParam {
+	p := s.unmapped[u.Name]
 	if p == nil {
 		if len(s.unmapped) >= maxUnmappedNames {
 			s.untrackedNames++
 			return nil
 		}
-		raw := u.raw[:min(len(u.raw), maxExampleLen)]
-		p = &unmappedParam{name: u.name, devices: map[string]struct{}{}, example: string(raw), kind: u.kind}
-		s.unmapped[u.name] = p
+		p = &unmappedParam{name: u.Name, devices: map[string]struct{}{}, example: string(u.Example), kind: u.Kind}
+		s.unmapped[u.Name] = p
 	}
 	p.messages++
 	if _, ok := p.devices[ident]; !ok {

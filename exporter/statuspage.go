@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 )
 
 // statusReport is the status page's data, and the JSON of /api/status.
@@ -29,20 +31,20 @@ type statusReport struct {
 type influxStatus struct {
 	URL    string `json:"url"`
 	Bucket string `json:"bucket"`
-	influxState
+	influx.State
 }
 
 func (s *Server) statusReport() statusReport {
-	m := s.receiver.mapping.Load()
-	devices, unmapped, rules, untrackedDevices, untrackedNames := s.receiver.status.snapshot(m)
+	m := s.pipe.Mapping()
+	devices, unmapped, rules, untrackedDevices, untrackedNames := s.status.snapshot(m)
 	rep := statusReport{
 		Version: s.version, ConfigFile: s.cfg.File, Started: s.started, Now: s.now(),
 		Devices: devices, DevicesLimit: maxStatusDevices, UntrackedDevices: untrackedDevices,
 		Unmapped: unmapped, UnmappedLimit: maxUnmappedNames, UntrackedNames: untrackedNames,
-		Rules: rules, GaugeSeries: s.gauges.count(), GaugeSeriesLimit: s.cfg.Prometheus.MaxSeries,
+		Rules: rules, GaugeSeries: s.gauges.Count(), GaugeSeriesLimit: s.cfg.Prometheus.MaxSeries,
 	}
-	if s.writer != nil {
-		rep.InfluxDB = &influxStatus{URL: s.cfg.InfluxDB.URL, Bucket: s.cfg.InfluxDB.Bucket, influxState: s.writer.status()}
+	if s.influx != nil {
+		rep.InfluxDB = &influxStatus{URL: s.cfg.InfluxDB.URL, Bucket: s.cfg.InfluxDB.Bucket, State: s.influx.Status()}
 	}
 	return rep
 }

@@ -1,16 +1,14 @@
 // Package grafana holds the docker compose stack's Grafana provisioning,
 // dashboards, Prometheus configuration and alert rules. Its tests check them
 // short of `docker compose up`: the compose file as docker compose loads it,
-// the rules with promtool, and every dashboard query run for real against
-// InfluxDB and Prometheus.
+// the provisioning and the dashboards' datasources. e2e/ runs the rules
+// through promtool and every dashboard query against real servers.
 package grafana
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/flespi-exporter/flespi-exporter/internal/dashboardtest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -163,25 +162,9 @@ func envExample(t *testing.T) map[string]string {
 	return out
 }
 
-// TestPrometheusFiles runs promtool over the stack's Prometheus
-// configuration and alert rules, and the rules' unit tests.
-func TestPrometheusFiles(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool is not installed: run the tests with scripts/test.sh, which installs it")
-	}
-	for _, args := range [][]string{
-		{"check", "config", "prometheus.yml"},
-		{"check", "rules", "alerts.yml"},
-		{"test", "rules", "alerts_test.yml"},
-	} {
-		cmd := exec.Command(promtool, args...)
-		cmd.Dir = "prometheus"
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	// Prometheus in the stack finds the rule files next to its configuration.
+// TestPrometheusRuleFilesMounted: Prometheus in the stack finds the rule
+// files next to its configuration.
+func TestPrometheusRuleFilesMounted(t *testing.T) {
 	project := loadCompose(t)
 	var targets []string
 	for _, v := range project.Services["prometheus"].Volumes {
@@ -261,7 +244,7 @@ func TestProvisioning(t *testing.T) {
 	if !mounted {
 		t.Errorf("the dashboard provider reads %s, where the compose file mounts no grafana/dashboards", path)
 	}
-	for _, file := range dashboardFiles(t) {
+	for _, file := range dashboardtest.Files(t) {
 		raw, _ := os.ReadFile(file)
 		if strings.Contains(string(raw), "${DS_") {
 			t.Errorf("%s has ${DS_...} placeholders", file)
@@ -274,15 +257,6 @@ func TestProvisioning(t *testing.T) {
 	}
 }
 
-func dashboardFiles(t *testing.T) []string {
-	t.Helper()
-	files, err := filepath.Glob("dashboards/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no dashboards: %v", err)
-	}
-	return files
-}
-
 type dsRef struct {
 	Type, UID string
 	where     string
@@ -292,7 +266,7 @@ type dsRef struct {
 // targets and variables.
 func datasourceRefs(t *testing.T, file string) []dsRef {
 	t.Helper()
-	d := readDashboard(t, file)
+	d := dashboardtest.Read(t, file)
 	var refs []dsRef
 	for _, p := range d.Panels {
 		if p.Datasource != nil {
@@ -312,50 +286,4 @@ func datasourceRefs(t *testing.T, file string) []dsRef {
 		}
 	}
 	return refs
-}
-
-// dashboard is the part of a Grafana dashboard the tests read.
-type dashboard struct {
-	UID        string  `json:"uid"`
-	Title      string  `json:"title"`
-	Panels     []panel `json:"panels"`
-	Templating struct {
-		List []struct {
-			Name       string      `json:"name"`
-			Query      string      `json:"query"`
-			Datasource *datasource `json:"datasource"`
-		} `json:"list"`
-	} `json:"templating"`
-}
-
-type panel struct {
-	Type       string      `json:"type"`
-	Title      string      `json:"title"`
-	Datasource *datasource `json:"datasource"`
-	Targets    []target    `json:"targets"`
-}
-
-type target struct {
-	RefID      string      `json:"refId"`
-	Datasource *datasource `json:"datasource"`
-	Query      string      `json:"query"` // InfluxQL
-	Expr       string      `json:"expr"`  // PromQL
-}
-
-type datasource struct {
-	Type string `json:"type"`
-	UID  string `json:"uid"`
-}
-
-func readDashboard(t *testing.T, file string) dashboard {
-	t.Helper()
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d dashboard
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	return d
 }

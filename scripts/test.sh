@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The test command: installs the test dependencies, then checks formatting,
-# vets, runs every test with the race detector, and fuzzes the decoder and
-# the mapping briefly. FUZZTIME=0 leaves the fuzzing out (the seed corpora
-# still run as tests).
+# vets, runs both tiers of tests with the race detector, and fuzzes the
+# decoder and the mapping briefly. FUZZTIME=0 leaves the fuzzing out (the
+# seed corpora still run as tests).
+#
+#   unit tier:  go test ./...             Go alone, no external binary
+#   e2e tier:   go test -tags e2e ./e2e   the real binary, InfluxDB 1.8,
+#                                         Prometheus/promtool and Chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +18,9 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+go vet -tags e2e ./e2e
 go test -race -count=1 ./...
+go test -race -count=1 -tags e2e ./e2e
 
 fuzztime=${FUZZTIME:-15s}
 if [ "$fuzztime" != 0 ]; then

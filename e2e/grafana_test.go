@@ -1,4 +1,6 @@
-package grafana
+//go:build e2e
+
+package e2e
 
 import (
 	"bytes"
@@ -6,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/internal/dashboardtest"
 	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/internal/testprom"
@@ -33,7 +37,7 @@ func startStack(t *testing.T) *stack {
 	ex := testexporter.Start(t, map[string]string{
 		"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token,
 	})
-	rules, _ := filepath.Abs("prometheus/alerts.yml")
+	rules, _ := filepath.Abs("../grafana/prometheus/alerts.yml")
 	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{ex.Addr}, RuleFiles: []string{rules}})
 	prom.WaitFor(`up{job="flespi-exporter"} == 1`, 1) // Prometheus applies targets after a few seconds
 	samples, err := os.ReadFile("../testdata/samples.json")
@@ -41,7 +45,7 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	// Batches spread over a few seconds, so that rates over the scrapes are not zero.
-	batches := append([][]byte{samples, everyParameter(t)}, workload.Generate(2000, 20, 250, 7).Batches...)
+	batches := append([][]byte{samples, dashboardtest.EveryParameter(t)}, workload.Generate(2000, 20, 250, 7).Batches...)
 	for _, b := range batches {
 		resp, err := http.Post("http://"+ex.Addr+"/flespi", "application/json", bytes.NewReader(b))
 		if err != nil {
@@ -62,8 +66,8 @@ func startStack(t *testing.T) *stack {
 // would, with its macros and variables filled in, and wants data from each.
 func TestDashboardQueries(t *testing.T) {
 	s := startStack(t)
-	for _, file := range dashboardFiles(t) {
-		d := readDashboard(t, file)
+	for _, file := range dashboardtest.Files(t) {
+		d := dashboardtest.Read(t, file)
 		vars := map[string]string{
 			"$timeFilter":       "time >= '2017-01-01T00:00:00Z' AND time <= now()",
 			"$__interval":       "1h",
@@ -171,5 +175,25 @@ func TestAlertsOnRealData(t *testing.T) {
 	if !found {
 		b, _ := json.Marshal(res)
 		t.Errorf("no pending FlespiGnssFixLost for 4764252939 FVO118: %s", b)
+	}
+}
+
+// TestPrometheusFiles runs promtool over the stack's Prometheus
+// configuration and alert rules, and the rules' unit tests.
+func TestPrometheusFiles(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is not installed: run the tests with scripts/test.sh, which installs it")
+	}
+	for _, args := range [][]string{
+		{"check", "config", "prometheus.yml"},
+		{"check", "rules", "alerts.yml"},
+		{"test", "rules", "alerts_test.yml"},
+	} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = "../grafana/prometheus"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }

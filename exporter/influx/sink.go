@@ -1,4 +1,11 @@
-package exporter
+// Package influx is the InfluxDB output: it writes line protocol through
+// the v2 write API (which InfluxDB 1.8+, 2.x and 3 all serve) in chunks,
+// retries what may pass, splits a request InfluxDB refuses until the
+// refused points stand alone, and keeps those in a dead-letter file.
+//
+// Writes block until InfluxDB answers, so that a caller acknowledges a
+// batch only once its points are stored.
+package influx
 
 import (
 	"context"
@@ -9,23 +16,23 @@ import (
 	"net/http"
 	"sync"
 	"time"
-	"unsafe"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	ihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/internal/bytesview"
 )
 
 // retryDelay is the pause before the one retry of a failed write inside a
 // request; more would keep flespi waiting, and flespi resends anyway.
 const retryDelay = 250 * time.Millisecond
 
-// influxWriter stores batches in InfluxDB through the v2 write API, which
-// InfluxDB 1.8+, 2.x and 3 all serve. Writes block until InfluxDB answers,
-// so that a request is acknowledged only once its points are stored.
-type influxWriter struct {
+// Sink stores Lines in InfluxDB. It is safe for concurrent use: concurrent
+// batches are written concurrently.
+type Sink struct {
 	client    influxdb2.Client
 	api       api.WriteAPIBlocking
 	batchSize int
@@ -34,18 +41,21 @@ type influxWriter struct {
 	log       *slog.Logger
 
 	mu    sync.Mutex // guards state
-	state influxState
+	state State
 }
 
-// influxState is what the status page says of InfluxDB.
-type influxState struct {
+// State is what the status page says of InfluxDB.
+type State struct {
 	LastWrite     time.Time `json:"last_write"`
 	LastError     string    `json:"last_error"`
 	LastErrorTime time.Time `json:"last_error_time"`
 	DeadLetters   int64     `json:"dead_letters"`
 }
 
-func newInfluxWriter(cfg config.InfluxDB, m *metrics, log *slog.Logger) (*influxWriter, error) {
+// New returns a Sink for cfg; no connection is made yet. It opens the
+// dead-letter file when cfg names one. Its metrics are registered with
+// reg, unless reg is nil (the import command has no /metrics).
+func New(cfg config.InfluxDB, reg prometheus.Registerer, log *slog.Logger) (*Sink, error) {
 	timeout := time.Duration(cfg.Timeout)
 	httpClient := &http.Client{
 		Timeout: timeout,
@@ -61,11 +71,11 @@ func newInfluxWriter(cfg config.InfluxDB, m *metrics, log *slog.Logger) (*influx
 		SetPrecision(time.Nanosecond).
 		SetLogLevel(0) // the exporter logs for itself
 	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
-	w := &influxWriter{
+	s := &Sink{
 		client:    client,
 		api:       client.WriteAPIBlocking(cfg.Org, cfg.Bucket),
 		batchSize: cfg.BatchSize,
-		m:         m,
+		m:         newMetrics(reg),
 		log:       log,
 	}
 	if cfg.DeadLetterFile != "" {
@@ -74,36 +84,40 @@ func newInfluxWriter(cfg config.InfluxDB, m *metrics, log *slog.Logger) (*influx
 			client.Close()
 			return nil, err
 		}
-		w.dead = dead
+		s.dead = dead
 	}
-	return w, nil
+	return s, nil
 }
 
-// writeResult says what became of a batch's points.
-type writeResult struct {
-	written      int
-	deadLettered int
+// BatchSize is the most points one write request carries.
+func (s *Sink) BatchSize() int { return s.batchSize }
+
+// Written says what became of the points of Lines.
+type Written struct {
+	Points       int // stored
+	DeadLettered int // refused for good, kept in the dead-letter file (or logged)
 }
 
-// write stores every line of b, in chunks of batchSize. It returns an error
-// when the batch must not be acknowledged: InfluxDB unreachable or failing,
-// or rejected points that could not be kept in the dead-letter file.
-// Points InfluxDB refuses for good (a field type conflict) are dead-lettered
-// and do not fail the batch, so that the stream does not stall on them.
-func (w *influxWriter) write(ctx context.Context, b *batch) (writeResult, error) {
-	var res writeResult
+// Write stores every line of l, in chunks of influxdb.batch_size. It
+// returns an error when the lines must not be acknowledged: InfluxDB
+// unreachable or failing, or refused points that could not be kept in the
+// dead-letter file. Points InfluxDB refuses for good (a field type
+// conflict) are dead-lettered and do not fail the write, so that a stream
+// does not stall on them.
+func (s *Sink) Write(ctx context.Context, l *Lines) (Written, error) {
+	var res Written
 	var rejected []rejection
-	for lo := 0; lo < b.points(); lo += w.batchSize {
-		hi := min(lo+w.batchSize, b.points())
-		if err := w.writeRange(ctx, b, lo, hi, &res, &rejected); err != nil {
+	for lo := 0; lo < l.Len(); lo += s.batchSize {
+		hi := min(lo+s.batchSize, l.Len())
+		if err := s.writeRange(ctx, l, lo, hi, &res, &rejected); err != nil {
 			return res, err
 		}
 	}
 	if len(rejected) > 0 {
-		if err := w.deadLetter(b, rejected); err != nil {
+		if err := s.deadLetter(l, rejected); err != nil {
 			return res, err
 		}
-		res.deadLettered = len(rejected)
+		res.DeadLettered = len(rejected)
 	}
 	return res, nil
 }
@@ -118,12 +132,12 @@ type rejection struct {
 // its content (400, 413, 422), the range is split in halves until the
 // refused lines stand alone: writes are idempotent, so rewriting lines that
 // InfluxDB had already kept from a partial write changes nothing.
-func (w *influxWriter) writeRange(ctx context.Context, b *batch, lo, hi int, res *writeResult, rejected *[]rejection) error {
-	err := w.send(ctx, b.span(lo, hi))
+func (s *Sink) writeRange(ctx context.Context, l *Lines, lo, hi int, res *Written, rejected *[]rejection) error {
+	err := s.send(ctx, l.Span(lo, hi))
 	switch {
 	case err == nil:
-		res.written += hi - lo
-		w.m.pointsWritten.Add(float64(hi - lo))
+		res.Points += hi - lo
+		s.m.pointsWritten.Add(float64(hi - lo))
 		return nil
 	case !permanent(err):
 		return fmt.Errorf("InfluxDB write failed: %w", err)
@@ -132,30 +146,30 @@ func (w *influxWriter) writeRange(ctx context.Context, b *batch, lo, hi int, res
 		return nil
 	}
 	mid := lo + (hi-lo)/2
-	if err := w.writeRange(ctx, b, lo, mid, res, rejected); err != nil {
+	if err := s.writeRange(ctx, l, lo, mid, res, rejected); err != nil {
 		return err
 	}
-	return w.writeRange(ctx, b, mid, hi, res, rejected)
+	return s.writeRange(ctx, l, mid, hi, res, rejected)
 }
 
 // send makes one write request, and one more after a short pause when the
 // first fails for a reason that may pass (network, 5xx, 429).
-func (w *influxWriter) send(ctx context.Context, lines []byte) error {
+func (s *Sink) send(ctx context.Context, lines []byte) error {
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		// The client takes strings; the chunk is not modified while it
 		// reads it, so it gets the bytes as they are, without a copy.
-		err := w.api.WriteRecord(ctx, unsafe.String(unsafe.SliceData(lines), len(lines)))
-		w.m.writeDuration.Observe(time.Since(start).Seconds())
-		w.note(err)
+		err := s.api.WriteRecord(ctx, bytesview.String(lines))
+		s.m.writeDuration.Observe(time.Since(start).Seconds())
+		s.note(err)
 		if err == nil {
 			return nil
 		}
 		if permanent(err) {
-			w.m.writeErrors.WithLabelValues(errRejected).Inc()
+			s.m.writeErrors.WithLabelValues(errRejected).Inc()
 			return err
 		}
-		w.m.writeErrors.WithLabelValues(errTransient).Inc()
+		s.m.writeErrors.WithLabelValues(errTransient).Inc()
 		if attempt > 0 {
 			return err
 		}
@@ -168,20 +182,21 @@ func (w *influxWriter) send(ctx context.Context, lines []byte) error {
 }
 
 // note keeps the outcome of a write for the status page.
-func (w *influxWriter) note(err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (s *Sink) note(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err == nil {
-		w.state.LastWrite = time.Now()
+		s.state.LastWrite = time.Now()
 		return
 	}
-	w.state.LastError, w.state.LastErrorTime = err.Error(), time.Now()
+	s.state.LastError, s.state.LastErrorTime = err.Error(), time.Now()
 }
 
-func (w *influxWriter) status() influxState {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.state
+// Status returns what the status page shows of InfluxDB.
+func (s *Sink) Status() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
 }
 
 // permanent reports whether InfluxDB refused a write for its content, so
@@ -200,26 +215,26 @@ func permanent(err error) bool {
 }
 
 // deadLetter keeps the rejected lines with the messages they came from.
-func (w *influxWriter) deadLetter(b *batch, rejected []rejection) error {
-	w.m.deadLetters.Add(float64(len(rejected)))
-	w.mu.Lock()
-	w.state.DeadLetters += int64(len(rejected))
-	w.mu.Unlock()
+func (s *Sink) deadLetter(l *Lines, rejected []rejection) error {
+	s.m.deadLetters.Add(float64(len(rejected)))
+	s.mu.Lock()
+	s.state.DeadLetters += int64(len(rejected))
+	s.mu.Unlock()
 	for _, r := range rejected {
-		w.log.Warn("InfluxDB rejected a point for good", "err", r.err, "line", string(b.span(r.line, r.line+1)))
+		s.log.Warn("InfluxDB rejected a point for good", "err", r.err, "line", string(l.Span(r.line, r.line+1)))
 	}
-	if w.dead == nil {
+	if s.dead == nil {
 		return nil
 	}
-	if err := w.dead.write(b, rejected, time.Now()); err != nil {
+	if err := s.dead.write(l, rejected, time.Now()); err != nil {
 		return fmt.Errorf("keeping %d rejected points in the dead-letter file: %w", len(rejected), err)
 	}
 	return nil
 }
 
-// ping checks that InfluxDB answers.
-func (w *influxWriter) ping(ctx context.Context) error {
-	ok, err := w.client.Ping(ctx)
+// Ping checks that InfluxDB answers.
+func (s *Sink) Ping(ctx context.Context) error {
+	ok, err := s.client.Ping(ctx)
 	if err != nil {
 		return err
 	}
@@ -229,9 +244,11 @@ func (w *influxWriter) ping(ctx context.Context) error {
 	return nil
 }
 
-func (w *influxWriter) close() {
-	w.client.Close()
-	if w.dead != nil {
-		_ = w.dead.close()
+// Close closes the client and the dead-letter file. Writes in flight must
+// have finished.
+func (s *Sink) Close() {
+	s.client.Close()
+	if s.dead != nil {
+		_ = s.dead.close()
 	}
 }

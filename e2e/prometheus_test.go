@@ -1,4 +1,6 @@
-package exporter
+//go:build e2e
+
+package e2e
 
 import (
 	"strings"
@@ -48,4 +50,14 @@ func TestRealPrometheusScrape(t *testing.T) {
 	if len(temp) != 1 || temp[0].Metric["ident"] != "352093081234567" || temp[0].Value[1] != "-18.2" {
 		t.Errorf("BLE temperature: %+v", temp)
 	}
+}
+
+// TestMetricsPassPromtool: /metrics after the samples, device gauges and
+// the exporter's own metrics, passes promtool check metrics.
+func TestMetricsPassPromtool(t *testing.T) {
+	ex := startExporter(t, "", nil, "")
+	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
+	promtoolCheck(t, get(t, ex.URL+"/metrics"))
 }

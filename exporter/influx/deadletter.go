@@ -1,4 +1,4 @@
-package exporter
+package influx
 
 import (
 	"encoding/json"
@@ -14,8 +14,8 @@ type deadLetterFile struct {
 	f  *os.File
 }
 
-// deadLetter is one line of the dead-letter file.
-type deadLetter struct {
+// DeadLetter is one line of the dead-letter file.
+type DeadLetter struct {
 	Time    string          `json:"time"`    // when it was rejected, RFC 3339
 	Error   string          `json:"error"`   // what InfluxDB said
 	Line    string          `json:"line"`    // the line protocol that was refused
@@ -30,17 +30,17 @@ func openDeadLetters(path string) (*deadLetterFile, error) {
 	return &deadLetterFile{f: f}, nil
 }
 
-// write appends the rejected lines of b and syncs the file: the batch is
+// write appends the rejected lines of l and syncs the file: the batch is
 // acknowledged right after, so the entries must be on disk by then.
-func (d *deadLetterFile) write(b *batch, rejected []rejection, now time.Time) error {
+func (d *deadLetterFile) write(l *Lines, rejected []rejection, now time.Time) error {
 	var buf []byte
 	for _, r := range rejected {
-		line := b.span(r.line, r.line+1)
-		entry, err := json.Marshal(deadLetter{
+		line := l.Span(r.line, r.line+1)
+		entry, err := json.Marshal(DeadLetter{
 			Time:    now.UTC().Format(time.RFC3339Nano),
 			Error:   r.err.Error(),
 			Line:    string(line[:len(line)-1]), // without its newline
-			Message: json.RawMessage(b.msgs[b.origin[r.line]]),
+			Message: json.RawMessage(l.Messages[l.Origin[r.line]]),
 		})
 		if err != nil {
 			return err

@@ -1,18 +1,20 @@
-package exporter
+// Package gauges is the Prometheus output: the latest value of every device
+// gauge series, kept per device, expired after its TTL, bounded in series,
+// and written in the text format for /metrics.
+package gauges
 
 import (
 	"bufio"
 	"io"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flespi-exporter/flespi-exporter/internal/bytesview"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -23,7 +25,7 @@ const sweepEvery = 30 * time.Second
 // refusedLogEvery bounds the log lines about the series cap.
 const refusedLogEvery = time.Minute
 
-// gaugeStore holds the latest value of every device gauge series and writes
+// Store holds the latest value of every device gauge series and writes
 // them in the Prometheus text format. Values are only replaced by newer
 // messages: flespi delivers a device's buffered data late, after newer
 // messages, and a gauge must never go back in time. Series not updated for
@@ -34,7 +36,7 @@ const refusedLogEvery = time.Minute
 // gauge name and rule labels: an update looks a device up once per message
 // and each of its gauges by a short key, and a scrape writes the text
 // directly, without a metric object per series.
-type gaugeStore struct {
+type Store struct {
 	mu        sync.Mutex
 	devices   map[string]*device // by deviceKey
 	families  map[string]*family
@@ -78,8 +80,10 @@ type series struct {
 	expired bool // removed from its device; a device's order may still hold it
 }
 
-func newGaugeStore(max int, now func() time.Time, reg prometheus.Registerer, log *slog.Logger) *gaugeStore {
-	g := &gaugeStore{
+// New returns an empty Store of at most max series, with its metrics
+// registered with reg.
+func New(max int, now func() time.Time, reg prometheus.Registerer, log *slog.Logger) *Store {
+	g := &Store{
 		devices:      map[string]*device{},
 		families:     map[string]*family{},
 		max:          max,
@@ -98,7 +102,7 @@ func newGaugeStore(max int, now func() time.Time, reg prometheus.Registerer, log
 	count := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "flespi_exporter_device_series",
 		Help: "Device gauge series held now.",
-	}, func() float64 { return float64(g.count()) })
+	}, func() float64 { return float64(g.Count()) })
 	limit := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "flespi_exporter_device_series_limit",
 		Help: "The most device gauge series held at once (prometheus.max_series).",
@@ -108,34 +112,32 @@ func newGaugeStore(max int, now func() time.Time, reg prometheus.Registerer, log
 	return g
 }
 
-// A batch keeps its gauge values as the mapping makes them: mapping.Sample
-// (Labels are the rule's labels, shared with the mapping, never modified;
-// Time orders the updates of a series).
-
-// deviceSamples are the samples of one message: a device's labels (not
-// owned) and a range of a batch's samples.
-type deviceSamples struct {
-	labels     []mapping.Label
-	start, end int
+// Group is the samples of one message: its device's labels (ident and
+// message tags, sorted by name; not owned) and a range of a samples slice.
+// A sample's Labels are its rule's, shared with the mapping and never
+// modified; its Time orders the updates of a series.
+type Group struct {
+	Labels     []mapping.Label
+	Start, End int
 }
 
-// update applies the samples of an acknowledged batch.
-func (g *gaugeStore) update(groups []deviceSamples, samples []mapping.Sample) {
+// Update applies the samples of a stored batch: groups index samples.
+func (g *Store) Update(groups []Group, samples []mapping.Sample) {
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var key []byte
 	for gi := range groups {
 		grp := &groups[gi]
-		key = appendLabelKey(key[:0], grp.labels)
+		key = appendLabelKey(key[:0], grp.Labels)
 		dev := g.devices[string(key)]
 		if dev == nil {
-			dev = &device{labels: slices.Clone(grp.labels), series: map[string]*series{}}
+			dev = &device{labels: slices.Clone(grp.Labels), series: map[string]*series{}}
 			g.devices[string(key)] = dev
 		}
-		g.updateDevice(dev, samples[grp.start:grp.end], now, &key)
+		g.updateDevice(dev, samples[grp.Start:grp.End], now, &key)
 		if len(dev.series) == 0 { // everything refused
-			delete(g.devices, string(appendLabelKey(key[:0], grp.labels)))
+			delete(g.devices, string(appendLabelKey(key[:0], grp.Labels)))
 		}
 	}
 	if now.Sub(g.lastSweep) >= sweepEvery {
@@ -146,7 +148,7 @@ func (g *gaugeStore) update(groups []deviceSamples, samples []mapping.Sample) {
 
 // updateDevice sets the series of dev that samples, one message's, name.
 // g.mu is held; key is scratch space.
-func (g *gaugeStore) updateDevice(dev *device, samples []mapping.Sample, now time.Time, key *[]byte) {
+func (g *Store) updateDevice(dev *device, samples []mapping.Sample, now time.Time, key *[]byte) {
 	for i := range samples {
 		s := &samples[i]
 		var cur *series
@@ -180,11 +182,11 @@ func sameGauge(a, b *mapping.Gauge) bool {
 // lookup finds the series of s in dev and updates it, or makes it when the
 // cap allows. It returns the series, nil when refused. g.mu is held; key is
 // scratch space.
-func (g *gaugeStore) lookup(dev *device, s *mapping.Sample, now time.Time, key *[]byte) *series {
+func (g *Store) lookup(dev *device, s *mapping.Sample, now time.Time, key *[]byte) *series {
 	k := s.Name
 	if len(s.Labels) > 0 {
 		*key = appendLabelKey(append((*key)[:0], s.Name...), s.Labels)
-		k = unsafe.String(unsafe.SliceData(*key), len(*key)) // only for the lookup
+		k = bytesview.String(*key) // only for the lookup
 	}
 	if cur := dev.series[k]; cur != nil {
 		if s.Time >= cur.msgTime {
@@ -206,7 +208,7 @@ func (g *gaugeStore) lookup(dev *device, s *mapping.Sample, now time.Time, key *
 	return cur
 }
 
-func (g *gaugeStore) family(name, help string) *family {
+func (g *Store) family(name, help string) *family {
 	f, ok := g.families[name]
 	if !ok {
 		f = &family{name: name, help: help}
@@ -228,7 +230,7 @@ func appendLabelKey(b []byte, labels []mapping.Label) []byte {
 
 // sweep removes the series whose TTL has passed, and devices left without
 // series. g.mu is held.
-func (g *gaugeStore) sweep(now time.Time) {
+func (g *Store) sweep(now time.Time) {
 	g.lastSweep = now
 	for dk, dev := range g.devices {
 		for k, s := range dev.series {
@@ -247,7 +249,7 @@ func (g *gaugeStore) sweep(now time.Time) {
 
 // logRefusals says, at most once a minute, how many series the cap refused
 // and which gauge asked for the most. g.mu is held.
-func (g *gaugeStore) logRefusals(now time.Time) {
+func (g *Store) logRefusals(now time.Time) {
 	if len(g.refusedSince) == 0 || now.Sub(g.lastRefusal) < refusedLogEvery {
 		return
 	}
@@ -270,27 +272,27 @@ type snapshot struct {
 	value          float64
 }
 
-// count is the number of series held.
-func (g *gaugeStore) count() int {
+// Count is the number of series held.
+func (g *Store) Count() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.series
 }
 
-// expire removes the series whose TTL has passed; scrapes call it first, so
+// Expire removes the series whose TTL has passed; scrapes call it first, so
 // that the series count they report is current.
-func (g *gaugeStore) expire() {
+func (g *Store) Expire() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.sweep(g.now())
 }
 
-// writeText writes every series in the Prometheus text format (version
+// WriteText writes every series in the Prometheus text format (version
 // 0.0.4), family by family in name order. The values
 // are copied under the lock and written after it, so that a scrape of many
 // series does not hold up the receiver. A device without a message tag
 // (device.name) simply lacks that label.
-func (g *gaugeStore) writeText(w io.Writer) error {
+func (g *Store) WriteText(w io.Writer) error {
 	g.mu.Lock()
 	byFamily := make(map[*family][]snapshot, len(g.families))
 	for _, dev := range g.devices {
@@ -311,94 +313,16 @@ func (g *gaugeStore) writeText(w io.Writer) error {
 		line = append(line[:0], "# HELP "...)
 		line = append(line, f.name...)
 		line = append(line, ' ')
-		line = appendHelp(line, f.help)
+		line = mapping.AppendHelp(line, f.help)
 		line = append(line, "\n# TYPE "...)
 		line = append(line, f.name...)
 		line = append(line, " gauge\n"...)
 		for _, s := range byFamily[f] {
-			line = appendSeries(line, f.name, s)
+			line = mapping.AppendSeries(line, f.name, s.device, s.labels, s.value)
 		}
 		if _, err := bw.Write(line); err != nil {
 			return err
 		}
 	}
 	return bw.Flush()
-}
-
-// appendSeries writes one sample line: the device's labels and the rule's,
-// merged in name order.
-func appendSeries(b []byte, name string, s snapshot) []byte {
-	b = append(b, name...)
-	b = append(b, '{')
-	i, j, n := 0, 0, 0
-	for i < len(s.device) || j < len(s.labels) {
-		var l mapping.Label
-		if j == len(s.labels) || (i < len(s.device) && s.device[i].Name < s.labels[j].Name) {
-			l = s.device[i]
-			i++
-		} else {
-			l = s.labels[j]
-			j++
-		}
-		if n > 0 {
-			b = append(b, ',')
-		}
-		n++
-		b = append(b, l.Name...)
-		b = append(b, '=', '"')
-		b = appendLabelValue(b, l.Value)
-		b = append(b, '"')
-	}
-	b = append(b, '}', ' ')
-	b = strconv.AppendFloat(b, s.value, 'g', -1, 64)
-	return append(b, '\n')
-}
-
-// appendLabelValue escapes a label value: backslash, quote, newline.
-func appendLabelValue(b []byte, v string) []byte {
-	start := 0
-	for i := 0; i < len(v); i++ {
-		var esc byte
-		switch v[i] {
-		case '\\':
-			esc = '\\'
-		case '"':
-			esc = '"'
-		case '\n':
-			esc = 'n'
-		default:
-			continue
-		}
-		b = append(b, v[start:i]...)
-		b = append(b, '\\', esc)
-		start = i + 1
-	}
-	return append(b, v[start:]...)
-}
-
-// appendHelp escapes help text: backslash and newline.
-func appendHelp(b []byte, h string) []byte {
-	for i := 0; i < len(h); i++ {
-		switch h[i] {
-		case '\\':
-			b = append(b, '\\', '\\')
-		case '\n':
-			b = append(b, '\\', 'n')
-		default:
-			b = append(b, h[i])
-		}
-	}
-	return b
-}
-
-// deviceGaugeNames are the per-device gauges every message updates.
-func deviceGaugeNames(namespace string) (last, received string) {
-	return namespace + "_device_last_message_timestamp_seconds",
-		namespace + "_device_last_received_timestamp_seconds"
-}
-
-// unixSeconds is t as fractional Unix seconds. Whole seconds and the
-// fraction are converted apart: 1717171200.25 stays exactly that.
-func unixSeconds(t time.Time) float64 {
-	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
 }

@@ -1,4 +1,6 @@
-package exporter
+//go:build e2e
+
+package e2e
 
 import (
 	"bytes"
@@ -24,7 +26,7 @@ func importCmd(t *testing.T, db *testinflux.Server, override string, args ...str
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := withOverride(t, string(base), override)
+	text := testexporter.WithOverride(t, string(base), override)
 	cfg := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -98,10 +100,14 @@ func TestImportResumes(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var state importState
+	// The state file, as the import command writes it.
+	var state struct {
+		Done     int  `json:"done"`
+		Complete bool `json:"complete"`
+	}
 	deadline := time.Now().Add(time.Minute)
 	for state.Done == 0 {
-		if raw, err := os.ReadFile(statePath(file)); err == nil {
+		if raw, err := os.ReadFile(file + ".import-state"); err == nil {
 			json.Unmarshal(raw, &state)
 		}
 		if time.Now().After(deadline) {
@@ -113,7 +119,7 @@ func TestImportResumes(t *testing.T) {
 	if err := cmd.Wait(); err == nil {
 		t.Fatalf("the interrupted import exited 0:\n%s", first.String())
 	}
-	raw, _ := os.ReadFile(statePath(file))
+	raw, _ := os.ReadFile(file + ".import-state")
 	json.Unmarshal(raw, &state)
 	if state.Complete || state.Done == 0 || state.Done >= 40_000 {
 		t.Fatalf("state after the interruption: %+v\n%s", state, first.String())

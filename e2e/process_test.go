@@ -1,4 +1,6 @@
-package exporter
+//go:build e2e
+
+package e2e
 
 import (
 	"encoding/json"

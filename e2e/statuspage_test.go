@@ -1,0 +1,107 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestStatusPageInBrowser opens the status page in a real headless
+// Chromium after the samples are posted: it lists the devices and the
+// unmapped parameters with a rule suggestion, and the filter works. The
+// screenshot is written to $ARTIFACTS_DIR (the temporary directory when
+// unset).
+func TestStatusPageInBrowser(t *testing.T) {
+	ex := startExporter(t, "", nil, "")
+	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed: run the tests with scripts/test.sh, which installs it")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(browser),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(profileDir(t)), chromedp.WindowSize(1200, 1600),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+
+	var rows, visible int
+	var unmapped, count, firstByMessages string
+	var png []byte
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(ex.URL+"/"),
+		chromedp.WaitVisible("#devices", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('#devices tbody tr').length`, &rows),
+		chromedp.Text("#unmapped tbody", &unmapped, chromedp.ByQuery),
+		chromedp.FullScreenshot(&png, 100), // 100: PNG,
+		// Sort by messages, most first: two devices sent two messages.
+		chromedp.Click(`#devices th:nth-child(5)`, chromedp.ByQuery),
+		chromedp.Click(`#devices th:nth-child(5)`, chromedp.ByQuery),
+		chromedp.Text(`#devices tbody tr:first-child td:nth-child(5)`, &firstByMessages, chromedp.ByQuery),
+		chromedp.SendKeys("#filter", "FVO", chromedp.ByQuery),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#devices tbody tr')).filter(r => r.style.display !== 'none').length`, &visible),
+		chromedp.Text("#device-count", &count, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = chromedp.Cancel(ctx) // close the browser and wait for it
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	shot := filepath.Join(dir, "flespi-exporter-status.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Error(err)
+	}
+	t.Logf("screenshot: %s", shot)
+	if rows != 6 {
+		t.Errorf("%d device rows, want the 6 idents of the samples", rows)
+	}
+	if !strings.Contains(unmapped, "custom.param.10800") || !strings.Contains(unmapped, `match = "custom.param.*"`) {
+		t.Errorf("unmapped parameters table:\n%s", unmapped)
+	}
+	if firstByMessages != "2" {
+		t.Errorf("sorted by messages, the first row has %q messages, want 2", firstByMessages)
+	}
+	if visible != 1 || count != "1" {
+		t.Errorf("filtered by FVO: %d rows visible, count %q; want 1", visible, count)
+	}
+}
+
+// profileDir is the browser's profile directory. Chromium's helper
+// processes may still write to it for a moment after the browser is told to
+// close, so it is removed with retries rather than by t.TempDir's strict
+// cleanup.
+func profileDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "flespi-chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 20 {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return dir
+}

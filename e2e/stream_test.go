@@ -1,0 +1,203 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
+)
+
+// field returns the value of one field of the point of ident at time ns.
+func field(t *testing.T, db *testinflux.Server, name, ident string, ns int64) any {
+	t.Helper()
+	series := db.Query(`SELECT "` + name + `" FROM flespi WHERE ident = '` + ident + `' AND time = ` + strconv.FormatInt(ns, 10))
+	if len(series) == 0 || len(series[0].Values) != 1 {
+		t.Fatalf("no point of %s at %d with field %s: %+v", ident, ns, name, series)
+	}
+	return series[0].Values[0][1]
+}
+
+// TestStoreSamples posts the real flespi samples and reads them back from
+// InfluxDB: typed values and exact microsecond timestamps.
+func TestStoreSamples(t *testing.T) {
+	db := testinflux.Start(t)
+	ex := startExporter(t, db.URL, nil, "")
+	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
+	if code != http.StatusOK {
+		t.Fatalf("POST samples: %d %s", code, answer)
+	}
+	if want := "stored: 8 messages, 8 points, 0 skipped messages, 0 dead-lettered points"; answer != want {
+		t.Errorf("answer %q, want %q", answer, want)
+	}
+	checks := []struct {
+		field, ident string
+		ns           int64
+		want         string
+	}{
+		{"position.speed", "352093081234567", 1717171200250000000, "63"},
+		{"can.fuel.level", "352093081234567", 1717171200250000000, "71"},
+		{"gsm.mcc", "352093081234567", 1717171200250000000, "262"},
+		{"engine.ignition.status", "352093081234567", 1717171200250000000, "true"},
+		{"ble.sensor.temperature.1", "352093081234567", 1717171200250000000, "-18.2"},
+		{"battery.voltage", "015136001986400", 1706905170172580000, "4.09"},
+		{"gisgraphy.address.city", "4764252939", 1729132792000000000, "Becerril"},
+		{"server.timestamp", "4764252939", 1729132792000000000, "1729132792.719063"},
+		{"position.direction", "605630", 1506695785000000000, "262.643854"},
+	}
+	for _, c := range checks {
+		if got := jsonText(field(t, db, c.field, c.ident, c.ns)); got != c.want {
+			t.Errorf("%s of %s = %s, want %s", c.field, c.ident, got, c.want)
+		}
+	}
+	// The same batch again (flespi resends when our 200 is lost) changes
+	// nothing, except for the first sample: it has no timestamp at all, so
+	// each copy is stamped with its arrival time and is a point of its own.
+	before := countAll(t, db)
+	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != http.StatusOK {
+		t.Fatalf("resend: %d %s", code, answer)
+	}
+	if after := countAll(t, db); before != 8 || after != 9 {
+		t.Errorf("points: %d after the first post, %d after the resend; want 8 and 9", before, after)
+	}
+	if got := metricValue(t, ex, "flespi_exporter_points_written_total"); got != 16 {
+		t.Errorf("points_written_total = %v, want 16", got)
+	}
+}
+
+// countAll counts the points of measurement flespi (every point of the
+// default rules has an ident tag; count any field of all).
+func countAll(t *testing.T, db *testinflux.Server) int {
+	t.Helper()
+	series := db.Query(`SELECT COUNT(*) FROM flespi GROUP BY ident`)
+	total := 0
+	for _, s := range series {
+		// The largest count over the fields is the number of points of that ident.
+		most := int64(0)
+		for _, v := range s.Values[0][1:] {
+			if num, ok := v.(json.Number); ok {
+				if n, err := num.Int64(); err == nil && n > most {
+					most = n
+				}
+			}
+		}
+		total += int(most)
+	}
+	return total
+}
+
+func jsonText(v any) string {
+	switch x := v.(type) {
+	case json.Number:
+		return x.String()
+	case string:
+		return x
+	case bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestInfluxDown answers 503 while InfluxDB is down, and stores the batch
+// once it is back.
+func TestInfluxDown(t *testing.T) {
+	db := testinflux.Start(t)
+	ex := startExporter(t, db.URL, nil, "")
+	db.Stop()
+	resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(samples(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(string(answer), "the batch was not acknowledged and will come again") {
+		t.Errorf("InfluxDB down: %d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), answer)
+	}
+	if r, _ := http.Get(ex.URL + "/-/ready"); r == nil || r.StatusCode != 503 {
+		t.Errorf("/-/ready with InfluxDB down: %v", r)
+	}
+	db.Restart()
+	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
+		t.Fatalf("InfluxDB back: %d %s", code, answer)
+	}
+	if n := countAll(t, db); n != 8 {
+		t.Errorf("%d points stored, want 8", n)
+	}
+	if r, _ := http.Get(ex.URL + "/-/ready"); r == nil || r.StatusCode != 200 {
+		t.Errorf("/-/ready with InfluxDB up: %v", r)
+	}
+	if got := metricValue(t, ex, "flespi_exporter_write_errors_total", "kind", "transient"); got < 1 {
+		t.Errorf("write_errors_total{kind=transient} = %v", got)
+	}
+}
+
+// TestDeadLetters: points InfluxDB refuses for good (a field type conflict
+// with data written before) go to the dead-letter file with their message;
+// the rest of the batch is stored and the batch acknowledged.
+func TestDeadLetters(t *testing.T) {
+	db := testinflux.Start(t)
+	deadFile := filepath.Join(t.TempDir(), "dead.jsonl")
+	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_DEAD_LETTER_FILE": deadFile}, "")
+	// gsm.mcc is an integer field for the exporter; make it a string in
+	// InfluxDB first, in the week (shard) of the truck-07 sample.
+	writeLine(t, db, `flespi,ident=old gsm.mcc="257" 1717171000000000000`)
+	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
+	if code != 200 || answer != "stored: 8 messages, 7 points, 0 skipped messages, 1 dead-lettered points" {
+		t.Fatalf("got %d %q", code, answer)
+	}
+	data, err := os.ReadFile(deadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("dead-letter file has %d lines, want 1:\n%s", len(lines), data)
+	}
+	var entry struct {
+		Time, Error, Line string
+		Message           map[string]any
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &entry); err != nil {
+		t.Fatal(err)
+	}
+	if entry.Message["ident"] != "352093081234567" || entry.Message["can.engine.rpm"] != 1650.0 || !strings.Contains(entry.Error, "field type conflict") ||
+		!strings.Contains(entry.Line, "gsm.mcc=262i") {
+		t.Errorf("dead letter: %+v", entry)
+	}
+	// The 7 other messages are stored (the old string point does not count:
+	// InfluxQL reads gsm.mcc with one type across shards and skips it).
+	if n := countAll(t, db); n != 7 {
+		t.Errorf("%d points in InfluxDB, want 7", n)
+	}
+	if s := db.Query(`SELECT "position.speed" FROM flespi WHERE ident = '352093081234567'`); len(s) != 0 {
+		t.Errorf("the rejected point is in InfluxDB: %+v", s)
+	}
+	if got := metricValue(t, ex, "flespi_exporter_dead_letters_total"); got != 1 {
+		t.Errorf("dead_letters_total = %v, want 1", got)
+	}
+}
+
+func writeLine(t *testing.T, db *testinflux.Server, line string) {
+	t.Helper()
+	resp, err := http.Post(db.URL+"/write?db="+testinflux.Database, "text/plain", strings.NewReader(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Fatalf("write %q: %s", line, resp.Status)
+	}
+}

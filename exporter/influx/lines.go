@@ -1,0 +1,46 @@
+package influx
+
+// Lines is line protocol to store, with the flespi message each line was
+// made from, so that a line InfluxDB refuses can be kept with its message.
+// The caller fills it; the Sink only reads it.
+type Lines struct {
+	Text     []byte   // one point per line, each ending in '\n'
+	Ends     []int    // end offset in Text of each line
+	Origin   []int    // index in Messages of the message of each line
+	Messages [][]byte // JSON text of the messages
+}
+
+// Len is the number of lines.
+func (l *Lines) Len() int { return len(l.Ends) }
+
+// Span returns the text of lines [lo, hi).
+func (l *Lines) Span(lo, hi int) []byte {
+	start := 0
+	if lo > 0 {
+		start = l.Ends[lo-1]
+	}
+	return l.Text[start:l.Ends[hi-1]]
+}
+
+// AddMessage starts the lines of one more message, whose JSON text is msg
+// (not copied: it must stay as it is while l is in use).
+func (l *Lines) AddMessage(msg []byte) { l.Messages = append(l.Messages, msg) }
+
+// EndLine records the end of a line just appended to Text, as a line of
+// the last message added.
+func (l *Lines) EndLine() {
+	l.Ends = append(l.Ends, len(l.Text))
+	l.Origin = append(l.Origin, len(l.Messages)-1)
+}
+
+// Reset empties l, keeping its memory.
+func (l *Lines) Reset() {
+	clear(l.Messages) // drop the references to the request body
+	l.Text, l.Ends, l.Origin, l.Messages = l.Text[:0], l.Ends[:0], l.Origin[:0], l.Messages[:0]
+}
+
+// Cap is the memory l holds, in bytes, roughly: what a pool weighs before
+// keeping it.
+func (l *Lines) Cap() int {
+	return cap(l.Text) + 8*(cap(l.Ends)+cap(l.Origin)) + 24*cap(l.Messages)
+}

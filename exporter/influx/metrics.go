@@ -1,0 +1,48 @@
+package influx
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the InfluxDB output's own metrics.
+type metrics struct {
+	pointsWritten prometheus.Counter
+	writeDuration prometheus.Histogram
+	writeErrors   *prometheus.CounterVec // by kind: transient, rejected
+	deadLetters   prometheus.Counter
+}
+
+// Kinds of write errors, label values of flespi_exporter_write_errors_total.
+const (
+	errTransient = "transient"
+	errRejected  = "rejected"
+)
+
+// newMetrics makes the metrics and registers them with reg, unless reg is nil.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		pointsWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flespi_exporter_points_written_total",
+			Help: "Points InfluxDB accepted.",
+		}),
+		writeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "flespi_exporter_write_duration_seconds",
+			Help:    "Duration of one InfluxDB write request.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flespi_exporter_write_errors_total",
+			Help: "Failed InfluxDB write requests, by kind: transient (the batch is answered 503 and comes again) or rejected (points refused for good).",
+		}, []string{"kind"}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flespi_exporter_dead_letters_total",
+			Help: "Points InfluxDB refused for good, kept in the dead-letter file (or only logged without one).",
+		}),
+	}
+	// Known label values start at zero, so rate() and alerts see them from the start.
+	for _, k := range []string{errTransient, errRejected} {
+		m.writeErrors.WithLabelValues(k)
+	}
+	if reg != nil {
+		reg.MustRegister(m.pointsWritten, m.writeDuration, m.writeErrors, m.deadLetters)
+	}
+	return m
+}

@@ -1,0 +1,142 @@
+// Package fakeinflux is an InfluxDB write API in the test process
+// (httptest), for the unit tests: it keeps the lines written to it, and
+// answers on demand what a real InfluxDB will not do when a test wants it
+// to (429 with Retry-After, 413, a 5xx, a slow answer), and refuses lines
+// as InfluxDB does on a field type conflict: the other lines of the
+// request are stored, and the answer is 400.
+package fakeinflux
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Answer is one scripted answer to a write request.
+type Answer struct {
+	Status int               // the status code; the request stores nothing
+	Header map[string]string // headers of the answer (Retry-After)
+	Body   string            // the answer's body
+	Delay  time.Duration     // wait before answering (or until the client gives up)
+}
+
+// Server is the fake InfluxDB.
+type Server struct {
+	URL string
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	script   []Answer
+	refuse   func(line string) string // "" keeps the line; else the error
+	lines    []string
+	requests []int // lines in each write request, answered or not
+}
+
+// Start runs a fake InfluxDB until the test ends.
+func Start(t interface{ Cleanup(func()) }) *Server {
+	s := &Server{}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
+	s.URL = s.srv.URL
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// Then queues answers for the next write requests, in order; after them
+// the server stores lines again.
+func (s *Server) Then(answers ...Answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = append(s.script, answers...)
+}
+
+// Refuse makes the server refuse every line for which f returns an error
+// text, as InfluxDB refuses a field type conflict.
+func (s *Server) Refuse(f func(line string) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = f
+}
+
+// Lines returns the lines stored so far.
+func (s *Server) Lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines...)
+}
+
+// Requests returns the number of lines of each write request so far.
+func (s *Server) Requests() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.requests...)
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/ping", "/health":
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case "/api/v2/write":
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+	s.mu.Lock()
+	s.requests = append(s.requests, len(lines))
+	var a *Answer
+	if len(s.script) > 0 {
+		a = &s.script[0]
+		s.script = s.script[1:]
+	}
+	s.mu.Unlock()
+	if a != nil {
+		s.answer(w, r, *a)
+		return
+	}
+	s.store(w, lines)
+}
+
+// answer gives a scripted answer.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, a Answer) {
+	select {
+	case <-time.After(a.Delay):
+	case <-r.Context().Done():
+		return
+	}
+	for k, v := range a.Header {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(a.Status)
+	fmt.Fprintf(w, `{"code":"invalid","message":%q}`, a.Body)
+}
+
+// store keeps the lines the refuse function lets through and answers 204,
+// or 400 naming the first refusal when there was one.
+func (s *Server) store(w http.ResponseWriter, lines []string) {
+	s.mu.Lock()
+	var refused []string
+	for _, l := range lines {
+		if s.refuse != nil {
+			if why := s.refuse(l); why != "" {
+				refused = append(refused, why)
+				continue
+			}
+		}
+		s.lines = append(s.lines, l)
+	}
+	s.mu.Unlock()
+	if len(refused) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	fmt.Fprintf(w, `{"code":"invalid","message":%q}`, fmt.Sprintf("partial write: %s dropped=%d", refused[0], len(refused)))
+}

@@ -1,0 +1,225 @@
+package testexporter
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter"
+)
+
+// InProcess is an exporter running inside the test process, on a free
+// loopback port, until the test ends.
+type InProcess struct {
+	URL      string // base URL of the stream listener
+	Registry *prometheus.Registry
+	Server   *exporter.Server
+}
+
+// Options say how StartInProcess configures the repository's config.toml.
+type Options struct {
+	InfluxURL string            // "" for none
+	Bucket    string            // INFLUXDB_BUCKET; "db/autogen" when empty
+	Env       map[string]string // more environment variables of the file
+	// Override is a line "key = value" that replaces the line of that key.
+	Override string
+	Now      func() time.Time // the clock; time.Now when nil
+}
+
+// ConfigFile is the repository's config.toml.
+func ConfigFile() string { return filepath.Join(root(), "config.toml") }
+
+// SamplesFile is the real flespi messages of testdata.
+func SamplesFile() string { return filepath.Join(root(), "testdata", "samples.json") }
+
+// Samples returns the real flespi messages of testdata/samples.json.
+func Samples(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(SamplesFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// LoadDefault parses the repository's config.toml with an empty environment.
+func LoadDefault(t testing.TB) *config.Loaded {
+	t.Helper()
+	return Parse(t, Options{})
+}
+
+// Parse reads the repository's config.toml as opts say.
+func Parse(t testing.TB, opts Options) *config.Loaded {
+	t.Helper()
+	data, err := os.ReadFile(ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := WithOverride(t, string(data), opts.Override)
+	bucket := opts.Bucket
+	if bucket == "" {
+		bucket = "db/autogen"
+	}
+	lookup := func(k string) (string, bool) {
+		switch k {
+		case "INFLUXDB_URL":
+			return opts.InfluxURL, true
+		case "INFLUXDB_BUCKET":
+			return bucket, true
+		case "INFLUXDB_TOKEN":
+			return "user:pass", true
+		}
+		v, ok := opts.Env[k]
+		return v, ok
+	}
+	cfg, err := config.Parse("config.toml", text, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// StartInProcess runs the repository's config.toml as opts say.
+func StartInProcess(t testing.TB, opts Options) *InProcess {
+	t.Helper()
+	return Run(t, Parse(t, opts), opts.Now)
+}
+
+// Run runs an exporter for cfg until the test ends.
+func Run(t testing.TB, cfg *config.Loaded, now func() time.Time) *InProcess {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	srv, err := exporter.New(cfg, exporter.Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, &exporter.Listeners{HTTP: ln}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	return &InProcess{URL: "http://" + ln.Addr().String(), Registry: reg, Server: srv}
+}
+
+// WithOverride replaces the line of a key in a configuration text with
+// override, "key = value"; "" changes nothing.
+func WithOverride(t testing.TB, text, override string) string {
+	t.Helper()
+	key, _, ok := strings.Cut(override, " = ")
+	if !ok {
+		return text
+	}
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
+	if !re.MatchString(text) {
+		t.Fatalf("config.toml has no line for %s", key)
+	}
+	return re.ReplaceAllLiteralString(text, override)
+}
+
+// Post sends a batch and returns the status code and answer.
+func Post(t testing.TB, url string, body []byte, header map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(answer))
+}
+
+// Get returns the body of a GET that must answer 200.
+func Get(t testing.TB, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s\n%s", url, resp.Status, body)
+	}
+	return string(body)
+}
+
+// MetricValue scrapes the exporter's /metrics and sums the samples of a
+// metric whose labels include the given name=value pairs.
+func (p *InProcess) MetricValue(t testing.TB, name string, labels ...string) float64 {
+	t.Helper()
+	return MetricValue(t, p.URL+"/metrics", name, labels...)
+}
+
+// MetricValue scrapes url and sums the samples of a metric whose labels
+// include the given name=value pairs; 0 when there is none.
+func MetricValue(t testing.TB, url, name string, labels ...string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("%s does not parse: %v", url, err)
+	}
+	sum := 0.0
+	mf, ok := mfs[name]
+	if !ok {
+		return 0
+	}
+metric:
+	for _, m := range mf.GetMetric() {
+		for i := 0; i+1 < len(labels); i += 2 {
+			found := false
+			for _, lp := range m.GetLabel() {
+				found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+			}
+			if !found {
+				continue metric
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		case m.Untyped != nil:
+			sum += m.Untyped.GetValue()
+		}
+	}
+	return sum
+}
