@@ -85,10 +85,13 @@ func newBatch(m *mapping.Mapping, received time.Time, w wants) *Batch {
 func (b *Batch) Release() {
 	b.Reset()
 	b.mapping = nil
-	if b.size() <= maxPooledBytes {
+	if b.poolable() {
 		batchPool.Put(b)
 	}
 }
+
+// poolable reports whether the batch is small enough to keep for reuse.
+func (b *Batch) poolable() bool { return b.size() <= maxPooledBytes }
 
 // size is the memory the batch holds, roughly, in bytes.
 func (b *Batch) size() int {

@@ -1,0 +1,179 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
+	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/internal/fakeinflux"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// compile makes a Mapping of [[rule]]s in TOML.
+func compile(t *testing.T, rules string) *mapping.Mapping {
+	t.Helper()
+	var file struct {
+		Rule []mapping.Rule `toml:"rule"`
+	}
+	if _, err := toml.Decode(rules, &file); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mapping.Compile(mapping.DefaultConfig(), file.Rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// recorder is a Recorder that keeps the idents of what it was told.
+type recorder struct{ idents []string }
+
+func (r *recorder) Record(b *Batch) {
+	for _, ms := range b.Messages() {
+		r.idents = append(r.idents, ms.Ident)
+	}
+}
+
+func gaugeText(t *testing.T, g *gauges.Store) string {
+	t.Helper()
+	var b strings.Builder
+	if err := g.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+const body = `[{"ident":"a","timestamp":1717171200,"speed":12,"x":1},{"timestamp":1717171200,"speed":3},` +
+	`{"ident":"b","timestamp":1717171201,"speed":"fast"}]`
+
+// TestProcessToEveryOutput: a body goes to InfluxDB, then the gauges and
+// the status recorder, and the Result counts what was stored and skipped.
+func TestProcessToEveryOutput(t *testing.T) {
+	db := fakeinflux.Start(t)
+	sink, err := influx.New(config.InfluxDB{URL: db.URL, Bucket: "db/autogen", Timeout: config.Duration(5 * time.Second), BatchSize: 100}, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
+	rec := &recorder{}
+	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Influx: sink, Gauges: g, Status: rec}, prometheus.NewRegistry(), quiet)
+	res, err := p.Process(context.Background(), []byte(body), time.Unix(1717171300, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Result{Messages: 3, SkippedMessages: 1, SkippedValues: 1, Points: 1}
+	if res != want {
+		t.Errorf("result %+v, want %+v", res, want)
+	}
+	if lines := db.Lines(); len(lines) != 1 || lines[0] != "flespi,ident=a speed=12 1717171200000000000" {
+		t.Errorf("lines %q", lines)
+	}
+	if text := gaugeText(t, g); !strings.Contains(text, `flespi_speed{ident="a"} 12`) || !strings.Contains(text, `flespi_device_last_message_timestamp_seconds{ident="b"} 1.717171201e+09`) {
+		t.Errorf("gauges:\n%s", text)
+	}
+	if fmt.Sprint(rec.idents) != "[a b]" {
+		t.Errorf("the recorder saw %v, want [a b]", rec.idents)
+	}
+	if s := res.String(); s != "stored: 3 messages, 1 points, 1 skipped messages, 0 dead-lettered points" {
+		t.Errorf("answer %q", s)
+	}
+}
+
+// TestNotStoredUpdatesNothing: while InfluxDB fails, the batch is not
+// stored, and neither the gauges nor the status follow it (it comes again).
+func TestNotStoredUpdatesNothing(t *testing.T) {
+	db := fakeinflux.Start(t)
+	db.Then(fakeinflux.Answer{Status: 503}, fakeinflux.Answer{Status: 503})
+	sink, err := influx.New(config.InfluxDB{URL: db.URL, Bucket: "db/autogen", Timeout: config.Duration(5 * time.Second), BatchSize: 100}, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
+	rec := &recorder{}
+	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Influx: sink, Gauges: g, Status: rec}, nil, quiet)
+	_, err = p.Process(context.Background(), []byte(body), time.Now())
+	var notStored *NotStoredError
+	if !errors.As(err, &notStored) {
+		t.Fatalf("err = %v, want a NotStoredError", err)
+	}
+	if g.Count() != 0 || len(rec.idents) != 0 {
+		t.Errorf("after a failed write: %d gauge series, status saw %v", g.Count(), rec.idents)
+	}
+}
+
+// TestInvalidBody: a body that is not messages is an InvalidError, and
+// nothing of it reaches an output.
+func TestInvalidBody(t *testing.T) {
+	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
+	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Gauges: g}, nil, quiet)
+	_, err := p.Process(context.Background(), []byte(`[{"ident":"a","timestamp":1,"speed":1},{"ident":`), time.Now())
+	var invalid *InvalidError
+	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "invalid JSON") {
+		t.Fatalf("err = %v, want an InvalidError", err)
+	}
+	if g.Count() != 0 {
+		t.Errorf("%d gauge series from an invalid body", g.Count())
+	}
+}
+
+// TestBatchKeepsItsRules: a batch begun before new rules are set is
+// mapped with the rules it began with.
+func TestBatchKeepsItsRules(t *testing.T) {
+	old := compile(t, `rule = [{match = "speed"}]`)
+	p := New(old, Outputs{Gauges: gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)}, nil, quiet)
+	b := p.Begin(time.Now())
+	defer b.Release()
+	p.SetMapping(compile(t, `rule = [{match = "other"}]`))
+	if err := b.fill([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if b.Mapping() != old || b.Hits()[0] != 2 {
+		t.Errorf("the batch mapped with other rules: hits %v", b.Hits())
+	}
+}
+
+// TestHugeBatchIsNotPooled: a batch grown by a huge body is dropped, not
+// kept in the pool for ever; an ordinary one is kept.
+func TestHugeBatchIsNotPooled(t *testing.T) {
+	p := New(compile(t, `rule = [{match = "**", type = "string"}]`), Outputs{Gauges: gauges.New(1<<20, time.Now, prometheus.NewRegistry(), quiet)}, nil, quiet)
+	small := p.Begin(time.Now())
+	if err := small.fill([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if !small.poolable() {
+		t.Errorf("a batch of 3 messages is not kept (%d bytes)", small.size())
+	}
+	small.Release()
+	var big strings.Builder
+	big.WriteString("[")
+	for i := range 40_000 {
+		if i > 0 {
+			big.WriteString(",")
+		}
+		fmt.Fprintf(&big, `{"ident":"d%d","timestamp":1717171200,"a":1,"b":2,"c":3}`, i)
+	}
+	big.WriteString("]")
+	b := p.Begin(time.Now())
+	if err := b.fill([]byte(big.String())); err != nil {
+		t.Fatal(err)
+	}
+	if b.poolable() {
+		t.Errorf("a batch of 40,000 messages (%d bytes) would be kept in the pool", b.size())
+	}
+	b.Release()
+}
