@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
 )
@@ -16,32 +15,13 @@ import (
 // with the tag e2e and fail, never skip, when a tool is missing:
 // scripts/test.sh installs them and runs this tier after the unit tests.
 
-// The helpers of this package's tests, over internal/testexporter.
-
-// startExporter runs the repository's config.toml in process against
-// influxURL ("" for none), with environment variables from env, and with
-// override, a line "key = value" that replaces the line of that key.
-func startExporter(t *testing.T, influxURL string, env map[string]string, override string) *testexporter.InProcess {
-	t.Helper()
-	return testexporter.StartInProcess(t, testexporter.Options{InfluxURL: influxURL, Env: env, Override: override})
-}
-
-// startExporterAt is startExporter with the clock now.
-func startExporterAt(t *testing.T, influxURL string, env map[string]string, override string, now func() time.Time) *testexporter.InProcess {
-	t.Helper()
-	return testexporter.StartInProcess(t, testexporter.Options{InfluxURL: influxURL, Env: env, Override: override, Now: now})
-}
-
+// The short names of this package's tests for internal/testexporter's helpers.
 var (
-	post    = testexporter.Post
-	get     = testexporter.Get
-	samples = testexporter.Samples
+	startExporter = testexporter.StartWith
+	post          = testexporter.Post
+	get           = testexporter.Get
+	samples       = testexporter.Samples
 )
-
-func metricValue(t *testing.T, ex *testexporter.InProcess, name string, labels ...string) float64 {
-	t.Helper()
-	return ex.MetricValue(t, name, labels...)
-}
 
 // promtoolCheck runs `promtool check metrics` over an exposition. promtool
 // comes from Debian's prometheus package, which scripts/test.sh installs.

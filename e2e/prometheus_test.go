@@ -14,9 +14,7 @@ import (
 // and values, and the silent-device expression works.
 func TestRealPrometheusScrape(t *testing.T) {
 	ex := startExporter(t, "", nil, "")
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
-		t.Fatalf("%d %s", code, answer)
-	}
+	ex.PostSamples(t)
 	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{strings.TrimPrefix(ex.URL, "http://")}})
 	got := map[string]string{}
 	for _, s := range prom.WaitFor(`flespi_position_speed_meters_per_second`, 5) {
@@ -56,8 +54,6 @@ func TestRealPrometheusScrape(t *testing.T) {
 // the exporter's own metrics, passes promtool check metrics.
 func TestMetricsPassPromtool(t *testing.T) {
 	ex := startExporter(t, "", nil, "")
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
-		t.Fatalf("%d %s", code, answer)
-	}
+	ex.PostSamples(t)
 	promtoolCheck(t, get(t, ex.URL+"/metrics"))
 }

@@ -21,9 +21,7 @@ import (
 // unset).
 func TestStatusPageInBrowser(t *testing.T) {
 	ex := startExporter(t, "", nil, "")
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
-		t.Fatalf("%d %s", code, answer)
-	}
+	ex.PostSamples(t)
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("chromium is not installed: run the tests with scripts/test.sh, which installs it")

@@ -68,7 +68,7 @@ func TestStoreSamples(t *testing.T) {
 	if after := countAll(t, db); before != 8 || after != 9 {
 		t.Errorf("points: %d after the first post, %d after the resend; want 8 and 9", before, after)
 	}
-	if got := metricValue(t, ex, "flespi_exporter_points_written_total"); got != 16 {
+	if got := ex.MetricValue(t, "flespi_exporter_points_written_total"); got != 16 {
 		t.Errorf("points_written_total = %v, want 16", got)
 	}
 }
@@ -139,7 +139,7 @@ func TestInfluxDown(t *testing.T) {
 	if r, _ := http.Get(ex.URL + "/-/ready"); r == nil || r.StatusCode != 200 {
 		t.Errorf("/-/ready with InfluxDB up: %v", r)
 	}
-	if got := metricValue(t, ex, "flespi_exporter_write_errors_total", "kind", "transient"); got < 1 {
+	if got := ex.MetricValue(t, "flespi_exporter_write_errors_total", "kind", "transient"); got < 1 {
 		t.Errorf("write_errors_total{kind=transient} = %v", got)
 	}
 }
@@ -185,7 +185,7 @@ func TestDeadLetters(t *testing.T) {
 	if s := db.Query(`SELECT "position.speed" FROM flespi WHERE ident = '352093081234567'`); len(s) != 0 {
 		t.Errorf("the rejected point is in InfluxDB: %+v", s)
 	}
-	if got := metricValue(t, ex, "flespi_exporter_dead_letters_total"); got != 1 {
+	if got := ex.MetricValue(t, "flespi_exporter_dead_letters_total"); got != 1 {
 		t.Errorf("dead_letters_total = %v, want 1", got)
 	}
 }

@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter"
 	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/internal/workload"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // benchServer is a Prometheus-only exporter with the default config.toml.

@@ -8,19 +8,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/tb"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
 // TestGaugesFromSamples posts the samples to a Prometheus-only exporter and
 // compares the gauges: one series per mapped parameter per ident, labelled
 // with ident (and device_name where the message has one), newest values.
 func TestGaugesFromSamples(t *testing.T) {
-	clock := newClock()
+	clock := tb.NewClock()
 	ex := startExporterAt(t, "", nil, "", clock.Now)
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
-		t.Fatalf("%d %s", code, answer)
-	}
+	ex.PostSamples(t)
 	want := `
 # HELP flespi_ble_sensor_temperature_celsius BLE sensor temperature.
 # TYPE flespi_ble_sensor_temperature_celsius gauge
@@ -73,7 +73,7 @@ flespi_vehicle_mileage_meters{device_name="truck-07",ident="352093081234567"} 1.
 // change it, whatever order the batches come in; the received-at gauge does
 // follow arrivals.
 func TestLateMessages(t *testing.T) {
-	clock := newClock()
+	clock := tb.NewClock()
 	ex := startExporterAt(t, "", nil, "", clock.Now)
 	send := func(ts int64, volts float64) {
 		t.Helper()
@@ -108,7 +108,7 @@ flespi_device_last_received_timestamp_seconds{ident="a"} 1.7172002400e+09
 // TestExpiry: series not updated for their TTL disappear; a rule's ttl
 // overrides mapping.gauge_ttl.
 func TestExpiry(t *testing.T) {
-	clock := newClock()
+	clock := tb.NewClock()
 	ex := startExporterAt(t, "", nil, `gauge_ttl = "1h"`, clock.Now)
 	body := []byte(`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1},{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`)
 	if code, answer := post(t, ex.URL+"/flespi", body, nil); code != 200 {
@@ -121,15 +121,15 @@ func TestExpiry(t *testing.T) {
 		strings.Contains(get(t, ex.URL+"/metrics"), `flespi_battery_voltage_volts{ident="a"}`) {
 		t.Errorf("after a's TTL, want only b's battery series")
 	}
-	if got := metricValue(t, ex, "flespi_battery_voltage_volts", "ident", "b"); got != 3.6 {
+	if got := ex.MetricValue(t, "flespi_battery_voltage_volts", "ident", "b"); got != 3.6 {
 		t.Errorf("b = %v, want 3.6", got)
 	}
 	// a's three series (voltage and the two device gauges) expired.
-	if got := metricValue(t, ex, "flespi_exporter_device_series_expired_total"); got != 3 {
+	if got := ex.MetricValue(t, "flespi_exporter_device_series_expired_total"); got != 3 {
 		t.Errorf("expired_total = %v, want 3", got)
 	}
 	clock.Add(2 * time.Hour)
-	if got := metricValue(t, ex, "flespi_exporter_device_series"); got != 0 {
+	if got := ex.MetricValue(t, "flespi_exporter_device_series"); got != 0 {
 		t.Errorf("%v series left after everyone's TTL, want 0", got)
 	}
 }
@@ -143,14 +143,14 @@ func TestSeriesCap(t *testing.T) {
 		t.Fatalf("%d %s", code, answer)
 	}
 	// a: last message, received, voltage, level = 4 series; b's 3 are refused.
-	if got := metricValue(t, ex, "flespi_exporter_device_series"); got != 4 {
+	if got := ex.MetricValue(t, "flespi_exporter_device_series"); got != 4 {
 		t.Errorf("series = %v, want 4", got)
 	}
-	if got := metricValue(t, ex, "flespi_exporter_device_series_refused_total"); got != 3 {
+	if got := ex.MetricValue(t, "flespi_exporter_device_series_refused_total"); got != 3 {
 		t.Errorf("refused = %v, want 3", got)
 	}
 	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"battery.voltage":4.2}]`), nil)
-	if got := metricValue(t, ex, "flespi_battery_voltage_volts", "ident", "a"); got != 4.2 {
+	if got := ex.MetricValue(t, "flespi_battery_voltage_volts", "ident", "a"); got != 4.2 {
 		t.Errorf("a's voltage = %v after the cap, want 4.2", got)
 	}
 }

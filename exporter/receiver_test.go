@@ -75,7 +75,7 @@ func TestBadInput(t *testing.T) {
 	if code, answer := post(t, ex.URL+"/flespi", samples(t), auth); code != 200 {
 		t.Errorf("a good request after the bad ones: %d %s", code, answer)
 	}
-	if got := metricValue(t, ex, "flespi_exporter_requests_total", "code", "401"); got != 2 {
+	if got := ex.MetricValue(t, "flespi_exporter_requests_total", "code", "401"); got != 2 {
 		t.Errorf("requests_total{code=401} = %v, want 2", got)
 	}
 }
@@ -158,7 +158,7 @@ func TestInFlightCap(t *testing.T) {
 	<-started
 	pw.Write([]byte(`[{"ident":"a",`)) // the handler now waits for the rest
 	deadline := time.Now().Add(5 * time.Second)
-	for metricValue(t, ex, "flespi_exporter_requests_in_flight") < 1 && time.Now().Before(deadline) {
+	for ex.MetricValue(t, "flespi_exporter_requests_in_flight") < 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(samples(t)))
@@ -194,9 +194,9 @@ func TestSkipsAndChunks(t *testing.T) {
 		t.Errorf("%d points stored in requests of %v lines, want 5 in 3 and 2", n, reqs)
 	}
 	checks := map[string]float64{
-		"flespi_exporter_messages_skipped_total{reason=no_ident}":  metricValue(t, ex, "flespi_exporter_messages_skipped_total", "reason", "no_ident"),
-		"flespi_exporter_values_skipped_total{reason=uncoercible}": metricValue(t, ex, "flespi_exporter_values_skipped_total", "reason", "uncoercible"),
-		"flespi_exporter_write_duration_seconds (requests)":        metricValue(t, ex, "flespi_exporter_write_duration_seconds"),
+		"flespi_exporter_messages_skipped_total{reason=no_ident}":  ex.MetricValue(t, "flespi_exporter_messages_skipped_total", "reason", "no_ident"),
+		"flespi_exporter_values_skipped_total{reason=uncoercible}": ex.MetricValue(t, "flespi_exporter_values_skipped_total", "reason", "uncoercible"),
+		"flespi_exporter_write_duration_seconds (requests)":        ex.MetricValue(t, "flespi_exporter_write_duration_seconds"),
 	}
 	want := map[string]float64{
 		"flespi_exporter_messages_skipped_total{reason=no_ident}":  1,

@@ -43,7 +43,7 @@ func TestReload(t *testing.T) {
 	if strings.Contains(get(t, ex.URL+"/metrics"), "flespi_custom_7") {
 		t.Fatal("a gauge for custom.param.7 before any rule maps it")
 	}
-	rules := metricValue(t, ex, "flespi_exporter_config_rules")
+	rules := ex.MetricValue(t, "flespi_exporter_config_rules")
 
 	write("\n[[rule]]\nmatch = \"custom.param.*\"\ngauge = \"custom_$1\"\n")
 	if code, answer := postReload(t, ex); code != 200 || answer != "reloaded" {
@@ -53,7 +53,7 @@ func TestReload(t *testing.T) {
 	if !strings.Contains(get(t, ex.URL+"/metrics"), `flespi_custom_7{ident="a"} 42`) {
 		t.Error("the reloaded rule made no gauge")
 	}
-	if got := metricValue(t, ex, "flespi_exporter_config_rules"); got != rules+1 {
+	if got := ex.MetricValue(t, "flespi_exporter_config_rules"); got != rules+1 {
 		t.Errorf("config_rules = %v after adding a rule to %v", got, rules)
 	}
 
@@ -63,7 +63,7 @@ func TestReload(t *testing.T) {
 		!strings.Contains(answer, `unknown unit "furlongs"`) {
 		t.Errorf("invalid reload: %d %q", code, answer)
 	}
-	if got := metricValue(t, ex, "flespi_exporter_config_last_reload_successful"); got != 0 {
+	if got := ex.MetricValue(t, "flespi_exporter_config_last_reload_successful"); got != 0 {
 		t.Errorf("last_reload_successful = %v after a failed reload", got)
 	}
 	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"custom.param.7":43}]`), nil)

@@ -17,8 +17,9 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/flespi-exporter/flespi-exporter/internal/dashboardtest"
 	"gopkg.in/yaml.v3"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/dashboardtest"
 )
 
 // loadCompose loads docker-compose.yml with the variables of .env.example,

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,32 +14,13 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/flespi-exporter/flespi-exporter/internal/tb"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
-// fakeClock is a clock that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestStoreTTLs: each series keeps its own TTL; 0 never expires.
 func TestStoreTTLs(t *testing.T) {
-	clock := newClock()
+	clock := tb.NewClock()
 	g := New(100, clock.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	at := clock.Now()
 	dev := []mapping.Label{{Name: "ident", Value: "a"}}
@@ -187,7 +167,7 @@ func matchesModel(t *testing.T, g *Store, model map[modelKey]modelValue) bool {
 // TestExpiredSeriesComeBack: a series that expired while its device's
 // messages keep their order is made again, and counted again.
 func TestExpiredSeriesComeBack(t *testing.T) {
-	clock := newClock()
+	clock := tb.NewClock()
 	g := New(100, clock.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dev := []mapping.Label{{Name: "ident", Value: "a"}}
 	short := &mapping.Gauge{Name: "short", Help: "h", TTL: time.Minute}

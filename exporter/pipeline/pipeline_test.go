@@ -38,6 +38,18 @@ func compile(t *testing.T, rules string) *mapping.Mapping {
 	return m
 }
 
+// newSink returns an InfluxDB sink writing to a fake InfluxDB.
+func newSink(t *testing.T) (*fakeinflux.Server, *influx.Sink) {
+	t.Helper()
+	db := fakeinflux.Start(t)
+	sink, err := influx.New(config.InfluxDB{URL: db.URL, Bucket: "db/autogen", Timeout: config.Duration(5 * time.Second), BatchSize: 100}, nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sink.Close)
+	return db, sink
+}
+
 // recorder is a Recorder that keeps the idents of what it was told.
 type recorder struct{ idents []string }
 
@@ -62,12 +74,7 @@ const body = `[{"ident":"a","timestamp":1717171200,"speed":12,"x":1},{"timestamp
 // TestProcessToEveryOutput: a body goes to InfluxDB, then the gauges and
 // the status recorder, and the Result counts what was stored and skipped.
 func TestProcessToEveryOutput(t *testing.T) {
-	db := fakeinflux.Start(t)
-	sink, err := influx.New(config.InfluxDB{URL: db.URL, Bucket: "db/autogen", Timeout: config.Duration(5 * time.Second), BatchSize: 100}, nil, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
+	db, sink := newSink(t)
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
 	rec := &recorder{}
 	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Influx: sink, Gauges: g, Status: rec}, prometheus.NewRegistry(), quiet)
@@ -96,17 +103,12 @@ func TestProcessToEveryOutput(t *testing.T) {
 // TestNotStoredUpdatesNothing: while InfluxDB fails, the batch is not
 // stored, and neither the gauges nor the status follow it (it comes again).
 func TestNotStoredUpdatesNothing(t *testing.T) {
-	db := fakeinflux.Start(t)
+	db, sink := newSink(t)
 	db.Then(fakeinflux.Answer{Status: 503}, fakeinflux.Answer{Status: 503})
-	sink, err := influx.New(config.InfluxDB{URL: db.URL, Bucket: "db/autogen", Timeout: config.Duration(5 * time.Second), BatchSize: 100}, nil, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
 	rec := &recorder{}
 	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Influx: sink, Gauges: g, Status: rec}, nil, quiet)
-	_, err = p.Process(context.Background(), []byte(body), time.Now())
+	_, err := p.Process(context.Background(), []byte(body), time.Now())
 	var notStored *NotStoredError
 	if !errors.As(err, &notStored) {
 		t.Fatalf("err = %v, want a NotStoredError", err)

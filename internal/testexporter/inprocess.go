@@ -99,6 +99,23 @@ func StartInProcess(t testing.TB, opts Options) *InProcess {
 	return Run(t, Parse(t, opts), opts.Now)
 }
 
+// StartWith runs the repository's config.toml in process against
+// influxURL ("" for none), with environment variables from env, and with
+// override, a line "key = value" that replaces the line of that key.
+func StartWith(t testing.TB, influxURL string, env map[string]string, override string) *InProcess {
+	t.Helper()
+	return StartInProcess(t, Options{InfluxURL: influxURL, Env: env, Override: override})
+}
+
+// PostSamples posts testdata/samples.json to the stream path, and fails
+// the test unless the batch is acknowledged.
+func (p *InProcess) PostSamples(t testing.TB) {
+	t.Helper()
+	if code, answer := Post(t, p.URL+"/flespi", Samples(t), nil); code != 200 {
+		t.Fatalf("POST samples: %d %s", code, answer)
+	}
+}
+
 // Run runs an exporter for cfg until the test ends.
 func Run(t testing.TB, cfg *config.Loaded, now func() time.Time) *InProcess {
 	t.Helper()
