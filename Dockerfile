@@ -16,9 +16,13 @@ COPY --from=build /out/flespi-exporter /flespi-exporter
 COPY config.toml /etc/flespi-exporter/config.toml
 COPY --from=build --chown=nonroot:nonroot /out/data /var/lib/flespi-exporter
 USER nonroot:nonroot
-EXPOSE 9883
+# 9883: the stream listener, for flespi. 9884: the internal listener (/metrics,
+# status page, /-/ready, /-/reload), for Prometheus and the health check; do
+# not publish it to the internet.
+ENV FLESPI_EXPORTER_INTERNAL_LISTEN=:9884
+EXPOSE 9883 9884
 # No shell or curl in the image: the binary checks its own readiness.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["/flespi-exporter", "health", "-url", "http://127.0.0.1:9883/-/ready"]
+  CMD ["/flespi-exporter", "health", "-url", "http://127.0.0.1:9884/-/ready"]
 ENTRYPOINT ["/flespi-exporter"]
 CMD ["serve", "-config", "/etc/flespi-exporter/config.toml"]

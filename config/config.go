@@ -19,14 +19,21 @@ type Config struct {
 	InfluxDB   InfluxDB       `toml:"influxdb"`
 	Prometheus Prometheus     `toml:"prometheus"`
 	Log        Log            `toml:"log"`
+	Data       Data           `toml:"data"`
 	Mapping    mapping.Config `toml:"mapping"`
 	Rules      []mapping.Rule `toml:"rule"`
 }
 
-// HTTP is the [http] section: the receiver flespi streams post to.
+// HTTP is the [http] section: the receiver flespi streams post to, and
+// the internal listener of the operator's surfaces.
 type HTTP struct {
-	// Listen is the address of the HTTP server, host:port.
+	// Listen is the address of the stream listener, host:port: the one
+	// flespi reaches, which serves only the stream paths and /-/healthy.
 	Listen string `toml:"listen"`
+	// InternalListen is the address of the operator's surfaces: /metrics,
+	// the status page and /api, /-/ready, /-/reload. Empty serves them on
+	// the stream listener, behind its tokens and allow-list.
+	InternalListen string `toml:"internal_listen"`
 	// Paths are the URL paths that accept stream batches.
 	Paths []string `toml:"paths"`
 	// Tokens are accepted bearer tokens; empty entries are ignored, and no
@@ -65,13 +72,23 @@ type InfluxDB struct {
 
 // Prometheus is the [prometheus] section.
 type Prometheus struct {
-	// Listen serves /metrics on an address of its own; empty means on the
-	// [http] listener.
+	// Listen is where /metrics was served before http.internal_listen,
+	// which now serves it with the other operator surfaces; set, it is an
+	// error that says so.
 	Listen string `toml:"listen"`
 	// Path is the URL path of the metrics.
 	Path string `toml:"path"`
 	// MaxSeries caps the device gauge series kept at once.
 	MaxSeries int `toml:"max_series"`
+}
+
+// Data is the [data] section: what the exporter keeps across restarts.
+type Data struct {
+	// Dir is the data directory: the device registry (devices.json).
+	Dir string `toml:"dir"`
+	// ForgetDevicesAfter drops a device from the registry, and so its
+	// last-message gauges, after that long without a message.
+	ForgetDevicesAfter Duration `toml:"forget_devices_after"`
 }
 
 // Log is the [log] section.
@@ -84,12 +101,13 @@ type Log struct {
 func Default() Config {
 	return Config{
 		HTTP: HTTP{
-			Listen:      ":9883",
-			Paths:       []string{"/flespi"},
-			AuthHeader:  "Authorization",
-			MaxBodySize: 32 << 20,
-			ReadTimeout: Duration(30 * time.Second),
-			MaxInFlight: 16,
+			Listen:         ":9883",
+			InternalListen: "127.0.0.1:9884",
+			Paths:          []string{"/flespi"},
+			AuthHeader:     "Authorization",
+			MaxBodySize:    32 << 20,
+			ReadTimeout:    Duration(30 * time.Second),
+			MaxInFlight:    16,
 		},
 		InfluxDB: InfluxDB{
 			Org:       "flespi",
@@ -99,6 +117,7 @@ func Default() Config {
 		},
 		Prometheus: Prometheus{Path: "/metrics", MaxSeries: 1_000_000},
 		Log:        Log{Level: "info", Format: "text"},
+		Data:       Data{Dir: "data", ForgetDevicesAfter: Duration(90 * 24 * time.Hour)},
 		Mapping:    mapping.DefaultConfig(),
 	}
 }
@@ -119,6 +138,13 @@ func (c *Config) validate() []problem {
 	h := &c.HTTP
 	if err := checkListen(h.Listen); err != nil {
 		add("http.listen", "%v", err)
+	}
+	if h.InternalListen != "" {
+		if err := checkListen(h.InternalListen); err != nil {
+			add("http.internal_listen", "%v", err)
+		} else if h.InternalListen == h.Listen {
+			add("http.internal_listen", "%q is http.listen too: give the operator's surfaces an address of their own, or \"\" to serve them on the stream listener behind its tokens", h.InternalListen)
+		}
 	}
 	if len(h.Paths) == 0 {
 		add("http.paths", "needs at least one path, like [\"/flespi\"]")
@@ -150,15 +176,19 @@ func (c *Config) validate() []problem {
 	}
 	ps = append(ps, c.validateInflux()...)
 	if c.Prometheus.Listen != "" {
-		if err := checkListen(c.Prometheus.Listen); err != nil {
-			add("prometheus.listen", "%v", err)
-		}
+		add("prometheus.listen", "has moved: /metrics is served on http.internal_listen, with the status page and /-/ready; set that instead")
 	}
 	if !strings.HasPrefix(c.Prometheus.Path, "/") {
 		add("prometheus.path", "%q must start with '/'", c.Prometheus.Path)
 	}
 	if c.Prometheus.MaxSeries < 1 {
 		add("prometheus.max_series", "must be at least 1")
+	}
+	if c.Data.Dir == "" {
+		add("data.dir", "must name a directory: the device registry lives there")
+	}
+	if c.Data.ForgetDevicesAfter < Duration(time.Hour) {
+		add("data.forget_devices_after", "%s is too short: silent devices must stay long enough to be found; use days, like \"90d\"", c.Data.ForgetDevicesAfter)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

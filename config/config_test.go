@@ -21,8 +21,8 @@ func noEnv(string) (string, bool) { return "", false }
 func TestInvalidConfigs(t *testing.T) {
 	tests := map[string][]string{
 		"invalid-unknown-keys.toml": {
-			`:3: http.lisen: unknown key "lisen" in [http]; valid keys: allow_cidrs, auth_header, listen, max_body_size, max_in_flight, paths, read_timeout, tls_cert, tls_key, tokens`,
-			`:5: influx: unknown key "influx" at the top level; valid keys: http, influxdb, log, mapping, prometheus, rule`,
+			`:3: http.lisen: unknown key "lisen" in [http]; valid keys: allow_cidrs, auth_header, internal_listen, listen, max_body_size, max_in_flight, paths, read_timeout, tls_cert, tls_key, tokens`,
+			`:5: influx: unknown key "influx" at the top level; valid keys: data, http, influxdb, log, mapping, prometheus, rule`,
 			`:13: [[rule]] #2 unti: unknown key "unti" in [[rule]]; valid keys: drop, enum, enum_default, field, gauge, help, influx, labels, match, measurement, offset, prometheus, regex, scale, tag, tags, ttl, type, unit`,
 		},
 		"invalid-values.toml": {
@@ -36,7 +36,7 @@ func TestInvalidConfigs(t *testing.T) {
 		},
 		"invalid-type.toml":     {`:9: [[rule]] #2 scale: is a string; want float`},
 		"invalid-ttl.toml":      {`:7: [[rule]] #2 ttl: want a positive duration like "90s", "15m", "2h", or "never"; got "soon"`},
-		"invalid-duration.toml": {`:2: http.read_timeout: want a duration like "30s" or "5m"; got "30 seconds"`},
+		"invalid-duration.toml": {`:2: http.read_timeout: want a duration like "30s", "5m" or "90d"; got "30 seconds"`},
 		"invalid-size.toml":     {`:3: http.max_body_size: want a size like "32MiB", "512KB" or a number of bytes; got "lots"`},
 		"invalid-syntax.toml":   {`:3: http.paths: expected a comma (',') or array terminator (']'), but got end of file`},
 		"invalid-rules.toml": {

@@ -134,6 +134,7 @@ var sections = map[string]reflect.Type{
 	"influxdb":   reflect.TypeFor[InfluxDB](),
 	"prometheus": reflect.TypeFor[Prometheus](),
 	"log":        reflect.TypeFor[Log](),
+	"data":       reflect.TypeFor[Data](),
 	"mapping":    reflect.TypeFor[mapping.Config](),
 	"rule":       reflect.TypeFor[mapping.Rule](),
 }

@@ -7,20 +7,33 @@ import (
 	"time"
 )
 
-// Duration is a time.Duration written in TOML as "30s", "5m".
+// Duration is a time.Duration written in TOML as "30s", "5m", or in whole
+// days, "90d".
 type Duration time.Duration
 
-// UnmarshalText reads a Go duration.
+// UnmarshalText reads a Go duration, or a number of days.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
+	text := string(b)
+	if days, ok := strings.CutSuffix(text, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n < 100_000 {
+			*d = Duration(time.Duration(n) * 24 * time.Hour)
+			return nil
+		}
+	}
+	v, err := time.ParseDuration(text)
 	if err != nil {
-		return fmt.Errorf("want a duration like \"30s\" or \"5m\"; got %q", b)
+		return fmt.Errorf("want a duration like \"30s\", \"5m\" or \"90d\"; got %q", b)
 	}
 	*d = Duration(v)
 	return nil
 }
 
-func (d Duration) String() string { return time.Duration(d).String() }
+func (d Duration) String() string {
+	if v := time.Duration(d); v > 0 && v%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
+	}
+	return time.Duration(d).String()
+}
 
 // Size is a number of bytes written in TOML as "32MiB", "512KB" or 1048576.
 type Size int64

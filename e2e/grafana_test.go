@@ -38,7 +38,7 @@ func startStack(t *testing.T) *stack {
 		"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token,
 	})
 	rules, _ := filepath.Abs("../grafana/prometheus/alerts.yml")
-	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{ex.Addr}, RuleFiles: []string{rules}})
+	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{ex.InternalAddr}, RuleFiles: []string{rules}})
 	prom.WaitFor(`up{job="flespi-exporter"} == 1`, 1) // Prometheus applies targets after a few seconds
 	samples, err := os.ReadFile("../testdata/samples.json")
 	if err != nil {

@@ -176,7 +176,7 @@ func TestSIGHUPReload(t *testing.T) {
 		if err := stream.Deliver([]byte(`[{"ident":"a","timestamp":1717171200,"custom.param.7":42}]`)); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.Get(url + "/metrics")
+		resp, err := http.Get("http://" + ex.InternalAddr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,4 +193,58 @@ func TestSIGHUPReload(t *testing.T) {
 	if !strings.Contains(ex.Log(), "configuration reloaded") {
 		t.Errorf("the log does not say the configuration was reloaded:\n%s", ex.Log())
 	}
+}
+
+// TestDevicesSurviveRestart: the device registry brings every device's
+// last-message and last-received gauges back after a SIGKILL, with the
+// same values, before any new message: a silent tracker stays silent to
+// Prometheus instead of vanishing with the restart.
+func TestDevicesSurviveRestart(t *testing.T) {
+	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": ""}) // Prometheus only
+	if err := workload.NewStream("http://" + ex.Addr + "/flespi").Deliver(samples(t)); err != nil {
+		t.Fatal(err)
+	}
+	metrics := "http://" + ex.InternalAddr + "/metrics"
+	before := deviceGauges(t, metrics)
+	if len(before) != 12 { // 6 devices, 2 gauges each
+		t.Fatalf("before the restart: %v", before)
+	}
+	// The registry is saved every few seconds; wait for the save that holds
+	// the samples' devices, then kill without a chance to save again.
+	registry := filepath.Join(ex.DataDir, "devices.json")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, _ := os.ReadFile(registry)
+		if strings.Contains(string(data), `"4764252939"`) && strings.Contains(string(data), `"605630"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("devices.json was not written within 20 s:\n%s", data)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ex.Kill()
+	ex.Restart()
+	after := deviceGauges(t, metrics)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s: %s before the SIGKILL, %q after", k, v, after[k])
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("%d device series after the restart, %d before", len(after), len(before))
+	}
+}
+
+// deviceGauges returns the device gauge lines of /metrics, value by series.
+func deviceGauges(t *testing.T, url string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, line := range strings.Split(get(t, url), "\n") {
+		if strings.HasPrefix(line, "flespi_device_last_") {
+			series, value, _ := strings.Cut(line, " ")
+			out[series] = value
+		}
+	}
+	return out
 }

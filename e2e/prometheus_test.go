@@ -15,7 +15,7 @@ import (
 func TestRealPrometheusScrape(t *testing.T) {
 	ex := startExporter(t, "", nil, "")
 	ex.PostSamples(t)
-	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{strings.TrimPrefix(ex.URL, "http://")}})
+	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{strings.TrimPrefix(ex.InternalURL, "http://")}})
 	got := map[string]string{}
 	for _, s := range prom.WaitFor(`flespi_position_speed_meters_per_second`, 5) {
 		got[s.Metric["ident"]+" "+s.Metric["device_name"]] = s.Value[1].(string)
@@ -55,5 +55,5 @@ func TestRealPrometheusScrape(t *testing.T) {
 func TestMetricsPassPromtool(t *testing.T) {
 	ex := startExporter(t, "", nil, "")
 	ex.PostSamples(t)
-	promtoolCheck(t, get(t, ex.URL+"/metrics"))
+	promtoolCheck(t, get(t, ex.InternalURL+"/metrics"))
 }

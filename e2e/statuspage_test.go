@@ -44,7 +44,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	var unmapped, count, firstByMessages string
 	var png []byte
 	err = chromedp.Run(ctx,
-		chromedp.Navigate(ex.URL+"/"),
+		chromedp.Navigate(ex.InternalURL+"/"),
 		chromedp.WaitVisible("#devices", chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('#devices tbody tr').length`, &rows),
 		chromedp.Text("#unmapped tbody", &unmapped, chromedp.ByQuery),

@@ -126,7 +126,7 @@ func TestInfluxDown(t *testing.T) {
 		!strings.Contains(string(answer), "the batch was not acknowledged and will come again") {
 		t.Errorf("InfluxDB down: %d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), answer)
 	}
-	if r, _ := http.Get(ex.URL + "/-/ready"); r == nil || r.StatusCode != 503 {
+	if r, _ := http.Get(ex.InternalURL + "/-/ready"); r == nil || r.StatusCode != 503 {
 		t.Errorf("/-/ready with InfluxDB down: %v", r)
 	}
 	db.Restart()
@@ -136,7 +136,7 @@ func TestInfluxDown(t *testing.T) {
 	if n := countAll(t, db); n != 8 {
 		t.Errorf("%d points stored, want 8", n)
 	}
-	if r, _ := http.Get(ex.URL + "/-/ready"); r == nil || r.StatusCode != 200 {
+	if r, _ := http.Get(ex.InternalURL + "/-/ready"); r == nil || r.StatusCode != 200 {
 		t.Errorf("/-/ready with InfluxDB up: %v", r)
 	}
 	if got := ex.MetricValue(t, "flespi_exporter_write_errors_total", "kind", "transient"); got < 1 {

@@ -2,8 +2,6 @@ package exporter_test
 
 import (
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -52,14 +50,14 @@ flespi_position_speed_meters_per_second{device_name="truck-07",ident="3520930812
 flespi_vehicle_mileage_meters{ident="605630"} 160000
 flespi_vehicle_mileage_meters{device_name="truck-07",ident="352093081234567"} 1.842335e+08
 `
-	err := testutil.ScrapeAndCompare(ex.URL+"/metrics", strings.NewReader(want),
+	err := testutil.ScrapeAndCompare(ex.InternalURL+"/metrics", strings.NewReader(want),
 		"flespi_ble_sensor_temperature_celsius", "flespi_device_last_message_timestamp_seconds",
 		"flespi_position_latitude_degrees", "flespi_position_speed_meters_per_second", "flespi_vehicle_mileage_meters")
 	if err != nil {
 		t.Error(err)
 	}
 	// The exposition carries no timestamps, so Prometheus' staleness works as usual.
-	for _, line := range strings.Split(get(t, ex.URL+"/metrics"), "\n") {
+	for _, line := range strings.Split(get(t, ex.InternalURL+"/metrics"), "\n") {
 		if strings.HasPrefix(line, "flespi_") && !strings.HasPrefix(line, "flespi_exporter") && len(strings.Fields(line)) != 2 {
 			t.Errorf("a sample with a timestamp: %q", line)
 		}
@@ -99,14 +97,15 @@ flespi_device_last_message_timestamp_seconds{ident="a"} 1.7171713e+09
 # TYPE flespi_device_last_received_timestamp_seconds gauge
 flespi_device_last_received_timestamp_seconds{ident="a"} 1.7172002400e+09
 `
-	if err := testutil.ScrapeAndCompare(ex.URL+"/metrics", strings.NewReader(want), "flespi_battery_voltage_volts",
+	if err := testutil.ScrapeAndCompare(ex.InternalURL+"/metrics", strings.NewReader(want), "flespi_battery_voltage_volts",
 		"flespi_device_last_message_timestamp_seconds", "flespi_device_last_received_timestamp_seconds"); err != nil {
 		t.Error(err)
 	}
 }
 
 // TestExpiry: series not updated for their TTL disappear; a rule's ttl
-// overrides mapping.gauge_ttl.
+// overrides mapping.gauge_ttl. The device gauges do not: a device whose
+// values expired is still there, silent for longer and longer.
 func TestExpiry(t *testing.T) {
 	clock := tb.NewClock()
 	ex := startExporterAt(t, "", nil, `gauge_ttl = "1h"`, clock.Now)
@@ -117,75 +116,49 @@ func TestExpiry(t *testing.T) {
 	clock.Add(50 * time.Minute)
 	post(t, ex.URL+"/flespi", []byte(`[{"ident":"b","timestamp":1717171300,"battery.voltage":3.6}]`), nil)
 	clock.Add(20 * time.Minute) // a: 70 minutes old, b: 20 minutes
-	if !strings.Contains(get(t, ex.URL+"/metrics"), `flespi_battery_voltage_volts{ident="b"} 3.6`) ||
-		strings.Contains(get(t, ex.URL+"/metrics"), `flespi_battery_voltage_volts{ident="a"}`) {
+	if !strings.Contains(get(t, ex.InternalURL+"/metrics"), `flespi_battery_voltage_volts{ident="b"} 3.6`) ||
+		strings.Contains(get(t, ex.InternalURL+"/metrics"), `flespi_battery_voltage_volts{ident="a"}`) {
 		t.Errorf("after a's TTL, want only b's battery series")
 	}
 	if got := ex.MetricValue(t, "flespi_battery_voltage_volts", "ident", "b"); got != 3.6 {
 		t.Errorf("b = %v, want 3.6", got)
 	}
-	// a's three series (voltage and the two device gauges) expired.
-	if got := ex.MetricValue(t, "flespi_exporter_device_series_expired_total"); got != 3 {
-		t.Errorf("expired_total = %v, want 3", got)
+	// a's voltage expired.
+	if got := ex.MetricValue(t, "flespi_exporter_device_series_expired_total"); got != 1 {
+		t.Errorf("expired_total = %v, want 1", got)
 	}
 	clock.Add(2 * time.Hour)
 	if got := ex.MetricValue(t, "flespi_exporter_device_series"); got != 0 {
 		t.Errorf("%v series left after everyone's TTL, want 0", got)
+	}
+	for ident, want := range map[string]float64{"a": 1717171200, "b": 1717171300} {
+		if got := ex.MetricValue(t, "flespi_device_last_message_timestamp_seconds", "ident", ident); got != want {
+			t.Errorf("%s's last message after its values expired: %v, want %v", ident, got, want)
+		}
 	}
 }
 
 // TestSeriesCap: past prometheus.max_series new series are refused and
 // counted; existing ones still update.
 func TestSeriesCap(t *testing.T) {
-	ex := startExporter(t, "", nil, "max_series = 4")
+	ex := startExporter(t, "", nil, "max_series = 2")
 	body := []byte(`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1,"battery.level":50},{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`)
 	if code, answer := post(t, ex.URL+"/flespi", body, nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
 	}
-	// a: last message, received, voltage, level = 4 series; b's 3 are refused.
-	if got := ex.MetricValue(t, "flespi_exporter_device_series"); got != 4 {
-		t.Errorf("series = %v, want 4", got)
+	// a: voltage and level = 2 series; b's voltage is refused. The device
+	// gauges are the registry's, outside the cap: every device has them.
+	if got := ex.MetricValue(t, "flespi_exporter_device_series"); got != 2 {
+		t.Errorf("series = %v, want 2", got)
 	}
-	if got := ex.MetricValue(t, "flespi_exporter_device_series_refused_total"); got != 3 {
-		t.Errorf("refused = %v, want 3", got)
+	if got := ex.MetricValue(t, "flespi_exporter_device_series_refused_total"); got != 1 {
+		t.Errorf("refused = %v, want 1", got)
+	}
+	if got := ex.MetricValue(t, "flespi_device_last_message_timestamp_seconds", "ident", "b"); got != 1717171200 {
+		t.Errorf("b's last message past the cap: %v", got)
 	}
 	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"battery.voltage":4.2}]`), nil)
 	if got := ex.MetricValue(t, "flespi_battery_voltage_volts", "ident", "a"); got != 4.2 {
 		t.Errorf("a's voltage = %v after the cap, want 4.2", got)
-	}
-}
-
-// TestMetricsListener serves /metrics on an address of its own when
-// prometheus.listen is set, and not on the stream listener.
-func TestMetricsListener(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_METRICS_LISTEN": addr}, "")
-	post(t, ex.URL+"/flespi", samples(t), nil)
-	if body := get(t, "http://"+addr+"/metrics"); !strings.Contains(body, `flespi_position_speed_meters_per_second{device_name="truck-07",ident="352093081234567"} 17.5`) {
-		t.Errorf("metrics listener lacks the gauges:\n%s", body)
-	}
-	resp, err := http.Get(ex.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("/metrics on the stream listener: %s, want 404", resp.Status)
-	}
-	// Compressed scrapes when the scraper asks, as Prometheus does.
-	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
-	req.Header.Set("Accept-Encoding", "gzip")
-	resp, err = http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.Header.Get("Content-Encoding") != "gzip" {
-		t.Errorf("scrape asking for gzip got Content-Encoding %q", resp.Header.Get("Content-Encoding"))
 	}
 }

@@ -40,7 +40,7 @@ func TestReload(t *testing.T) {
 	ex := startFromFile(t, file)
 	msg := []byte(`[{"ident":"a","timestamp":1717171200,"custom.param.7":42}]`)
 	post(t, ex.URL+"/flespi", msg, nil)
-	if strings.Contains(get(t, ex.URL+"/metrics"), "flespi_custom_7") {
+	if strings.Contains(get(t, ex.InternalURL+"/metrics"), "flespi_custom_7") {
 		t.Fatal("a gauge for custom.param.7 before any rule maps it")
 	}
 	rules := ex.MetricValue(t, "flespi_exporter_config_rules")
@@ -50,7 +50,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("reload: %d %q", code, answer)
 	}
 	post(t, ex.URL+"/flespi", msg, nil)
-	if !strings.Contains(get(t, ex.URL+"/metrics"), `flespi_custom_7{ident="a"} 42`) {
+	if !strings.Contains(get(t, ex.InternalURL+"/metrics"), `flespi_custom_7{ident="a"} 42`) {
 		t.Error("the reloaded rule made no gauge")
 	}
 	if got := ex.MetricValue(t, "flespi_exporter_config_rules"); got != rules+1 {
@@ -67,17 +67,17 @@ func TestReload(t *testing.T) {
 		t.Errorf("last_reload_successful = %v after a failed reload", got)
 	}
 	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"custom.param.7":43}]`), nil)
-	if !strings.Contains(get(t, ex.URL+"/metrics"), `flespi_custom_7{ident="a"} 43`) {
+	if !strings.Contains(get(t, ex.InternalURL+"/metrics"), `flespi_custom_7{ident="a"} 43`) {
 		t.Error("the rules in use before the failed reload stopped working")
 	}
-	if resp, err := http.Get(ex.URL + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+	if resp, err := http.Get(ex.InternalURL + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /-/reload: %v %v", resp, err)
 	}
 }
 
 func postReload(t *testing.T, ex *testexporter.InProcess) (int, string) {
 	t.Helper()
-	return post(t, ex.URL+"/-/reload", nil, nil)
+	return post(t, ex.InternalURL+"/-/reload", nil, nil)
 }
 
 // lineOf is the line number of the first line of file containing s.

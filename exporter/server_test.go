@@ -15,7 +15,7 @@ import (
 func TestServe(t *testing.T) {
 	cfg := testexporter.LoadDefault(t)
 	ex := testexporter.Run(t, cfg, nil)
-	base, reg := ex.URL, ex.Registry
+	base, reg := ex.InternalURL, ex.Registry
 
 	for path, want := range map[string]string{
 		"/-/healthy": "OK\n",

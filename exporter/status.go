@@ -82,6 +82,15 @@ func (s *statusTracker) Record(b *pipeline.Batch) {
 	}
 }
 
+// forget removes a device from the page; it reports whether it was there.
+func (s *statusTracker) forget(ident string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.devices[ident]
+	delete(s.devices, ident)
+	return ok
+}
+
 // device counts a message of a device and returns it; nil for a device
 // past maxStatusDevices.
 func (s *statusTracker) device(ms *pipeline.MessageStatus, unmapped int, received time.Time) *deviceStatus {

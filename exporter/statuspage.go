@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
@@ -37,6 +39,7 @@ type influxStatus struct {
 func (s *Server) statusReport() statusReport {
 	m := s.pipe.Mapping()
 	devices, unmapped, rules, untrackedDevices, untrackedNames := s.status.snapshot(m)
+	devices = s.withRegistered(devices)
 	rep := statusReport{
 		Version: s.version, ConfigFile: s.cfg.File, Started: s.started, Now: s.now(),
 		Devices: devices, DevicesLimit: maxStatusDevices, UntrackedDevices: untrackedDevices,
@@ -123,11 +126,12 @@ input{font:inherit;padding:6px 8px;width:100%;max-width:360px;box-sizing:border-
 <input id="filter" type="search" placeholder="Filter by ident or name" aria-label="Filter devices">
 <div class="wrap"><table id="devices" class="sortable"><thead><tr>
 <th>ident</th><th>name</th><th data-type="n">last message</th><th data-type="n">last received</th>
-<th data-type="n">messages</th><th data-type="n">mapped</th><th data-type="n">unmapped</th></tr></thead><tbody>
+<th data-type="n">messages</th><th data-type="n">mapped</th><th data-type="n">unmapped</th><th></th></tr></thead><tbody>
 {{range .Devices}}<tr data-filter="{{.Ident}} {{.Name}}"><td>{{.Ident}}</td><td>{{.Name}}</td>
 <td class="n" data-v="{{seconds $.Now .LastMessage}}" title="{{rfc3339 .LastMessage}}">{{age $.Now .LastMessage}}</td>
 <td class="n" data-v="{{seconds $.Now .LastReceived}}" title="{{rfc3339 .LastReceived}}">{{age $.Now .LastReceived}}</td>
-<td class="n">{{.Messages}}</td><td class="n">{{.Mapped}}</td><td class="n">{{.Unmapped}}</td></tr>
+<td class="n">{{.Messages}}</td><td class="n">{{.Mapped}}</td><td class="n">{{.Unmapped}}</td>
+<td><button class="forget" data-ident="{{.Ident}}" title="Remove the device from the registry and /metrics until its next message">forget</button></td></tr>
 {{end}}</tbody></table></div>
 {{if .UntrackedDevices}}<p class="warn">{{.UntrackedDevices}} messages came from devices past the first {{.DevicesLimit}}, which are not listed.</p>{{end}}
 
@@ -159,6 +163,15 @@ input{font:inherit;padding:6px 8px;width:100%;max-width:360px;box-sizing:border-
 </tbody></table>
 
 <script>
+document.querySelectorAll('button.forget').forEach(function (b) {
+  b.addEventListener('click', function () {
+    var ident = b.dataset.ident;
+    if (!confirm('Forget device ' + ident + '? Its last-message gauges leave /metrics until it sends again.')) return;
+    fetch('api/devices/forget?ident=' + encodeURIComponent(ident), {method: 'POST'}).then(function (r) {
+      if (r.ok) { b.closest('tr').remove(); } else { r.text().then(function (t) { alert(t); }); }
+    });
+  });
+});
 document.getElementById('filter').addEventListener('input', function () {
   var q = this.value.toLowerCase(), shown = 0;
   document.querySelectorAll('#devices tbody tr').forEach(function (tr) {
@@ -187,3 +200,21 @@ document.querySelectorAll('table.sortable th').forEach(function (th, col) {
 </script>
 </body></html>
 `
+
+// withRegistered adds the registered devices that sent nothing since the
+// start (the tracker only knows those that did): after a restart a silent
+// device is on the page too, with 0 messages. Sorted by ident, as the
+// tracker's list is.
+func (s *Server) withRegistered(listed []deviceStatus) []deviceStatus {
+	seen := make(map[string]bool, len(listed))
+	for _, d := range listed {
+		seen[d.Ident] = true
+	}
+	for _, r := range s.devices.List() {
+		if !seen[r.Ident] && len(listed) < maxStatusDevices {
+			listed = append(listed, deviceStatus{Ident: r.Ident, Name: r.Labels["device_name"], LastMessage: r.LastMessage, LastReceived: r.LastReceived})
+		}
+	}
+	slices.SortFunc(listed, func(a, b deviceStatus) int { return strings.Compare(a.Ident, b.Ident) })
+	return listed
+}

@@ -12,7 +12,7 @@ func TestStatusJSON(t *testing.T) {
 	ex := startExporter(t, "", nil, "")
 	post(t, ex.URL+"/flespi", samples(t), nil)
 	post(t, ex.URL+"/flespi", samples(t), nil)
-	resp, err := http.Get(ex.URL + "/api/status")
+	resp, err := http.Get(ex.InternalURL + "/api/status")
 	if err != nil {
 		t.Fatal(err)
 	}

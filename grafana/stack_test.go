@@ -8,6 +8,9 @@ package grafana
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flespi-exporter/flespi-exporter/internal/dashboardtest"
+	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
 )
 
 // loadCompose loads docker-compose.yml with the variables of .env.example,
@@ -84,12 +88,6 @@ func TestComposeServices(t *testing.T) {
 			}
 		}
 	}
-	// Ports only where a user needs them: flespi reaches the exporter, people Grafana.
-	for name, svc := range project.Services {
-		if len(svc.Ports) > 0 && name != "exporter" && name != "grafana" {
-			t.Errorf("%s publishes ports %v", name, svc.Ports)
-		}
-	}
 	if ex := project.Services["exporter"]; ex.Build == nil || ex.Build.Context != repo {
 		t.Errorf("exporter is not built from the repository's Dockerfile: %+v", ex.Build)
 	}
@@ -97,6 +95,116 @@ func TestComposeServices(t *testing.T) {
 		if _, ok := project.Volumes[vol]; !ok {
 			t.Errorf("no named volume %s", vol)
 		}
+	}
+}
+
+// TestComposePublishesOnlyStreamAndGrafana: flespi reaches the exporter's
+// stream port, people Grafana; nothing else is published, the exporter's
+// internal listener least of all.
+func TestComposePublishesOnlyStreamAndGrafana(t *testing.T) {
+	project := loadCompose(t)
+	var published []string
+	for name, svc := range project.Services {
+		for _, p := range svc.Ports {
+			published = append(published, fmt.Sprintf("%s:%d", name, p.Target))
+		}
+	}
+	slices.Sort(published)
+	if want := []string{"exporter:9883", "grafana:3000"}; !slices.Equal(published, want) {
+		t.Errorf("published %v, want %v", published, want)
+	}
+}
+
+// TestComposeInternalListener: the health check and Prometheus use the
+// exporter's internal listener, the one its environment sets, and the
+// stream port is not it.
+func TestComposeInternalListener(t *testing.T) {
+	ex := loadCompose(t).Services["exporter"]
+	internal := ex.Environment["FLESPI_EXPORTER_INTERNAL_LISTEN"]
+	if internal == nil || *internal != ":9884" {
+		t.Fatalf("FLESPI_EXPORTER_INTERNAL_LISTEN = %v, want :9884", internal)
+	}
+	if test := strings.Join(ex.HealthCheck.Test, " "); !strings.Contains(test, "http://127.0.0.1:9884/-/ready") {
+		t.Errorf("the health check %q does not ask the internal listener", test)
+	}
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, "prometheus/prometheus.yml", &prom)
+	for _, sc := range prom.ScrapeConfigs {
+		if sc.JobName == "flespi-exporter" && (len(sc.StaticConfigs) != 1 || !slices.Equal(sc.StaticConfigs[0].Targets, []string{"exporter:9884"})) {
+			t.Errorf("Prometheus scrapes %+v, want exporter:9884", sc.StaticConfigs)
+		}
+	}
+}
+
+// TestComposeStartsInPieces: the exporter waits for InfluxDB, and nothing
+// waits for the exporter: Prometheus, Alertmanager and Grafana start when
+// it cannot (a configuration error), so that they can tell.
+func TestComposeStartsInPieces(t *testing.T) {
+	project := loadCompose(t)
+	got := map[string][]string{}
+	for name, svc := range project.Services {
+		got[name] = []string{}
+		for dep := range svc.DependsOn {
+			got[name] = append(got[name], dep)
+		}
+		slices.Sort(got[name])
+	}
+	want := map[string][]string{
+		"exporter":     {"influxdb"},
+		"influxdb":     {},
+		"prometheus":   {},
+		"alertmanager": {},
+		"grafana":      {"alertmanager", "influxdb", "prometheus"},
+	}
+	for name, deps := range want {
+		if !slices.Equal(got[name], deps) {
+			t.Errorf("%s depends on %v, want %v", name, got[name], deps)
+		}
+	}
+}
+
+// TestComposeStreamPortShowsNothing runs the shipped config.toml with the
+// exporter's environment from the compose file: a stranger's GET of the
+// status page, its JSON, the metrics or a reload on the stream port gets
+// 404 or 401, and a batch with the token is acknowledged.
+func TestComposeStreamPortShowsNothing(t *testing.T) {
+	env := map[string]string{}
+	for k, v := range loadCompose(t).Services["exporter"].Environment {
+		if v != nil && !strings.HasPrefix(*v, "/") { // no container paths here
+			env[k] = *v
+		}
+	}
+	if env["FLESPI_EXPORTER_TOKEN"] == "" {
+		t.Fatal("the compose file sets no FLESPI_EXPORTER_TOKEN")
+	}
+	ex := testexporter.StartInProcess(t, testexporter.Options{Env: env})
+	for _, path := range []string{"/", "/api/status", "/metrics", "/-/reload", "/-/ready"} {
+		for _, method := range []string{"GET", "POST"} {
+			req, _ := http.NewRequest(method, ex.URL+path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if (resp.StatusCode != 404 && resp.StatusCode != 401) || strings.Contains(string(body), "flespi_") {
+				t.Errorf("%s %s on the stream port: %d %.80q", method, path, resp.StatusCode, body)
+			}
+		}
+	}
+	auth := map[string]string{"Authorization": "Bearer " + env["FLESPI_EXPORTER_TOKEN"]}
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), auth); code != 200 {
+		t.Errorf("a batch with the token: %d %s", code, answer)
+	}
+	if code, _ := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != 401 {
+		t.Errorf("a batch without the token: %d, want 401", code)
 	}
 }
 

@@ -36,15 +36,6 @@ func (m *Mapping) DeviceGauges() (last, received *Gauge) {
 	return m.devices.last, m.devices.received
 }
 
-// DeviceSamples returns the samples of the device gauges for a message of
-// device time at, received at received.
-func (m *Mapping) DeviceSamples(at, received time.Time) [2]Sample {
-	return [2]Sample{
-		{Gauge: m.devices.last, Value: UnixSeconds(at), Time: at.UnixNano()},
-		{Gauge: m.devices.received, Value: UnixSeconds(received), Time: received.UnixNano()},
-	}
-}
-
 // UnixSeconds is t as fractional Unix seconds. Whole seconds and the
 // fraction are converted apart: 1717171200.25 stays exactly that.
 func UnixSeconds(t time.Time) float64 {

@@ -231,7 +231,7 @@ func (b *bench) exporter(w *workload.Workload, streams int, out output) result {
 			b.c.Fatalf("%d lines reached the null write API, want %d", n, len(w.Messages))
 		}
 	}
-	r.scrape, r.series = scrapeMetrics(b.c, "http://"+p.Addr+"/metrics")
+	r.scrape, r.series = scrapeMetrics(b.c, "http://"+p.InternalAddr+"/metrics")
 	_, r.peakRSS = procStats(b.c, pid) // the peak of the whole run, scrape included
 	if b.profile != "" {
 		_ = p.Stop() // writes the profile

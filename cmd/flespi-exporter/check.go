@@ -33,16 +33,17 @@ func printSummary(w io.Writer, cfg *config.Loaded) {
 		auth = fmt.Sprintf("%d token(s) in %s", len(h.Tokens), h.AuthHeader)
 	}
 	fmt.Fprintf(w, "http:       listen %s, paths %s, auth %s\n", h.Listen, strings.Join(h.Paths, " "), auth)
+	internal := "internal " + h.InternalListen + ": /metrics, status page, /-/ready, /-/reload"
+	if h.InternalListen == "" {
+		internal = "no internal listener: /metrics, status page and /-/ready on the stream listener, behind its tokens"
+	}
+	fmt.Fprintf(w, "            %s\n", internal)
 	if cfg.InfluxDB.URL == "" {
 		fmt.Fprintln(w, "influxdb:   none (url is empty): Prometheus only")
 	} else {
 		fmt.Fprintf(w, "influxdb:   %s org %q bucket %q\n", cfg.InfluxDB.URL, cfg.InfluxDB.Org, cfg.InfluxDB.Bucket)
 	}
-	metrics := "on the http listener"
-	if cfg.Prometheus.Listen != "" {
-		metrics = "on " + cfg.Prometheus.Listen
-	}
-	fmt.Fprintf(w, "prometheus: %s %s, at most %d series\n", cfg.Prometheus.Path, metrics, cfg.Prometheus.MaxSeries)
+	fmt.Fprintf(w, "prometheus: %s, at most %d series\n", cfg.Prometheus.Path, cfg.Prometheus.MaxSeries)
 	m := cfg.Mapping.Config()
 	fmt.Fprintf(w, "mapping:    measurement %q, namespace %q, unmatched %s, tags [ident %s], time [%s], gauge ttl %s\n",
 		m.Measurement, m.Namespace, m.Unmatched, strings.Join(m.Tags, " "), strings.Join(m.Time, " "), m.GaugeTTL)

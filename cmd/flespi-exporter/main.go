@@ -73,7 +73,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	configFile := fs.String("config", "config.toml", "configuration file")
-	healthURL := fs.String("url", "http://127.0.0.1:9883/-/ready", "URL that health checks")
+	healthURL := fs.String("url", "http://127.0.0.1:9884/-/ready", "URL that health checks (the internal listener's /-/ready)")
 	output := fs.String("o", "-", "output file of dashboard (- for standard output)")
 	restart := fs.Bool("restart", false, "import files from their start, ignoring earlier progress")
 	showVersion := fs.Bool("version", false, "print the version and exit")

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
 	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -20,7 +21,8 @@ type Batch struct {
 
 	samples []mapping.Sample // gauge values, applied once the batch is stored
 	groups  []gauges.Group   // the samples of each message, with its device labels
-	labels  []mapping.Label  // backing store of the groups' labels
+	labels  []mapping.Label  // backing store of the groups' and seen's labels
+	seen    []devices.Seen   // the device of each message, for the registry
 
 	mapping  *mapping.Mapping // the rules the batch is mapped with
 	received time.Time
@@ -69,7 +71,7 @@ var batchPool = sync.Pool{New: func() any {
 
 // wants says what a batch makes: only what some output takes.
 type wants struct {
-	points, samples, status bool
+	points, samples, devices, status bool
 }
 
 // newBatch returns an empty batch that maps with m.
@@ -95,7 +97,7 @@ func (b *Batch) poolable() bool { return b.size() <= maxPooledBytes }
 
 // size is the memory the batch holds, roughly, in bytes.
 func (b *Batch) size() int {
-	return b.lines.Cap() + 24*cap(b.samples) + 40*cap(b.groups) + 32*cap(b.labels) +
+	return b.lines.Cap() + 24*cap(b.samples) + 40*cap(b.groups) + 32*cap(b.labels) + 56*cap(b.seen) +
 		80*cap(b.status) + 48*cap(b.unmappedValues) + cap(b.texts)
 }
 
@@ -104,7 +106,8 @@ func (b *Batch) Reset() {
 	b.lines.Reset()
 	clear(b.samples) // drop the references to label strings
 	clear(b.groups)
-	b.samples, b.groups, b.labels = b.samples[:0], b.groups[:0], b.labels[:0]
+	clear(b.seen)
+	b.samples, b.groups, b.labels, b.seen = b.samples[:0], b.groups[:0], b.labels[:0], b.seen[:0]
 	clear(b.status)
 	clear(b.unmappedValues)
 	b.status, b.unmappedValues, b.texts = b.status[:0], b.unmappedValues[:0], b.texts[:0]
@@ -145,8 +148,8 @@ func (b *Batch) Add(msg *message.Message) error {
 	if b.wants.points {
 		b.addLines(msg)
 	}
-	if b.wants.samples {
-		b.addSamples()
+	if b.wants.samples || b.wants.devices {
+		b.addDevice()
 	}
 	if b.wants.status {
 		b.addStatus(msg)
@@ -180,22 +183,24 @@ func (b *Batch) addLines(msg *message.Message) {
 	}
 }
 
-// addSamples keeps the gauge samples of b.res, and the device gauges: the
-// newest device time and the newest arrival of a message per device.
-func (b *Batch) addSamples() {
+// addDevice keeps the device labels of b.res (ident and message tags) and
+// what the outputs want with them: the gauge samples, and the device's
+// times for the registry.
+func (b *Batch) addDevice() {
 	r := &b.res
 	start := len(b.labels)
 	for _, t := range r.Tags {
 		b.labels = append(b.labels, mapping.Label{Name: t.Key, Value: t.Value})
 	}
-	first := len(b.samples)
-	dev := b.mapping.DeviceSamples(r.Time, b.received)
-	b.samples = append(b.samples, dev[:]...)
-	b.samples = append(b.samples, r.Samples...)
-	b.groups = append(b.groups, gauges.Group{
-		Labels: b.labels[start:len(b.labels):len(b.labels)],
-		Start:  first, End: len(b.samples),
-	})
+	labels := b.labels[start:len(b.labels):len(b.labels)]
+	if b.wants.devices {
+		b.seen = append(b.seen, devices.Seen{Ident: r.Ident, Labels: labels, At: r.Time.UnixNano(), Received: b.received.UnixNano()})
+	}
+	if b.wants.samples && len(r.Samples) > 0 {
+		first := len(b.samples)
+		b.samples = append(b.samples, r.Samples...)
+		b.groups = append(b.groups, gauges.Group{Labels: labels, Start: first, End: len(b.samples)})
+	}
 }
 
 // Points is the number of lines of line protocol.

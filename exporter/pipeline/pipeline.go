@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
 	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -24,9 +25,10 @@ import (
 
 // Outputs are where stored batches go; a nil output is not there.
 type Outputs struct {
-	Influx *influx.Sink
-	Gauges *gauges.Store
-	Status Recorder
+	Influx  *influx.Sink
+	Gauges  *gauges.Store
+	Devices *devices.Registry
+	Status  Recorder
 }
 
 // Recorder is told of every stored batch (the status page). It must not
@@ -99,12 +101,13 @@ func (p *Pipeline) Process(ctx context.Context, body []byte, received time.Time)
 // with Store, and Release it.
 func (p *Pipeline) Begin(received time.Time) *Batch {
 	return newBatch(p.mapping.Load(), received, wants{
-		points: p.out.Influx != nil, samples: p.out.Gauges != nil, status: p.out.Status != nil,
+		points: p.out.Influx != nil, samples: p.out.Gauges != nil, devices: p.out.Devices != nil, status: p.out.Status != nil,
 	})
 }
 
 // Store hands a mapped batch to the outputs: InfluxDB first, and only once
-// it has stored every point, the gauges and the status page, so that they
+// it has stored every point, the gauges, the device registry and the status
+// page, so that they
 // follow what is stored (a batch that fails comes again). A failed Store
 // may be retried with the same batch: points are idempotent.
 func (p *Pipeline) Store(ctx context.Context, b *Batch) (Result, error) {
@@ -119,6 +122,9 @@ func (p *Pipeline) Store(ctx context.Context, b *Batch) (Result, error) {
 	}
 	if p.out.Gauges != nil {
 		p.out.Gauges.Update(b.groups, b.samples)
+	}
+	if p.out.Devices != nil {
+		p.out.Devices.Update(b.seen)
 	}
 	if p.out.Status != nil {
 		p.out.Status.Record(b)

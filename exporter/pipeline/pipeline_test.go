@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
 	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/internal/fakeinflux"
@@ -76,8 +77,13 @@ const body = `[{"ident":"a","timestamp":1717171200,"speed":12,"x":1},{"timestamp
 func TestProcessToEveryOutput(t *testing.T) {
 	db, sink := newSink(t)
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
+	reg, err := devices.Open(devices.Options{Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec := &recorder{}
-	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Influx: sink, Gauges: g, Status: rec}, prometheus.NewRegistry(), quiet)
+	m := compile(t, `rule = [{match = "speed"}]`)
+	p := New(m, Outputs{Influx: sink, Gauges: g, Devices: reg, Status: rec}, prometheus.NewRegistry(), quiet)
 	res, err := p.Process(context.Background(), []byte(body), time.Unix(1717171300, 0))
 	if err != nil {
 		t.Fatal(err)
@@ -89,8 +95,16 @@ func TestProcessToEveryOutput(t *testing.T) {
 	if lines := db.Lines(); len(lines) != 1 || lines[0] != "flespi,ident=a speed=12 1717171200000000000" {
 		t.Errorf("lines %q", lines)
 	}
-	if text := gaugeText(t, g); !strings.Contains(text, `flespi_speed{ident="a"} 12`) || !strings.Contains(text, `flespi_device_last_message_timestamp_seconds{ident="b"} 1.717171201e+09`) {
+	if text := gaugeText(t, g); !strings.Contains(text, `flespi_speed{ident="a"} 12`) {
 		t.Errorf("gauges:\n%s", text)
+	}
+	var devs strings.Builder
+	if err := reg.WriteText(&devs, m); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(devs.String(), `flespi_device_last_message_timestamp_seconds{ident="b"} 1.717171201e+09`) ||
+		!strings.Contains(devs.String(), `flespi_device_last_received_timestamp_seconds{ident="a"} 1.7171713e+09`) {
+		t.Errorf("device registry:\n%s", devs.String())
 	}
 	if fmt.Sprint(rec.idents) != "[a b]" {
 		t.Errorf("the recorder saw %v, want [a b]", rec.idents)
@@ -152,7 +166,7 @@ func TestBatchKeepsItsRules(t *testing.T) {
 // TestHugeBatchIsNotPooled: a batch grown by a huge body is dropped, not
 // kept in the pool for ever; an ordinary one is kept.
 func TestHugeBatchIsNotPooled(t *testing.T) {
-	p := New(compile(t, `rule = [{match = "**", type = "string"}]`), Outputs{Gauges: gauges.New(1<<20, time.Now, prometheus.NewRegistry(), quiet)}, nil, quiet)
+	p := New(compile(t, `rule = [{match = "**"}]`), Outputs{Gauges: gauges.New(1<<20, time.Now, prometheus.NewRegistry(), quiet)}, nil, quiet)
 	small := p.Begin(time.Now())
 	if err := small.fill([]byte(body)); err != nil {
 		t.Fatal(err)
@@ -167,7 +181,7 @@ func TestHugeBatchIsNotPooled(t *testing.T) {
 		if i > 0 {
 			big.WriteString(",")
 		}
-		fmt.Fprintf(&big, `{"ident":"d%d","timestamp":1717171200,"a":1,"b":2,"c":3}`, i)
+		fmt.Fprintf(&big, `{"ident":"d%d","timestamp":1717171200,"a":1,"b":2,"c":3,"d":4,"e":5}`, i)
 	}
 	big.WriteString("]")
 	b := p.Begin(time.Now())

@@ -25,9 +25,13 @@ import (
 // InProcess is an exporter running inside the test process, on a free
 // loopback port, until the test ends.
 type InProcess struct {
-	URL      string // base URL of the stream listener
-	Registry *prometheus.Registry
-	Server   *exporter.Server
+	URL string // base URL of the stream listener
+	// InternalURL is the base URL of the internal listener (/metrics, the
+	// status page, /-/ready, /-/reload); URL when http.internal_listen is
+	// empty.
+	InternalURL string
+	Registry    *prometheus.Registry
+	Server      *exporter.Server
 }
 
 // Options say how StartInProcess configures the repository's config.toml.
@@ -35,7 +39,8 @@ type Options struct {
 	InfluxURL string            // "" for none
 	Bucket    string            // INFLUXDB_BUCKET; "db/autogen" when empty
 	Env       map[string]string // more environment variables of the file
-	// Override is a line "key = value" that replaces the line of that key.
+	// Override is a line "key = value" that replaces the line of that key
+	// (or several such lines).
 	Override string
 	Now      func() time.Time // the clock; time.Now when nil
 }
@@ -74,6 +79,7 @@ func Parse(t testing.TB, opts Options) *config.Loaded {
 	if bucket == "" {
 		bucket = "db/autogen"
 	}
+	dataDir := t.TempDir() // the device registry of this test alone
 	lookup := func(k string) (string, bool) {
 		switch k {
 		case "INFLUXDB_URL":
@@ -84,6 +90,9 @@ func Parse(t testing.TB, opts Options) *config.Loaded {
 			return "user:pass", true
 		}
 		v, ok := opts.Env[k]
+		if !ok && k == "FLESPI_EXPORTER_DATA_DIR" {
+			return dataDir, true
+		}
 		return v, ok
 	}
 	cfg, err := config.Parse("config.toml", text, lookup)
@@ -124,35 +133,52 @@ func Run(t testing.TB, cfg *config.Loaded, now func() time.Time) *InProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ln := &exporter.Listeners{Stream: listen(t)}
+	p := &InProcess{URL: "http://" + ln.Stream.Addr().String(), Registry: reg, Server: srv}
+	p.InternalURL = p.URL
+	if cfg.HTTP.InternalListen != "" {
+		ln.Internal = listen(t)
+		p.InternalURL = "http://" + ln.Internal.Addr().String()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, &exporter.Listeners{HTTP: ln}) }()
+	go func() { done <- srv.Run(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("server: %v", err)
 		}
 	})
-	return &InProcess{URL: "http://" + ln.Addr().String(), Registry: reg, Server: srv}
+	return p
+}
+
+// listen opens a listener on a free loopback port.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
 
 // WithOverride replaces the line of a key in a configuration text with
-// override, "key = value"; "" changes nothing.
+// override, "key = value"; several such lines replace one line each; ""
+// changes nothing.
 func WithOverride(t testing.TB, text, override string) string {
 	t.Helper()
-	key, _, ok := strings.Cut(override, " = ")
-	if !ok {
-		return text
+	for _, line := range strings.Split(override, "\n") {
+		key, _, ok := strings.Cut(line, " = ")
+		if !ok {
+			continue
+		}
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
+		if !re.MatchString(text) {
+			t.Fatalf("config.toml has no line for %s", key)
+		}
+		text = re.ReplaceAllLiteralString(text, line)
 	}
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
-	if !re.MatchString(text) {
-		t.Fatalf("config.toml has no line for %s", key)
-	}
-	return re.ReplaceAllLiteralString(text, override)
+	return text
 }
 
 // Post sends a batch and returns the status code and answer.
@@ -194,7 +220,7 @@ func Get(t testing.TB, url string) string {
 // metric whose labels include the given name=value pairs.
 func (p *InProcess) MetricValue(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
-	return MetricValue(t, p.URL+"/metrics", name, labels...)
+	return MetricValue(t, p.InternalURL+"/metrics", name, labels...)
 }
 
 // MetricValue scrapes url and sums the samples of a metric whose labels

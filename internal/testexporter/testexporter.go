@@ -54,20 +54,23 @@ func Binary(t tb.T) string {
 
 // Process is the exporter binary running.
 type Process struct {
-	Addr   string // host:port of the HTTP listener
-	Cmd    *exec.Cmd
-	t      tb.T
-	env    []string
-	config string
-	args   []string
-	log    *bytes.Buffer
-	mu     sync.Mutex
+	Addr         string // host:port of the stream listener
+	InternalAddr string // host:port of the internal listener (/metrics, /-/ready)
+	DataDir      string // the data directory (device registry), kept across Restart
+	Cmd          *exec.Cmd
+	t            tb.T
+	env          []string
+	config       string
+	args         []string
+	log          *bytes.Buffer
+	mu           sync.Mutex
 }
 
 // Start runs the binary with the repository's config.toml and the
 // environment variables env (INFLUXDB_URL and the like);
-// FLESPI_EXPORTER_LISTEN is set to a free port; args are more arguments of
-// serve (-cpuprofile). The process is killed when the test ends.
+// FLESPI_EXPORTER_LISTEN and FLESPI_EXPORTER_INTERNAL_LISTEN are set to
+// free ports, FLESPI_EXPORTER_DATA_DIR to a temporary directory (env may
+// override them); args are more arguments of serve (-cpuprofile). The process is killed when the test ends.
 func Start(t tb.T, env map[string]string, args ...string) *Process {
 	t.Helper()
 	return StartConfig(t, filepath.Join(root(), "config.toml"), env, args...)
@@ -76,8 +79,9 @@ func Start(t tb.T, env map[string]string, args ...string) *Process {
 // StartConfig is Start with another configuration file.
 func StartConfig(t tb.T, config string, env map[string]string, args ...string) *Process {
 	t.Helper()
-	p := &Process{t: t, Addr: tb.FreeAddr(t), log: &bytes.Buffer{}, config: config, args: args}
-	p.env = append(os.Environ(), "FLESPI_EXPORTER_LISTEN="+p.Addr)
+	p := &Process{t: t, Addr: tb.FreeAddr(t), InternalAddr: tb.FreeAddr(t), DataDir: t.TempDir(), log: &bytes.Buffer{}, config: config, args: args}
+	p.env = append(os.Environ(), "FLESPI_EXPORTER_LISTEN="+p.Addr, "FLESPI_EXPORTER_INTERNAL_LISTEN="+p.InternalAddr,
+		"FLESPI_EXPORTER_DATA_DIR="+p.DataDir)
 	for k, v := range env {
 		p.env = append(p.env, k+"="+v)
 	}

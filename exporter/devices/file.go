@@ -1,0 +1,204 @@
+package devices
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+// FileName is the registry's file in the data directory.
+const FileName = "devices.json"
+
+// SaveEvery is how often a changed registry is written: after a SIGKILL,
+// at most the devices' last few seconds are re-learned from their next
+// messages.
+const SaveEvery = 5 * time.Second
+
+// fileFormat is the content of devices.json.
+type fileFormat struct {
+	Version int          `json:"version"`
+	Saved   time.Time    `json:"saved"`
+	Devices []fileDevice `json:"devices"`
+}
+
+type fileDevice struct {
+	Ident          string            `json:"ident"`
+	Labels         map[string]string `json:"labels,omitempty"` // message tags (device_name), without ident
+	LastMessageNS  int64             `json:"last_message_ns"`
+	LastReceivedNS int64             `json:"last_received_ns"`
+}
+
+// Options say where a registry lives and when it forgets.
+type Options struct {
+	// Dir is the data directory; "" keeps the registry in memory only.
+	Dir string
+	// ForgetAfter forgets a device that sent nothing for that long; 0 never.
+	ForgetAfter time.Duration
+	Now         func() time.Time // time.Now when nil
+	Log         *slog.Logger
+}
+
+// Open returns the registry kept in opts.Dir, loading what an earlier run
+// saved. A file that cannot be read as a registry is set aside (renamed
+// with a .corrupt suffix) and logged, and the registry starts empty: the
+// devices come back with their messages.
+func Open(opts Options) (*Registry, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Registry{devices: map[string]*device{}, forget: opts.ForgetAfter, now: opts.Now, log: opts.Log}
+	if opts.Dir == "" {
+		return r, nil
+	}
+	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	r.file = filepath.Join(opts.Dir, FileName)
+	if err := r.load(); err != nil {
+		aside := fmt.Sprintf("%s.corrupt-%d", r.file, opts.Now().Unix())
+		if rerr := os.Rename(r.file, aside); rerr != nil {
+			return nil, fmt.Errorf("%s: %v, and it could not be set aside: %w", r.file, err, rerr)
+		}
+		r.log.Error("the device registry could not be read; it was set aside and starts empty", "file", r.file, "err", err, "moved_to", aside)
+	}
+	// Fail at start, not at the first save, when the directory is not writable.
+	if err := r.Save(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// load reads the registry file; a missing file is an empty registry.
+func (r *Registry) load() error {
+	raw, err := os.ReadFile(r.file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var f fileFormat
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return err
+	}
+	if f.Version != 1 {
+		return fmt.Errorf("version %d, want 1", f.Version)
+	}
+	for _, d := range f.Devices {
+		labels := []mapping.Label{{Name: "ident", Value: d.Ident}}
+		for k, v := range d.Labels {
+			labels = append(labels, mapping.Label{Name: k, Value: v})
+		}
+		sortLabels(labels)
+		r.devices[d.Ident] = &device{labels: labels, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS}
+	}
+	return nil
+}
+
+func sortLabels(l []mapping.Label) {
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && l[j].Name < l[j-1].Name; j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
+}
+
+// Save writes the registry when it changed since the last save: to a
+// temporary file, synced, then renamed over the old one, so that the file
+// is always a whole registry, the old or the new.
+func (r *Registry) Save() error {
+	if r.file == "" {
+		return nil
+	}
+	r.mu.Lock()
+	dirty := r.dirty
+	r.dirty = false
+	r.mu.Unlock()
+	if _, err := os.Stat(r.file); dirty || errors.Is(err, os.ErrNotExist) {
+		if err := r.write(); err != nil {
+			r.mu.Lock()
+			r.dirty = true // try again next time
+			r.mu.Unlock()
+			return fmt.Errorf("saving the device registry: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *Registry) write() error {
+	f := fileFormat{Version: 1, Saved: r.now().UTC()}
+	for _, s := range r.snapshots() {
+		fd := fileDevice{Ident: s.ident, LastMessageNS: s.lastMessage, LastReceivedNS: s.lastReceived}
+		for _, l := range s.labels {
+			if l.Name != "ident" {
+				if fd.Labels == nil {
+					fd.Labels = map[string]string{}
+				}
+				fd.Labels[l.Name] = l.Value
+			}
+		}
+		f.Devices = append(f.Devices, fd)
+	}
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(r.file, raw)
+}
+
+// writeAtomic replaces path with data: a temporary file, synced, renamed,
+// and the directory synced so that the rename survives a power cut.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
+
+// Run saves the registry every SaveEvery while it changes, and once more
+// when ctx ends (a graceful stop loses nothing).
+func (r *Registry) Run(ctx context.Context) {
+	tick := time.NewTicker(SaveEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := r.Save(); err != nil {
+				r.log.Error("the device registry was not saved at shutdown", "err", err)
+			}
+			return
+		case <-tick.C:
+			if err := r.Save(); err != nil {
+				r.log.Error("the device registry was not saved; retrying", "err", err)
+			}
+		}
+	}
+}

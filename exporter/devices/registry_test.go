@@ -1,0 +1,182 @@
+package devices
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/tb"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func defaultMapping(t *testing.T) *mapping.Mapping {
+	t.Helper()
+	m, err := mapping.Compile(mapping.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func seen(ident, name string, at, received time.Time) Seen {
+	labels := []mapping.Label{{Name: "ident", Value: ident}}
+	if name != "" {
+		labels = append([]mapping.Label{{Name: "device_name", Value: name}}, labels...)
+	}
+	return Seen{Ident: ident, Labels: labels, At: at.UnixNano(), Received: received.UnixNano()}
+}
+
+// exposition parses what the registry serves: value by metric name and
+// ident, and the device_name of each ident.
+func exposition(t *testing.T, r *Registry) (values map[string]float64, names map[string]string) {
+	t.Helper()
+	var b strings.Builder
+	if err := r.WriteText(&b, defaultMapping(t)); err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := parser.TextToMetricFamilies(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	values, names = map[string]float64{}, map[string]string{}
+	for family, mf := range mfs {
+		for _, m := range mf.Metric {
+			ident, name := "", ""
+			for _, l := range m.Label {
+				switch l.GetName() {
+				case "ident":
+					ident = l.GetValue()
+				case "device_name":
+					name = l.GetValue()
+				}
+			}
+			names[ident] = name
+			values[family+" "+ident] = m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+		}
+	}
+	return values, names
+}
+
+const (
+	lastMsg  = "flespi_device_last_message_timestamp_seconds"
+	lastRecv = "flespi_device_last_received_timestamp_seconds"
+)
+
+// TestNewestWins: buffered (older) messages do not turn a device's last
+// message back; arrivals always count; a rename follows the newest message.
+func TestNewestWins(t *testing.T) {
+	r, err := Open(Options{Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1717171200, 250_000_000)
+	r.Update([]Seen{seen("a", "truck", t0, t0.Add(time.Second))})
+	r.Update([]Seen{seen("a", "old name", t0.Add(-time.Hour), t0.Add(2*time.Second))})
+	r.Update([]Seen{seen("b", "", t0, t0)})
+	values, names := exposition(t, r)
+	if values[lastMsg+" a"] != 1717171200.25 || values[lastRecv+" a"] != 1717171202.25 || names["a"] != "truck" {
+		t.Errorf("a: %v %v", values, names)
+	}
+	r.Update([]Seen{seen("a", "truck 2", t0.Add(time.Minute), t0.Add(time.Minute))})
+	if _, names := exposition(t, r); names["a"] != "truck 2" || names["b"] != "" {
+		t.Errorf("after a rename: %v", names)
+	}
+}
+
+// TestSurvivesRestart: what one registry saved, the next one serves, the
+// same values to the nanosecond, before any new message.
+func TestSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1717171200, 123_456_000)
+	r.Update([]Seen{seen("a", `truck "7"`, t0, t0.Add(time.Second)), seen("b", "", t0.Add(-24*time.Hour), t0)})
+	before, beforeNames := exposition(t, r)
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, afterNames := exposition(t, again)
+	if len(after) != 4 || len(before) != 4 {
+		t.Fatalf("series before %v, after %v", before, after)
+	}
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s: %v before the restart, %v after", k, v, after[k])
+		}
+	}
+	if afterNames["a"] != beforeNames["a"] {
+		t.Errorf("names %v, want %v", afterNames, beforeNames)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("the data directory holds %v; want devices.json alone (no temporary files)", entries)
+	}
+}
+
+// TestForgetAfter: a device silent for forget_devices_after leaves, the
+// others stay; Forget removes one on request.
+func TestForgetAfter(t *testing.T) {
+	clock := tb.NewClock()
+	r, err := Open(Options{ForgetAfter: 90 * 24 * time.Hour, Now: clock.Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Update([]Seen{seen("old", "", clock.Now(), clock.Now())})
+	clock.Add(60 * 24 * time.Hour)
+	r.Update([]Seen{seen("new", "", clock.Now(), clock.Now()), seen("gone", "", clock.Now(), clock.Now())})
+	clock.Add(31 * 24 * time.Hour)
+	values, _ := exposition(t, r)
+	if _, ok := values[lastMsg+" old"]; ok || len(values) != 4 {
+		t.Errorf("after 91 days: %v", values)
+	}
+	if !r.Forget("gone") || r.Forget("gone") || r.Len() != 1 {
+		t.Errorf("Forget: %d devices left", r.Len())
+	}
+}
+
+// TestCorruptFileSetAside: a registry file that does not parse does not
+// stop the exporter: it is set aside for a look, and the registry starts
+// empty.
+func TestCorruptFileSetAside(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(`{"version":1,"devices":[{"ident":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Len() != 0 {
+		t.Errorf("%d devices from a corrupt file", r.Len())
+	}
+	aside, _ := filepath.Glob(filepath.Join(dir, FileName+".corrupt-*"))
+	if len(aside) != 1 {
+		t.Errorf("the corrupt file was not set aside: %v", aside)
+	}
+}
+
+// TestUnusableDirectory fails at start, not at the first save.
+func TestUnusableDirectory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Dir: file, Log: quiet}); err == nil || !strings.Contains(err.Error(), "data directory") {
+		t.Errorf("Open on a file: %v", err)
+	}
+}
