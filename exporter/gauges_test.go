@@ -162,3 +162,30 @@ func TestSeriesCap(t *testing.T) {
 		t.Errorf("a's voltage = %v after the cap, want 4.2", got)
 	}
 }
+
+// TestFutureMessageFreezesNothing: one message dated 2100 is stored but
+// does not hold the speed gauge or the device's last message: the next
+// message of today moves both.
+func TestFutureMessageFreezesNothing(t *testing.T) {
+	clock := tb.NewClock() // 2024-06-01
+	ex := startExporterAt(t, "", nil, "", clock.Now)
+	now := clock.Now().Unix()
+	for _, msg := range []string{
+		`[{"ident":"a","timestamp":` + fmt.Sprint(now-60) + `,"position.speed":10}]`,
+		`[{"ident":"a","timestamp":4102444800,"position.speed":99}]`,
+		`[{"ident":"a","timestamp":` + fmt.Sprint(now) + `,"position.speed":36}]`,
+	} {
+		if code, answer := post(t, ex.URL+"/flespi", []byte(msg), nil); code != 200 {
+			t.Fatalf("%d %s", code, answer)
+		}
+	}
+	if got := ex.MetricValue(t, "flespi_position_speed_meters_per_second", "ident", "a"); got != 10 {
+		t.Errorf("speed %v m/s, want 10 (36 km/h, today's message)", got)
+	}
+	if got := ex.MetricValue(t, "flespi_device_last_message_timestamp_seconds", "ident", "a"); got != float64(now) {
+		t.Errorf("last message %v, want %d", got, now)
+	}
+	if got := ex.MetricValue(t, "flespi_exporter_values_skipped_total", "reason", "future_time"); got != 1 {
+		t.Errorf("future_time skips %v, want 1", got)
+	}
+}

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"math"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/internal/bytesview"
@@ -45,11 +46,16 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 		return ErrNoTime
 	}
 	r.timeNanos = r.Time.UnixNano()
+	r.Future = !m.cfg.MaxFuture.Never && r.Time.Sub(received) > m.cfg.MaxFuture.Duration
 	m.baseTags(msg, r, dev)
 	for i := range msg.Params {
 		m.applyParam(msg, i, r.targets[i], r)
 	}
 	r.finishPoints()
+	if r.Future && len(r.Samples) > 0 {
+		r.Skipped = append(r.Skipped, Skipped{"(gauges)", SkipFuture})
+		r.Samples = r.Samples[:0]
+	}
 	return nil
 }
 
@@ -93,6 +99,7 @@ func (r *Result) reset() {
 	r.Samples = r.Samples[:0]
 	r.Unmapped, r.UnmappedAt = r.Unmapped[:0], r.UnmappedAt[:0]
 	r.Mapped = 0
+	r.Future = false
 	r.Skipped = r.Skipped[:0]
 	r.Dropped = 0
 	r.Tags = r.Tags[:0]
@@ -104,15 +111,37 @@ func (m *Mapping) messageTime(msg *message.Message, received time.Time, r *Resul
 		if src == TimeReceived {
 			return received.UTC(), true
 		}
-		if i := r.timeAt[k]; i >= 0 {
-			if p := &msg.Params[i]; p.Kind == message.Number || p.Kind == message.String {
-				if t, ok := message.ParseTime(p.Raw); ok {
-					return t, true
-				}
-			}
+		i := r.timeAt[k]
+		if i < 0 {
+			continue
+		}
+		p := &msg.Params[i]
+		if p.Kind != message.Number && p.Kind != message.String {
+			continue
+		}
+		t, ok := message.ParseTime(p.Raw)
+		switch {
+		case !ok:
+		case !storable(t):
+			// 1e11 or milliseconds sent as seconds: InfluxDB would wrap
+			// it to another century. The next source decides.
+			r.Skipped = append(r.Skipped, Skipped{p.Name, SkipTimeRange})
+		default:
+			return t, true
 		}
 	}
 	return time.Time{}, false
+}
+
+// The times InfluxDB can store: Unix nanoseconds in an int64.
+var (
+	minStorable = time.Unix(0, math.MinInt64)
+	maxStorable = time.Unix(0, math.MaxInt64)
+)
+
+// storable reports whether t is a time InfluxDB can store.
+func storable(t time.Time) bool {
+	return !t.Before(minStorable) && !t.After(maxStorable)
 }
 
 // baseTags collects ident and the message tags, sorted by key.

@@ -254,3 +254,56 @@ func TestUnmappedAt(t *testing.T) {
 		t.Errorf("unmapped %s", s)
 	}
 }
+
+// TestTimesInfluxDBCannotStore: a device time before 1677 or after 2262
+// (1e11 seconds; milliseconds sent as seconds) is not wrapped into another
+// century: the next time source decides, and without one the message is
+// not stored at all.
+func TestTimesInfluxDBCannotStore(t *testing.T) {
+	m := compile(t, `rule = [{match = "v"}]`)
+	for _, c := range []struct{ msg, want string }{
+		{`{"ident":"a","timestamp":100000000000,"server.timestamp":1717171200.5,"v":1}`,
+			"flespi,ident=a v=1 1717171200500000000\nflespi_v{ident=\"a\"} 1\nskipped timestamp: time_out_of_range\n"},
+		{`{"ident":"a","timestamp":1750000000000,"server.timestamp":1717171200,"v":1}`,
+			"flespi,ident=a v=1 1717171200000000000\nflespi_v{ident=\"a\"} 1\nskipped timestamp: time_out_of_range\n"},
+		{`{"ident":"a","timestamp":-10000000000,"server.timestamp":1717171200,"v":1}`,
+			"flespi,ident=a v=1 1717171200000000000\nflespi_v{ident=\"a\"} 1\nskipped timestamp: time_out_of_range\n"},
+		{`{"ident":"a","timestamp":9223372036,"v":1}`, // 2262-04-11T23:47:16Z: the last storable second
+			"flespi,ident=a v=1 9223372036000000000\nskipped (gauges): future_time\n"},
+	} {
+		if got := mapText(t, m, c.msg); got != c.want {
+			t.Errorf("%s:\ngot  %q\nwant %q", c.msg, got, c.want)
+		}
+	}
+	noReceived := compile(t, "[mapping]\ntime = [\"timestamp\"]\n[[rule]]\nmatch = \"v\"")
+	if got := mapText(t, noReceived, `{"ident":"a","timestamp":100000000000,"v":1}`); got != "error: "+mapping.ErrNoTime.Error()+"\n" {
+		t.Errorf("without another source: %q", got)
+	}
+}
+
+// TestFutureTimesLeaveGauges: a message dated past mapping.max_future
+// after its arrival is stored (it is data) but makes no gauge sample, so
+// that it cannot freeze the device's gauges; within max_future it does.
+func TestFutureTimesLeaveGauges(t *testing.T) {
+	m := compile(t, "[mapping]\nmax_future = \"1h\"\n[[rule]]\nmatch = \"speed\"")
+	// received is 2024-06-01T00:00:00Z.
+	var r mapping.Result
+	for _, c := range []struct {
+		ts      int64
+		samples int
+		future  bool
+	}{
+		{4102444800, 0, true},               // 2100
+		{received.Unix() + 2*3600, 0, true}, // two hours ahead
+		{received.Unix() + 1800, 1, false},  // half an hour ahead: a device clock a little fast
+		{received.Unix() - 86400, 1, false},
+	} {
+		msg := decodeOne(t, fmt.Sprintf(`{"ident":"a","timestamp":%d,"speed":50}`, c.ts))
+		if err := m.Apply(msg, received, &r); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Samples) != c.samples || r.Future != c.future || len(r.Points) != 1 {
+			t.Errorf("time %d: %d samples, future %v, %d points; want %d, %v, 1", c.ts, len(r.Samples), r.Future, len(r.Points), c.samples, c.future)
+		}
+	}
+}

@@ -145,26 +145,29 @@ func (ru *rule) stringNumber(raw []byte) (float64, string) {
 	return 0, SkipUncoercible
 }
 
+// parseInt reads a JSON integer of at most 19 digits exactly, sign aside:
+// the whole int64 range, -9223372036854775808 included.
 func parseInt(raw []byte) (int64, bool) {
-	if len(raw) == 0 || len(raw) > 19 {
+	neg := len(raw) > 0 && raw[0] == '-'
+	digits := raw
+	if neg {
+		digits = raw[1:]
+	}
+	if len(digits) == 0 || len(digits) > 19 {
 		return 0, false
 	}
-	neg := raw[0] == '-'
-	if neg {
-		raw = raw[1:]
-	}
-	var n int64
-	for _, c := range raw {
+	var n uint64 // 19 digits fit: 10^19 < 2^64
+	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + int64(c-'0')
+		n = n*10 + uint64(c-'0')
 	}
-	if n < 0 {
-		return 0, false
+	switch {
+	case neg && n <= 1<<63:
+		return -int64(n), true // 1<<63 wraps to math.MinInt64, which is what it is
+	case !neg && n <= 1<<63-1:
+		return int64(n), true
 	}
-	if neg {
-		n = -n
-	}
-	return n, len(raw) > 0
+	return 0, false
 }

@@ -180,6 +180,9 @@ func (c *compiler) section() {
 	if !cfg.GaugeTTL.IsSet() {
 		cfg.GaugeTTL = DefaultConfig().GaugeTTL
 	}
+	if !cfg.MaxFuture.IsSet() {
+		cfg.MaxFuture = DefaultConfig().MaxFuture
+	}
 	c.messageTags()
 }
 

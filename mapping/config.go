@@ -35,6 +35,11 @@ type Config struct {
 	// GaugeTTL is how long a gauge series lives without updates, unless its
 	// rule says otherwise; "never" keeps series forever.
 	GaugeTTL TTL `toml:"gauge_ttl"`
+	// MaxFuture is how far past its arrival a message's device time may be
+	// for the message to move its device's gauges: one dated in 2100 is
+	// still stored, but must not freeze the gauges (newest wins) or the
+	// last-message time. "never" lets any time through.
+	MaxFuture TTL `toml:"max_future"`
 }
 
 // Rule is one [[rule]] of the configuration file. The zero values of the
@@ -105,6 +110,7 @@ func DefaultConfig() Config {
 		Unmatched:   UnmatchedDrop,
 		Time:        []string{"timestamp", "server.timestamp", TimeReceived},
 		GaugeTTL:    TTL{Duration: time.Hour, set: true},
+		MaxFuture:   TTL{Duration: time.Hour, set: true},
 	}
 }
 

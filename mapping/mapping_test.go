@@ -213,6 +213,12 @@ prometheus = false`,
 			"skipped s.arr: unsupported_type\nskipped f.arr: unsupported_type\nskipped f.obj: unsupported_type\n" +
 			"skipped f.null: null\n",
 	}, {
+		name:  "integers: every digit of the int64 range, signs included",
+		rules: `rule = [{match = "i.*", type = "integer", prometheus = false}]`,
+		msg:   `{` + ts + `,"i.neg":-1234567890123456789,"i.min":-9223372036854775808,"i.max":9223372036854775807,"i.over":9223372036854775808}`,
+		want: "flespi,ident=d1 i.neg=-1234567890123456789i,i.min=-9223372036854775808i,i.max=9223372036854775807i 1717171200250000000\n" +
+			"skipped i.over: not_integer\n",
+	}, {
 		name: "enum table, default, scale and offset",
 		rules: `[[rule]]
 match = "state"

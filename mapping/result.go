@@ -20,10 +20,12 @@ const (
 	SkipNotFinite     = "not_finite"          // a value beyond float64 after scale
 	SkipFieldConflict = "field_type_conflict" // the field name is used with another type
 	SkipReservedName  = "reserved_gauge_name" // a gauge template made a name of the exporter's own
+	SkipTimeRange     = "time_out_of_range"   // a time source InfluxDB cannot store (before 1677, after 2262)
+	SkipFuture        = "future_time"         // the gauges of a message dated past mapping.max_future
 )
 
 // SkipReasons lists every reason a value can be skipped for.
-var SkipReasons = []string{SkipNull, SkipUnsupported, SkipUncoercible, SkipNotInteger, SkipNotFinite, SkipFieldConflict, SkipReservedName}
+var SkipReasons = []string{SkipNull, SkipUnsupported, SkipUncoercible, SkipNotInteger, SkipNotFinite, SkipFieldConflict, SkipReservedName, SkipTimeRange, SkipFuture}
 
 // Result is what Apply makes of one message. Pass the same Result to Apply
 // again to reuse its memory: what it holds is only valid until then, and
@@ -41,6 +43,11 @@ type Result struct {
 	// name, for callers that look at their values.
 	UnmappedAt []int
 	Mapped     int       // parameters a rule matched, drop rules included
+	// Future says the message's time is past its arrival by more than
+	// mapping.max_future: its points are made, its gauge samples are not
+	// (Samples is empty), and its time must not count as the device's
+	// newest.
+	Future bool
 	Skipped    []Skipped // values a rule matched but could not use
 	Dropped    int       // parameters dropped by a drop rule
 

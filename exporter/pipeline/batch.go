@@ -194,7 +194,11 @@ func (b *Batch) addDevice() {
 	}
 	labels := b.labels[start:len(b.labels):len(b.labels)]
 	if b.wants.devices {
-		b.seen = append(b.seen, devices.Seen{Ident: r.Ident, Labels: labels, At: r.Time.UnixNano(), Received: b.received.UnixNano()})
+		at := r.Time.UnixNano()
+		if r.Future {
+			at = 0 // a device time far ahead must not become the device's newest
+		}
+		b.seen = append(b.seen, devices.Seen{Ident: r.Ident, Labels: labels, At: at, Received: b.received.UnixNano()})
 	}
 	if b.wants.samples && len(r.Samples) > 0 {
 		first := len(b.samples)
