@@ -48,8 +48,13 @@ type HTTP struct {
 	MaxBodySize Size `toml:"max_body_size"`
 	// ReadTimeout bounds reading a whole request.
 	ReadTimeout Duration `toml:"read_timeout"`
-	// MaxInFlight caps batches handled at once; more get 503.
+	// MaxInFlight caps batches being mapped and stored at once; a batch
+	// whose body is read waits a moment for a slot, then gets 503.
 	MaxInFlight int `toml:"max_in_flight"`
+	// MaxInFlightBytes caps the body bytes that requests hold at once,
+	// read or being read (after decompression); past it, 503. The memory
+	// of batches in flight is a small multiple of it (README: sizing).
+	MaxInFlightBytes Size `toml:"max_in_flight_bytes"`
 	// TLSCert and TLSKey enable HTTPS when both are set.
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
@@ -101,13 +106,14 @@ type Log struct {
 func Default() Config {
 	return Config{
 		HTTP: HTTP{
-			Listen:         ":9883",
-			InternalListen: "127.0.0.1:9884",
-			Paths:          []string{"/flespi"},
-			AuthHeader:     "Authorization",
-			MaxBodySize:    32 << 20,
-			ReadTimeout:    Duration(30 * time.Second),
-			MaxInFlight:    16,
+			Listen:           ":9883",
+			InternalListen:   "127.0.0.1:9884",
+			Paths:            []string{"/flespi"},
+			AuthHeader:       "Authorization",
+			MaxBodySize:      32 << 20,
+			ReadTimeout:      Duration(30 * time.Second),
+			MaxInFlight:      16,
+			MaxInFlightBytes: 128 << 20,
 		},
 		InfluxDB: InfluxDB{
 			Org:       "flespi",
@@ -170,6 +176,9 @@ func (c *Config) validate() []problem {
 	}
 	if h.MaxInFlight < 1 {
 		add("http.max_in_flight", "must be at least 1")
+	}
+	if h.MaxInFlightBytes < h.MaxBodySize {
+		add("http.max_in_flight_bytes", "%s is less than http.max_body_size (%s): a batch of the largest size could never be read", h.MaxInFlightBytes, h.MaxBodySize)
 	}
 	if (h.TLSCert == "") != (h.TLSKey == "") {
 		add("http.tls_cert", "tls_cert and tls_key go together: give both or neither")

@@ -17,6 +17,7 @@ import (
 // with ident (and device_name where the message has one), newest values.
 func TestGaugesFromSamples(t *testing.T) {
 	clock := tb.NewClock()
+	clock.Add(2 * 365 * 24 * time.Hour) // 2026: after the newest sample (mapping.max_future)
 	ex := startExporterAt(t, "", nil, "", clock.Now)
 	ex.PostSamples(t)
 	want := `
@@ -28,7 +29,7 @@ flespi_ble_sensor_temperature_celsius{device_name="truck-07",ident="352093081234
 flespi_device_last_message_timestamp_seconds{ident="605630"} 1.506956075e+09
 flespi_device_last_message_timestamp_seconds{device_name="CB500F",ident="350317172663183"} 1.739471454e+09
 flespi_device_last_message_timestamp_seconds{device_name="FVO118",ident="4764252939"} 1.729132951e+09
-flespi_device_last_message_timestamp_seconds{device_name="Vehicle",ident="111115555599999"} 1.7172e+09
+flespi_device_last_message_timestamp_seconds{device_name="Vehicle",ident="111115555599999"} 1.780272e+09
 flespi_device_last_message_timestamp_seconds{device_name="scooterMobi010",ident="015136001986400"} 1.70690517017258e+09
 flespi_device_last_message_timestamp_seconds{device_name="truck-07",ident="352093081234567"} 1.71717120025e+09
 # HELP flespi_position_latitude_degrees flespi parameter position.latitude (degrees in flespi)

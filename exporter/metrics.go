@@ -10,7 +10,7 @@ type receiverMetrics struct {
 	inFlight        prometheus.Gauge
 }
 
-func newReceiverMetrics(reg prometheus.Registerer) *receiverMetrics {
+func newReceiverMetrics(reg prometheus.Registerer, budget *byteBudget) *receiverMetrics {
 	m := &receiverMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flespi_exporter_requests_total",
@@ -26,6 +26,10 @@ func newReceiverMetrics(reg prometheus.Registerer) *receiverMetrics {
 			Help: "Stream requests being handled now.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.requestDuration, m.inFlight)
+	bytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flespi_exporter_in_flight_bytes",
+		Help: "Body bytes (decompressed) that stream requests hold now, read or being read (http.max_in_flight_bytes caps them).",
+	}, func() float64 { return float64(budget.inUse()) })
+	reg.MustRegister(m.requests, m.requestDuration, m.inFlight, bytes)
 	return m
 }

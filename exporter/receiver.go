@@ -2,22 +2,20 @@ package exporter
 
 import (
 	"bytes"
-	"compress/flate"
-	"compress/gzip"
-	"compress/zlib"
 	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
@@ -39,17 +37,19 @@ type receiver struct {
 	m        *receiverMetrics
 	log      *slog.Logger
 	now      func() time.Time
-	slots    chan struct{} // one per batch in flight
+	slots    chan struct{} // one per batch being mapped and stored
+	budget   *byteBudget   // body bytes held by requests, read or being read
 	allowed  []netip.Prefix
 	tokens   [][]byte
 	bodyPool sync.Pool // *bytes.Buffer
 }
 
-func newReceiver(cfg config.HTTP, pipe *pipeline.Pipeline, sink *influx.Sink, mt *receiverMetrics, log *slog.Logger, now func() time.Time) *receiver {
+func newReceiver(cfg config.HTTP, pipe *pipeline.Pipeline, sink *influx.Sink, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) *receiver {
 	rc := &receiver{
-		cfg: cfg, pipe: pipe, influx: sink, m: mt, log: log, now: now,
-		slots: make(chan struct{}, cfg.MaxInFlight),
+		cfg: cfg, pipe: pipe, influx: sink, log: log, now: now,
+		slots: make(chan struct{}, cfg.MaxInFlight), budget: &byteBudget{max: int64(cfg.MaxInFlightBytes)},
 	}
+	rc.m = newReceiverMetrics(reg, rc.budget)
 	for _, c := range cfg.AllowCIDRs {
 		rc.allowed = append(rc.allowed, netip.MustParsePrefix(c).Masked()) // checked at load
 	}
@@ -114,17 +114,20 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 	if err := rc.checkClient(r); err != nil {
 		return "", err
 	}
-	select {
-	case rc.slots <- struct{}{}:
-		defer func() { <-rc.slots }()
-	default:
-		return "", fail(http.StatusServiceUnavailable, "%d batches are in flight already (http.max_in_flight); try again", cap(rc.slots))
-	}
+	// The body is read before a slot is taken: a client that sends slowly
+	// holds only the bytes it has sent (http.max_in_flight_bytes), never
+	// a slot that batches ready to be stored wait for.
 	buf := rc.bodyPool.Get().(*bytes.Buffer)
 	defer rc.putBody(buf)
-	if err := rc.readBody(r, buf); err != nil {
+	held, err := rc.readBody(r, buf)
+	defer rc.budget.give(held)
+	if err != nil {
 		return "", err
 	}
+	if err := rc.takeSlot(r.Context()); err != nil {
+		return "", err
+	}
+	defer func() { <-rc.slots }()
 	res, err := rc.pipe.Process(r.Context(), buf.Bytes(), rc.now())
 	var invalid *pipeline.InvalidError
 	var notStored *pipeline.NotStoredError
@@ -137,6 +140,28 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 		return "", err
 	}
 	return res.String(), nil
+}
+
+// slotWait bounds how long a batch whose body is read waits for a slot:
+// its bytes count in the budget meanwhile, so it is not left waiting long.
+const slotWait = 5 * time.Second
+
+// takeSlot waits up to slotWait for one of http.max_in_flight slots.
+func (rc *receiver) takeSlot(ctx context.Context) error {
+	select {
+	case rc.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(slotWait)
+	defer timer.Stop()
+	select {
+	case rc.slots <- struct{}{}:
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return fail(http.StatusServiceUnavailable, "%d batches are being stored already (http.max_in_flight); try again", cap(rc.slots))
 }
 
 // putBody returns a request buffer to the pool unless a huge batch made it
@@ -159,9 +184,9 @@ func (rc *receiver) checkClient(r *http.Request) error {
 	if len(rc.tokens) == 0 {
 		return nil
 	}
-	given := strings.TrimSpace(r.Header.Get(rc.cfg.AuthHeader))
-	if t, ok := strings.CutPrefix(given, "Bearer "); ok {
-		given = strings.TrimSpace(t)
+	given, ok := bearerToken(r.Header.Get(rc.cfg.AuthHeader), rc.cfg.AuthHeader)
+	if !ok {
+		return fail(http.StatusUnauthorized, "missing or wrong token: send the header %q with \"Bearer <token>\"", rc.cfg.AuthHeader)
 	}
 	// Compare with every token, so that the time taken says nothing of
 	// which one came close.
@@ -175,6 +200,21 @@ func (rc *receiver) checkClient(r *http.Request) error {
 	return nil
 }
 
+// bearerToken returns the token of an authorization header value. The
+// scheme is matched without regard to case (RFC 7235: "bearer" is Bearer).
+// In the standard Authorization header a token without the scheme is
+// refused; a custom header (http.auth_header) may carry the bare token.
+func bearerToken(value, header string) (string, bool) {
+	value = strings.TrimSpace(value)
+	if len(value) > len("Bearer ") && strings.EqualFold(value[:len("Bearer ")], "Bearer ") {
+		return strings.TrimSpace(value[len("Bearer "):]), true
+	}
+	if strings.EqualFold(header, "Authorization") {
+		return "", false
+	}
+	return value, true
+}
+
 func (rc *receiver) allowedAddr(a netip.Addr) bool {
 	for _, p := range rc.allowed {
 		if p.Contains(a) {
@@ -182,107 +222,6 @@ func (rc *receiver) allowedAddr(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// readBody reads the whole body, decompressing gzip and deflate, within
-// http.max_body_size before and after decompression.
-func (rc *receiver) readBody(r *http.Request, buf *bytes.Buffer) error {
-	limit := int64(rc.cfg.MaxBodySize)
-	if r.ContentLength > limit {
-		return fail(http.StatusRequestEntityTooLarge, "body of %d bytes is larger than http.max_body_size (%s)", r.ContentLength, rc.cfg.MaxBodySize)
-	}
-	var body io.Reader = http.MaxBytesReader(nil, r.Body, limit)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return rc.readError(err)
-		}
-		defer zr.Close()
-		body = zr
-	case "deflate":
-		zr, err := newDeflateReader(body)
-		if err != nil {
-			return rc.readError(err)
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		return fail(http.StatusUnsupportedMediaType, "Content-Encoding %q is not supported; send gzip, deflate or none", enc)
-	}
-	// One byte over the limit tells a body that is too large once inflated.
-	n, err := buf.ReadFrom(io.LimitReader(body, limit+1))
-	if err != nil {
-		return rc.readError(err)
-	}
-	if n > limit {
-		return fail(http.StatusRequestEntityTooLarge, "body is larger than http.max_body_size (%s) once decompressed", rc.cfg.MaxBodySize)
-	}
-	return nil
-}
-
-func (rc *receiver) readError(err error) error {
-	var tooLarge *http.MaxBytesError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &tooLarge):
-		return fail(http.StatusRequestEntityTooLarge, "body is larger than http.max_body_size (%s)", rc.cfg.MaxBodySize)
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return fail(http.StatusRequestTimeout, "reading the body timed out (http.read_timeout)")
-	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.Is(err, zlib.ErrHeader),
-		errors.Is(err, zlib.ErrChecksum), errors.Is(err, io.ErrUnexpectedEOF):
-		return fail(http.StatusBadRequest, "the body is cut short or not validly compressed: %v", err)
-	}
-	var corrupt flate.CorruptInputError
-	if errors.As(err, &corrupt) {
-		return fail(http.StatusBadRequest, "the body is not validly compressed: %v", err)
-	}
-	return fail(http.StatusBadRequest, "reading the body: %v", err)
-}
-
-// newDeflateReader reads "deflate" as HTTP means it (zlib), and also raw
-// deflate, which some clients send under that name.
-func newDeflateReader(r io.Reader) (io.ReadCloser, error) {
-	br := newPeekReader(r)
-	head, err := br.peek(2)
-	if err != nil {
-		return nil, err
-	}
-	// A zlib header: CM = 8 and the check bits make the pair a multiple of 31.
-	if head[0]&0x0f == 8 && (uint16(head[0])<<8|uint16(head[1]))%31 == 0 {
-		return zlib.NewReader(br)
-	}
-	return flate.NewReader(br), nil
-}
-
-// peekReader is a reader that can look at its first bytes before they are read.
-type peekReader struct {
-	r    io.Reader
-	head []byte
-}
-
-func newPeekReader(r io.Reader) *peekReader { return &peekReader{r: r} }
-
-func (p *peekReader) peek(n int) ([]byte, error) {
-	for len(p.head) < n {
-		buf := make([]byte, n-len(p.head))
-		k, err := p.r.Read(buf)
-		p.head = append(p.head, buf[:k]...)
-		if err != nil {
-			return p.head, err
-		}
-	}
-	return p.head, nil
-}
-
-func (p *peekReader) Read(b []byte) (int, error) {
-	if len(p.head) > 0 {
-		n := copy(b, p.head)
-		p.head = p.head[n:]
-		return n, nil
-	}
-	return p.r.Read(b)
 }
 
 // ready reports whether the receiver can store batches now.

@@ -137,28 +137,58 @@ func TestCompressedBodies(t *testing.T) {
 	}
 }
 
-// TestInFlightCap answers 503 when http.max_in_flight batches are being
-// read or written already.
-func TestInFlightCap(t *testing.T) {
-	ex := startExporter(t, "", nil, "max_in_flight = 1")
+// slowClient starts a POST whose body arrives as head and then nothing
+// until the test ends (a client that sends a byte a minute).
+func slowClient(t *testing.T, url string, header map[string]string, head []byte) {
+	t.Helper()
 	pr, pw := io.Pipe()
-	started := make(chan struct{})
-	first := make(chan int, 1)
+	done := make(chan struct{})
 	go func() {
-		req, _ := http.NewRequest("POST", ex.URL+"/flespi", pr)
-		close(started)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			first <- 0
-			return
+		defer close(done)
+		req, _ := http.NewRequest("POST", url, pr)
+		for k, v := range header {
+			req.Header.Set(k, v)
 		}
-		resp.Body.Close()
-		first <- resp.StatusCode
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
 	}()
-	<-started
-	pw.Write([]byte(`[{"ident":"a",`)) // the handler now waits for the rest
+	if _, err := pw.Write(head); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF); <-done })
+}
+
+// TestSlowClientsHoldNoSlot: clients that hold the token and send slowly
+// take no slot while their bodies arrive: with every slot's worth of them
+// and more, a whole batch is still stored at once.
+func TestSlowClientsHoldNoSlot(t *testing.T) {
+	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, "max_in_flight = 2")
+	auth := map[string]string{"Authorization": "Bearer s3cret"}
+	for range 4 {
+		slowClient(t, ex.URL+"/flespi", auth, []byte(`[{"ident":"a",`))
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for ex.MetricValue(t, "flespi_exporter_requests_in_flight") < 1 && time.Now().Before(deadline) {
+	for ex.MetricValue(t, "flespi_exporter_requests_in_flight") < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	if code, answer := post(t, ex.URL+"/flespi", samples(t), auth); code != 200 {
+		t.Errorf("a whole batch beside 4 slow ones: %d %s", code, answer)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the batch took %v", d)
+	}
+}
+
+// TestInFlightBytes: the body bytes requests hold are bounded by
+// http.max_in_flight_bytes, counted as they arrive; past it, 503 with
+// Retry-After, and the bytes are given back when a request ends.
+func TestInFlightBytes(t *testing.T) {
+	ex := startExporter(t, "", nil, "max_body_size = \"8KiB\"\nmax_in_flight_bytes = \"10KiB\"")
+	slowClient(t, ex.URL+"/flespi", nil, append([]byte(`[{"ident":"a","x":"`), bytes.Repeat([]byte("a"), 7<<10)...))
+	deadline := time.Now().Add(5 * time.Second)
+	for ex.MetricValue(t, "flespi_exporter_in_flight_bytes") < 7<<10 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(samples(t)))
@@ -167,11 +197,36 @@ func TestInFlightCap(t *testing.T) {
 	}
 	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("second batch: %d %s", resp.StatusCode, answer)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(answer), "http.max_in_flight_bytes") {
+		t.Errorf("a batch past the budget: %d %q", resp.StatusCode, answer)
 	}
-	pw.Write([]byte(`"x":1}]`))
-	pw.Close()
+	if code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"b","timestamp":1717171200,"battery.voltage":4}]`), nil); code != 200 {
+		t.Errorf("a small batch within the budget: %d %s", code, answer)
+	}
+	if got := ex.MetricValue(t, "flespi_exporter_in_flight_bytes"); got < 7<<10 || got > 10<<10 {
+		t.Errorf("in_flight_bytes = %v with the slow client's 7 KiB held", got)
+	}
+}
+
+// TestSlotsWhileStoring: http.max_in_flight bounds the batches being
+// stored; one more waits a few seconds for a slot, then gets 503.
+func TestSlotsWhileStoring(t *testing.T) {
+	db := fakeinflux.Start(t)
+	db.Then(fakeinflux.Answer{Status: 204, Delay: 7 * time.Second})
+	ex := startExporter(t, db.URL, nil, "max_in_flight = 1")
+	first := make(chan int, 1)
+	go func() {
+		code, _ := post(t, ex.URL+"/flespi", samples(t), nil)
+		first <- code
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(db.Requests()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
+	if code != 503 || !strings.Contains(answer, "http.max_in_flight)") {
+		t.Errorf("a second batch while the first is stored: %d %q", code, answer)
+	}
 	if code := <-first; code != 200 {
 		t.Errorf("first batch: %d", code)
 	}
@@ -263,4 +318,29 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// TestBearerScheme: the scheme is matched without regard to case; the
+// bare token in Authorization is refused; a custom header may carry it.
+func TestBearerScheme(t *testing.T) {
+	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, "")
+	for header, want := range map[string]int{
+		"Bearer s3cret":   200,
+		"bearer s3cret":   200,
+		"BEARER  s3cret ": 200,
+		"s3cret":          401,
+		"Basic s3cret":    401,
+		"Bearer":          401,
+		"Bearers3cret":    401,
+	} {
+		if code, answer := post(t, ex.URL+"/flespi", samples(t), map[string]string{"Authorization": header}); code != want {
+			t.Errorf("Authorization: %q: %d %s, want %d", header, code, answer, want)
+		}
+	}
+	custom := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, `auth_header = "X-Stream-Token"`)
+	for header, want := range map[string]int{"s3cret": 200, "Bearer s3cret": 200, "wrong": 401} {
+		if code, answer := post(t, custom.URL+"/flespi", samples(t), map[string]string{"X-Stream-Token": header}); code != want {
+			t.Errorf("X-Stream-Token: %q: %d %s, want %d", header, code, answer, want)
+		}
+	}
 }

@@ -112,7 +112,7 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	s.status = newStatusTracker()
 	out := pipeline.Outputs{Influx: s.influx, Gauges: s.gauges, Devices: s.devices, Status: s.status}
 	s.pipe = pipeline.New(cfg.Mapping, out, s.reg, s.log)
-	s.receiver = newReceiver(cfg.HTTP, s.pipe, s.influx, newReceiverMetrics(s.reg), s.log, opts.Now)
+	s.receiver = newReceiver(cfg.HTTP, s.pipe, s.influx, s.reg, s.log, opts.Now)
 	return s, nil
 }
 
