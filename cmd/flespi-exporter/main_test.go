@@ -17,7 +17,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the expected.txt files of testdata/golden")
 
 // received is the arrival time that golden files are made with.
-var received = time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+var received = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) // after every sample (mapping.max_future)
 
 // TestMapGolden runs the dry run over each testdata/golden/<case>: its
 // config.toml (the repository's when the case has none) and input.json must
