@@ -210,6 +210,9 @@ func (m *Mapping) applyParam(msg *message.Message, i int, t *target, r *Result) 
 	switch {
 	case t.consumed:
 		return
+	case t.tooLong:
+		r.Skipped = append(r.Skipped, Skipped{p.Name[:64] + "…", SkipNameTooLong})
+		return
 	case t.rule == nil:
 		r.Unmapped = append(r.Unmapped, p.Name)
 		r.UnmappedAt = append(r.UnmappedAt, i)

@@ -66,6 +66,10 @@ const maxMessageTags = 8
 // parameter names without end still works past it, only slower.
 const maxCached = 1 << 17
 
+// maxCachedBytes bounds the same cache in bytes: names a stream invents can
+// be long, and the gauge names and labels their targets hold with them.
+const maxCachedBytes = 32 << 20
+
 // Mapping is a compiled, immutable rule set. It is safe for concurrent use.
 type Mapping struct {
 	cfg          Config
@@ -76,8 +80,9 @@ type Mapping struct {
 	warnings     []*ConfigError
 	devices      deviceGauges
 
-	cache  sync.Map // parameter name → *target; misses are cached too
-	cached atomic.Int64
+	cache       sync.Map // parameter name → *target; misses are cached too
+	cached      atomic.Int64
+	cachedBytes atomic.Int64
 }
 
 // msgTag is a message parameter that becomes a tag and label.

@@ -22,10 +22,11 @@ const (
 	SkipReservedName  = "reserved_gauge_name" // a gauge template made a name of the exporter's own
 	SkipTimeRange     = "time_out_of_range"   // a time source InfluxDB cannot store (before 1677, after 2262)
 	SkipFuture        = "future_time"         // the gauges of a message dated past mapping.max_future
+	SkipNameTooLong   = "name_too_long"       // a parameter name longer than message.MaxNameLen
 )
 
 // SkipReasons lists every reason a value can be skipped for.
-var SkipReasons = []string{SkipNull, SkipUnsupported, SkipUncoercible, SkipNotInteger, SkipNotFinite, SkipFieldConflict, SkipReservedName, SkipTimeRange, SkipFuture}
+var SkipReasons = []string{SkipNull, SkipUnsupported, SkipUncoercible, SkipNotInteger, SkipNotFinite, SkipFieldConflict, SkipReservedName, SkipTimeRange, SkipFuture, SkipNameTooLong}
 
 // Result is what Apply makes of one message. Pass the same Result to Apply
 // again to reuse its memory: what it holds is only valid until then, and

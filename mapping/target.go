@@ -35,21 +35,45 @@ type target struct {
 	tags     []Tag
 	gauge    *Gauge // nil for none
 	reserved bool   // the gauge would have a name of the exporter's own
+	tooLong  bool   // the name is longer than message.MaxNameLen
 }
 
 // resolve returns the target of a parameter name, from the cache when it
 // can. Misses are cached too: most names a stream sends are unmapped.
 func (m *Mapping) resolve(name string) *target {
+	if len(name) > message.MaxNameLen {
+		return tooLong // not looked up, not cached: a key that is data
+	}
 	if v, ok := m.cache.Load(name); ok {
 		return v.(*target)
 	}
 	t := m.lookup(name)
-	if m.cached.Load() < maxCached {
+	if m.cached.Load() < maxCached && m.cachedBytes.Load() < maxCachedBytes {
 		if _, loaded := m.cache.LoadOrStore(name, t); !loaded {
 			m.cached.Add(1)
+			m.cachedBytes.Add(int64(t.size(name)))
 		}
 	}
 	return t
+}
+
+// tooLong is the target of every name longer than message.MaxNameLen.
+var tooLong = &target{tooLong: true, role: role{timeIndex: -1, tagIndex: -1}}
+
+// size is roughly the memory a cache entry of t under name holds.
+func (t *target) size(name string) int {
+	n := 2*len(name) + 160 // the key, the target, the map's own
+	n += len(t.field) + len(t.fieldLP)
+	for _, tg := range t.tags {
+		n += len(tg.Key) + len(tg.Value) + 32
+	}
+	if t.gauge != nil {
+		n += len(t.gauge.Name) + 80
+		for _, l := range t.gauge.Labels {
+			n += len(l.Name) + len(l.Value) + 32
+		}
+	}
+	return n
 }
 
 // role is what a name is for a message, besides any rule of it: its ident,

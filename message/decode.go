@@ -12,9 +12,18 @@ import (
 // so that a hostile body cannot exhaust the stack.
 const maxDepth = 64
 
-// maxNames bounds the decoder's cache of parameter names. Past it, names are
-// still decoded, just allocated each time.
-const maxNames = 1 << 16
+// maxNames and maxNameBytes bound the decoder's cache of parameter names,
+// in names and in bytes; names longer than MaxNameLen are never cached. Past
+// the bounds, names are still decoded, just allocated each time.
+const (
+	maxNames     = 1 << 16
+	maxNameBytes = 4 << 20
+)
+
+// MaxNameLen is the longest parameter name a rule maps: longer names (a
+// stream that puts data in its keys) are decoded, but the mapping skips
+// them and counts them, and the decoder does not keep them.
+const MaxNameLen = 256
 
 // SyntaxError reports a body that is not valid JSON or not a flespi batch.
 type SyntaxError struct {
@@ -31,8 +40,9 @@ func (e *SyntaxError) Error() string {
 // Decoder must not be used by two goroutines at once; keep one per goroutine
 // or in a sync.Pool.
 type Decoder struct {
-	names map[string]*name // by the name as sent: the normalized name and its ID
-	ids   map[string]int32 // by normalized name
+	names     map[string]*name // by the name as sent: the normalized name and its ID
+	nameBytes int              // the bytes of the cached names
+	ids       map[string]int32 // by normalized name
 	// The keys of the previous message, in order, and of this one so far:
 	// messages of one device type repeat their keys in the same order, so
 	// the i-th key is most often the previous message's i-th, checked with
@@ -345,7 +355,8 @@ func (d *Decoder) intern(key []byte) *name {
 		return n
 	}
 	n := &name{s: NormalizeName(string(key)), raw: string(key), plain: plainKey(key)}
-	if len(d.names) < maxNames {
+	if len(d.names) < maxNames && len(key) <= MaxNameLen && d.nameBytes < maxNameBytes {
+		d.nameBytes += 2 * len(key)
 		// One ID per normalized name: "ain#1" and "ain.1" are one name.
 		n.id = d.ids[n.s]
 		if n.id == 0 {
