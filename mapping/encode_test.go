@@ -183,3 +183,31 @@ func checkSample(t *testing.T, s mapping.Sample) {
 		}
 	}
 }
+
+// TestNamesWithBackslashes: what the client's encoder cannot write.
+// InfluxDB refuses a name ending in a backslash (it escapes the separator
+// after it) and a field key with a backslash before an escaped byte; the
+// first is written with U+FF3C for its trailing backslashes, the second
+// with that backslash doubled. Tags with a backslash before an escaped
+// byte are written as the client writes them (InfluxDB stores them as
+// sent: e2e TestBackslashesInNames).
+func TestNamesWithBackslashes(t *testing.T) {
+	at := time.Unix(1717171200, 0)
+	for _, c := range []struct {
+		ident, field, want string
+	}{
+		{`tr\`, "v", "m,ident=tr\uff3c v=1 1717171200000000000\n"},
+		{`\`, "v", "m,ident=\uff3c v=1 1717171200000000000\n"},
+		{`a\ b`, "v", `m,ident=a\\ b v=1 1717171200000000000` + "\n"},
+		{"a", `x\ y`, `m,ident=a x\\\ y=1 1717171200000000000` + "\n"},
+		{"a", `x\,y`, `m,ident=a x\\\,y=1 1717171200000000000` + "\n"},
+		{"a", `z\\`, "m,ident=a z\uff3c\uff3c=1 1717171200000000000\n"},
+		{"a", `p\q`, `m,ident=a p\q=1 1717171200000000000` + "\n"},
+	} {
+		p := mapping.Point{Measurement: "m", Tags: []mapping.Tag{{Key: "ident", Value: c.ident}},
+			Fields: []mapping.Field{{Key: c.field, Value: mapping.Value{Type: mapping.TypeFloat, Float: 1}}}, Time: at}
+		if got := string(p.AppendLineProtocol(nil)); got != c.want {
+			t.Errorf("ident %q field %q:\n got  %q\n want %q", c.ident, c.field, got, c.want)
+		}
+	}
+}

@@ -8,13 +8,14 @@ import (
 // AppendLineProtocol appends the point as one line of InfluxDB line protocol,
 // with a nanosecond timestamp and a trailing newline. Escaping follows the
 // InfluxDB client (influxdata/line-protocol): tabs, newlines, spaces, commas
-// and '=' in names; quotes and backslashes in string fields. A trailing
-// backslash in a name cannot be written, so it is removed.
+// and '=' in names; quotes and backslashes in string fields. Two cases that
+// encoder cannot write are written so that InfluxDB accepts the line and
+// keeps names apart (see appendName and appendFieldKey).
 func (p *Point) AppendLineProtocol(b []byte) []byte {
 	b = appendName(b, p.Measurement, &measurementEscapes)
 	for _, t := range p.Tags {
-		if strings.TrimRight(t.Value, `\`) == "" || strings.TrimRight(t.Key, `\`) == "" {
-			continue // not writable; InfluxDB has no empty tags
+		if t.Value == "" || t.Key == "" {
+			continue // InfluxDB has no empty tags
 		}
 		b = append(b, ',')
 		b = appendName(b, t.Key, &keyEscapes)
@@ -29,7 +30,7 @@ func (p *Point) AppendLineProtocol(b []byte) []byte {
 			b[len(b)-len(f.escaped)] = sep
 		} else {
 			b = append(b, sep)
-			b = appendName(b, f.Key, &keyEscapes)
+			b = appendFieldKey(b, f.Key)
 			b = append(b, '=')
 		}
 		sep = ','
@@ -93,11 +94,49 @@ func appendEscaped(b []byte, s string, e *escapes) []byte {
 	return append(b, s[start:]...)
 }
 
-// appendName writes a measurement, tag or field key: a trailing backslash
-// cannot be written in line protocol (it would escape the separator after
-// it), so it is removed.
+// appendName writes a measurement, tag key or tag value. A backslash
+// before a special byte is written as it is ("a\\ b" for a\ b), which
+// InfluxDB stores as sent. A trailing backslash can never be written: it
+// would escape the separator after it (InfluxDB refuses the line, and the
+// official encoders refuse the name). Removing it merged device tr\ with
+// device tr, and made an ident of \ no tag at all; each trailing backslash
+// is written as U+FF3C instead (＼, a fullwidth backslash): the name stays
+// apart, and reads the same.
 func appendName(b []byte, s string, e *escapes) []byte {
-	return appendEscaped(b, strings.TrimRight(s, `\`), e)
+	body := strings.TrimRight(s, `\`)
+	b = appendEscaped(b, body, e)
+	for range len(s) - len(body) {
+		b = append(b, trailingBackslash...)
+	}
+	return b
+}
+
+// trailingBackslash stands for a backslash at the end of a name.
+const trailingBackslash = "\uff3c"
+
+// appendFieldKey writes a field key. InfluxDB 1.8 and 2.x read field keys
+// unlike tags: a backslash before an escaped ',', '=' or ' ' makes them
+// refuse the line, so such a backslash is doubled (the key is then stored
+// with two backslashes there, which keeps it apart and readable).
+func appendFieldKey(b []byte, s string) []byte {
+	body := strings.TrimRight(s, `\`)
+	start := 0
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if x := keyEscapes[c]; x != 0 {
+			b = append(b, body[start:i]...)
+			if i > 0 && body[i-1] == '\\' && (c == ',' || c == '=' || c == ' ') {
+				b = append(b, '\\')
+			}
+			b = append(b, '\\', x)
+			start = i + 1
+		}
+	}
+	b = append(b, body[start:]...)
+	for range len(s) - len(body) {
+		b = append(b, trailingBackslash...)
+	}
+	return b
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

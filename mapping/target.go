@@ -123,7 +123,7 @@ func (m *Mapping) ruleTarget(name string, ro role) *target {
 		expand := func(tmpl string) string { return string(ru.re.ExpandString(nil, tmpl, name, idx)) }
 		if ru.influx && ru.tag == "" {
 			t.field = expand(ru.field)
-			t.fieldLP = "," + string(appendName(nil, t.field, &keyEscapes)) + "="
+			t.fieldLP = "," + string(appendFieldKey(nil, t.field)) + "="
 			t.ownName = t.field == name
 			t.conflict = m.conflicts(ru.measurement, t.field, ru.typ)
 			for _, p := range ru.tags {
