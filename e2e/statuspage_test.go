@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -22,6 +24,11 @@ import (
 func TestStatusPageInBrowser(t *testing.T) {
 	ex := startExporter(t, "", nil, "")
 	ex.PostSamples(t)
+	// A 10 KB ident must not push the columns off the screen.
+	long := `[{"ident":"` + strings.Repeat("L", 10_000) + `","timestamp":1717171200,"custom.other.1":1}]`
+	if code, answer := post(t, ex.URL+"/flespi", []byte(long), nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("chromium is not installed: run the tests with scripts/test.sh, which installs it")
@@ -39,9 +46,19 @@ func TestStatusPageInBrowser(t *testing.T) {
 	defer cancel()
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelTimeout()
+	var scriptErrors []string
+	var mu sync.Mutex
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if e, ok := ev.(*cdpruntime.EventExceptionThrown); ok {
+			mu.Lock()
+			scriptErrors = append(scriptErrors, e.ExceptionDetails.Error())
+			mu.Unlock()
+		}
+	})
 
 	var rows, visible int
-	var unmapped, count, firstByMessages string
+	var identWidth, pageWidth, windowWidth float64
+	var unmapped, count, firstByMessages, firstUnmapped, firstRuleBefore, firstRuleAfter string
 	var png []byte
 	err = chromedp.Run(ctx,
 		chromedp.Navigate(ex.InternalURL+"/"),
@@ -56,6 +73,17 @@ func TestStatusPageInBrowser(t *testing.T) {
 		chromedp.SendKeys("#filter", "FVO", chromedp.ByQuery),
 		chromedp.Evaluate(`Array.from(document.querySelectorAll('#devices tbody tr')).filter(r => r.style.display !== 'none').length`, &visible),
 		chromedp.Text("#device-count", &count, chromedp.ByQuery),
+		chromedp.Evaluate(`Math.max(...Array.from(document.querySelectorAll('#devices td.cut')).map(td => td.getBoundingClientRect().width))`, &identWidth),
+		chromedp.Evaluate(`document.querySelector('#devices').getBoundingClientRect().width`, &pageWidth),
+		chromedp.Evaluate(`window.innerWidth`, &windowWidth),
+		// The other tables sort by their own columns: by name, backwards.
+		chromedp.Click(`#unmapped th:nth-child(1)`, chromedp.ByQuery),
+		chromedp.Click(`#unmapped th:nth-child(1)`, chromedp.ByQuery),
+		chromedp.Text(`#unmapped tbody tr:first-child td:nth-child(1)`, &firstUnmapped, chromedp.ByQuery),
+		chromedp.Text(`#rules tbody tr:first-child td:nth-child(1)`, &firstRuleBefore, chromedp.ByQuery),
+		chromedp.Click(`#rules th:nth-child(4)`, chromedp.ByQuery),
+		chromedp.Click(`#rules th:nth-child(4)`, chromedp.ByQuery),
+		chromedp.Text(`#rules tbody tr:first-child td:nth-child(1)`, &firstRuleAfter, chromedp.ByQuery),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -70,8 +98,22 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("screenshot: %s", shot)
-	if rows != 6 {
-		t.Errorf("%d device rows, want the 6 idents of the samples", rows)
+	if rows != 7 {
+		t.Errorf("%d device rows, want the 6 idents of the samples and the long one", rows)
+	}
+	mu.Lock()
+	if len(scriptErrors) > 0 {
+		t.Errorf("script errors: %v", scriptErrors)
+	}
+	mu.Unlock()
+	if identWidth > 400 || pageWidth > windowWidth {
+		t.Errorf("the 10 KB ident's cell is %.0f px wide, the devices table %.0f px in a %.0f px window", identWidth, pageWidth, windowWidth)
+	}
+	if firstUnmapped != "custom.param.10800" {
+		t.Errorf("unmapped sorted by name, backwards: first %q", firstUnmapped)
+	}
+	if firstRuleBefore != "1" || firstRuleAfter == "1" {
+		t.Errorf("rules sorted by matches: first rule #%s, before #%s", firstRuleAfter, firstRuleBefore)
 	}
 	if !strings.Contains(unmapped, "custom.param.10800") || !strings.Contains(unmapped, `match = "custom.param.*"`) {
 		t.Errorf("unmapped parameters table:\n%s", unmapped)

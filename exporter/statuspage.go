@@ -107,6 +107,7 @@ h1{font-size:20px;margin:4px 0 12px}h2{font-size:16px;margin:24px 0 8px}
 .card b{display:block;font-size:20px}.wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eee;vertical-align:top}
 th{cursor:pointer;user-select:none;background:#fafafa;white-space:nowrap}th:after{content:" \2195";color:#bbb}
+td.cut{max-width:16em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 td.n{text-align:right;font-variant-numeric:tabular-nums}pre{margin:0;font-size:12px;background:#f6f6f6;padding:4px 6px;border-radius:4px}
 input{font:inherit;padding:6px 8px;width:100%;max-width:360px;box-sizing:border-box;margin-bottom:8px}
 .warn{color:#b45309}.bad{color:#b91c1c}.muted{color:#777}code{font-size:12px}
@@ -127,7 +128,7 @@ input{font:inherit;padding:6px 8px;width:100%;max-width:360px;box-sizing:border-
 <div class="wrap"><table id="devices" class="sortable"><thead><tr>
 <th>ident</th><th>name</th><th data-type="n">last message</th><th data-type="n">last received</th>
 <th data-type="n">messages</th><th data-type="n">mapped</th><th data-type="n">unmapped</th><th></th></tr></thead><tbody>
-{{range .Devices}}<tr data-filter="{{.Ident}} {{.Name}}"><td>{{.Ident}}</td><td>{{.Name}}</td>
+{{range .Devices}}<tr data-filter="{{.Ident}} {{.Name}}"><td class="cut" title="{{.Ident}}">{{.Ident}}</td><td class="cut" title="{{.Name}}">{{.Name}}</td>
 <td class="n" data-v="{{seconds $.Now .LastMessage}}" title="{{rfc3339 .LastMessage}}">{{age $.Now .LastMessage}}</td>
 <td class="n" data-v="{{seconds $.Now .LastReceived}}" title="{{rfc3339 .LastReceived}}">{{age $.Now .LastReceived}}</td>
 <td class="n">{{.Messages}}</td><td class="n">{{.Mapped}}</td><td class="n">{{.Unmapped}}</td>
@@ -181,13 +182,14 @@ document.getElementById('filter').addEventListener('input', function () {
   });
   document.getElementById('device-count').textContent = shown;
 });
-document.querySelectorAll('table.sortable th').forEach(function (th, col) {
+document.querySelectorAll('table.sortable th').forEach(function (th) {
   th.addEventListener('click', function () {
+    var col = th.cellIndex; // the column in its own table
     var table = th.closest('table'), body = table.tBodies[0];
     var numeric = th.dataset.type === 'n', asc = th.dataset.dir !== 'asc';
     table.querySelectorAll('th').forEach(function (h) { delete h.dataset.dir; });
     th.dataset.dir = asc ? 'asc' : 'desc';
-    var rows = Array.prototype.slice.call(body.rows);
+    var rows = Array.prototype.slice.call(body.rows).filter(function (r) { return r.cells.length > col; });
     rows.sort(function (a, b) {
       var x = a.cells[col], y = b.cells[col];
       var u = x.dataset.v !== undefined ? x.dataset.v : x.textContent, v = y.dataset.v !== undefined ? y.dataset.v : y.textContent;

@@ -43,14 +43,14 @@ type Result struct {
 	// UnmappedAt is the index in the message's Params of each Unmapped
 	// name, for callers that look at their values.
 	UnmappedAt []int
-	Mapped     int       // parameters a rule matched, drop rules included
+	Mapped     int // parameters a rule matched, drop rules included
 	// Future says the message's time is past its arrival by more than
 	// mapping.max_future: its points are made, its gauge samples are not
 	// (Samples is empty), and its time must not count as the device's
 	// newest.
-	Future bool
-	Skipped    []Skipped // values a rule matched but could not use
-	Dropped    int       // parameters dropped by a drop rule
+	Future  bool
+	Skipped []Skipped // values a rule matched but could not use
+	Dropped int       // parameters dropped by a drop rule
 
 	// Hits counts the parameters each rule matched, by rule index, over
 	// every Apply since the caller last cleared it (Apply only adds): the
