@@ -1,58 +1,141 @@
 package influx
 
 import (
+	"bufio"
 	"encoding/json"
+	"hash/fnv"
+	"io"
 	"os"
 	"sync"
 	"time"
 )
 
-// deadLetterFile appends points that InfluxDB refused for good, as JSON
-// lines, so that nothing acknowledged to flespi is lost without a trace.
+// deadLetterFile appends what InfluxDB refused for good, as JSON lines, so
+// that nothing acknowledged to flespi is lost without a trace. It
+// remembers what it holds, so that a batch sent again (flespi resends when
+// our 200 is lost) adds nothing twice.
 type deadLetterFile struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	f    *os.File
+	seen map[uint64]struct{} // keys of the entries written, the newest maxSeen
+	ring []uint64            // the same keys in order of writing, to forget the oldest
+	next int                 // where the ring writes next
 }
+
+// maxSeen bounds the entries the file remembers (8 bytes each, twice).
+const maxSeen = 1 << 20
+
+// loadTail bounds how much of an existing file is read at start to
+// remember its entries.
+const loadTail = 64 << 20
 
 // DeadLetter is one line of the dead-letter file.
 type DeadLetter struct {
-	Time    string          `json:"time"`    // when it was rejected, RFC 3339
-	Error   string          `json:"error"`   // what InfluxDB said
-	Line    string          `json:"line"`    // the line protocol that was refused
+	Time  string `json:"time"`  // when it was refused, RFC 3339
+	Error string `json:"error"` // what InfluxDB said
+	// Field is the refused field, key=value, when only it was refused: the
+	// rest of the point is stored. Empty when the whole point was refused.
+	Field   string          `json:"field,omitempty"`
+	Line    string          `json:"line"`    // the point as it was sent, line protocol
 	Message json.RawMessage `json:"message"` // the flespi message it came from
 }
 
 func openDeadLetters(path string) (*deadLetterFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	return &deadLetterFile{f: f}, nil
+	d := &deadLetterFile{f: f, seen: map[uint64]struct{}{}}
+	if err := d.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-// write appends the rejected lines of l and syncs the file: the batch is
-// acknowledged right after, so the entries must be on disk by then.
-func (d *deadLetterFile) write(l *Lines, rejected []rejection, now time.Time) error {
+// load remembers the entries of the file's last loadTail bytes.
+func (d *deadLetterFile) load() error {
+	size, err := d.f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	start := max(0, size-loadTail)
+	sc := bufio.NewScanner(io.NewSectionReader(d.f, start, size-start))
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for first := start > 0; sc.Scan(); first = false {
+		var e DeadLetter
+		if first || json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue // a line cut by the tail, or not ours
+		}
+		d.remember(key(e.Line, e.Field))
+	}
+	return sc.Err()
+}
+
+// key identifies an entry by what was refused: the same message makes the
+// same line, so a resent batch makes the same keys.
+func key(line, field string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(line))
+	h.Write([]byte{0})
+	h.Write([]byte(field))
+	return h.Sum64()
+}
+
+// remember adds k to what the file holds, forgetting the oldest past
+// maxSeen. d.mu is held (or d is not shared yet).
+func (d *deadLetterFile) remember(k uint64) {
+	if len(d.ring) < maxSeen {
+		d.ring = append(d.ring, k)
+	} else {
+		delete(d.seen, d.ring[d.next])
+		d.ring[d.next] = k
+		d.next = (d.next + 1) % maxSeen
+	}
+	d.seen[k] = struct{}{}
+}
+
+// write appends the rejections the file does not hold yet and syncs it:
+// the batch is acknowledged right after, so the entries must be on disk by
+// then. It returns how many it appended.
+func (d *deadLetterFile) write(l *Lines, rejected []rejection, now time.Time) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	var buf []byte
+	var keys []uint64
 	for _, r := range rejected {
 		line := l.Span(r.line, r.line+1)
+		text := string(line[:len(line)-1]) // without its newline
+		k := key(text, r.field)
+		if _, dup := d.seen[k]; dup {
+			continue
+		}
 		entry, err := json.Marshal(DeadLetter{
 			Time:    now.UTC().Format(time.RFC3339Nano),
 			Error:   r.err.Error(),
-			Line:    string(line[:len(line)-1]), // without its newline
+			Field:   r.field,
+			Line:    text,
 			Message: json.RawMessage(l.Messages[l.Origin[r.line]]),
 		})
 		if err != nil {
-			return err
+			return 0, err
 		}
 		buf = append(append(buf, entry...), '\n')
+		keys = append(keys, k)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	if len(keys) == 0 {
+		return 0, nil
+	}
 	if _, err := d.f.Write(buf); err != nil {
-		return err
+		return 0, err
 	}
-	return d.f.Sync()
+	if err := d.f.Sync(); err != nil {
+		return 0, err
+	}
+	for _, k := range keys {
+		d.remember(k) // only once on disk
+	}
+	return len(keys), nil
 }
 
 func (d *deadLetterFile) close() error {

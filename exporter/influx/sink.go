@@ -36,6 +36,7 @@ type Sink struct {
 	client    influxdb2.Client
 	api       api.WriteAPIBlocking
 	batchSize int
+	timeout   time.Duration
 	dead      *deadLetterFile // nil: rejected points are only logged
 	m         *metrics
 	log       *slog.Logger
@@ -75,6 +76,7 @@ func New(cfg config.InfluxDB, reg prometheus.Registerer, log *slog.Logger) (*Sin
 		client:    client,
 		api:       client.WriteAPIBlocking(cfg.Org, cfg.Bucket),
 		batchSize: cfg.BatchSize,
+		timeout:   timeout,
 		m:         newMetrics(reg),
 		log:       log,
 	}
@@ -95,61 +97,90 @@ func (s *Sink) BatchSize() int { return s.batchSize }
 // Written says what became of the points of Lines.
 type Written struct {
 	Points       int // stored
-	DeadLettered int // refused for good, kept in the dead-letter file (or logged)
+	DeadLettered int // values or points refused for good, newly kept in the dead-letter file (or logged)
 }
 
-// Write stores every line of l, in chunks of influxdb.batch_size. It
+// Write stores every line of l, in chunks of influxdb.batch_size, within
+// twice influxdb.timeout in all (so that the caller can still answer). It
 // returns an error when the lines must not be acknowledged: InfluxDB
-// unreachable or failing, or refused points that could not be kept in the
-// dead-letter file. Points InfluxDB refuses for good (a field type
-// conflict) are dead-lettered and do not fail the write, so that a stream
-// does not stall on them.
+// unreachable or failing, the deadline passed, or refused values that
+// could not be kept in the dead-letter file.
+//
+// What InfluxDB refuses for good is dead-lettered and does not fail the
+// write, so that a stream does not stall on it. A field type conflict
+// costs one more request per chunk and field, not a bisection: InfluxDB
+// names the field and the types, the field's values of the sent type are
+// taken out of the chunk's points (the rest of each point is stored) and
+// the chunk is sent again; writes are idempotent, so the points InfluxDB
+// had kept from the refused request are only written again. Other
+// refusals are bisected down to the refused points.
 func (s *Sink) Write(ctx context.Context, l *Lines) (Written, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*s.timeout)
+	defer cancel()
 	var res Written
 	var rejected []rejection
 	for lo := 0; lo < l.Len(); lo += s.batchSize {
-		hi := min(lo+s.batchSize, l.Len())
-		if err := s.writeRange(ctx, l, lo, hi, &res, &rejected); err != nil {
+		c := newChunk(l, lo, min(lo+s.batchSize, l.Len()))
+		if err := s.writeChunk(ctx, c, &res, &rejected); err != nil {
 			return res, err
 		}
 	}
 	if len(rejected) > 0 {
-		if err := s.deadLetter(l, rejected); err != nil {
+		n, err := s.deadLetter(l, rejected)
+		if err != nil {
 			return res, err
 		}
-		res.DeadLettered = len(rejected)
+		res.DeadLettered = n
 	}
 	return res, nil
 }
 
-// rejection is a line InfluxDB refused for good.
+// rejection is a value or a point InfluxDB refused for good.
 type rejection struct {
-	line int
-	err  error
+	line  int    // index in Lines
+	field string // the refused field, "key=value"; "" for the whole point
+	err   error
 }
 
-// writeRange writes lines [lo, hi). When InfluxDB refuses the request for
-// its content (400, 413, 422), the range is split in halves until the
-// refused lines stand alone: writes are idempotent, so rewriting lines that
-// InfluxDB had already kept from a partial write changes nothing.
-func (s *Sink) writeRange(ctx context.Context, l *Lines, lo, hi int, res *Written, rejected *[]rejection) error {
-	err := s.send(ctx, l.Span(lo, hi))
-	switch {
-	case err == nil:
-		res.Points += hi - lo
-		s.m.pointsWritten.Add(float64(hi - lo))
-		return nil
-	case !permanent(err):
-		return fmt.Errorf("InfluxDB write failed: %w", err)
-	case hi-lo == 1:
-		*rejected = append(*rejected, rejection{line: lo, err: err})
-		return nil
+// maxConflicts bounds the fields of one chunk taken out for type
+// conflicts before the chunk is bisected instead.
+const maxConflicts = 32
+
+// writeChunk stores the lines of c, taking out what InfluxDB refuses.
+func (s *Sink) writeChunk(ctx context.Context, c *chunk, res *Written, rejected *[]rejection) error {
+	for round := 0; len(c.lines) > 0; round++ {
+		err := s.send(ctx, c.text())
+		switch {
+		case err == nil:
+			res.Points += len(c.lines)
+			s.m.pointsWritten.Add(float64(len(c.lines)))
+			return nil
+		case !permanent(err):
+			return fmt.Errorf("InfluxDB write failed: %w", err)
+		case ctx.Err() != nil:
+			return fmt.Errorf("InfluxDB write did not finish within twice influxdb.timeout: %w", err)
+		}
+		if cf, dropped, ok := parseConflict(err.Error()); ok && round < maxConflicts && !tooLarge(err) {
+			if done, err := s.dropConflict(ctx, c, cf, dropped, err, rejected); err != nil {
+				return err
+			} else if done {
+				continue
+			}
+		}
+		if len(c.lines) == 1 {
+			if tooLarge(err) {
+				return fmt.Errorf("InfluxDB refuses a single point as too large: %w", err)
+			}
+			*rejected = append(*rejected, rejection{line: c.idx[0], err: err})
+			return nil
+		}
+		a, b := c.halves()
+		if err := s.writeChunk(ctx, a, res, rejected); err != nil {
+			return err
+		}
+		return s.writeChunk(ctx, b, res, rejected)
 	}
-	mid := lo + (hi-lo)/2
-	if err := s.writeRange(ctx, l, lo, mid, res, rejected); err != nil {
-		return err
-	}
-	return s.writeRange(ctx, l, mid, hi, res, rejected)
+	return nil
 }
 
 // send makes one write request, and one more after a short pause when the
@@ -199,6 +230,64 @@ func (s *Sink) Status() State {
 	return s.state
 }
 
+// dropConflict takes the values of a field type conflict out of c, and
+// reports whether it found any. When InfluxDB dropped as many points as
+// write the field with the refused type, they all conflict; when fewer
+// (the others went to a shard where the field has that type), the
+// conflicting ones are found by sending halves of them: the others are
+// stored meanwhile, and only what InfluxDB refuses is dead-lettered.
+func (s *Sink) dropConflict(ctx context.Context, c *chunk, cf conflict, dropped int, err error, rejected *[]rejection) (bool, error) {
+	pos, fields, at := c.candidates(cf)
+	if len(pos) == 0 {
+		return false, nil
+	}
+	if dropped >= 0 && dropped < len(pos) {
+		var ferr error
+		if pos, fields, at, ferr = s.conflicting(ctx, c, cf, pos, fields, at); ferr != nil {
+			return false, ferr
+		}
+		if len(pos) == 0 {
+			return true, nil // all stored now: the resend only writes them again
+		}
+	}
+	c.dropField(pos, fields, at, err, rejected)
+	return true, nil
+}
+
+// conflicting narrows the candidates of a conflict down to those InfluxDB
+// refuses, sending halves of them as they are.
+func (s *Sink) conflicting(ctx context.Context, c *chunk, cf conflict, pos []int, fields [][]lineField, at []int) ([]int, [][]lineField, []int, error) {
+	err := s.send(ctx, c.subset(pos).text())
+	switch {
+	case err == nil: // stored; the resend of the chunk writes them again, and counts them
+		return nil, nil, nil, nil
+	case !permanent(err):
+		return nil, nil, nil, fmt.Errorf("InfluxDB write failed: %w", err)
+	case ctx.Err() != nil:
+		return nil, nil, nil, fmt.Errorf("InfluxDB write did not finish within twice influxdb.timeout: %w", err)
+	}
+	if len(pos) == 1 {
+		return pos, fields, at, nil
+	}
+	mid := len(pos) / 2
+	p1, f1, a1, err := s.conflicting(ctx, c, cf, pos[:mid], fields[:mid], at[:mid])
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p2, f2, a2, err := s.conflicting(ctx, c, cf, pos[mid:], fields[mid:], at[mid:])
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return append(p1, p2...), append(f1, f2...), append(a1, a2...), nil
+}
+
+// tooLarge reports whether InfluxDB refused a request for its size (413):
+// its halves may pass.
+func tooLarge(err error) bool {
+	var he *ihttp.Error
+	return errors.As(err, &he) && he.StatusCode == http.StatusRequestEntityTooLarge
+}
+
 // permanent reports whether InfluxDB refused a write for its content, so
 // that sending it again can never succeed. Everything else (network errors,
 // timeouts, 5xx, 429, and also 401, 403 and 404, which a fix of the
@@ -214,22 +303,25 @@ func permanent(err error) bool {
 	return false
 }
 
-// deadLetter keeps the rejected lines with the messages they came from.
-func (s *Sink) deadLetter(l *Lines, rejected []rejection) error {
-	s.m.deadLetters.Add(float64(len(rejected)))
-	s.mu.Lock()
-	s.state.DeadLetters += int64(len(rejected))
-	s.mu.Unlock()
+// deadLetter keeps the refused values and points with the messages they
+// came from, and returns how many were new: a batch sent again (our 200
+// was lost) adds none twice.
+func (s *Sink) deadLetter(l *Lines, rejected []rejection) (int, error) {
 	for _, r := range rejected {
-		s.log.Warn("InfluxDB rejected a point for good", "err", r.err, "line", string(l.Span(r.line, r.line+1)))
+		s.log.Warn("InfluxDB refused a value for good", "err", r.err, "field", r.field, "line", string(l.Span(r.line, r.line+1)))
 	}
-	if s.dead == nil {
-		return nil
+	n := len(rejected)
+	if s.dead != nil {
+		var err error
+		if n, err = s.dead.write(l, rejected, time.Now()); err != nil {
+			return 0, fmt.Errorf("keeping %d refused values in the dead-letter file: %w", len(rejected), err)
+		}
 	}
-	if err := s.dead.write(l, rejected, time.Now()); err != nil {
-		return fmt.Errorf("keeping %d rejected points in the dead-letter file: %w", len(rejected), err)
-	}
-	return nil
+	s.m.deadLetters.Add(float64(n))
+	s.mu.Lock()
+	s.state.DeadLetters += int64(n)
+	s.mu.Unlock()
+	return n, nil
 }
 
 // Ping checks that InfluxDB answers.

@@ -133,16 +133,16 @@ func TestTooLargeIsSplit(t *testing.T) {
 	}
 }
 
-// TestRefusedLinesAreDeadLettered: lines InfluxDB refuses for good are
-// split out, kept in the dead-letter file with their messages, and the
-// rest is stored.
+// TestRefusedLinesAreDeadLettered: lines InfluxDB refuses for a reason it
+// does not name are bisected out, kept in the dead-letter file with their
+// messages, and the rest is stored.
 func TestRefusedLinesAreDeadLettered(t *testing.T) {
 	db := fakeinflux.Start(t)
 	dead := filepath.Join(t.TempDir(), "dead.jsonl")
 	s, _ := newSink(t, db, 100, 5*time.Second, dead)
 	db.Refuse(func(line string) string {
 		if strings.Contains(line, "ident=d3 ") || strings.Contains(line, "ident=d5 ") {
-			return `field type conflict: input field "v" on measurement "m" is type integer, already exists as type string`
+			return `unable to parse: invalid number`
 		}
 		return ""
 	})
@@ -162,7 +162,7 @@ func TestRefusedLinesAreDeadLettered(t *testing.T) {
 	if err := json.Unmarshal([]byte(entries[0]), &e); err != nil {
 		t.Fatal(err)
 	}
-	if e.Line != "m,ident=d3 v=3i 1717171200000000000" || string(e.Message) != `{"ident":"d3"}` || !strings.Contains(e.Error, "field type conflict") {
+	if e.Line != "m,ident=d3 v=3i 1717171200000000000" || string(e.Message) != `{"ident":"d3"}` || !strings.Contains(e.Error, "unable to parse") || e.Field != "" {
 		t.Errorf("dead letter %+v", e)
 	}
 	if st := s.Status(); st.DeadLetters != 2 {
@@ -175,5 +175,83 @@ func TestPing(t *testing.T) {
 	s, _ := newSink(t, db, 100, time.Second, "")
 	if err := s.Ping(context.Background()); err != nil {
 		t.Errorf("Ping: %v", err)
+	}
+}
+
+// conflictLines makes Lines of n points of two fields, speed (float) and
+// mcc (integer), each of a message of its own.
+func conflictLines(n int) *Lines {
+	l := &Lines{}
+	for i := range n {
+		l.AddMessage([]byte(`{"ident":"d` + itoa(i) + `"}`))
+		l.Text = append(l.Text, "flespi,ident=d"+itoa(i)+" speed="+itoa(i%90)+",gsm.mcc=262i,z=1 "+itoa(1717171200+i)+"000000000\n"...)
+		l.EndLine()
+	}
+	return l
+}
+
+// TestConflictTakesOneRequest: a field type conflict that InfluxDB names
+// costs one more request per chunk, not a bisection: the field's values
+// are taken out, the rest of every point is stored, the values are
+// dead-lettered once each, and a second write of the same lines (flespi
+// resends when our answer is lost) adds no dead letter.
+func TestConflictTakesOneRequest(t *testing.T) {
+	db := fakeinflux.Start(t)
+	db.Conflict("flespi", "gsm.mcc", "string")
+	dead := filepath.Join(t.TempDir(), "dead.jsonl")
+	s, _ := newSink(t, db, 5000, 10*time.Second, dead)
+	const n = 100_000
+	start := time.Now()
+	w, err := s.Write(context.Background(), conflictLines(n))
+	took := time.Since(start)
+	if err != nil || w.Points != n || w.DeadLettered != n {
+		t.Fatalf("Write: %+v %v", w, err)
+	}
+	if reqs := len(db.Requests()); reqs != 2*n/5000 {
+		t.Errorf("%d requests, want %d (two per chunk)", reqs, 2*n/5000)
+	}
+	t.Logf("%d points with a conflicting field written in %v", n, took)
+	lines := db.Lines()
+	if last := lines[len(lines)-1]; strings.Contains(last, "gsm.mcc") || !strings.Contains(last, "speed=") || !strings.Contains(last, ",z=1 ") {
+		t.Errorf("stored %q: want the point without gsm.mcc", last)
+	}
+	data, _ := os.ReadFile(dead)
+	var e DeadLetter
+	if err := json.Unmarshal(data[:strings.IndexByte(string(data), '\n')], &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Field != "gsm.mcc=262i" || !strings.Contains(e.Line, "gsm.mcc=262i") || !strings.Contains(e.Error, `input field "gsm.mcc"`) {
+		t.Errorf("dead letter %+v", e)
+	}
+	// The same batch again: stored again, no dead letter twice.
+	w, err = s.Write(context.Background(), conflictLines(n))
+	if err != nil || w.DeadLettered != 0 {
+		t.Errorf("second write: %+v %v", w, err)
+	}
+	again, _ := os.ReadFile(dead)
+	if len(again) != len(data) {
+		t.Errorf("the dead-letter file grew from %d to %d bytes on the resend", len(data), len(again))
+	}
+	// A new sink on the same file (a restart) remembers it too.
+	s2, _ := newSink(t, db, 5000, 10*time.Second, dead)
+	if w, err := s2.Write(context.Background(), conflictLines(10)); err != nil || w.DeadLettered != 0 {
+		t.Errorf("after a restart: %+v %v", w, err)
+	}
+}
+
+// TestWriteDeadline: a write that InfluxDB keeps refusing in ways that
+// make the sink bisect ends within twice influxdb.timeout with an error
+// (the batch is answered 503 instead of past the answer's own timeout).
+func TestWriteDeadline(t *testing.T) {
+	db := fakeinflux.Start(t)
+	db.Refuse(func(string) string { return "unable to parse" })
+	for range 64 {
+		db.Then(fakeinflux.Answer{Status: 400, Body: "unable to parse", Delay: 60 * time.Millisecond})
+	}
+	s, _ := newSink(t, db, 5000, 300*time.Millisecond, "")
+	start := time.Now()
+	_, err := s.Write(context.Background(), linesOf(1000))
+	if err == nil || time.Since(start) > 2*time.Second {
+		t.Errorf("after %v: %v", time.Since(start), err)
 	}
 }

@@ -54,11 +54,50 @@ func (s *Server) Then(answers ...Answer) {
 }
 
 // Refuse makes the server refuse every line for which f returns an error
-// text, as InfluxDB refuses a field type conflict.
+// text, storing the others (InfluxDB's partial write).
 func (s *Server) Refuse(f func(line string) string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refuse = f
+}
+
+// Conflict makes the server hold field of measurement as type held (float,
+// integer, boolean, string): a line that writes it with another type is
+// refused with InfluxDB's message, and the others are stored.
+func (s *Server) Conflict(measurement, field, held string) {
+	s.Refuse(func(line string) string {
+		sent := fieldType(line, measurement, field)
+		if sent == "" || sent == held {
+			return ""
+		}
+		return fmt.Sprintf("field type conflict: input field %q on measurement %q is type %s, already exists as type %s", field, measurement, sent, held)
+	})
+}
+
+// fieldType is the type a line writes field of measurement with, "" when
+// it does not. It reads simple lines: no escaped separators.
+func fieldType(line, measurement, field string) string {
+	key, rest, ok := strings.Cut(line, " ")
+	if !ok || strings.SplitN(key, ",", 2)[0] != measurement {
+		return ""
+	}
+	fields, _, _ := strings.Cut(rest, " ")
+	for _, f := range strings.Split(fields, ",") {
+		k, v, _ := strings.Cut(f, "=")
+		if k != field {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(v, `"`):
+			return "string"
+		case strings.HasSuffix(v, "i"):
+			return "integer"
+		case v == "true" || v == "false":
+			return "boolean"
+		}
+		return "float"
+	}
+	return ""
 }
 
 // Lines returns the lines stored so far.
