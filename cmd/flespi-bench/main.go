@@ -42,10 +42,15 @@ func main() {
 	scrapeDevices := flag.Int("scrape-devices", 13_500, "devices for the /metrics scrape scenario (about 30 gauges each)")
 	seed := flag.Uint64("seed", 1, "workload seed")
 	profiles := flag.String("profile", "", "directory for a CPU profile of the exporter in each run (go tool pprof)")
+	memory := flag.Int("memory", 0, "instead of the CPU scenarios, the memory of batches of this many MB: one, then 16 at once")
 	flag.Parse()
 
 	c := &tb.Command{}
 	defer c.Close()
+	if *memory > 0 {
+		memoryScenarios(c, *memory, os.Stdout)
+		return
+	}
 	b := &bench{c: c, runs: *runs, profiles: *profiles}
 	fmt.Fprintf(os.Stderr, "generating %d messages from %d devices...\n", *messages, *devices)
 	w := workload.Generate(*messages, *devices, *batchSize, *seed)
