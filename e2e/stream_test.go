@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
 )
 
@@ -151,12 +152,7 @@ func TestInfluxDown(t *testing.T) {
 // message; the rest of its point and of the batch is stored and the batch
 // acknowledged; the same batch again adds no dead letter.
 func TestDeadLetters(t *testing.T) {
-	db := testinflux.Start(t)
-	deadFile := filepath.Join(t.TempDir(), "dead.jsonl")
-	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_DEAD_LETTER_FILE": deadFile}, "")
-	// gsm.mcc is an integer field for the exporter; make it a string in
-	// InfluxDB first, in the week (shard) of the truck-07 sample.
-	writeLine(t, db, `flespi,ident=old gsm.mcc="257" 1717171000000000000`)
+	db, ex, deadFile := conflictingInflux(t)
 	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
 	if code != 200 || answer != "stored: 8 messages, 8 points, 0 skipped messages, 1 dead-lettered points" {
 		t.Fatalf("got %d %q", code, answer)
@@ -200,10 +196,7 @@ func TestDeadLetters(t *testing.T) {
 // took 82 – 86 s, past it, when each refused point was split out), and a
 // second send adds no dead letter.
 func TestRefusedBatchAnsweredInTime(t *testing.T) {
-	db := testinflux.Start(t)
-	deadFile := filepath.Join(t.TempDir(), "dead.jsonl")
-	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_DEAD_LETTER_FILE": deadFile}, "max_body_size = \"32MiB\"")
-	writeLine(t, db, `flespi,ident=old gsm.mcc="257" 1717171000000000000`)
+	_, ex, deadFile := conflictingInflux(t)
 	var body bytes.Buffer
 	body.WriteString("[")
 	for i := range 100_000 {
@@ -233,6 +226,18 @@ func TestRefusedBatchAnsweredInTime(t *testing.T) {
 	if n := bytes.Count(data, []byte("\n")); n != 100_000 {
 		t.Errorf("%d dead letters, want 100000", n)
 	}
+}
+
+// conflictingInflux starts InfluxDB and an exporter with a dead-letter
+// file; gsm.mcc, an integer field for the exporter, is a string in
+// InfluxDB, in the week (shard) of the truck-07 sample.
+func conflictingInflux(t *testing.T) (*testinflux.Server, *testexporter.InProcess, string) {
+	t.Helper()
+	db := testinflux.Start(t)
+	deadFile := filepath.Join(t.TempDir(), "dead.jsonl")
+	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_DEAD_LETTER_FILE": deadFile}, "")
+	writeLine(t, db, `flespi,ident=old gsm.mcc="257" 1717171000000000000`)
+	return db, ex, deadFile
 }
 
 func writeLine(t *testing.T, db *testinflux.Server, line string) {

@@ -127,6 +127,9 @@ func scanValue(line []byte, i int) (int, string) {
 	return j, "float"
 }
 
+// controlEscapes are the control bytes the encoder writes as \t, \n, \r, \f.
+var controlEscapes = [256]byte{'t': '\t', 'n': '\n', 'r': '\r', 'f': '\f'}
+
 // unescapeName removes the backslashes the encoder put before escaped bytes.
 func unescapeName(b []byte) string {
 	if bytes.IndexByte(b, '\\') < 0 {
@@ -136,22 +139,12 @@ func unescapeName(b []byte) string {
 	for i := 0; i < len(b); i++ {
 		if b[i] == '\\' && i+1 < len(b) {
 			i++
-			switch b[i] {
-			case 't':
-				out = append(out, '\t')
+			switch c := b[i]; {
+			case controlEscapes[c] != 0:
+				out = append(out, controlEscapes[c])
 				continue
-			case 'n':
-				out = append(out, '\n')
-				continue
-			case 'r':
-				out = append(out, '\r')
-				continue
-			case 'f':
-				out = append(out, '\f')
-				continue
-			case ',', '=', ' ', '\\':
-			default:
-				out = append(out, '\\')
+			case c != ',' && c != '=' && c != ' ' && c != '\\':
+				out = append(out, '\\') // not an escape: the backslash is the name's
 			}
 		}
 		out = append(out, b[i])
