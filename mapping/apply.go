@@ -265,7 +265,7 @@ func (m *Mapping) applyParam(msg *message.Message, i int, t *target, r *Result) 
 		r.Skipped = append(r.Skipped, Skipped{p.Name, SkipReservedName})
 	}
 	if t.gauge != nil {
-		r.Samples = append(r.Samples, Sample{Gauge: t.gauge, Value: v.gaugeValue() * ru.unit.factor, Time: r.timeNanos})
+		r.Samples = append(r.Samples, Sample{Gauge: t.gauge, Value: ru.unit.convert(v.gaugeValue()), Time: r.timeNanos})
 	}
 }
 

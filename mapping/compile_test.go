@@ -142,3 +142,17 @@ func TestReservedGaugeNames(t *testing.T) {
 		t.Errorf("device gauges %q %q", last.Name, received.Name)
 	}
 }
+
+// TestUnitsExact: conversions to base units are exact where the decimal
+// is: 94 % is 0.94 (not 0.9400000000000001), 1500 ms 1.5 s, 63 km/h
+// 17.5 m/s.
+func TestUnitsExact(t *testing.T) {
+	m := compile(t, `rule = [{match = "p", unit = "percent"}, {match = "ms", unit = "ms"}, {match = "v", unit = "km/h"}, {match = "mv", unit = "mV"}]`)
+	got := mapText(t, m, `{"ident":"a","timestamp":1717171200,"p":94,"ms":1500,"v":63,"mv":12640}`)
+	for _, want := range []string{`flespi_p_ratio{ident="a"} 0.94` + "\n", `flespi_ms_seconds{ident="a"} 1.5` + "\n",
+		`flespi_v_meters_per_second{ident="a"} 17.5` + "\n", `flespi_mv_volts{ident="a"} 12.64` + "\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want %q in\n%s", want, got)
+		}
+	}
+}

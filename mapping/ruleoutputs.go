@@ -79,7 +79,7 @@ func (c *compiler) values(r *rule) {
 		}
 		r.unit = u
 	} else {
-		r.unit = unit{factor: 1}
+		r.unit = identity
 	}
 }
 

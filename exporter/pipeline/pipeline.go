@@ -67,6 +67,7 @@ type Result struct {
 	SkippedValues   int // values a rule matched but could not use
 	Points          int // stored in InfluxDB
 	DeadLettered    int // refused for good by InfluxDB, kept in the dead-letter file
+	NoInflux        bool
 }
 
 // InvalidError is a body that is not messages: nothing of it was stored,
@@ -112,7 +113,7 @@ func (p *Pipeline) Begin(received time.Time) *Batch {
 // may be retried with the same batch: points are idempotent.
 func (p *Pipeline) Store(ctx context.Context, b *Batch) (Result, error) {
 	c := b.Counts()
-	res := Result{Messages: c.Messages, SkippedMessages: c.NoIdent + c.NoTime, SkippedValues: c.skipped()}
+	res := Result{Messages: c.Messages, SkippedMessages: c.NoIdent + c.NoTime, SkippedValues: c.skipped(), NoInflux: p.out.Influx == nil}
 	if p.out.Influx != nil && b.Points() > 0 {
 		w, err := p.out.Influx.Write(ctx, &b.lines)
 		if err != nil {
@@ -150,8 +151,13 @@ func (p *Pipeline) count(b *Batch) {
 	}
 }
 
-// String is the text of the answer that acknowledges the batch.
+// String is the text of the answer that acknowledges the batch. Without
+// an InfluxDB output it says so, rather than "0 points", which reads like
+// a failure.
 func (r Result) String() string {
+	if r.NoInflux {
+		return fmt.Sprintf("stored: %d messages as gauges (no InfluxDB output), %d skipped messages", r.Messages, r.SkippedMessages)
+	}
 	return fmt.Sprintf("stored: %d messages, %d points, %d skipped messages, %d dead-lettered points",
 		r.Messages, r.Points, r.SkippedMessages, r.DeadLettered)
 }

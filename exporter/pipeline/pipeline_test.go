@@ -137,13 +137,17 @@ func TestNotStoredUpdatesNothing(t *testing.T) {
 func TestInvalidBody(t *testing.T) {
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
 	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Gauges: g}, nil, quiet)
+	if res, err := p.Process(context.Background(), []byte(body), time.Now()); err != nil ||
+		res.String() != "stored: 3 messages as gauges (no InfluxDB output), 1 skipped messages" {
+		t.Errorf("Prometheus only: %q %v", res.String(), err)
+	}
 	_, err := p.Process(context.Background(), []byte(`[{"ident":"a","timestamp":1,"speed":1},{"ident":`), time.Now())
 	var invalid *InvalidError
 	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "invalid JSON") {
 		t.Fatalf("err = %v, want an InvalidError", err)
 	}
-	if g.Count() != 0 {
-		t.Errorf("%d gauge series from an invalid body", g.Count())
+	if g.Count() != 1 { // the first, valid body's
+		t.Errorf("%d gauge series after an invalid body", g.Count())
 	}
 }
 
