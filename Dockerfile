@@ -7,7 +7,7 @@ COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/flespi-exporter ./cmd/flespi-exporter
-# The data directory (dead letters), owned by the user the exporter runs as,
+# The data directory (device registry, dead letters), owned by the user the exporter runs as,
 # so that a named volume mounted there starts writable.
 RUN mkdir -p /out/data
 
@@ -19,7 +19,7 @@ USER nonroot:nonroot
 # 9883: the stream listener, for flespi. 9884: the internal listener (/metrics,
 # status page, /-/ready, /-/reload), for Prometheus and the health check; do
 # not publish it to the internet.
-ENV FLESPI_EXPORTER_INTERNAL_LISTEN=:9884
+ENV FLESPI_EXPORTER_INTERNAL_LISTEN=:9884 FLESPI_EXPORTER_DATA_DIR=/var/lib/flespi-exporter
 EXPOSE 9883 9884
 # No shell or curl in the image: the binary checks its own readiness.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -70,8 +71,9 @@ type InfluxDB struct {
 	Timeout Duration `toml:"timeout"`
 	// BatchSize is the most points sent in one write request.
 	BatchSize int `toml:"batch_size"`
-	// DeadLetterFile receives, as JSON lines, points InfluxDB rejects for
-	// good; empty means they are only logged and counted.
+	// DeadLetterFile receives, as JSON lines, values InfluxDB rejects for
+	// good; empty means dead-letters.jsonl in data.dir, and "off" that they
+	// are only logged and counted.
 	DeadLetterFile string `toml:"dead_letter_file"`
 }
 
@@ -232,6 +234,21 @@ func (c *Config) validateInflux() []problem {
 		add("influxdb.batch_size", "must be at least 1")
 	}
 	return ps
+}
+
+// DeadLettersOff is the influxdb.dead_letter_file that keeps none.
+const DeadLettersOff = "off"
+
+// deadLetterPath resolves influxdb.dead_letter_file: by default the data
+// directory keeps the dead letters, so that they can be replayed.
+func deadLetterPath(file, dataDir string) string {
+	switch file {
+	case "":
+		return filepath.Join(dataDir, "dead-letters.jsonl")
+	case DeadLettersOff:
+		return ""
+	}
+	return file
 }
 
 func checkListen(addr string) error {

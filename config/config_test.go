@@ -115,6 +115,11 @@ func TestDefaultConfig(t *testing.T) {
 		{"read timeout", cfg.HTTP.ReadTimeout, Duration(30 * time.Second)},
 		{"gauge ttl", cfg.Mapping.Config().GaugeTTL.Duration, 24 * time.Hour},
 		{"tags", cfg.Mapping.Config().Tags, []string{"device.name"}},
+		{"internal listener", cfg.HTTP.InternalListen, "127.0.0.1:9884"},
+		{"data dir", cfg.Data.Dir, "data"},
+		{"dead letters kept in the data dir", cfg.InfluxDB.DeadLetterFile, filepath.Join("data", "dead-letters.jsonl")},
+		{"forget devices after", cfg.Data.ForgetDevicesAfter, Duration(90 * 24 * time.Hour)},
+		{"max in flight bytes", cfg.HTTP.MaxInFlightBytes, Size(128 << 20)},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -240,4 +245,14 @@ func mapUnmapped(t *testing.T, m *mapping.Mapping, body string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestDeadLettersOff: "off" keeps no dead-letter file; a path is kept as given.
+func TestDeadLettersOff(t *testing.T) {
+	for value, want := range map[string]string{"off": "", "/var/dead.jsonl": "/var/dead.jsonl"} {
+		cfg, err := Parse("c.toml", "[influxdb]\ndead_letter_file = \""+value+"\"\n", noEnv)
+		if err != nil || cfg.InfluxDB.DeadLetterFile != want {
+			t.Errorf("%q: %q %v, want %q", value, cfg.InfluxDB.DeadLetterFile, err, want)
+		}
+	}
 }

@@ -64,6 +64,7 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 		problems = append(problems, loc.formatLine(file, k.line, k.path, unknownKeyMessage(k.key)))
 	}
 	cfg.HTTP.Tokens = nonEmpty(cfg.HTTP.Tokens) // "${TOKEN:-}" unset means no token
+	cfg.InfluxDB.DeadLetterFile = deadLetterPath(cfg.InfluxDB.DeadLetterFile, cfg.Data.Dir)
 	for _, p := range cfg.validate() {
 		problems = append(problems, loc.format(file, p.key, p.msg))
 	}
