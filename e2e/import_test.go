@@ -5,6 +5,8 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +34,8 @@ func importCmd(t *testing.T, db *testinflux.Server, override string, args ...str
 		t.Fatal(err)
 	}
 	cmd := exec.Command(testexporter.Binary(t), append([]string{"import", "-config", cfg}, args...)...)
-	cmd.Env = append(os.Environ(), "INFLUXDB_URL="+db.URL, "INFLUXDB_BUCKET="+testinflux.Bucket, "INFLUXDB_TOKEN="+testinflux.Token)
+	cmd.Env = append(os.Environ(), "INFLUXDB_URL="+db.URL, "INFLUXDB_BUCKET="+testinflux.Bucket, "INFLUXDB_TOKEN="+testinflux.Token,
+		"FLESPI_EXPORTER_DATA_DIR="+t.TempDir())
 	return cmd
 }
 
@@ -68,7 +71,7 @@ func TestImportFormats(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("import: %v\n%s", err, stderr.String())
 	}
-	want := "imported 3000 messages (0 done by an earlier run): 3000 points written, 0 messages skipped (no ident or time), 0 values skipped, 0 points dead-lettered\n"
+	want := "imported 3000 messages (0 done by an earlier run): 3000 points written, 0 messages skipped (no ident or time), 0 values skipped, 0 values dead-lettered\n"
 	if stdout.String() != want {
 		t.Errorf("summary %q, want %q", stdout.String(), want)
 	}
@@ -116,16 +119,22 @@ func TestImportResumes(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGINT) // as Ctrl-C
-	if err := cmd.Wait(); err == nil {
-		t.Fatalf("the interrupted import exited 0:\n%s", first.String())
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("the interrupted import ended with %v, want exit status 130:\n%s", err, first.String())
 	}
 	raw, _ := os.ReadFile(file + ".import-state")
 	json.Unmarshal(raw, &state)
 	if state.Complete || state.Done == 0 || state.Done >= 40_000 {
 		t.Fatalf("state after the interruption: %+v\n%s", state, first.String())
 	}
-	if !strings.Contains(first.String(), "stopped after message") {
-		t.Errorf("the interrupted run does not say where it stopped:\n%s", first.String())
+	if !strings.Contains(first.String(), "stopped after message") || !strings.Contains(first.String(), "import interrupted") {
+		t.Errorf("the interrupted run does not say it was interrupted and where it stopped:\n%s", first.String())
+	}
+	// The summary counts what the progress line and the state say is done.
+	if want := fmt.Sprintf("imported %d messages (0 done by an earlier run)", state.Done); !strings.Contains(first.String(), want) {
+		t.Errorf("the summary does not agree with the state (%d done):\n%s", state.Done, first.String())
 	}
 
 	cmd = importCmd(t, db, "batch_size = 1000", file)
@@ -155,5 +164,63 @@ func TestImportRejectsInvalidFile(t *testing.T) {
 	}
 	if n := countAll(t, db); n != 0 {
 		t.Errorf("%d points written from an invalid file", n)
+	}
+}
+
+// TestReplayDeadLetters: after a field type conflict the refused values
+// are in the dead-letter file; once the operator fixes the cause (here the
+// old data is dropped), importing the dead-letter file stores them, and
+// importing it again stores nothing twice.
+func TestReplayDeadLetters(t *testing.T) {
+	db, ex, deadFile := conflictingInflux(t)
+	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 || !strings.HasSuffix(answer, " 1 dead-lettered points") {
+		t.Fatalf("%d %s", code, answer)
+	}
+	if s := db.Query(`SELECT "gsm.mcc" FROM flespi WHERE ident = '352093081234567'`); len(s) != 0 {
+		t.Fatalf("the refused value is stored: %+v", s)
+	}
+	db.Query(`DROP SERIES FROM flespi WHERE ident = 'old'`) // the fix: the old string values go
+	db.Query(`DROP MEASUREMENT flespi`)                     // and with them the field's type
+	before := countAll(t, db)
+	for run := 1; run <= 2; run++ {
+		out, err := importCmd(t, db, "", deadFile).CombinedOutput()
+		if err != nil {
+			t.Fatalf("replay %d: %v\n%s", run, err, out)
+		}
+		if got := jsonText(field(t, db, "gsm.mcc", "352093081234567", 1717171200250000000)); got != "262" {
+			t.Errorf("replay %d: gsm.mcc = %s, want 262", run, got)
+		}
+		if n := countAll(t, db); n != before+1 {
+			t.Errorf("replay %d: %d points, want %d (the replayed message's point once)", run, n, before+1)
+		}
+		// A second run of the same import resumes after the messages
+		// already done: start it from the beginning, as a replay does.
+		os.Remove(deadFile + ".import-state")
+	}
+}
+
+// TestImportStateFile: -state keeps the progress elsewhere than next to
+// the dump (a read-only folder of dumps), and a second run finds it there.
+func TestImportStateFile(t *testing.T) {
+	db := testinflux.Start(t)
+	dump := filepath.Join(t.TempDir(), "dump.json")
+	if err := os.WriteFile(dump, samples(t), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "progress.json")
+	for run := 1; run <= 2; run++ {
+		out, err := importCmd(t, db, "", "-state", state, dump).CombinedOutput()
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, out)
+		}
+		if run == 2 && !strings.Contains(string(out), "imported already") {
+			t.Errorf("the second run did not find the progress in %s:\n%s", state, out)
+		}
+	}
+	if _, err := os.Stat(dump + ".import-state"); err == nil {
+		t.Error("a state file was written next to the dump")
+	}
+	if _, err := os.Stat(state); err != nil {
+		t.Errorf("no state at -state: %v", err)
 	}
 }

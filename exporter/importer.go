@@ -1,7 +1,6 @@
 package exporter
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +24,9 @@ type ImportOptions struct {
 	// Restart imports a file from its start even if a state file says part
 	// of it is done.
 	Restart bool
+	// State is where the import's progress is kept, for one file in a
+	// folder the importer cannot write to; FILE.import-state when empty.
+	State string
 	// Progress receives the progress display; Terminal makes it one line
 	// rewritten in place, else a line every few seconds.
 	Progress io.Writer
@@ -52,6 +54,9 @@ const importAttempts = 6
 // done, so that an interrupted import continues where it stopped.
 func Import(ctx context.Context, cfg *config.Loaded, opts ImportOptions) (ImportSummary, error) {
 	var sum ImportSummary
+	if opts.State != "" && len(opts.Files) > 1 {
+		return sum, errors.New("-state keeps the progress of one file: import the files one by one")
+	}
 	if cfg.InfluxDB.URL == "" {
 		return sum, errors.New("influxdb.url is empty: import writes to InfluxDB")
 	}
@@ -72,22 +77,30 @@ func Import(ctx context.Context, cfg *config.Loaded, opts ImportOptions) (Import
 
 // importState is the content of FILE.import-state.
 type importState struct {
+	path     string // where it is kept
 	File     string `json:"file"`
 	Size     int64  `json:"size"`
 	Done     int    `json:"done"` // messages imported, from the start of the file
 	Complete bool   `json:"complete"`
 }
 
-func statePath(file string) string { return file + ".import-state" }
+// statePath is where the state of an import of file is kept: next to
+// it, or at ImportOptions.State (for files in a read-only folder).
+func statePath(file string, opts ImportOptions) string {
+	if opts.State != "" {
+		return opts.State
+	}
+	return file + ".import-state"
+}
 
 func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file string, opts ImportOptions, sum *ImportSummary) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
-	state := importState{File: file, Size: int64(len(data))}
+	state := importState{path: statePath(file, opts), File: file, Size: int64(len(data))}
 	if !opts.Restart {
-		if err := readState(file, &state); err != nil {
+		if err := readState(&state); err != nil {
 			return err
 		}
 	}
@@ -118,8 +131,8 @@ func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file st
 }
 
 // readState loads the state of an earlier run of the same file.
-func readState(file string, state *importState) error {
-	raw, err := os.ReadFile(statePath(file))
+func readState(state *importState) error {
+	raw, err := os.ReadFile(state.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -128,41 +141,23 @@ func readState(file string, state *importState) error {
 	}
 	var old importState
 	if err := json.Unmarshal(raw, &old); err != nil {
-		return fmt.Errorf("%s is not an import state (%v); remove it or use -restart", statePath(file), err)
+		return fmt.Errorf("%s is not an import state (%v); remove it or use -restart", state.path, err)
 	}
-	if old.Size != state.Size {
-		return fmt.Errorf("the file changed since the import that %s records (%d bytes then, %d now); use -restart", statePath(file), old.Size, state.Size)
+	if old.File != state.File || old.Size != state.Size {
+		return fmt.Errorf("%s records an import of %s of %d bytes, not of %s of %d bytes; use -restart", state.path, old.File, old.Size, state.File, state.Size)
 	}
+	old.path = state.path
 	*state = old
 	return nil
 }
 
 func (s *importState) save() error {
 	raw, _ := json.Marshal(s)
-	tmp := statePath(s.File) + ".tmp"
+	tmp := s.path + ".tmp"
 	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, statePath(s.File)) // whole or not at all
-}
-
-// dumpMessages finds the messages in a dump: a flespi REST answer holds
-// them in "result"; anything else is messages already.
-func dumpMessages(data []byte) ([]byte, error) {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return data, nil
-	}
-	var answer struct {
-		Result json.RawMessage `json:"result"`
-	}
-	// A flespi REST answer is one object; JSON lines are several, and the
-	// first decode then stops at the second.
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if err := dec.Decode(&answer); err != nil || dec.More() || len(answer.Result) == 0 {
-		return data, nil
-	}
-	return answer.Result, nil
+	return os.Rename(tmp, s.path) // whole or not at all
 }
 
 // countMessages decodes body once, to know the total and to reject an
@@ -190,8 +185,8 @@ func (imp *importer) run(body []byte) error {
 	b := imp.b
 	err := b.Decode(body, func(msg *message.Message) error {
 		imp.index++
-		imp.sum.Messages++
 		if imp.index <= imp.state.Done {
+			imp.sum.Messages++
 			imp.sum.Resumed++
 			return nil
 		}
@@ -235,6 +230,7 @@ func (imp *importer) flush() error {
 	imp.sum.DeadLettered += res.DeadLettered
 	imp.sum.SkippedMessages += res.SkippedMessages
 	imp.sum.SkippedValues += res.SkippedValues
+	imp.sum.Messages += imp.index - imp.state.Done // counted once stored, as the progress line does
 	imp.state.Done = imp.index
 	if err := imp.state.save(); err != nil {
 		return err

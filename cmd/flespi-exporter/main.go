@@ -39,7 +39,7 @@ Usage:
                                               profile of the run when it stops, for go tool pprof)
   flespi-exporter check -config FILE          validate the configuration and summarise it
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
-  flespi-exporter import -config FILE [-restart] FILE...
+  flespi-exporter import -config FILE [-restart] [-state STATE] FILE...
                                               write flespi message dumps to InfluxDB (backfill), resumable
   flespi-exporter dashboard -config FILE [-o FILE]
                                               write a Grafana dashboard of every field and gauge the rules define
@@ -76,6 +76,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	healthURL := fs.String("url", "http://127.0.0.1:9884/-/ready", "URL that health checks (the internal listener's /-/ready)")
 	output := fs.String("o", "-", "output file of dashboard (- for standard output)")
 	restart := fs.Bool("restart", false, "import files from their start, ignoring earlier progress")
+	stateFile := fs.String("state", "", "import: keep the progress in this file (for a dump in a read-only folder) instead of FILE.import-state")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	cpuProfile := fs.String("cpuprofile", "", "serve: write a CPU profile of the run to this file when the server stops")
 	if err := fs.Parse(args); err != nil {
@@ -108,7 +109,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "dashboard":
 		return dashboard(*configFile, *output, stdout, stderr)
 	case "import":
-		return importDumps(*configFile, fs.Args(), *restart, stdout, stderr)
+		return importDumps(*configFile, fs.Args(), *restart, *stateFile, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -195,7 +196,7 @@ func startCPUProfile(file string) (stop func(), err error) {
 }
 
 // importDumps is the backfill: flespi message dumps into InfluxDB.
-func importDumps(file string, inputs []string, restart bool, stdout, stderr io.Writer) int {
+func importDumps(file string, inputs []string, restart bool, state string, stdout, stderr io.Writer) int {
 	if len(inputs) == 0 {
 		fmt.Fprintln(stderr, "import needs at least one file of flespi messages")
 		return 2
@@ -207,11 +208,15 @@ func importDumps(file string, inputs []string, restart bool, stdout, stderr io.W
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	sum, err := exporter.Import(ctx, cfg, exporter.ImportOptions{
-		Files: inputs, Restart: restart, Progress: stderr, Terminal: isTerminal(stderr),
+		Files: inputs, Restart: restart, State: state, Progress: stderr, Terminal: isTerminal(stderr),
 		Log: newLogger(cfg.Log, stderr),
 	})
-	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d points dead-lettered\n",
+	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d values dead-lettered\n",
 		sum.Messages, sum.Resumed, sum.Points, sum.SkippedMessages, sum.SkippedValues, sum.DeadLettered)
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "import interrupted: the messages above are stored and recorded; run the same command again to continue")
+		return 130 // as a shell reports a command ended by Ctrl-C
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "import failed:", err)
 		return 1

@@ -1,0 +1,63 @@
+package exporter
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"hash/fnv"
+
+	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+)
+
+// dumpMessages finds the messages in a file to import: a flespi REST
+// answer holds them in "result"; a dead-letter file holds them in each
+// entry's "message" (a replay); anything else is messages already.
+func dumpMessages(data []byte) ([]byte, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return data, nil
+	}
+	if msgs, ok := deadLetterMessages(trimmed); ok {
+		return msgs, nil
+	}
+	var answer struct {
+		Result json.RawMessage `json:"result"`
+	}
+	// A flespi REST answer is one object; JSON lines are several, and the
+	// first decode then stops at the second.
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if err := dec.Decode(&answer); err != nil || dec.More() || len(answer.Result) == 0 {
+		return data, nil
+	}
+	return answer.Result, nil
+}
+
+// deadLetterMessages returns the messages of a dead-letter file as JSON
+// lines, each once (a message with several refused values has several
+// entries), when data is one: its first line is an entry.
+func deadLetterMessages(data []byte) ([]byte, bool) {
+	var out []byte
+	seen := map[uint64]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for first := true; sc.Scan(); first = false {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var e influx.DeadLetter
+		if err := json.Unmarshal(line, &e); err != nil || e.Line == "" || len(e.Message) == 0 {
+			if first {
+				return nil, false // not a dead-letter file
+			}
+			continue // a line cut short by a crash: its message is elsewhere or lost
+		}
+		h := fnv.New64a()
+		h.Write(e.Message)
+		if k := h.Sum64(); !seen[k] {
+			seen[k] = true
+			out = append(append(out, e.Message...), '\n')
+		}
+	}
+	return out, sc.Err() == nil
+}
