@@ -58,13 +58,14 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	var rows, visible int
 	var identWidth, pageWidth, windowWidth float64
-	var unmapped, count, firstByMessages, firstUnmapped, firstRuleBefore, firstRuleAfter string
+	var unmapped, suggested, count, firstByMessages, firstUnmapped, firstRuleBefore, firstRuleAfter string
 	var png []byte
 	err = chromedp.Run(ctx,
 		chromedp.Navigate(ex.InternalURL+"/"),
 		chromedp.WaitVisible("#devices", chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('#devices tbody tr').length`, &rows),
 		chromedp.Text("#unmapped tbody", &unmapped, chromedp.ByQuery),
+		chromedp.Text("#suggestions tbody", &suggested, chromedp.ByQuery),
 		chromedp.FullScreenshot(&png, 100), // 100: PNG,
 		// Sort by messages, most first: two devices sent two messages.
 		chromedp.Click(`#devices th:nth-child(5)`, chromedp.ByQuery),
@@ -115,8 +116,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if firstRuleBefore != "1" || firstRuleAfter == "1" {
 		t.Errorf("rules sorted by matches: first rule #%s, before #%s", firstRuleAfter, firstRuleBefore)
 	}
-	if !strings.Contains(unmapped, "custom.param.10800") || !strings.Contains(unmapped, `match = "custom.param.*"`) {
-		t.Errorf("unmapped parameters table:\n%s", unmapped)
+	if !strings.Contains(unmapped, "custom.param.10800") || !strings.Contains(suggested, `match = "custom.param.*"`) {
+		t.Errorf("unmapped parameters table:\n%s\nsuggestions:\n%s", unmapped, suggested)
 	}
 	if firstByMessages != "2" {
 		t.Errorf("sorted by messages, the first row has %q messages, want 2", firstByMessages)

@@ -183,6 +183,12 @@ func TestDeadLetters(t *testing.T) {
 	if got := ex.MetricValue(t, "flespi_exporter_dead_letters_total"); got != 1 {
 		t.Errorf("dead_letters_total = %v, want 1", got)
 	}
+	if got := ex.MetricValue(t, "flespi_exporter_field_type_conflicts_total", "field", "gsm.mcc", "measurement", "flespi"); got != 1 {
+		t.Errorf("field_type_conflicts_total{field=gsm.mcc} = %v, want 1", got)
+	}
+	if status := get(t, ex.InternalURL+"/api/status"); !strings.Contains(status, `"held_type": "string"`) || !strings.Contains(status, `field = \"gsm.mcc_integer\"`) {
+		t.Errorf("the status page does not list the conflict with its fix:\n%s", status)
+	}
 	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 || !strings.HasSuffix(answer, " 0 dead-lettered points") {
 		t.Errorf("the same batch again: %d %q", code, answer)
 	}

@@ -53,6 +53,9 @@ func TestReload(t *testing.T) {
 	if !strings.Contains(get(t, ex.InternalURL+"/metrics"), `flespi_custom_7{ident="a"} 42`) {
 		t.Error("the reloaded rule made no gauge")
 	}
+	if status := get(t, ex.InternalURL+"/api/status"); strings.Contains(status, `"name": "custom.param.7"`) {
+		t.Error("custom.param.7 is still listed as unmapped after a reload that maps it")
+	}
 	if got := ex.MetricValue(t, "flespi_exporter_config_rules"); got != rules+1 {
 		t.Errorf("config_rules = %v after adding a rule to %v", got, rules)
 	}

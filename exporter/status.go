@@ -200,7 +200,11 @@ func (s *statusTracker) snapshot(m *mapping.Mapping) (devices []deviceStatus, un
 	for _, d := range s.devices {
 		devices = append(devices, *d)
 	}
-	for _, p := range s.unmapped {
+	for name, p := range s.unmapped {
+		if m.Maps(name) { // the rules in use map it now (a reload)
+			delete(s.unmapped, name)
+			continue
+		}
 		unmapped = append(unmapped, statusUnmapped{
 			Name: p.name, Devices: len(p.devices), DevicesMore: p.devicesMore, Messages: p.messages,
 			Example: p.example, Type: p.kind.String(), Suggestion: mapping.SuggestRule(p.name, p.kind),

@@ -22,6 +22,7 @@ type statusReport struct {
 	DevicesLimit     int              `json:"devices_limit"`
 	UntrackedDevices int64            `json:"untracked_device_messages"`
 	Unmapped         []statusUnmapped `json:"unmapped"`
+	Suggestions      []suggestion     `json:"suggestions"`
 	UnmappedLimit    int              `json:"unmapped_limit"`
 	UntrackedNames   int64            `json:"untracked_unmapped_values"`
 	Rules            []statusRule     `json:"rules"`
@@ -40,10 +41,11 @@ func (s *Server) statusReport() statusReport {
 	m := s.pipe.Mapping()
 	devices, unmapped, rules, untrackedDevices, untrackedNames := s.status.snapshot(m)
 	devices = s.withRegistered(devices)
+	suggestions := groupSuggestions(unmapped)
 	rep := statusReport{
 		Version: s.version, ConfigFile: s.cfg.File, Started: s.started, Now: s.now(),
 		Devices: devices, DevicesLimit: maxStatusDevices, UntrackedDevices: untrackedDevices,
-		Unmapped: unmapped, UnmappedLimit: maxUnmappedNames, UntrackedNames: untrackedNames,
+		Unmapped: unmapped, Suggestions: suggestions, UnmappedLimit: maxUnmappedNames, UntrackedNames: untrackedNames,
 		Rules: rules, GaugeSeries: s.gauges.Count(), GaugeSeriesLimit: s.cfg.Prometheus.MaxSeries,
 	}
 	if s.influx != nil {
@@ -136,14 +138,26 @@ input{font:inherit;padding:6px 8px;width:100%;max-width:360px;box-sizing:border-
 {{end}}</tbody></table></div>
 {{if .UntrackedDevices}}<p class="warn">{{.UntrackedDevices}} messages came from devices past the first {{.DevicesLimit}}, which are not listed.</p>{{end}}
 
+{{with .InfluxDB}}{{if .Conflicts}}<h2>Field type conflicts</h2>
+<p class="warn">InfluxDB refuses these values: it holds their field with another type than the rules write
+(a rule's type changed). The values are kept in the dead-letter file; the rest of each point is stored.</p>
+<div class="wrap"><table id="conflicts"><thead><tr><th>field</th><th>rules write</th><th>InfluxDB holds</th>
+<th data-type="n">values refused</th><th>fix</th></tr></thead><tbody>
+{{range .Conflicts}}<tr><td><code>{{.Measurement}}.{{.Field}}</code></td><td>{{.Sent}}</td><td>{{.Held}}</td><td class="n">{{.Values}}</td><td>{{.Fix}}</td></tr>{{end}}
+</tbody></table></div>{{end}}{{end}}
+
 <h2>Unmapped parameters</h2>
 <p class="muted">Parameters that no rule maps: paste a suggestion into config.toml, check it with
 <code>flespi-exporter check</code>, and reload (SIGHUP or POST /-/reload).</p>
 <div class="wrap"><table id="unmapped" class="sortable"><thead><tr>
-<th>parameter</th><th data-type="n">devices</th><th data-type="n">messages</th><th>example</th><th>type</th><th>suggested rule</th></tr></thead><tbody>
+<th>parameter</th><th data-type="n">devices</th><th data-type="n">messages</th><th>example</th><th>type</th></tr></thead><tbody>
 {{range .Unmapped}}<tr><td><code>{{.Name}}</code></td><td class="n">{{.Devices}}{{if .DevicesMore}}+{{end}}</td><td class="n">{{.Messages}}</td>
-<td><code>{{.Example}}</code></td><td>{{.Type}}</td><td><pre>{{.Suggestion}}</pre></td></tr>
-{{else}}<tr><td colspan="6" class="muted">Every parameter received so far has a rule.</td></tr>{{end}}</tbody></table></div>
+<td><code>{{.Example}}</code></td><td>{{.Type}}</td></tr>
+{{else}}<tr><td colspan="5" class="muted">Every parameter received so far has a rule.</td></tr>{{end}}</tbody></table></div>
+{{if .Suggestions}}<h3>Suggested rules</h3>
+<div class="wrap"><table id="suggestions"><thead><tr><th>rule</th><th>maps</th></tr></thead><tbody>
+{{range .Suggestions}}<tr><td><pre>{{.Rule}}</pre></td><td>{{range $i, $n := .Names}}{{if $i}}, {{end}}<code>{{$n}}</code>{{end}}</td></tr>{{end}}
+</tbody></table></div>{{end}}
 {{if .UntrackedNames}}<p class="warn">{{.UntrackedNames}} values had names past the first {{.UnmappedLimit}} unmapped names, which are not listed.</p>{{end}}
 
 <h2>Rules</h2>
@@ -219,4 +233,28 @@ func (s *Server) withRegistered(listed []deviceStatus) []deviceStatus {
 	}
 	slices.SortFunc(listed, func(a, b deviceStatus) int { return strings.Compare(a.Ident, b.Ident) })
 	return listed
+}
+
+// suggestion is a rule the status page suggests, with the unmapped names
+// it would map: io.245 and io.246 both suggest io.*, shown once.
+type suggestion struct {
+	Rule  string   `json:"rule"`
+	Names []string `json:"names"`
+}
+
+// groupSuggestions gathers the unmapped names by their suggested rule, in
+// the order of the names (most messages first).
+func groupSuggestions(unmapped []statusUnmapped) []suggestion {
+	var out []suggestion
+	at := map[string]int{}
+	for _, u := range unmapped {
+		i, ok := at[u.Suggestion]
+		if !ok {
+			i = len(out)
+			at[u.Suggestion] = i
+			out = append(out, suggestion{Rule: u.Suggestion})
+		}
+		out[i].Names = append(out[i].Names, u.Name)
+	}
+	return out
 }

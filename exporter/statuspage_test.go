@@ -3,6 +3,7 @@ package exporter_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,5 +61,29 @@ func TestStatusJSON(t *testing.T) {
 	}
 	if rep.InfluxDB != nil || rep.GaugeSeries == 0 {
 		t.Errorf("influxdb %+v, gauge series %d", rep.InfluxDB, rep.GaugeSeries)
+	}
+}
+
+// TestSuggestionsGrouped: names that would be mapped by the same rule
+// (io.245 and io.246 both suggest io.*) make one suggestion naming both.
+func TestSuggestionsGrouped(t *testing.T) {
+	ex := startExporter(t, "", nil, "")
+	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171200,"io.245":1,"io.246":2,"weird":true}]`), nil)
+	var rep struct {
+		Suggestions []struct {
+			Rule  string
+			Names []string
+		}
+	}
+	if err := json.Unmarshal([]byte(get(t, ex.InternalURL+"/api/status")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Suggestions) != 2 {
+		t.Fatalf("suggestions %+v, want 2", rep.Suggestions)
+	}
+	for _, s := range rep.Suggestions {
+		if strings.Contains(s.Rule, `"io.*"`) && len(s.Names) != 2 {
+			t.Errorf("io.* covers %v, want io.245 and io.246", s.Names)
+		}
 	}
 }

@@ -164,3 +164,11 @@ func (m *Mapping) conflicts(measurement, field string, typ Type) bool {
 	t, ok := m.staticFields[measurement+"\x00"+field]
 	return ok && t != typ
 }
+
+// Maps reports whether a rule (or [mapping]: ident, a tag, a time source)
+// takes the parameter name, so that it is not unmapped: after a reload,
+// names the new rules map leave the status page's unmapped list.
+func (m *Mapping) Maps(name string) bool {
+	t := m.resolve(name)
+	return t.rule != nil || t.consumed
+}

@@ -8,6 +8,7 @@ type metrics struct {
 	writeDuration prometheus.Histogram
 	writeErrors   *prometheus.CounterVec // by kind: transient, rejected
 	deadLetters   prometheus.Counter
+	conflicts     *prometheus.CounterVec // by measurement and field
 }
 
 // Kinds of write errors, label values of flespi_exporter_write_errors_total.
@@ -34,15 +35,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"kind"}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flespi_exporter_dead_letters_total",
-			Help: "Points InfluxDB refused for good, kept in the dead-letter file (or only logged without one).",
+			Help: "Values or points InfluxDB refused for good, kept in the dead-letter file (or only logged without one).",
 		}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flespi_exporter_field_type_conflicts_total",
+			Help: "Values InfluxDB refused because it holds their field with another type (a rule's type changed), by measurement and field.",
+		}, []string{"measurement", "field"}),
 	}
 	// Known label values start at zero, so rate() and alerts see them from the start.
 	for _, k := range []string{errTransient, errRejected} {
 		m.writeErrors.WithLabelValues(k)
 	}
 	if reg != nil {
-		reg.MustRegister(m.pointsWritten, m.writeDuration, m.writeErrors, m.deadLetters)
+		reg.MustRegister(m.pointsWritten, m.writeDuration, m.writeErrors, m.deadLetters, m.conflicts)
 	}
 	return m
 }

@@ -47,10 +47,57 @@ type Sink struct {
 
 // State is what the status page says of InfluxDB.
 type State struct {
-	LastWrite     time.Time `json:"last_write"`
-	LastError     string    `json:"last_error"`
-	LastErrorTime time.Time `json:"last_error_time"`
-	DeadLetters   int64     `json:"dead_letters"`
+	LastWrite     time.Time       `json:"last_write"`
+	LastError     string          `json:"last_error"`
+	LastErrorTime time.Time       `json:"last_error_time"`
+	DeadLetters   int64           `json:"dead_letters"`
+	Conflicts     []FieldConflict `json:"field_type_conflicts"`
+}
+
+// FieldConflict is a field whose values InfluxDB refused because it holds
+// the field with another type, with how to fix it.
+type FieldConflict struct {
+	Measurement string    `json:"measurement"`
+	Field       string    `json:"field"`
+	Sent        string    `json:"sent_type"` // what the rules write
+	Held        string    `json:"held_type"` // what InfluxDB holds
+	Values      int64     `json:"values"`    // refused so far
+	Last        time.Time `json:"last"`
+	Fix         string    `json:"fix"`
+}
+
+// maxConflictsListed bounds the conflicts the status page lists.
+const maxConflictsListed = 100
+
+// noteConflict counts n values refused for a conflict, for the metric and
+// the status page.
+func (s *Sink) noteConflict(cf conflict, n int) {
+	s.m.conflicts.WithLabelValues(cf.measurement, cf.field).Add(float64(n))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.state.Conflicts {
+		c := &s.state.Conflicts[i]
+		if c.Measurement == cf.measurement && c.Field == cf.field && c.Sent == cf.sent {
+			c.Values += int64(n)
+			c.Held, c.Last = cf.held, time.Now()
+			return
+		}
+	}
+	if len(s.state.Conflicts) < maxConflictsListed {
+		s.state.Conflicts = append(s.state.Conflicts, FieldConflict{
+			Measurement: cf.measurement, Field: cf.field, Sent: cf.sent, Held: cf.held, Values: int64(n), Last: time.Now(),
+			Fix: fmt.Sprintf("InfluxDB holds %s as %s and the rules now write %s: give the rule a new field name (field = \"%s_%s\"), or set its type back to %s; then replay the dead letters (flespi-exporter import FILE)",
+				cf.field, cf.held, cf.sent, cf.field, cf.sent, ruleType(cf.held)),
+		})
+	}
+}
+
+// ruleType is the rule type that writes an InfluxDB field type.
+func ruleType(influxType string) string {
+	if influxType == "unsigned" {
+		return "integer"
+	}
+	return influxType
 }
 
 // New returns a Sink for cfg; no connection is made yet. It opens the
@@ -227,7 +274,9 @@ func (s *Sink) note(err error) {
 func (s *Sink) Status() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state
+	st := s.state
+	st.Conflicts = append([]FieldConflict(nil), s.state.Conflicts...)
+	return st
 }
 
 // dropConflict takes the values of a field type conflict out of c, and
@@ -251,6 +300,7 @@ func (s *Sink) dropConflict(ctx context.Context, c *chunk, cf conflict, dropped 
 		}
 	}
 	c.dropField(pos, fields, at, err, rejected)
+	s.noteConflict(cf, len(pos))
 	return true, nil
 }
 
