@@ -21,6 +21,15 @@ type Loaded struct {
 	File     string
 	Mapping  *mapping.Mapping
 	Warnings []string // "file:line: key: message", like errors
+
+	loc *locator
+}
+
+// Locate writes a problem of the rules found after loading (the field
+// types InfluxDB holds) as "file:line: key: message", as Parse writes its
+// errors and warnings.
+func (l *Loaded) Locate(e *mapping.ConfigError) string {
+	return l.loc.format(l.File, mappingKey(e), e.Msg)
 }
 
 // Error lists every problem found in a configuration, one "file:line: key:
@@ -75,7 +84,7 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	if len(problems) > 0 {
 		return nil, &Error{Problems: problems}
 	}
-	l := &Loaded{Config: cfg, File: file, Mapping: m}
+	l := &Loaded{Config: cfg, File: file, Mapping: m, loc: loc}
 	for _, w := range m.Warnings() {
 		l.Warnings = append(l.Warnings, loc.format(file, mappingKey(w), w.Msg))
 	}

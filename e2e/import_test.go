@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -222,5 +223,22 @@ func TestImportStateFile(t *testing.T) {
 	}
 	if _, err := os.Stat(state); err != nil {
 		t.Errorf("no state at -state: %v", err)
+	}
+}
+
+// TestCheckInflux: check -influx names the rule, with its file:line, that
+// would write a field with another type than the real InfluxDB holds.
+func TestCheckInflux(t *testing.T) {
+	db := testinflux.Start(t)
+	writeLine(t, db, `flespi,ident=old gsm.mcc="257" 1717171000000000000`)
+	cmd := exec.Command(testexporter.Binary(t), "check", "-influx", "-config", testexporter.ConfigFile())
+	cmd.Env = append(os.Environ(), "INFLUXDB_URL="+db.URL, "INFLUXDB_BUCKET="+testinflux.Bucket, "INFLUXDB_TOKEN="+testinflux.Token)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := regexp.MustCompile(`config\.toml:\d+: \[\[rule\]\] #\d+ type: writes gsm\.mcc of measurement "flespi" as integer, but InfluxDB holds it as string`)
+	if !want.Match(out) || !strings.Contains(string(out), "1 conflict(s)") {
+		t.Errorf("check -influx:\n%s", out)
 	}
 }

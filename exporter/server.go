@@ -137,6 +137,7 @@ func (s *Server) Reload() error {
 		s.log.Warn("configuration sections changed that only a restart applies", "sections", restart)
 	}
 	s.pipe.SetMapping(next.Mapping)
+	go s.warnFieldTypes(next)
 	s.rules.Set(float64(next.Mapping.NumRules()))
 	s.reloadOK.Set(1)
 	s.reloadTime.Set(mapping.UnixSeconds(s.now()))

@@ -156,3 +156,24 @@ func TestUnitsExact(t *testing.T) {
 		}
 	}
 }
+
+// TestTypeConflicts: a rule that would write a field InfluxDB holds with
+// another type is named, exact and template fields alike.
+func TestTypeConflicts(t *testing.T) {
+	m := compile(t, `rule = [{match = "gsm.mcc", type = "integer"}, {match = "can.*.level"}, {match = "ok", type = "string"}]`)
+	held := map[string]map[string]string{"flespi": {"gsm.mcc": "string", "can.fuel.level": "integer", "can.x.level": "float", "ok": "string"}}
+	var got []string
+	for _, e := range m.TypeConflicts(held) {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`[[rule]] #1 type: writes gsm.mcc of measurement "flespi" as integer, but InfluxDB holds it as string: its values will be refused (and dead-lettered); give the rule a new field name, or type = "string"`,
+		`[[rule]] #2 type: writes can.fuel.level of measurement "flespi" as float, but InfluxDB holds it as integer: its values will be refused (and dead-lettered); give the rule a new field name, or type = "integer"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if ms := m.Measurements(); len(ms) != 1 || ms[0] != "flespi" {
+		t.Errorf("measurements %v", ms)
+	}
+}

@@ -1,25 +1,40 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
 // check validates a configuration file and prints what it sets up.
-func check(file string, stdout, stderr io.Writer) int {
+func check(file string, withInflux bool, stdout, stderr io.Writer) int {
 	cfg := load(file, stderr)
 	if cfg == nil {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: OK\n", file)
 	printSummary(stdout, cfg)
-	if len(cfg.Warnings) > 0 {
-		fmt.Fprintf(stdout, "\nwarnings (%d):\n", len(cfg.Warnings))
-		for _, w := range cfg.Warnings {
+	warnings := cfg.Warnings
+	if withInflux {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		typeWarnings, err := exporter.CheckFieldTypes(ctx, cfg)
+		if err != nil {
+			fmt.Fprintln(stderr, "check -influx:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "influxdb:   field types compared with %s: %d conflict(s)\n", cfg.InfluxDB.URL, len(typeWarnings))
+		warnings = append(warnings, typeWarnings...)
+	}
+	if len(warnings) > 0 {
+		fmt.Fprintf(stdout, "\nwarnings (%d):\n", len(warnings))
+		for _, w := range warnings {
 			fmt.Fprintln(stdout, "  "+w)
 		}
 	}

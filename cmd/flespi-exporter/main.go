@@ -37,7 +37,9 @@ Usage:
   flespi-exporter [serve] [-config FILE] [-cpuprofile FILE]
                                               run the service (-cpuprofile: write a Go CPU
                                               profile of the run when it stops, for go tool pprof)
-  flespi-exporter check -config FILE          validate the configuration and summarise it
+  flespi-exporter check -config FILE [-influx]
+                                              validate the configuration and summarise it; -influx also
+                                              compares the rules with the field types InfluxDB holds
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
   flespi-exporter import -config FILE [-restart] [-state STATE] FILE...
                                               write flespi message dumps to InfluxDB (backfill), resumable
@@ -75,6 +77,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	configFile := fs.String("config", "config.toml", "configuration file")
 	healthURL := fs.String("url", "http://127.0.0.1:9884/-/ready", "URL that health checks (the internal listener's /-/ready)")
 	output := fs.String("o", "-", "output file of dashboard (- for standard output)")
+	withInflux := fs.Bool("influx", false, "check: also compare the rules with the field types InfluxDB holds")
 	restart := fs.Bool("restart", false, "import files from their start, ignoring earlier progress")
 	stateFile := fs.String("state", "", "import: keep the progress in this file (for a dump in a read-only folder) instead of FILE.import-state")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -93,7 +96,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "serve":
 		return serve(*configFile, *cpuProfile, stderr)
 	case "check":
-		return check(*configFile, stdout, stderr)
+		return check(*configFile, *withInflux, stdout, stderr)
 	case "map":
 		input := "-"
 		if fs.NArg() > 1 {
