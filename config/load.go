@@ -66,6 +66,10 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	loc := newLocator(text, md.Keys())
 	cfg := Default()
 	if md, err = toml.Decode(text, &cfg); err != nil {
+		// Find every key of a wrong type, not only the first.
+		if all := decodeEach(file, text, &cfg, loc); len(all) > 0 {
+			return nil, &Error{Problems: all}
+		}
 		return nil, &Error{Problems: []string{decodeProblem(file, err, loc)}}
 	}
 	var problems []string

@@ -81,7 +81,7 @@ func TestCheckCommand(t *testing.T) {
 		}
 	}
 	code, out, errOut = runCmd("", "check", "-config", "../../config/testdata/invalid-type.toml")
-	want := "../../config/testdata/invalid-type.toml:9: [[rule]] #2 scale: is a string; want float\n"
+	want := "../../config/testdata/invalid-type.toml:9: [[rule]] #2 scale: is a string; want a number\n"
 	if code != 1 || out != "" || errOut != want {
 		t.Errorf("check broken config: exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, want)
 	}
