@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
 )
@@ -255,5 +256,53 @@ func writeLine(t *testing.T, db *testinflux.Server, line string) {
 	resp.Body.Close()
 	if resp.StatusCode != 204 {
 		t.Fatalf("write %q: %s", line, resp.Status)
+	}
+}
+
+// TestRuleTypeChange: a rule's type changes between two batches (and a
+// reload): both batches are acknowledged, every other field of the second
+// is stored, and only the values of the changed field are dead-lettered.
+func TestRuleTypeChange(t *testing.T) {
+	db := testinflux.Start(t)
+	base, err := os.ReadFile(testexporter.ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "config.toml")
+	rule := func(typ string) {
+		extra := "\n[[rule]]\nmatch = \"custom.code\"\ntype = \"" + typ + "\"\nprometheus = false\n"
+		if err := os.WriteFile(file, append(append([]byte{}, base...), extra...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rule("integer")
+	dataDir := t.TempDir()
+	cfg := testexporter.Parse(t, testexporter.Options{InfluxURL: db.URL, Env: map[string]string{"FLESPI_EXPORTER_DATA_DIR": dataDir}})
+	loaded, err := config.Load(file) // the file, so that a reload reads it again
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded.InfluxDB, loaded.Data, loaded.HTTP.Listen = cfg.InfluxDB, cfg.Data, cfg.HTTP.Listen
+	ex := testexporter.Run(t, loaded, nil)
+	if code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171200,"custom.code":7,"position.speed":10}]`), nil); code != 200 {
+		t.Fatalf("first batch: %d %s", code, answer)
+	}
+	rule("string")
+	if code, answer := post(t, ex.InternalURL+"/-/reload", nil, nil); code != 200 {
+		t.Fatalf("reload: %d %s", code, answer)
+	}
+	code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171201,"custom.code":"7B","position.speed":20,"battery.voltage":4.1}]`), nil)
+	if code != 200 || answer != "stored: 1 messages, 1 points, 0 skipped messages, 1 dead-lettered points" {
+		t.Fatalf("second batch: %d %q", code, answer)
+	}
+	if got := jsonText(field(t, db, "position.speed", "a", 1717171201000000000)); got != "20" {
+		t.Errorf("position.speed of the second batch: %s", got)
+	}
+	if got := jsonText(field(t, db, "battery.voltage", "a", 1717171201000000000)); got != "4.1" {
+		t.Errorf("battery.voltage of the second batch: %s", got)
+	}
+	data, _ := os.ReadFile(filepath.Join(dataDir, "dead-letters.jsonl"))
+	if !strings.Contains(string(data), `"field":"custom.code=\"7B\""`) || strings.Count(string(data), "\n") != 1 {
+		t.Errorf("dead letters:\n%s", data)
 	}
 }
