@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/internal/dashboardtest"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
 // TestGeneratedDashboardUpToDate keeps the committed "all parameters"
@@ -17,7 +19,7 @@ func TestGeneratedDashboardUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := GenerateDashboard(cfg.Mapping)
+	got, err := GenerateDashboard(cfg.Mapping, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,5 +50,72 @@ func TestGeneratedDashboardUpToDate(t *testing.T) {
 	}
 	if panels != rules {
 		t.Errorf("%d panels for %d rules with an output", panels, rules)
+	}
+}
+
+// TestGeneratedPanels: panels follow their rules: grouped by the rule's
+// tags, states (booleans, enums, strings) as a state timeline of the last
+// value, ids and timestamps as a table, titles human, never a regex.
+func TestGeneratedPanels(t *testing.T) {
+	m, err := mapping.Compile(mapping.DefaultConfig(), []mapping.Rule{
+		{Match: "tpms.*.pressure", Field: "tire_pressure", Tags: map[string]string{"wheel": "$1"}, Unit: "kPa"},
+		{Match: "engine.ignition.status", Type: "boolean"},
+		{Match: "gnss.state.enum", Type: "integer"},
+		{Match: "driver.name", Type: "string"},
+		{Match: "device.id", Type: "integer"},
+		{Regex: `(can\.)?engine\.rpm`},
+		{Match: "fuel.level", Help: "Fuel level."},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := GenerateDashboard(m, Options{UID: "my-uid", Title: "My fleet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		UID, Title string
+		Panels     []struct {
+			Type, Title string
+			Targets     []struct{ Query, Alias string }
+		}
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.UID != "my-uid" || d.Title != "My fleet" {
+		t.Errorf("uid %q title %q", d.UID, d.Title)
+	}
+	panels := map[string]string{} // title → type and query
+	for _, p := range d.Panels {
+		if p.Type != "row" {
+			panels[p.Title] = p.Type + " " + p.Targets[0].Query + " " + p.Targets[0].Alias
+		}
+	}
+	want := map[string][]string{
+		"tpms.*.pressure":        {"timeseries ", `mean("tire_pressure")`, `GROUP BY time($__interval), "ident", "wheel"`, "$tag_wheel"},
+		"engine.ignition.status": {"state-timeline ", `last("engine.ignition.status")`},
+		"gnss.state.enum":        {"state-timeline ", "last("},
+		"driver.name":            {"state-timeline ", "last("},
+		"device.id":              {"table ", "last("},
+		"can.engine.rpm":         {"timeseries ", "mean("},
+		"Fuel level.":            {"timeseries ", `mean("fuel.level")`},
+	}
+	for title, parts := range want {
+		got, ok := panels[title]
+		if !ok {
+			t.Errorf("no panel titled %q; panels: %v", title, panels)
+			continue
+		}
+		for _, part := range parts {
+			if !strings.Contains(got, part) {
+				t.Errorf("%q: %q lacks %q", title, got, part)
+			}
+		}
+	}
+	for title := range panels {
+		if strings.ContainsAny(title, `\()|^$`) {
+			t.Errorf("panel title %q is a regex", title)
+		}
 	}
 }

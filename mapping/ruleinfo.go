@@ -6,6 +6,7 @@ import (
 	"time"
 )
 
+// RuleInfo describes a compiled rule, for summaries (the check command) and
 // generated dashboards.
 type RuleInfo struct {
 	Index       int
@@ -28,6 +29,15 @@ type RuleInfo struct {
 	TTL        TTL
 	// Example is a parameter name the rule matches ("" for regex rules).
 	Example string
+	// Title names the rule for people: its help when the rule gives one,
+	// else its glob, else its regex written without regex syntax.
+	Title string
+	// Tags are the keys of the rule's own tags, sorted: the values a panel
+	// of its fields is grouped by.
+	Tags []string
+	// States says the values are states rather than measures: booleans,
+	// strings, enums (an enum table, or a name ending in .enum).
+	States bool
 }
 
 func (r *rule) info() RuleInfo {
@@ -36,6 +46,12 @@ func (r *rule) info() RuleInfo {
 		return in
 	}
 	in.Type, in.Unit, in.Help = r.typ.String(), r.cfg.Unit, r.help
+	in.Title = r.title()
+	for _, p := range r.tags {
+		in.Tags = append(in.Tags, p.key)
+	}
+	in.States = r.typ == TypeBoolean || r.typ == TypeString || r.typ == TypeJSON || r.enum != nil ||
+		strings.HasSuffix(r.pattern, ".enum") || strings.HasSuffix(r.pattern, "enum)")
 	if r.influx {
 		in.Measurement, in.Field, in.Tag = r.measurement, r.field, r.tag
 		if r.tag != "" {
@@ -103,4 +119,18 @@ func (r *rule) ttlOf() time.Duration {
 		return 0
 	}
 	return r.ttl.Duration
+}
+
+// regexSyntax is what title removes from a regex to leave its words.
+var regexSyntax = strings.NewReplacer(`\.`, ".", `\`, "", "^", "", "$", "", "(?:", "", "(", "", ")", "", "?", "", "+", "", "*", "", "[", "", "]", "", "|", " or ")
+
+// title is the rule's name for people: a panel title.
+func (r *rule) title() string {
+	switch {
+	case r.cfg.Help != "":
+		return r.cfg.Help
+	case r.cfg.Regex == "":
+		return r.pattern
+	}
+	return regexSyntax.Replace(r.pattern)
 }

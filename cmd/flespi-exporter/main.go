@@ -43,7 +43,7 @@ Usage:
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
   flespi-exporter import -config FILE [-restart] [-state STATE] FILE...
                                               write flespi message dumps to InfluxDB (backfill), resumable
-  flespi-exporter dashboard -config FILE [-o FILE]
+  flespi-exporter dashboard -config FILE [-o FILE] [-uid UID] [-title TITLE]
                                               write a Grafana dashboard of every field and gauge the rules define
   flespi-exporter health [-url URL]           exit 0 if URL answers 200 (container health checks)
   flespi-exporter version                     print the version
@@ -67,16 +67,24 @@ func main() {
 
 // run is main without the process: it returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd := "serve"
+	cmd, named := "serve", false
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+		cmd, args, named = args[0], args[1:], true
 	}
 	fs := flag.NewFlagSet("flespi-exporter "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.Usage = func() {
+		if names, ok := commandFlags[cmd]; ok && named {
+			commandUsage(stderr, fs, cmd, names)
+			return
+		}
+		fmt.Fprint(stderr, usage)
+	}
 	configFile := fs.String("config", "config.toml", "configuration file")
 	healthURL := fs.String("url", "http://127.0.0.1:9884/-/ready", "URL that health checks (the internal listener's /-/ready)")
 	output := fs.String("o", "-", "output file of dashboard (- for standard output)")
+	uid := fs.String("uid", "", "dashboard: the dashboard's uid, its own beside the shipped one (default flespi-all-parameters)")
+	title := fs.String("title", "", "dashboard: the dashboard's title (default \"flespi all parameters\")")
 	withInflux := fs.Bool("influx", false, "check: also compare the rules with the field types InfluxDB holds")
 	restart := fs.Bool("restart", false, "import files from their start, ignoring earlier progress")
 	stateFile := fs.String("state", "", "import: keep the progress in this file (for a dump in a read-only folder) instead of FILE.import-state")
@@ -110,7 +118,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "health":
 		return health(*healthURL, stderr)
 	case "dashboard":
-		return dashboard(*configFile, *output, stdout, stderr)
+		return dashboard(*configFile, *output, grafana.Options{UID: *uid, Title: *title}, stdout, stderr)
 	case "import":
 		return importDumps(*configFile, fs.Args(), *restart, *stateFile, stdout, stderr)
 	case "help":
@@ -238,12 +246,12 @@ func isTerminal(w io.Writer) bool {
 }
 
 // dashboard writes the dashboard generated from the configuration's rules.
-func dashboard(file, output string, stdout, stderr io.Writer) int {
+func dashboard(file, output string, opts grafana.Options, stdout, stderr io.Writer) int {
 	cfg := load(file, stderr)
 	if cfg == nil {
 		return 1
 	}
-	b, err := grafana.GenerateDashboard(cfg.Mapping)
+	b, err := grafana.GenerateDashboard(cfg.Mapping, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -285,4 +293,31 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// commandFlags are the flags each command reads, for its own -h.
+var commandFlags = map[string][]string{
+	"serve":     {"config", "cpuprofile"},
+	"check":     {"config", "influx"},
+	"map":       {"config"},
+	"import":    {"config", "restart", "state"},
+	"dashboard": {"config", "o", "uid", "title"},
+	"health":    {"url"},
+}
+
+// commandUsage prints one command's flags: `flespi-exporter dashboard -h`.
+func commandUsage(w io.Writer, fs *flag.FlagSet, cmd string, names []string) {
+	fmt.Fprintf(w, "Usage: flespi-exporter %s [flags]", cmd)
+	if cmd == "map" || cmd == "import" {
+		fmt.Fprint(w, " FILE...")
+	}
+	fmt.Fprint(w, "\n\nFlags:\n")
+	for _, n := range names {
+		f := fs.Lookup(n)
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" {
+			def = fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  -%-12s %s%s\n", n, f.Usage, def)
+	}
 }

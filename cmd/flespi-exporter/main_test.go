@@ -142,3 +142,16 @@ func TestHealthCommand(t *testing.T) {
 		t.Errorf("not ready: exit %d %q", code, errOut)
 	}
 }
+
+// TestCommandHelp: a command's -h prints that command's flags.
+func TestCommandHelp(t *testing.T) {
+	code, _, errOut := runCmd("", "dashboard", "-h")
+	if code != 0 || !strings.Contains(errOut, "Usage: flespi-exporter dashboard") || !strings.Contains(errOut, "-uid") ||
+		!strings.Contains(errOut, "-title") || strings.Contains(errOut, "-restart") {
+		t.Errorf("dashboard -h: exit %d\n%s", code, errOut)
+	}
+	code, out, errOut := runCmd("", "dashboard", "-config", "../../config.toml", "-uid", "my-fleet", "-title", "My fleet")
+	if code != 0 || !strings.Contains(out, `"uid": "my-fleet"`) || !strings.Contains(out, `"title": "My fleet"`) {
+		t.Errorf("dashboard -uid -title: exit %d %s", code, errOut)
+	}
+}
