@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +24,7 @@ type Config struct {
 	Prometheus Prometheus     `toml:"prometheus"`
 	Log        Log            `toml:"log"`
 	Data       Data           `toml:"data"`
+	MQTT       MQTT           `toml:"mqtt"`
 	Mapping    mapping.Config `toml:"mapping"`
 	Rules      []mapping.Rule `toml:"rule"`
 }
@@ -98,6 +102,37 @@ type Data struct {
 	ForgetDevicesAfter Duration `toml:"forget_devices_after"`
 }
 
+// MQTT is the [mqtt] section: flespi's MQTT broker as a source, for a
+// stack without a public URL. An empty token leaves it off.
+type MQTT struct {
+	// URL is the broker: mqtts://host:port (TLS), mqtt://host:port, wss://.
+	URL string `toml:"url"`
+	// Token is the flespi token; it is sent as the MQTT username (and
+	// password, which flespi also accepts). Empty: no MQTT source.
+	Token string `toml:"token"`
+	// ClientID names the persistent session: keep it across restarts, so
+	// that the broker keeps and resends what was not acknowledged.
+	ClientID string `toml:"client_id"`
+	// Topics to subscribe to, QoS 1.
+	Topics []string `toml:"topics"`
+	// ShareGroup, when set, subscribes through $share/<group>/: replicas
+	// with the same group share the messages.
+	ShareGroup string `toml:"share_group"`
+	// SessionExpiry is how long the broker keeps the session (and its
+	// messages) while the exporter is away.
+	SessionExpiry Duration `toml:"session_expiry"`
+	// BatchSize is how many messages make a batch, stored (and then
+	// acknowledged) together; BatchWait how long a batch waits to fill.
+	BatchSize int      `toml:"batch_size"`
+	BatchWait Duration `toml:"batch_wait"`
+	// ReceiveMaximum bounds the messages the broker sends before they are
+	// acknowledged: the memory the source holds while InfluxDB is down.
+	ReceiveMaximum int `toml:"receive_maximum"`
+	// CAFile is a PEM file of the CA to trust for the broker's TLS
+	// certificate; empty: the system's.
+	CAFile string `toml:"ca_file"`
+}
+
 // Log is the [log] section.
 type Log struct {
 	Level  string `toml:"level"`  // debug, info, warn, error
@@ -126,7 +161,11 @@ func Default() Config {
 		Prometheus: Prometheus{Path: "/metrics", MaxSeries: 1_000_000},
 		Log:        Log{Level: "info", Format: "text"},
 		Data:       Data{Dir: "data", ForgetDevicesAfter: Duration(90 * 24 * time.Hour)},
-		Mapping:    mapping.DefaultConfig(),
+		MQTT: MQTT{
+			URL: "mqtts://mqtt.flespi.io:8883", ClientID: "flespi-exporter", Topics: []string{"flespi/message/gw/devices/+"},
+			SessionExpiry: Duration(24 * time.Hour), BatchSize: 500, BatchWait: Duration(time.Second), ReceiveMaximum: 1000,
+		},
+		Mapping: mapping.DefaultConfig(),
 	}
 }
 
@@ -201,6 +240,7 @@ func (c *Config) validate() []problem {
 	if c.Data.ForgetDevicesAfter < Duration(time.Hour) {
 		add("data.forget_devices_after", "%s is too short: silent devices must stay long enough to be found; use days, like \"90d\"", c.Data.ForgetDevicesAfter)
 	}
+	ps = append(ps, c.validateMQTT()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -249,6 +289,47 @@ func deadLetterPath(file, dataDir string) string {
 		return ""
 	}
 	return file
+}
+
+func (c *Config) validateMQTT() []problem {
+	m := &c.MQTT
+	if m.Token == "" {
+		return nil // no MQTT source
+	}
+	var ps []problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, problem{key, fmt.Sprintf(format, args...)})
+	}
+	if u, err := url.Parse(m.URL); err != nil || u.Host == "" || !slices.Contains([]string{"mqtt", "mqtts", "tls", "ssl", "tcp", "ws", "wss"}, u.Scheme) {
+		add("mqtt.url", "%q is not a broker URL like \"mqtts://mqtt.flespi.io:8883\"", m.URL)
+	}
+	if m.ClientID == "" {
+		add("mqtt.client_id", "must name the session (keep it across restarts), like \"flespi-exporter\"")
+	}
+	if len(m.Topics) == 0 {
+		add("mqtt.topics", "needs at least one topic, like [\"flespi/message/gw/devices/+\"]")
+	}
+	if strings.ContainsAny(m.ShareGroup, "/+#") {
+		add("mqtt.share_group", "%q cannot hold '/', '+' or '#'", m.ShareGroup)
+	}
+	if m.SessionExpiry < 0 || time.Duration(m.SessionExpiry) > time.Duration(1<<32-1)*time.Second {
+		add("mqtt.session_expiry", "must be between 0 and 136 years")
+	}
+	if m.ReceiveMaximum < 1 || m.ReceiveMaximum > 65535 {
+		add("mqtt.receive_maximum", "must be between 1 and 65535")
+	}
+	if m.BatchSize < 1 || m.BatchSize > m.ReceiveMaximum {
+		add("mqtt.batch_size", "must be between 1 and mqtt.receive_maximum (%d): a batch is acknowledged whole", m.ReceiveMaximum)
+	}
+	if m.BatchWait <= 0 {
+		add("mqtt.batch_wait", "must be positive, like \"1s\"")
+	}
+	if m.CAFile != "" {
+		if _, err := os.Stat(m.CAFile); err != nil {
+			add("mqtt.ca_file", "%v", err)
+		}
+	}
+	return ps
 }
 
 func checkListen(addr string) error {

@@ -149,6 +149,7 @@ var sections = map[string]reflect.Type{
 	"prometheus": reflect.TypeFor[Prometheus](),
 	"log":        reflect.TypeFor[Log](),
 	"data":       reflect.TypeFor[Data](),
+	"mqtt":       reflect.TypeFor[MQTT](),
 	"mapping":    reflect.TypeFor[mapping.Config](),
 	"rule":       reflect.TypeFor[mapping.Rule](),
 }

@@ -33,6 +33,16 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 	saved := make(chan struct{})
 	saveCtx, stopSaving := context.WithCancel(context.Background())
 	go func() { s.devices.Run(saveCtx); close(saved) }()
+	mqttDone := make(chan struct{})
+	mqttCtx, stopMQTT := context.WithCancel(context.Background())
+	go func() {
+		defer close(mqttDone)
+		if s.mqtt != nil {
+			if err := s.mqtt.Run(mqttCtx); err != nil {
+				s.log.Error("the MQTT source stopped", "err", err)
+			}
+		}
+	}()
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		tls := i == 0 && s.cfg.HTTP.TLSCert != "" // the stream listener only
@@ -43,7 +53,7 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 		internal = ln.Internal.Addr().String()
 	}
 	s.log.Info("serving", "address", ln.Stream.Addr().String(), "paths", s.cfg.HTTP.Paths, "internal", internal,
-		"influxdb", s.cfg.InfluxDB.URL != "", "config", s.cfg.File)
+		"influxdb", s.cfg.InfluxDB.URL != "", "mqtt", s.mqtt != nil, "config", s.cfg.File)
 	var err error
 	select {
 	case err = <-errc:
@@ -56,6 +66,8 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 	for _, srv := range servers {
 		err = errors.Join(err, srv.Shutdown(shutdownCtx))
 	}
+	stopMQTT() // a batch being stored is given up unacknowledged: the broker keeps it
+	<-mqttDone
 	if s.influx != nil {
 		s.influx.Close()
 	}

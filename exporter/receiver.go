@@ -128,7 +128,7 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 		return "", err
 	}
 	defer func() { <-rc.slots }()
-	res, err := rc.pipe.Process(r.Context(), buf.Bytes(), rc.now())
+	res, err := rc.pipe.Process(r.Context(), "http", buf.Bytes(), rc.now())
 	var invalid *pipeline.InvalidError
 	var notStored *pipeline.NotStoredError
 	switch {

@@ -118,8 +118,13 @@ var gzipPool = sync.Pool{New: func() any {
 }}
 
 // ready answers 200 when batches can be stored: the configuration is
-// loaded (it is, or the server would not run) and InfluxDB answers.
+// loaded (it is, or the server would not run), InfluxDB answers, and the
+// MQTT source, when there is one, is connected.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.mqtt != nil && !s.mqtt.Connected() {
+		http.Error(w, "not connected to the MQTT broker", http.StatusServiceUnavailable)
+		return
+	}
 	if err := s.receiver.ready(r.Context()); err != nil {
 		http.Error(w, "InfluxDB is not reachable: "+err.Error(), http.StatusServiceUnavailable)
 		return

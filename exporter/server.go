@@ -5,6 +5,7 @@ package exporter
 
 import (
 	"log/slog"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
 	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/mqtt"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
@@ -36,6 +38,7 @@ type Server struct {
 	gauges   *gauges.Store
 	devices  *devices.Registry
 	influx   *influx.Sink // nil without InfluxDB
+	mqtt     *mqtt.Source // nil without mqtt.token
 	now      func() time.Time
 	version  string
 	started  time.Time
@@ -112,6 +115,11 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	s.status = newStatusTracker()
 	out := pipeline.Outputs{Influx: s.influx, Gauges: s.gauges, Devices: s.devices, Status: s.status}
 	s.pipe = pipeline.New(cfg.Mapping, out, s.reg, s.log)
+	if cfg.MQTT.Token != "" {
+		if s.mqtt, err = mqtt.New(cfg.MQTT, s.pipe, filepath.Join(cfg.Data.Dir, "mqtt-rejected.jsonl"), s.reg, s.log); err != nil {
+			return nil, err
+		}
+	}
 	s.receiver = newReceiver(cfg.HTTP, s.pipe, s.influx, s.reg, s.log, opts.Now)
 	return s, nil
 }
@@ -154,6 +162,7 @@ func sectionsChanged(old, next *config.Loaded) []string {
 		"prometheus": reflect.DeepEqual(old.Prometheus, next.Prometheus),
 		"log":        reflect.DeepEqual(old.Log, next.Log),
 		"data":       reflect.DeepEqual(old.Data, next.Data),
+		"mqtt":       reflect.DeepEqual(old.MQTT, next.MQTT),
 	} {
 		if !same {
 			out = append(out, name)

@@ -39,6 +39,7 @@ type deviceStatus struct {
 	Messages     int64     `json:"messages"`
 	Mapped       int       `json:"mapped"`   // parameters a rule matched, in the last message
 	Unmapped     int       `json:"unmapped"` // parameters no rule matched, in the last message
+	Source       string    `json:"source"`   // where its last message came from: http, mqtt
 
 	// lastUnmapped are the unmapped parameters of the device's last
 	// message, which already count the device: its next message most
@@ -69,6 +70,9 @@ func (s *statusTracker) Record(b *pipeline.Batch) {
 		ms := &msgs[i]
 		values := b.Unmapped(ms)
 		d := s.device(ms, len(values), b.Received())
+		if d != nil {
+			d.Source = b.Source()
+		}
 		s.unmappedValues(d, ms.Ident, values)
 	}
 	m := b.Mapping()

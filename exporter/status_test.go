@@ -34,7 +34,7 @@ func defaultMapping(t *testing.T) *mapping.Mapping {
 func record(t *testing.T, s *statusTracker, m *mapping.Mapping, body string) {
 	t.Helper()
 	p := pipeline.New(m, pipeline.Outputs{Status: s}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if _, err := p.Process(context.Background(), []byte(body), time.Now()); err != nil {
+	if _, err := p.Process(context.Background(), "test", []byte(body), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -129,11 +129,11 @@ input{font:inherit;padding:6px 8px;width:100%;max-width:360px;box-sizing:border-
 <input id="filter" type="search" placeholder="Filter by ident or name" aria-label="Filter devices">
 <div class="wrap"><table id="devices" class="sortable"><thead><tr>
 <th>ident</th><th>name</th><th data-type="n">last message</th><th data-type="n">last received</th>
-<th data-type="n">messages</th><th data-type="n">mapped</th><th data-type="n">unmapped</th><th></th></tr></thead><tbody>
+<th data-type="n">messages</th><th data-type="n">mapped</th><th data-type="n">unmapped</th><th>source</th><th></th></tr></thead><tbody>
 {{range .Devices}}<tr data-filter="{{.Ident}} {{.Name}}"><td class="cut" title="{{.Ident}}">{{.Ident}}</td><td class="cut" title="{{.Name}}">{{.Name}}</td>
 <td class="n" data-v="{{seconds $.Now .LastMessage}}" title="{{rfc3339 .LastMessage}}">{{age $.Now .LastMessage}}</td>
 <td class="n" data-v="{{seconds $.Now .LastReceived}}" title="{{rfc3339 .LastReceived}}">{{age $.Now .LastReceived}}</td>
-<td class="n">{{.Messages}}</td><td class="n">{{.Mapped}}</td><td class="n">{{.Unmapped}}</td>
+<td class="n">{{.Messages}}</td><td class="n">{{.Mapped}}</td><td class="n">{{.Unmapped}}</td><td>{{.Source}}</td>
 <td><button class="forget" data-ident="{{.Ident}}" title="Remove the device from the registry and /metrics until its next message">forget</button></td></tr>
 {{end}}</tbody></table></div>
 {{if .UntrackedDevices}}<p class="warn">{{.UntrackedDevices}} messages came from devices past the first {{.DevicesLimit}}, which are not listed.</p>{{end}}

@@ -4,6 +4,8 @@
 #   - promtool and prometheus (Debian package prometheus): `promtool check
 #     metrics` on /metrics, rule tests, and a real Prometheus scraping the exporter.
 #   - chromium (Debian package): the status page tested in a headless browser.
+#   - mosquitto (Debian package): a real MQTT 5 broker for the MQTT source's
+#     tests (persistence, password file, TLS listener).
 #   - influxd, InfluxDB OSS 1.8.10 built from source with go install (pure Go,
 #     about 3 minutes the first time, cached after): the real database that the
 #     receiver tests write to.
@@ -12,6 +14,7 @@ set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -26,6 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 promtool --version | head -1
 chromium --version
+/usr/sbin/mosquitto -h 2>/dev/null | head -1 || true
 
 influxd="$(go env GOPATH)/bin/influxd"
 # `go version -m` reads the module version that go install recorded.

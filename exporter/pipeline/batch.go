@@ -26,6 +26,7 @@ type Batch struct {
 
 	mapping  *mapping.Mapping // the rules the batch is mapped with
 	received time.Time
+	source   string // "http", "mqtt": where the batch came from
 	wants    wants
 
 	// For the status page.
@@ -86,7 +87,7 @@ func newBatch(m *mapping.Mapping, received time.Time, w wants) *Batch {
 // made it too big to keep around.
 func (b *Batch) Release() {
 	b.Reset()
-	b.mapping = nil
+	b.mapping, b.source = nil, ""
 	if b.poolable() {
 		batchPool.Put(b)
 	}
@@ -215,6 +216,12 @@ func (b *Batch) Counts() *Counts { return &b.counts }
 
 // Mapping returns the rules the batch is mapped with.
 func (b *Batch) Mapping() *mapping.Mapping { return b.mapping }
+
+// SetSource names where the batch came from, for the status page.
+func (b *Batch) SetSource(s string) { b.source = s }
+
+// Source is where the batch came from ("" when unnamed).
+func (b *Batch) Source() string { return b.source }
 
 // Received is when the batch arrived.
 func (b *Batch) Received() time.Time { return b.received }

@@ -84,16 +84,18 @@ type NotStoredError struct{ Err error }
 func (e *NotStoredError) Error() string { return e.Err.Error() }
 func (e *NotStoredError) Unwrap() error { return e.Err }
 
-// Process decodes body, maps it with the rules in use and stores it. The
-// error is an *InvalidError or a *NotStoredError.
-func (p *Pipeline) Process(ctx context.Context, body []byte, received time.Time) (Result, error) {
+// Process decodes body, received from source ("http"), maps it with the
+// rules in use and stores it. The error is an *InvalidError or a
+// *NotStoredError.
+func (p *Pipeline) Process(ctx context.Context, source string, body []byte, received time.Time) (Result, error) {
 	b := p.Begin(received)
 	defer b.Release()
+	b.SetSource(source)
 	// The batch keeps the rules it started with, whatever a reload does meanwhile.
 	if err := b.fill(body); err != nil {
 		return Result{}, &InvalidError{err}
 	}
-	p.count(b)
+	p.Count(b)
 	return p.Store(ctx, b)
 }
 
@@ -133,8 +135,9 @@ func (p *Pipeline) Store(ctx context.Context, b *Batch) (Result, error) {
 	return res, nil
 }
 
-// count adds a mapped batch to the metrics and logs what it skipped.
-func (p *Pipeline) count(b *Batch) {
+// Count adds a mapped batch to the metrics and logs what it skipped; a
+// source calls it once per batch, however often it tries to store it.
+func (p *Pipeline) Count(b *Batch) {
 	c := b.Counts()
 	p.m.messages.Add(float64(c.Messages))
 	p.m.messagesSkipped.WithLabelValues(reasonNoIdent).Add(float64(c.NoIdent))

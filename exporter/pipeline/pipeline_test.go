@@ -84,7 +84,7 @@ func TestProcessToEveryOutput(t *testing.T) {
 	rec := &recorder{}
 	m := compile(t, `rule = [{match = "speed"}]`)
 	p := New(m, Outputs{Influx: sink, Gauges: g, Devices: reg, Status: rec}, prometheus.NewRegistry(), quiet)
-	res, err := p.Process(context.Background(), []byte(body), time.Unix(1717171300, 0))
+	res, err := p.Process(context.Background(), "test", []byte(body), time.Unix(1717171300, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestNotStoredUpdatesNothing(t *testing.T) {
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
 	rec := &recorder{}
 	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Influx: sink, Gauges: g, Status: rec}, nil, quiet)
-	_, err := p.Process(context.Background(), []byte(body), time.Now())
+	_, err := p.Process(context.Background(), "test", []byte(body), time.Now())
 	var notStored *NotStoredError
 	if !errors.As(err, &notStored) {
 		t.Fatalf("err = %v, want a NotStoredError", err)
@@ -137,11 +137,11 @@ func TestNotStoredUpdatesNothing(t *testing.T) {
 func TestInvalidBody(t *testing.T) {
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
 	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Gauges: g}, nil, quiet)
-	if res, err := p.Process(context.Background(), []byte(body), time.Now()); err != nil ||
+	if res, err := p.Process(context.Background(), "test", []byte(body), time.Now()); err != nil ||
 		res.String() != "stored: 3 messages as gauges (no InfluxDB output), 1 skipped messages" {
 		t.Errorf("Prometheus only: %q %v", res.String(), err)
 	}
-	_, err := p.Process(context.Background(), []byte(`[{"ident":"a","timestamp":1,"speed":1},{"ident":`), time.Now())
+	_, err := p.Process(context.Background(), "test", []byte(`[{"ident":"a","timestamp":1,"speed":1},{"ident":`), time.Now())
 	var invalid *InvalidError
 	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "invalid JSON") {
 		t.Fatalf("err = %v, want an InvalidError", err)

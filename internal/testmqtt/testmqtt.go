@@ -1,0 +1,221 @@
+// Package testmqtt runs a real MQTT broker for tests: Debian's mosquitto
+// on free loopback ports, in a temporary directory, with persistence, a
+// password file whose user is a flespi-like token, and a TLS listener with
+// a certificate of its own. scripts/install-test-deps.sh installs it.
+package testmqtt
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/tb"
+)
+
+// Broker is a running mosquitto.
+type Broker struct {
+	URL    string // mqtt://127.0.0.1:port
+	TLSURL string // mqtts://127.0.0.1:port
+	CAFile string // the CA of the TLS listener's certificate
+	Token  string // the user (and password) the broker accepts
+	t      tb.T
+	dir    string
+	conf   string
+	cmd    *exec.Cmd
+}
+
+// Binary finds mosquitto; a test that needs it fails, never skips, without it.
+func Binary() (string, error) {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
+		return "/usr/sbin/mosquitto", nil
+	}
+	return "", fmt.Errorf("mosquitto not found: run scripts/install-test-deps.sh (it installs Debian's mosquitto)")
+}
+
+// Start runs a broker that accepts token; it is stopped when the test ends.
+func Start(t tb.T, token string) *Broker {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	b := &Broker{t: t, dir: dir, conf: filepath.Join(dir, "mosquitto.conf"), Token: token}
+	addr, tlsAddr := tb.FreeAddr(t), tb.FreeAddr(t)
+	b.URL, b.TLSURL = "mqtt://"+addr, "mqtts://"+tlsAddr
+	b.CAFile = writeCert(t, dir)
+	passwd := filepath.Join(dir, "passwd")
+	if out, err := exec.Command("mosquitto_passwd", "-b", "-c", passwd, token, token).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
+	conf := fmt.Sprintf(`per_listener_settings false
+user root
+allow_anonymous false
+password_file %[1]s/passwd
+persistence true
+persistence_location %[1]s/
+autosave_interval 1
+max_queued_messages 1000000
+max_inflight_messages 0
+log_dest file %[1]s/mosquitto.log
+listener %[2]s %[3]s
+listener %[4]s %[3]s
+cafile %[1]s/ca.pem
+certfile %[1]s/ca.pem
+keyfile %[1]s/key.pem
+`, dir, port, host, tlsPort)
+	if err := os.WriteFile(b.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.start(bin)
+	t.Cleanup(b.Stop)
+	return b
+}
+
+func (b *Broker) start(bin string) {
+	b.t.Helper()
+	b.cmd = exec.Command(bin, "-c", b.conf)
+	if err := b.cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	u, _ := url.Parse(b.URL)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", u.Host); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(b.dir, "mosquitto.log"))
+			b.t.Fatalf("mosquitto did not start:\n%s", log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop ends the broker (its sessions and queued messages are saved).
+func (b *Broker) Stop() {
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	_ = b.cmd.Wait()
+	b.cmd = nil
+}
+
+// Publish sends each payload to topic with QoS 1 and waits for the broker
+// to acknowledge it.
+func (b *Broker) Publish(topic string, payloads ...[]byte) {
+	b.t.Helper()
+	cm := b.client("test-publisher", nil)
+	defer cm.Disconnect(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, p := range payloads {
+		if _, err := cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: p}); err != nil {
+			b.t.Fatalf("publish: %v", err)
+		}
+	}
+}
+
+// Receive connects as clientID with a persistent session, subscribes to
+// topic, and returns what arrives within wait (acknowledged): a second
+// look at what the broker kept for a session.
+func (b *Broker) Receive(clientID, topic string, wait time.Duration) [][]byte {
+	b.t.Helper()
+	got := make(chan []byte, 100000)
+	cm := b.client(clientID, func(pr paho.PublishReceived) (bool, error) {
+		got <- pr.Packet.Payload
+		return true, nil
+	})
+	defer cm.Disconnect(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
+		b.t.Fatalf("subscribe: %v", err)
+	}
+	time.Sleep(wait)
+	var out [][]byte
+	for len(got) > 0 {
+		out = append(out, <-got)
+	}
+	return out
+}
+
+// client connects to the plain listener and waits for the connection.
+func (b *Broker) client(id string, onPublish func(paho.PublishReceived) (bool, error)) *autopaho.ConnectionManager {
+	b.t.Helper()
+	u, _ := url.Parse(b.URL)
+	cfg := autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, KeepAlive: 30, ConnectUsername: b.Token, ConnectPassword: []byte(b.Token),
+		SessionExpiryInterval: 3600,
+		ClientConfig:          paho.ClientConfig{ClientID: id},
+	}
+	if onPublish != nil {
+		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){onPublish}
+	}
+	cm, err := autopaho.NewConnection(context.Background(), cfg)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cm.AwaitConnection(ctx); err != nil {
+		b.t.Fatalf("connecting to mosquitto: %v", err)
+	}
+	return cm
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 (ca.pem) and
+// its key (key.pem) into dir and returns the certificate's path.
+func writeCert(t tb.T, dir string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "testmqtt"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
