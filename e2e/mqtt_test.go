@@ -91,7 +91,141 @@ func status(t *testing.T, url string) int {
 	return code
 }
 
-// keep the imports of helpers the other tests use.
-var _ = fmt.Sprint
-var _ = os.Stat
-var _ = filepath.Join
+// numbered makes n messages of one device, a second apart, value i each.
+func numbered(n, from int) [][]byte {
+	var out [][]byte
+	for i := from; i < from+n; i++ {
+		out = append(out, fmt.Appendf(nil, `{"ident":"mq","timestamp":%d,"position.speed":%d}`, 1717171200+i, i%200))
+	}
+	return out
+}
+
+// speeds counts the points of device mq.
+func speeds(t *testing.T, db *testinflux.Server) int {
+	t.Helper()
+	return db.Count("flespi", "position.speed")
+}
+
+// TestMQTTHoldsWhileInfluxDBIsDown: while InfluxDB is down nothing is
+// acknowledged: the exporter, killed then, leaves every message with the
+// broker (a second look at the session shows them); InfluxDB and the
+// exporter back, every message is stored once.
+func TestMQTTHoldsWhileInfluxDBIsDown(t *testing.T) {
+	broker := testmqtt.Start(t, mqttToken)
+	db := testinflux.Start(t)
+	ex := testexporter.Start(t, mqttEnv(broker, db, "exporter-down"))
+	metrics := "http://" + ex.InternalAddr + "/metrics"
+	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_connected") == 1 })
+	db.Stop()
+	broker.Publish(mqttTopic, numbered(300, 0)...)
+	waitFor(t, 20*time.Second, "a batch held", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_batches_held_total") >= 1 })
+	if got := testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_messages_acknowledged_total"); got != 0 {
+		t.Fatalf("%v messages acknowledged while InfluxDB is down", got)
+	}
+	ex.Kill()
+	// A second look: the exporter's session still holds the 300 messages
+	// (looked at without acknowledging them).
+	if kept := broker.Peek("exporter-down", 2*time.Second); kept != 300 {
+		t.Errorf("the session holds %d messages, want the 300 unacknowledged", kept)
+	}
+	db.Restart()
+	ex.Restart()
+	waitFor(t, 30*time.Second, "300 points", func() bool { return speeds(t, db) == 300 })
+	time.Sleep(2 * time.Second) // a redelivered message overwrites its point: still 300
+	if n := speeds(t, db); n != 300 {
+		t.Errorf("%d points, want 300", n)
+	}
+	if got := testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_messages_redelivered_total"); got < 1 {
+		t.Errorf("no message came again after the restart (redelivered %v)", got)
+	}
+}
+
+// TestMQTTKilledMidStream: the exporter SIGKILLed while messages flow and
+// restarted with the same client id loses none.
+func TestMQTTKilledMidStream(t *testing.T) {
+	broker := testmqtt.Start(t, mqttToken)
+	db := testinflux.Start(t)
+	ex := testexporter.Start(t, mqttEnv(broker, db, "exporter-kill"))
+	metrics := "http://" + ex.InternalAddr + "/metrics"
+	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_connected") == 1 })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		broker.Publish(mqttTopic, numbered(3000, 0)...)
+	}()
+	waitFor(t, 20*time.Second, "some messages stored", func() bool { return speeds(t, db) > 200 })
+	ex.Kill()
+	<-done
+	ex.Restart()
+	waitFor(t, 60*time.Second, "3000 points", func() bool { return speeds(t, db) == 3000 })
+}
+
+// TestMQTTSharedSubscription: two exporters in one share group split the
+// messages: every one stored, none twice, both took part.
+func TestMQTTSharedSubscription(t *testing.T) {
+	broker := testmqtt.Start(t, mqttToken)
+	db := testinflux.Start(t)
+	var exs []*testexporter.InProcess
+	for _, id := range []string{"replica-a", "replica-b"} {
+		env := mqttEnv(broker, db, id)
+		env["FLESPI_MQTT_SHARE_GROUP"] = "flespi-exporter"
+		exs = append(exs, testexporter.StartInProcess(t, testexporter.Options{InfluxURL: db.URL, Env: env}))
+	}
+	for _, ex := range exs {
+		waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return ex.MetricValue(t, "flespi_exporter_mqtt_connected") == 1 })
+	}
+	time.Sleep(500 * time.Millisecond) // the subscriptions follow the connections
+	broker.Publish(mqttTopic, numbered(2000, 0)...)
+	waitFor(t, 30*time.Second, "2000 points", func() bool { return speeds(t, db) == 2000 })
+	a, b := exs[0].MetricValue(t, "flespi_exporter_mqtt_messages_received_total"), exs[1].MetricValue(t, "flespi_exporter_mqtt_messages_received_total")
+	if a+b != 2000 || a == 0 || b == 0 {
+		t.Errorf("received %v and %v, want 2000 between both, each some", a, b)
+	}
+}
+
+// TestMQTTBadPayloads: payloads that can never be stored (not JSON, not
+// an object, no ident) are counted, kept and acknowledged; they do not
+// block the good message after them.
+func TestMQTTBadPayloads(t *testing.T) {
+	broker := testmqtt.Start(t, mqttToken)
+	db := testinflux.Start(t)
+	dataDir := t.TempDir()
+	env := mqttEnv(broker, db, "exporter-bad")
+	env["FLESPI_EXPORTER_DATA_DIR"] = dataDir
+	ex := testexporter.StartInProcess(t, testexporter.Options{InfluxURL: db.URL, Env: env})
+	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return ex.MetricValue(t, "flespi_exporter_mqtt_connected") == 1 })
+	broker.Publish(mqttTopic, []byte("not json"), []byte(`[1,2]`), []byte(`{"no":"ident","timestamp":1}`), numbered(1, 0)[0])
+	waitFor(t, 20*time.Second, "the good message", func() bool { return speeds(t, db) == 1 })
+	waitFor(t, 5*time.Second, "4 acknowledgements", func() bool { return ex.MetricValue(t, "flespi_exporter_mqtt_messages_acknowledged_total") == 4 })
+	if got := ex.MetricValue(t, "flespi_exporter_mqtt_messages_rejected_total"); got != 2 {
+		t.Errorf("rejected %v, want 2 (not JSON, not an object)", got)
+	}
+	if got := ex.MetricValue(t, "flespi_exporter_messages_skipped_total", "reason", "no_ident"); got != 1 {
+		t.Errorf("no_ident %v, want 1", got)
+	}
+	data, _ := os.ReadFile(filepath.Join(dataDir, "mqtt-rejected.jsonl"))
+	if strings.Count(string(data), "\n") != 2 || !strings.Contains(string(data), `"payload":"not json"`) {
+		t.Errorf("rejected file:\n%s", data)
+	}
+}
+
+// TestMQTTWrongToken: a token the broker refuses is a clear log line and
+// retries with backoff, never a crash; /-/ready says not connected.
+func TestMQTTWrongToken(t *testing.T) {
+	broker := testmqtt.Start(t, mqttToken)
+	env := mqttEnv(broker, nil, "exporter-wrong")
+	env["FLESPI_TOKEN"] = "NotTheToken"
+	ex := testexporter.Start(t, env)
+	waitFor(t, 10*time.Second, "the refusal in the log", func() bool { return strings.Contains(ex.Log(), "the broker refused the token") })
+	code, _ := post(t, "http://"+ex.InternalAddr+"/-/ready", nil, nil)
+	if code != 503 {
+		t.Errorf("/-/ready with a refused token: %d", code)
+	}
+	time.Sleep(3 * time.Second)
+	if ex.Cmd == nil || ex.Cmd.ProcessState != nil {
+		t.Fatal("the exporter exited")
+	}
+	if n := strings.Count(ex.Log(), "the broker refused the token"); n < 2 || n > 5 {
+		t.Errorf("%d attempts in 3 s: want a retry with backoff", n)
+	}
+}

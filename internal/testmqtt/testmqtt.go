@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -139,38 +140,36 @@ func (b *Broker) Publish(topic string, payloads ...[]byte) {
 	}
 }
 
-// Receive connects as clientID with a persistent session, subscribes to
-// topic, and returns what arrives within wait (acknowledged): a second
-// look at what the broker kept for a session.
-func (b *Broker) Receive(clientID, topic string, wait time.Duration) [][]byte {
+// Peek connects as clientID, resuming its persistent session, and counts
+// the messages the broker delivers within wait without acknowledging any:
+// a second look at what the broker keeps for the session, which it sends
+// again at the session's next connection.
+func (b *Broker) Peek(clientID string, wait time.Duration) int {
 	b.t.Helper()
-	got := make(chan []byte, 100000)
-	cm := b.client(clientID, func(pr paho.PublishReceived) (bool, error) {
-		got <- pr.Packet.Payload
+	var n atomic.Int64
+	cm := b.connect(clientID, true, func(pr paho.PublishReceived) (bool, error) {
+		n.Add(1)
 		return true, nil
 	})
-	defer cm.Disconnect(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: 1}}}); err != nil {
-		b.t.Fatalf("subscribe: %v", err)
-	}
 	time.Sleep(wait)
-	var out [][]byte
-	for len(got) > 0 {
-		out = append(out, <-got)
-	}
-	return out
+	_ = cm.Disconnect(context.Background())
+	return int(n.Load())
 }
 
 // client connects to the plain listener and waits for the connection.
 func (b *Broker) client(id string, onPublish func(paho.PublishReceived) (bool, error)) *autopaho.ConnectionManager {
+	return b.connect(id, false, onPublish)
+}
+
+// connect connects as id; with noAck, received messages are never
+// acknowledged.
+func (b *Broker) connect(id string, noAck bool, onPublish func(paho.PublishReceived) (bool, error)) *autopaho.ConnectionManager {
 	b.t.Helper()
 	u, _ := url.Parse(b.URL)
 	cfg := autopaho.ClientConfig{
 		ServerUrls: []*url.URL{u}, KeepAlive: 30, ConnectUsername: b.Token, ConnectPassword: []byte(b.Token),
 		SessionExpiryInterval: 3600,
-		ClientConfig:          paho.ClientConfig{ClientID: id},
+		ClientConfig:          paho.ClientConfig{ClientID: id, EnableManualAcknowledgment: noAck},
 	}
 	if onPublish != nil {
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){onPublish}
