@@ -118,7 +118,9 @@ func TestMQTTHoldsWhileInfluxDBIsDown(t *testing.T) {
 	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_connected") == 1 })
 	db.Stop()
 	broker.Publish(mqttTopic, numbered(300, 0)...)
-	waitFor(t, 20*time.Second, "a batch held", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_batches_held_total") >= 1 })
+	waitFor(t, 20*time.Second, "a batch held", func() bool {
+		return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_batches_held_total") >= 1
+	})
 	if got := testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_messages_acknowledged_total"); got != 0 {
 		t.Fatalf("%v messages acknowledged while InfluxDB is down", got)
 	}

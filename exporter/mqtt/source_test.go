@@ -1,0 +1,58 @@
+package mqtt
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+)
+
+func TestBackoff(t *testing.T) {
+	want := []time.Duration{0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute}
+	for i, w := range want {
+		if got := backoff(i); got != w {
+			t.Errorf("backoff(%d) = %v, want %v", i, got, w)
+		}
+	}
+}
+
+func TestConnectError(t *testing.T) {
+	refused := &autopaho.ConnackError{ReasonCode: 0x87, Reason: "not authorized"}
+	if msg := connectError(refused); !strings.Contains(msg, "the broker refused the token") {
+		t.Errorf("refused: %q", msg)
+	}
+	if msg := connectError(errors.New("dial tcp: connection refused")); msg != "dial tcp: connection refused" {
+		t.Errorf("network: %q", msg)
+	}
+}
+
+func TestSessionExpiryGranted(t *testing.T) {
+	granted := uint32(3600)
+	if got := sessionExpiry(&paho.Connack{Properties: &paho.ConnackProperties{SessionExpiryInterval: &granted}}, 0); got != "1h0m0s" {
+		t.Errorf("granted: %s", got)
+	}
+}
+
+// TestRejectedFile: a payload that can never be stored is kept as a JSON
+// line with its topic and why.
+func TestRejectedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "mqtt-rejected.jsonl")
+	r, err := openRejected(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.write("flespi/message/gw/devices/1", []byte("not json"), errors.New("invalid JSON"), time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	r.close()
+	data, _ := os.ReadFile(path)
+	want := `{"time":"1970-01-01T00:00:00Z","error":"invalid JSON","topic":"flespi/message/gw/devices/1","payload":"not json"}` + "\n"
+	if string(data) != want {
+		t.Errorf("got %q", data)
+	}
+}
