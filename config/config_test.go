@@ -262,3 +262,24 @@ func TestDeadLettersOff(t *testing.T) {
 		}
 	}
 }
+
+// TestMQTTSection: the [mqtt] section is checked only with a token, and
+// then every key names its problem.
+func TestMQTTSection(t *testing.T) {
+	if _, err := Parse("c.toml", "[mqtt]\nurl = \"nonsense\"\n", noEnv); err != nil {
+		t.Errorf("without a token the section is off: %v", err)
+	}
+	_, err := Parse("c.toml", "[mqtt]\ntoken = \"T\"\nurl = \"http://x\"\nclient_id = \"\"\ntopics = []\nbatch_size = 2000\nreceive_maximum = 1000\nshare_group = \"a/b\"\n", noEnv)
+	want := []string{
+		`c.toml:3: mqtt.url: "http://x" is not a broker URL like "mqtts://mqtt.flespi.io:8883"`,
+		`c.toml:4: mqtt.client_id: must name the session (keep it across restarts), like "flespi-exporter"`,
+		`c.toml:5: mqtt.topics: needs at least one topic, like ["flespi/message/gw/devices/+"]`,
+		`c.toml:6: mqtt.batch_size: must be between 1 and mqtt.receive_maximum (1000): a batch is acknowledged whole`,
+		`c.toml:8: mqtt.share_group: "a/b" cannot hold '/', '+' or '#'`,
+	}
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("want %q in\n%v", w, err)
+		}
+	}
+}

@@ -59,6 +59,15 @@ func printSummary(w io.Writer, cfg *config.Loaded) {
 		fmt.Fprintf(w, "influxdb:   %s org %q bucket %q\n", cfg.InfluxDB.URL, cfg.InfluxDB.Org, cfg.InfluxDB.Bucket)
 	}
 	fmt.Fprintf(w, "prometheus: %s, at most %d series\n", cfg.Prometheus.Path, cfg.Prometheus.MaxSeries)
+	if q := cfg.MQTT; q.Token != "" {
+		share := ""
+		if q.ShareGroup != "" {
+			share = ", share group " + q.ShareGroup
+		}
+		fmt.Fprintf(w, "mqtt:       %s as %q, topics %s%s, batches of %d\n", q.URL, q.ClientID, strings.Join(q.Topics, " "), share, q.BatchSize)
+	} else {
+		fmt.Fprintln(w, "mqtt:       off (no mqtt.token)")
+	}
 	m := cfg.Mapping.Config()
 	fmt.Fprintf(w, "mapping:    measurement %q, namespace %q, unmatched %s, tags [ident %s], time [%s], gauge ttl %s\n",
 		m.Measurement, m.Namespace, m.Unmatched, strings.Join(m.Tags, " "), strings.Join(m.Time, " "), m.GaugeTTL)
