@@ -29,6 +29,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/internal/tb"
 	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/internal/testmqtt"
 	"github.com/flespi-exporter/flespi-exporter/internal/workload"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
@@ -43,6 +44,7 @@ func main() {
 	seed := flag.Uint64("seed", 1, "workload seed")
 	profiles := flag.String("profile", "", "directory for a CPU profile of the exporter in each run (go tool pprof)")
 	memory := flag.Int("memory", 0, "instead of the CPU scenarios, the memory of batches of this many MB: one, then 16 at once")
+	onlyMQTT := flag.Bool("mqtt", false, "only the MQTT scenario and the HTTP one it compares with")
 	flag.Parse()
 
 	c := &tb.Command{}
@@ -61,6 +63,16 @@ func main() {
 	lines := encodeLines(c, w.Batches)
 
 	var rows []result
+	broker := testmqtt.Start(c, "bench-token")
+	msgs := objects(b, w)
+	mqttRow := func() result {
+		return b.median("exporter ← MQTT (mosquitto), QoS 1", func() result { return b.viaMQTT(broker, msgs) })
+	}
+	if *onlyMQTT {
+		rows = append(rows, b.median("exporter → InfluxDB, 1 stream(s)", func() result { return b.exporter(w, 1, toInfluxDB) }), mqttRow())
+		report(os.Stdout, rows, *messages, *devices, *batchSize)
+		return
+	}
 	for _, streams := range []int{1, 4} {
 		floor, exp := b.paired(
 			fmt.Sprintf("direct line protocol, %d stream(s)", streams), func() result {
@@ -71,6 +83,7 @@ func main() {
 			})
 		rows = append(rows, floor, exp)
 	}
+	rows = append(rows, mqttRow())
 	rows = append(rows, b.median("exporter → null write API, 1 stream", func() result {
 		return b.exporter(w, 1, toSink)
 	}))

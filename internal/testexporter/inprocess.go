@@ -20,6 +20,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter"
+	"github.com/flespi-exporter/flespi-exporter/internal/tb"
 )
 
 // InProcess is an exporter running inside the test process, on a free
@@ -225,7 +226,7 @@ func (p *InProcess) MetricValue(t testing.TB, name string, labels ...string) flo
 
 // MetricValue scrapes url and sums the samples of a metric whose labels
 // include the given name=value pairs; 0 when there is none.
-func MetricValue(t testing.TB, url, name string, labels ...string) float64 {
+func MetricValue(t tb.T, url, name string, labels ...string) float64 {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
