@@ -41,7 +41,11 @@ func (b *bench) viaMQTT(broker *testmqtt.Broker, msgs [][]byte) result {
 		"INFLUXDB_URL": b.db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token,
 		"FLESPI_TOKEN": broker.Token, "FLESPI_MQTT_URL": broker.URL, "FLESPI_MQTT_CLIENT_ID": fmt.Sprintf("bench-%d", mqttRuns),
 	}
-	p := testexporter.Start(b.c, env)
+	var args []string
+	if b.profile != "" {
+		args = []string{"-cpuprofile", b.profile}
+	}
+	p := testexporter.Start(b.c, env, args...)
 	defer p.Kill()
 	metrics := "http://" + p.InternalAddr + "/metrics"
 	deadline := time.Now().Add(30 * time.Second)
@@ -66,5 +70,8 @@ func (b *bench) viaMQTT(broker *testmqtt.Broker, msgs [][]byte) result {
 	r := result{messages: len(msgs), wall: time.Since(start), hasExport: true}
 	cpuAfter, peak := procStats(b.c, pid)
 	r.cpu, r.peakRSS = cpuAfter-cpuBefore, peak
+	if b.profile != "" {
+		_ = p.Stop() // writes the profile
+	}
 	return r
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 )
 
 // batches gathers received messages into batches of batch_size, or what
@@ -52,10 +54,8 @@ func (s *Source) store(ctx context.Context, pending []paho.PublishReceived) {
 		if pr.Packet.Duplicate() {
 			s.m.redelivered.Inc()
 		}
-		if err := b.Decode(pr.Packet.Payload, b.Add); err != nil {
-			s.reject(pr, err)
-		}
 	}
+	s.decode(b, pending)
 	s.pipe.Count(b)
 	for attempt := 1; ; attempt++ {
 		res, err := s.pipe.Store(ctx, b)
@@ -79,6 +79,31 @@ func (s *Source) store(ctx context.Context, pending []paho.PublishReceived) {
 		// connection's packet id would acknowledge the wrong message).
 		if err := pr.Client.Ack(pr.Packet); err == nil {
 			s.m.acked.Inc()
+		}
+	}
+}
+
+// decode adds the messages of pending to b. The payloads are decoded as
+// one JSON array, as an HTTP stream's batch is (one pass, the decoder's
+// prediction of each message's keys from the one before); when that
+// fails, one of them is not a message, and they are decoded one by one to
+// reject the bad ones alone.
+func (s *Source) decode(b *pipeline.Batch, pending []paho.PublishReceived) {
+	s.body = append(s.body[:0], '[')
+	for i, pr := range pending {
+		if i > 0 {
+			s.body = append(s.body, ',')
+		}
+		s.body = append(s.body, pr.Packet.Payload...)
+	}
+	s.body = append(s.body, ']')
+	if err := b.Decode(s.body, b.Add); err == nil {
+		return
+	}
+	b.Reset()
+	for _, pr := range pending {
+		if err := b.Decode(pr.Packet.Payload, b.Add); err != nil {
+			s.reject(pr, err)
 		}
 	}
 }

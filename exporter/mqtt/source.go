@@ -37,6 +37,7 @@ type Source struct {
 	received  chan paho.PublishReceived
 	connected atomic.Bool
 	now       func() time.Time
+	body      []byte // a batch's payloads as one JSON array; reused
 }
 
 // New returns a Source for cfg that maps and stores through pipe. Payloads
@@ -121,6 +122,9 @@ func (s *Source) clientConfig() autopaho.ClientConfig {
 	}
 	if u.Scheme != "mqtt" && u.Scheme != "tcp" && u.Scheme != "ws" {
 		cc.TlsCfg = s.tlsConfig()
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		cc.AttemptConnection = dial
 	}
 	return cc
 }
