@@ -6,14 +6,7 @@ package testmqtt
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -33,7 +26,7 @@ import (
 type Broker struct {
 	URL    string // mqtt://127.0.0.1:port
 	TLSURL string // mqtts://127.0.0.1:port
-	CAFile string // the CA of the TLS listener's certificate
+	CAFile string // the TLS listener's certificate, self-signed: the CA to trust
 	Token  string // the user (and password) the broker accepts
 	t      tb.T
 	dir    string
@@ -63,7 +56,7 @@ func Start(t tb.T, token string) *Broker {
 	b := &Broker{t: t, dir: dir, conf: filepath.Join(dir, "mosquitto.conf"), Token: token}
 	addr, tlsAddr := tb.FreeAddr(t), tb.FreeAddr(t)
 	b.URL, b.TLSURL = "mqtt://"+addr, "mqtts://"+tlsAddr
-	b.CAFile = writeCert(t, dir)
+	b.CAFile, _, _ = tb.SelfSigned(t, dir)
 	passwd := filepath.Join(dir, "passwd")
 	if out, err := exec.Command("mosquitto_passwd", "-b", "-c", passwd, token, token).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
@@ -82,8 +75,8 @@ max_inflight_messages 0
 log_dest file %[1]s/mosquitto.log
 listener %[2]s %[3]s
 listener %[4]s %[3]s
-cafile %[1]s/ca.pem
-certfile %[1]s/ca.pem
+cafile %[1]s/cert.pem
+certfile %[1]s/cert.pem
 keyfile %[1]s/key.pem
 `, dir, port, host, tlsPort)
 	if err := os.WriteFile(b.conf, []byte(conf), 0o644); err != nil {
@@ -184,37 +177,4 @@ func (b *Broker) connect(id string, noAck bool, onPublish func(paho.PublishRecei
 		b.t.Fatalf("connecting to mosquitto: %v", err)
 	}
 	return cm
-}
-
-// writeCert writes a self-signed certificate for 127.0.0.1 (ca.pem) and
-// its key (key.pem) into dir and returns the certificate's path.
-func writeCert(t tb.T, dir string) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "testmqtt"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return ca
 }
