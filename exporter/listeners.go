@@ -35,14 +35,16 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 	go func() { s.devices.Run(saveCtx); close(saved) }()
 	mqttDone := make(chan struct{})
 	mqttCtx, stopMQTT := context.WithCancel(context.Background())
-	go func() {
-		defer close(mqttDone)
-		if s.mqtt != nil {
+	if s.mqtt == nil {
+		close(mqttDone)
+	} else {
+		go func() {
+			defer close(mqttDone)
 			if err := s.mqtt.Run(mqttCtx); err != nil {
 				s.log.Error("the MQTT source stopped", "err", err)
 			}
-		}
-	}()
+		}()
+	}
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		tls := i == 0 && s.cfg.HTTP.TLSCert != "" // the stream listener only

@@ -93,11 +93,11 @@ func (m *Mapping) ownsField(r *rule, name string) bool {
 func typeConflict(r *rule, field, want, got string) *ConfigError {
 	return &ConfigError{Rule: r.index, Key: "type", Msg: fmt.Sprintf(
 		"writes %s of measurement %q as %s, but InfluxDB holds it as %s: its values will be refused (and dead-lettered); give the rule a new field name, or type = %q",
-		field, r.measurement, want, got, ruleTypeOf(got))}
+		field, r.measurement, want, got, RuleType(got))}
 }
 
-// ruleTypeOf is the rule type that writes an InfluxDB field type.
-func ruleTypeOf(influx string) string {
+// RuleType is the rule type that writes an InfluxDB field type.
+func RuleType(influx string) string {
 	if influx == "unsigned" {
 		return "integer"
 	}

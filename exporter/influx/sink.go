@@ -24,6 +24,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/internal/bytesview"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
 // retryDelay is the pause before the one retry of a failed write inside a
@@ -87,17 +88,9 @@ func (s *Sink) noteConflict(cf conflict, n int) {
 		s.state.Conflicts = append(s.state.Conflicts, FieldConflict{
 			Measurement: cf.measurement, Field: cf.field, Sent: cf.sent, Held: cf.held, Values: int64(n), Last: time.Now(),
 			Fix: fmt.Sprintf("InfluxDB holds %s as %s and the rules now write %s: give the rule a new field name (field = \"%s_%s\"), or set its type back to %s; then replay the dead letters (flespi-exporter import FILE)",
-				cf.field, cf.held, cf.sent, cf.field, cf.sent, ruleType(cf.held)),
+				cf.field, cf.held, cf.sent, cf.field, cf.sent, mapping.RuleType(cf.held)),
 		})
 	}
-}
-
-// ruleType is the rule type that writes an InfluxDB field type.
-func ruleType(influxType string) string {
-	if influxType == "unsigned" {
-		return "integer"
-	}
-	return influxType
 }
 
 // New returns a Sink for cfg; no connection is made yet. It opens the
