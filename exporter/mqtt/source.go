@@ -5,6 +5,11 @@
 // session expiry, a stable client id), so what is not acknowledged stays
 // with the broker across reconnects and restarts and comes again; points
 // are idempotent, so it overwrites itself.
+//
+// The protocol is internal/mqtt5's: one goroutine per connection reads
+// packets and copies each message into the inbox; the batch loop takes
+// the inbox whole, stores it, and acknowledges it on the connection it came
+// by.
 package mqtt
 
 import (
@@ -19,12 +24,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/eclipse/paho.golang/autopaho"
-	"github.com/eclipse/paho.golang/paho"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/internal/mqtt5"
 )
 
 // Source is the MQTT source. It is started by Run.
@@ -34,10 +38,9 @@ type Source struct {
 	log       *slog.Logger
 	m         *metrics
 	rejected  *rejectedFile // payloads that can never be stored
-	received  chan paho.PublishReceived
+	in        *inbox
 	connected atomic.Bool
 	now       func() time.Time
-	body      []byte // a batch's payloads as one JSON array; reused
 }
 
 // New returns a Source for cfg that maps and stores through pipe. Payloads
@@ -47,107 +50,159 @@ func New(cfg config.MQTT, pipe *pipeline.Pipeline, rejectedFile string, reg prom
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, pipe: pipe, log: log, rejected: rf, now: time.Now,
-		// The broker sends at most receive_maximum messages before they
-		// are acknowledged, so this never blocks the client for long.
-		received: make(chan paho.PublishReceived, cfg.ReceiveMaximum)}
+	s := &Source{cfg: cfg, pipe: pipe, log: log, rejected: rf, now: time.Now}
 	s.m = newMetrics(reg, &s.connected)
+	s.in = newInbox(cfg.BatchSize, cfg.ReceiveMaximum, s.m)
 	return s, nil
 }
 
 // Connected reports whether the source is connected to the broker now.
 func (s *Source) Connected() bool { return s.connected.Load() }
 
-// Run connects and stores batches until ctx ends, then disconnects: what
-// is not acknowledged by then stays with the broker for the next run.
+// Run connects, reconnecting with backoff, and stores batches until ctx
+// ends, then disconnects: what is not acknowledged by then stays with the
+// broker for the next run.
 func (s *Source) Run(ctx context.Context) error {
 	defer s.rejected.close()
-	cm, err := autopaho.NewConnection(ctx, s.clientConfig())
-	if err != nil {
-		return err
-	}
-	s.batches(ctx)
-	disconnect, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = cm.Disconnect(disconnect)
-	return nil
-}
-
-// clientConfig is the paho configuration: a persistent session with
-// manual acknowledgement, receive_maximum messages in flight, and a
-// backoff between connection attempts.
-func (s *Source) clientConfig() autopaho.ClientConfig {
+	stored := make(chan struct{})
+	go func() {
+		defer close(stored)
+		s.batches(ctx)
+	}()
 	u, _ := url.Parse(s.cfg.URL) // checked at load
-	rm := uint16(s.cfg.ReceiveMaximum)
-	cc := autopaho.ClientConfig{
-		ServerUrls:                    []*url.URL{u},
-		KeepAlive:                     30,
-		CleanStartOnInitialConnection: false,
-		SessionExpiryInterval:         uint32(time.Duration(s.cfg.SessionExpiry) / time.Second),
-		ReconnectBackoff:              backoff,
-		ConnectTimeout:                10 * time.Second,
-		ConnectUsername:               s.cfg.Token,
-		ConnectPassword:               []byte(s.cfg.Token), // flespi takes the token as username; as password too
-		ConnectPacketBuilder: func(c *paho.Connect, _ *url.URL) (*paho.Connect, error) {
-			if c.Properties == nil {
-				c.Properties = &paho.ConnectProperties{}
-			}
-			c.Properties.ReceiveMaximum = &rm
-			return c, nil
-		},
-		OnConnectionUp: func(cm *autopaho.ConnectionManager, ack *paho.Connack) {
-			s.connected.Store(true)
-			s.log.Info("connected to the MQTT broker", "url", s.cfg.URL, "client_id", s.cfg.ClientID,
-				"session_present", ack.SessionPresent, "session_expiry", sessionExpiry(ack, s.cfg.SessionExpiry))
-			go s.subscribe(cm)
-		},
-		OnConnectionDown: func() bool {
-			s.connected.Store(false)
-			s.log.Warn("the MQTT connection is down; reconnecting (unacknowledged messages come again)")
-			return true
-		},
-		OnConnectError: func(err error) {
-			s.log.Error("cannot connect to the MQTT broker; retrying with backoff", "url", s.cfg.URL, "err", connectError(err))
-		},
-		ClientConfig: paho.ClientConfig{
-			ClientID:                   s.cfg.ClientID,
-			EnableManualAcknowledgment: true,
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-				func(pr paho.PublishReceived) (bool, error) {
-					s.received <- pr
-					return true, nil
-				},
-			},
-		},
+	tlsConfig := s.tlsConfig()
+	for attempt := 0; ; {
+		select {
+		case <-ctx.Done():
+			<-stored
+			return nil
+		case <-time.After(backoff(attempt)):
+		}
+		up, err := s.session(ctx, u, tlsConfig)
+		switch {
+		case ctx.Err() != nil:
+		case up:
+			// A connection that was up: again after a second, so that
+			// two exporters with one client id, which take the session
+			// from each other, do not spin.
+			attempt = 1
+			s.log.Warn("the MQTT connection is down; reconnecting (unacknowledged messages come again)", "err", err)
+		default:
+			attempt++
+			s.log.Error("cannot connect to the MQTT broker; retrying with backoff", "url", s.cfg.URL,
+				"err", connectError(err), "retry_in", backoff(attempt))
+		}
 	}
-	if u.Scheme != "mqtt" && u.Scheme != "tcp" && u.Scheme != "ws" {
-		cc.TlsCfg = s.tlsConfig()
-	}
-	if u.Scheme != "ws" && u.Scheme != "wss" {
-		cc.AttemptConnection = dial
-	}
-	return cc
 }
 
-// subscribe subscribes the topics, QoS 1, through the share group if any.
-func (s *Source) subscribe(cm *autopaho.ConnectionManager) {
-	sub := &paho.Subscribe{}
+// session is one connection: connect, subscribe, read until it ends. up
+// says whether the broker accepted the connection.
+func (s *Source) session(ctx context.Context, u *url.URL, tlsConfig *tls.Config) (up bool, err error) {
+	nc, err := mqtt5.Dial(ctx, u, tlsConfig)
+	if err != nil {
+		return false, err
+	}
+	c, ack, err := mqtt5.Connect(nc, s.options(), 10*time.Second)
+	if err != nil {
+		nc.Close()
+		return false, err
+	}
+	defer c.Close()
+	s.in.reset(c)
+	defer s.in.reset(nil) // what was not taken comes again on the next connection
+	s.connected.Store(true)
+	defer s.connected.Store(false)
+	s.log.Info("connected to the MQTT broker", "url", s.cfg.URL, "client_id", s.cfg.ClientID,
+		"session_present", ack.SessionPresent, "session_expiry", ack.SessionExpiry.String())
+	if err := c.Subscribe(1, s.subscriptions()); err != nil {
+		return true, err
+	}
+	// Ending the run: a normal DISCONNECT keeps the session.
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.Disconnect()
+		c.Close()
+	})
+	defer stop()
+	pinging := make(chan struct{})
+	defer close(pinging)
+	go keepAlive(c, pinging)
+	return true, s.read(c)
+}
+
+// options are the CONNECT options: a persistent session with
+// receive_maximum messages in flight.
+func (s *Source) options() mqtt5.Options {
+	return mqtt5.Options{
+		ClientID:       s.cfg.ClientID,
+		Username:       s.cfg.Token,
+		Password:       []byte(s.cfg.Token), // flespi takes the token as username; as password too
+		CleanStart:     false,
+		SessionExpiry:  time.Duration(s.cfg.SessionExpiry),
+		ReceiveMaximum: uint16(s.cfg.ReceiveMaximum),
+		KeepAlive:      30 * time.Second,
+	}
+}
+
+// subscriptions are the topics, QoS 1, through the share group if any.
+func (s *Source) subscriptions() []mqtt5.Subscription {
+	var subs []mqtt5.Subscription
 	for _, t := range s.cfg.Topics {
 		if s.cfg.ShareGroup != "" {
 			t = "$share/" + s.cfg.ShareGroup + "/" + t
 		}
-		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: t, QoS: 1})
+		subs = append(subs, mqtt5.Subscription{Topic: t, QoS: 1})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ack, err := cm.Subscribe(ctx, sub)
-	if err != nil {
-		s.log.Error("subscribing failed", "topics", s.cfg.Topics, "err", err)
+	return subs
+}
+
+// read reads the connection's packets until it ends: messages into the
+// inbox, the subscription's answer into the log.
+func (s *Source) read(c *mqtt5.Conn) error {
+	var p mqtt5.Packet
+	for {
+		if err := c.Next(&p); err != nil {
+			return err
+		}
+		switch p.Type {
+		case mqtt5.TypePublish:
+			s.in.add(c, &p)
+		case mqtt5.TypeSuback:
+			s.subscribed(p.Reasons)
+		case mqtt5.TypeDisconnect:
+			return fmt.Errorf("the broker disconnected: reason code 0x%02X (%s) %s",
+				p.Reasons[0], mqtt5.ReasonName(p.Reasons[0]), p.ReasonString)
+		}
+	}
+}
+
+// subscribed logs the topics the broker refused.
+func (s *Source) subscribed(reasons []byte) {
+	subs := s.subscriptions()
+	for i, code := range reasons {
+		if code >= 0x80 && i < len(subs) {
+			s.log.Error("the broker refused a subscription (check the token's rights)",
+				"topic", subs[i].Topic, "reason_code", fmt.Sprintf("0x%02X", code))
+		}
+	}
+}
+
+// keepAlive pings at the connection's keep-alive interval until done; a
+// failed ping closes the connection, and so ends its reader.
+func keepAlive(c *mqtt5.Conn, done <-chan struct{}) {
+	if c.KeepAlive() <= 0 {
 		return
 	}
-	for i, code := range ack.Reasons {
-		if code >= 0x80 {
-			s.log.Error("the broker refused a subscription (check the token's rights)", "topic", sub.Subscriptions[i].Topic, "reason_code", code)
+	t := time.NewTicker(c.KeepAlive())
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if c.Ping() != nil {
+				c.Close()
+				return
+			}
 		}
 	}
 }
@@ -179,23 +234,11 @@ func backoff(attempt int) time.Duration {
 	return min(time.Second<<min(attempt-1, 6), time.Minute)
 }
 
-// sessionExpiry is the session expiry the broker granted, which MQTT 5
-// lets it shorten.
-func sessionExpiry(ack *paho.Connack, asked config.Duration) string {
-	if ack.Properties != nil && ack.Properties.SessionExpiryInterval != nil {
-		return (time.Duration(*ack.Properties.SessionExpiryInterval) * time.Second).String()
-	}
-	return time.Duration(asked).String()
-}
-
 // connectError says what a refused connection means.
 func connectError(err error) string {
-	var ce *autopaho.ConnackError
-	if errors.As(err, &ce) {
-		switch ce.ReasonCode {
-		case 0x86, 0x87, 0x04, 0x05:
-			return fmt.Sprintf("the broker refused the token (reason %d): check FLESPI_TOKEN", ce.ReasonCode)
-		}
+	var re *mqtt5.RefusedError
+	if errors.As(err, &re) && re.BadCredentials() {
+		return fmt.Sprintf("the broker refused the token (reason code 0x%02X): check FLESPI_TOKEN", re.Code)
 	}
 	return err.Error()
 }

@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eclipse/paho.golang/autopaho"
-	"github.com/eclipse/paho.golang/paho"
+	"github.com/flespi-exporter/flespi-exporter/internal/mqtt5"
 )
 
 func TestBackoff(t *testing.T) {
@@ -22,19 +21,16 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestConnectError(t *testing.T) {
-	refused := &autopaho.ConnackError{ReasonCode: 0x87, Reason: "not authorized"}
+	refused := &mqtt5.RefusedError{Code: 0x86}
 	if msg := connectError(refused); !strings.Contains(msg, "the broker refused the token") {
 		t.Errorf("refused: %q", msg)
 	}
+	busy := &mqtt5.RefusedError{Code: 0x89, Reason: "later"}
+	if msg := connectError(busy); msg != "the broker refused the connection: reason code 0x89 (server busy): later" {
+		t.Errorf("busy: %q", msg)
+	}
 	if msg := connectError(errors.New("dial tcp: connection refused")); msg != "dial tcp: connection refused" {
 		t.Errorf("network: %q", msg)
-	}
-}
-
-func TestSessionExpiryGranted(t *testing.T) {
-	granted := uint32(3600)
-	if got := sessionExpiry(&paho.Connack{Properties: &paho.ConnackProperties{SessionExpiryInterval: &granted}}, 0); got != "1h0m0s" {
-		t.Errorf("granted: %s", got)
 	}
 }
 

@@ -1,0 +1,354 @@
+package mqtt5
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Options are what CONNECT (3.1) asks of the broker.
+type Options struct {
+	ClientID string
+	Username string
+	Password []byte
+	// CleanStart false resumes the session of ClientID, if the broker
+	// still has one.
+	CleanStart bool
+	// SessionExpiry is how long the broker keeps the session after the
+	// connection ends (whole seconds; MQTT 5 lets the broker shorten it).
+	SessionExpiry time.Duration
+	// ReceiveMaximum is how many QoS 1 messages the broker sends before
+	// they are acknowledged.
+	ReceiveMaximum uint16
+	// KeepAlive is the longest the client stays silent; the caller pings
+	// at this interval (Conn.KeepAlive, which the broker may override).
+	KeepAlive time.Duration
+}
+
+// Connack is the broker's answer to CONNECT (3.2).
+type Connack struct {
+	SessionPresent bool
+	// SessionExpiry is what the broker granted: Options.SessionExpiry
+	// unless it said otherwise.
+	SessionExpiry time.Duration
+	// AssignedClientID is set when the client sent none.
+	AssignedClientID string
+}
+
+// RefusedError is a CONNACK with a reason code of 0x80 or more: the broker
+// refused the connection.
+type RefusedError struct {
+	Code   byte
+	Reason string // the broker's reason string, if any
+}
+
+func (e *RefusedError) Error() string {
+	s := fmt.Sprintf("the broker refused the connection: reason code 0x%02X (%s)", e.Code, reasonName(e.Code))
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
+}
+
+// BadCredentials reports whether the broker refused the username or
+// password (for flespi: the token).
+func (e *RefusedError) BadCredentials() bool {
+	// 0x04 and 0x05 are MQTT 3.1.1's return codes for the same, which a
+	// broker may answer a version it does not speak with.
+	return e.Code == 0x86 || e.Code == 0x87 || e.Code == 0x04 || e.Code == 0x05
+}
+
+func reasonName(code byte) string {
+	switch code {
+	case 0x01:
+		return "unacceptable protocol version: the broker does not speak MQTT 5"
+	case 0x04, 0x86:
+		return "bad user name or password"
+	case 0x05, 0x87:
+		return "not authorized"
+	case 0x85:
+		return "client identifier not valid"
+	case 0x88:
+		return "server unavailable"
+	case 0x89:
+		return "server busy"
+	case 0x8A:
+		return "banned"
+	case 0x8E:
+		return "session taken over"
+	case 0x95:
+		return "packet too large"
+	case 0x97:
+		return "quota exceeded"
+	case 0x9F:
+		return "connection rate exceeded"
+	}
+	return "see MQTT 5.0 section 2.4"
+}
+
+// ReasonName says what a reason code of CONNACK, SUBACK or DISCONNECT
+// means.
+func ReasonName(code byte) string { return reasonName(code) }
+
+// Conn is one MQTT connection after a successful CONNECT. Next is for one
+// goroutine (the reader); Ack, Ping, Subscribe and Disconnect may be called
+// from any.
+type Conn struct {
+	nc        net.Conn
+	r         *bufio.Reader
+	held      int    // bytes of the last packet, left in r until the next Next
+	big       []byte // a packet larger than r's buffer
+	keepAlive time.Duration
+	// readTimeout bounds the wait for the broker: CONNECT's timeout, then
+	// one and a half keep-alive intervals (3.1.2.10). 0: none.
+	readTimeout time.Duration
+
+	wmu  sync.Mutex
+	wbuf []byte
+}
+
+// readBuffer holds many messages per system call, and any packet up to
+// its size is read in place.
+const readBuffer = 64 << 10
+
+// writeTimeout bounds a write to a broker that stopped reading.
+const writeTimeout = 10 * time.Second
+
+// Connect sends CONNECT over nc and waits up to timeout for CONNACK. On
+// success the Conn owns nc; on error the caller closes it.
+func Connect(nc net.Conn, o Options, timeout time.Duration) (*Conn, *Connack, error) {
+	c := &Conn{nc: nc, keepAlive: o.KeepAlive, readTimeout: timeout}
+	c.r = bufio.NewReaderSize(deadlineReader{c}, readBuffer)
+	if err := c.write(appendConnect(nil, &o)); err != nil {
+		return nil, nil, err
+	}
+	first, body, err := c.read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("waiting for CONNACK: %w", err)
+	}
+	if first>>4 != typeConnack {
+		return nil, nil, fmt.Errorf("mqtt5: packet type %d where CONNACK was due", first>>4)
+	}
+	ack, err := c.decodeConnack(body, o.SessionExpiry)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.readTimeout = c.keepAlive * 3 / 2
+	return c, ack, nil
+}
+
+// appendConnect appends a CONNECT packet (3.1).
+func appendConnect(b []byte, o *Options) []byte {
+	flags := byte(0)
+	if o.Username != "" {
+		flags |= 0x80
+	}
+	if o.Password != nil {
+		flags |= 0x40
+	}
+	if o.CleanStart {
+		flags |= 0x02
+	}
+	body := appendString(nil, "MQTT")
+	body = append(body, 5, flags)
+	body = binary.BigEndian.AppendUint16(body, uint16(o.KeepAlive/time.Second))
+	var props []byte
+	if o.SessionExpiry > 0 {
+		props = append(props, propSessionExpiry)
+		props = binary.BigEndian.AppendUint32(props, uint32(o.SessionExpiry/time.Second))
+	}
+	if o.ReceiveMaximum > 0 {
+		props = append(props, propReceiveMaximum)
+		props = binary.BigEndian.AppendUint16(props, o.ReceiveMaximum)
+	}
+	body = appendVBI(body, len(props))
+	body = append(body, props...)
+	body = appendString(body, o.ClientID)
+	if o.Username != "" {
+		body = appendString(body, o.Username)
+	}
+	if o.Password != nil {
+		body = appendString(body, string(o.Password))
+	}
+	return packet(b, typeConnect<<4, body)
+}
+
+// decodeConnack reads CONNACK (3.2); a refusal is a *RefusedError.
+func (c *Conn) decodeConnack(body []byte, askedExpiry time.Duration) (*Connack, error) {
+	if len(body) < 2 {
+		return nil, errMalformed
+	}
+	ack := &Connack{SessionPresent: body[0]&1 != 0, SessionExpiry: askedExpiry}
+	code := body[1]
+	var reason string
+	if len(body) > 2 {
+		props, _, ok := cutProperties(body[2:])
+		if !ok {
+			return nil, errMalformed
+		}
+		err := eachProperty(props, func(id byte, v []byte) {
+			switch id {
+			case propSessionExpiry:
+				ack.SessionExpiry = time.Duration(binary.BigEndian.Uint32(v)) * time.Second
+			case propServerKeepAlive:
+				c.keepAlive = time.Duration(binary.BigEndian.Uint16(v)) * time.Second
+			case propAssignedClientID:
+				ack.AssignedClientID = string(v)
+			case propReasonString:
+				reason = string(v)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if code != 0 {
+		return nil, &RefusedError{Code: code, Reason: reason}
+	}
+	return ack, nil
+}
+
+// KeepAlive is the interval at which to Ping: the client's, or the
+// broker's when it named one (3.2.2.3.14). 0: no keep-alive.
+func (c *Conn) KeepAlive() time.Duration { return c.keepAlive }
+
+// Next reads the next packet from the broker into p: PUBLISH, SUBACK,
+// PINGRESP or DISCONNECT (anything else is a protocol error). p's views
+// stay valid until the next call. Without a byte for one and a half
+// keep-alive intervals the connection counts as lost (3.1.2.10).
+func (c *Conn) Next(p *Packet) error {
+	first, body, err := c.read()
+	if err != nil {
+		return err
+	}
+	return p.decode(first, body)
+}
+
+// read reads one packet: its first byte and its body.
+func (c *Conn) read() (byte, []byte, error) {
+	if c.held > 0 {
+		_, _ = c.r.Discard(c.held) // in the buffer already
+		c.held = 0
+	}
+	if len(c.big) > readBuffer*16 {
+		c.big = nil // not kept beyond the packet that needed it
+	}
+	first, err := c.r.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := c.readLength()
+	if err != nil {
+		return 0, nil, err
+	}
+	if n <= c.r.Size() {
+		body, err := c.r.Peek(n)
+		if err != nil {
+			return 0, nil, err
+		}
+		c.held = n
+		return first, body, nil
+	}
+	if cap(c.big) < n {
+		c.big = make([]byte, n)
+	}
+	c.big = c.big[:n]
+	if _, err := io.ReadFull(c.r, c.big); err != nil {
+		return 0, nil, err
+	}
+	return first, c.big, nil
+}
+
+// readLength reads the remaining length (2.1.4).
+func (c *Conn) readLength() (int, error) {
+	n := 0
+	for i := range 4 {
+		b, err := c.r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		n |= int(b&0x7F) << (7 * i)
+		if b&0x80 == 0 {
+			return n, nil
+		}
+	}
+	return 0, errMalformed
+}
+
+// deadlineReader reads from the connection with the Conn's read timeout,
+// set once per read of the buffer (not per packet).
+type deadlineReader struct{ c *Conn }
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	if t := d.c.readTimeout; t > 0 {
+		_ = d.c.nc.SetReadDeadline(time.Now().Add(t))
+	}
+	return d.c.nc.Read(p)
+}
+
+// Subscription is a topic filter and the highest QoS to receive it with.
+type Subscription struct {
+	Topic string
+	QoS   byte
+}
+
+// Subscribe sends SUBSCRIBE (3.8) with packetID; the broker answers with a
+// SUBACK that Next returns.
+func (c *Conn) Subscribe(packetID uint16, subs []Subscription) error {
+	body := binary.BigEndian.AppendUint16(nil, packetID)
+	body = append(body, 0) // no properties
+	for _, s := range subs {
+		body = appendString(body, s.Topic)
+		body = append(body, s.QoS&0x03)
+	}
+	return c.write(packet(nil, typeSubscribe<<4|0x02, body))
+}
+
+// Ack acknowledges the QoS 1 messages with these packet ids (0s are
+// skipped: QoS 0 messages) in one write. The broker requires the order in
+// which the messages came (4.6).
+func (c *Conn) Ack(ids []uint16) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = c.wbuf[:0]
+	for _, id := range ids {
+		if id != 0 {
+			// PUBACK (3.4) without a reason code: success (3.4.2.1).
+			c.wbuf = append(c.wbuf, typePuback<<4, 2, byte(id>>8), byte(id))
+		}
+	}
+	return c.writeLocked(c.wbuf)
+}
+
+// Ping sends PINGREQ (3.12); the broker answers with PINGRESP.
+func (c *Conn) Ping() error { return c.write([]byte{typePingreq << 4, 0}) }
+
+// Disconnect sends a normal DISCONNECT (3.14): the session stays with the
+// broker for its expiry.
+func (c *Conn) Disconnect() error { return c.write([]byte{TypeDisconnect << 4, 0}) }
+
+// Close closes the network connection; a blocked Next returns.
+func (c *Conn) Close() error { return c.nc.Close() }
+
+func (c *Conn) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(b)
+}
+
+func (c *Conn) writeLocked(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write(b)
+	return err
+}
+
+// IsClosed reports whether err is what Next returns after Close.
+func IsClosed(err error) bool { return errors.Is(err, net.ErrClosed) }
