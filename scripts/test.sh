@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs the test dependencies, then checks formatting,
 # vets, runs both tiers of tests with the race detector, and fuzzes the
-# decoder and the mapping briefly. FUZZTIME=0 leaves the fuzzing out (the
-# seed corpora still run as tests).
+# decoder, the mapping and the MQTT packet reader briefly. FUZZTIME=0
+# leaves the fuzzing out (the seed corpora still run as tests).
 #
 #   unit tier:  go test ./...             Go alone, no external binary
 #   e2e tier:   go test -tags e2e ./e2e   the real binary, InfluxDB 1.8,
@@ -26,4 +26,5 @@ fuzztime=${FUZZTIME:-15s}
 if [ "$fuzztime" != 0 ]; then
   go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$fuzztime" -fuzzminimizetime 2s ./message
   go test -run '^$' -fuzz '^FuzzApply$' -fuzztime "$fuzztime" -fuzzminimizetime 2s ./mapping
+  go test -run '^$' -fuzz '^FuzzNext$' -fuzztime "$fuzztime" -fuzzminimizetime 2s ./internal/mqtt5
 fi

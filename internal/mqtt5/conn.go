@@ -2,6 +2,7 @@ package mqtt5
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -116,6 +117,8 @@ type Conn struct {
 // its size is read in place.
 const readBuffer = 64 << 10
 
+func newReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, readBuffer) }
+
 // writeTimeout bounds a write to a broker that stopped reading.
 const writeTimeout = 10 * time.Second
 
@@ -123,7 +126,7 @@ const writeTimeout = 10 * time.Second
 // success the Conn owns nc; on error the caller closes it.
 func Connect(nc net.Conn, o Options, timeout time.Duration) (*Conn, *Connack, error) {
 	c := &Conn{nc: nc, keepAlive: o.KeepAlive, readTimeout: timeout}
-	c.r = bufio.NewReaderSize(deadlineReader{c}, readBuffer)
+	c.r = newReader(deadlineReader{c})
 	if err := c.write(appendConnect(nil, &o)); err != nil {
 		return nil, nil, err
 	}
@@ -254,13 +257,13 @@ func (c *Conn) read() (byte, []byte, error) {
 		c.held = n
 		return first, body, nil
 	}
-	if cap(c.big) < n {
-		c.big = make([]byte, n)
-	}
-	c.big = c.big[:n]
-	if _, err := io.ReadFull(c.r, c.big); err != nil {
+	// Grown as the bytes come, not allocated at the length the packet
+	// claims.
+	buf := bytes.NewBuffer(c.big[:0])
+	if _, err := io.CopyN(buf, c.r, int64(n)); err != nil {
 		return 0, nil, err
 	}
+	c.big = buf.Bytes()
 	return first, c.big, nil
 }
 
@@ -329,8 +332,9 @@ func (c *Conn) Ack(ids []uint16) error {
 func (c *Conn) Ping() error { return c.write([]byte{typePingreq << 4, 0}) }
 
 // Disconnect sends a normal DISCONNECT (3.14): the session stays with the
-// broker for its expiry.
-func (c *Conn) Disconnect() error { return c.write([]byte{TypeDisconnect << 4, 0}) }
+// broker for its expiry. The reason code is written out, though MQTT
+// allows leaving it: some implementations cannot read the short form.
+func (c *Conn) Disconnect() error { return c.write([]byte{TypeDisconnect << 4, 1, 0}) }
 
 // Close closes the network connection; a blocked Next returns.
 func (c *Conn) Close() error { return c.nc.Close() }

@@ -20,19 +20,24 @@ func Dial(ctx context.Context, u *url.URL, tlsConfig *tls.Config) (net.Conn, err
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	switch u.Scheme {
 	case "mqtt", "tcp":
-		return d.DialContext(ctx, "tcp", hostPort(u, "1883"))
+		return d.DialContext(ctx, "tcp", address(u))
 	case "mqtts", "ssl", "tls":
 		td := &tls.Dialer{NetDialer: d, Config: tlsConfig}
-		return td.DialContext(ctx, "tcp", hostPort(u, "8883"))
+		return td.DialContext(ctx, "tcp", address(u))
 	case "ws", "wss":
 		return dialWebSocket(ctx, u, d, tlsConfig)
 	}
 	return nil, fmt.Errorf("mqtt5: unknown URL scheme %q", u.Scheme)
 }
 
-func hostPort(u *url.URL, port string) string {
+// address is the URL's host and port, the scheme's port if it has none.
+func address(u *url.URL) string {
 	if u.Port() != "" {
 		return u.Host
+	}
+	port := "1883"
+	if u.Scheme != "mqtt" && u.Scheme != "tcp" {
+		port = "8883"
 	}
 	return net.JoinHostPort(u.Hostname(), port)
 }

@@ -1,0 +1,89 @@
+package mqtt5
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/packets"
+	"github.com/gorilla/websocket"
+)
+
+// TestWebSocket: over ws:// the client asks for MQTT's subprotocol, writes
+// each packet in binary messages, and reads packets whatever the messages'
+// bounds: one packet split over two messages, two packets in one.
+func TestWebSocket(t *testing.T) {
+	protocols := make(chan []string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		protocols <- websocket.Subprotocols(r)
+		up := websocket.Upgrader{Subprotocols: []string{"mqtt"}}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if cp, err := packets.ReadPacket(bytes.NewReader(msg)); err != nil || cp.Type != packets.CONNECT {
+			return // not a CONNECT: the client waits for CONNACK in vain
+		}
+		var out bytes.Buffer
+		_, _ = packets.NewControlPacket(packets.CONNACK).WriteTo(&out)
+		for i, topic := range []string{"a", "b", "c"} {
+			cp := packets.NewControlPacket(packets.PUBLISH)
+			pub := cp.Content.(*packets.Publish)
+			pub.Topic, pub.QoS, pub.PacketID, pub.Payload = topic, 1, uint16(i+1), []byte(`{"ident":"`+topic+`"}`)
+			_, _ = cp.WriteTo(&out)
+		}
+		b := out.Bytes()
+		// CONNACK and half of the first PUBLISH; the rest; nothing more.
+		_ = ws.WriteMessage(websocket.BinaryMessage, b[:10])
+		_ = ws.WriteMessage(websocket.BinaryMessage, b[10:])
+		_, _, _ = ws.ReadMessage() // until the client goes
+	}))
+	defer srv.Close()
+	u, _ := url.Parse("ws" + strings.TrimPrefix(srv.URL, "http"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nc, err := Dial(ctx, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c, _, err := Connect(nc, options, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := <-protocols; len(got) != 1 || got[0] != "mqtt" {
+		t.Errorf("subprotocols asked: %q", got)
+	}
+	var p Packet
+	for i, topic := range []string{"a", "b", "c"} {
+		if err := c.Next(&p); err != nil {
+			t.Fatal(err)
+		}
+		if string(p.Topic) != topic || p.PacketID != uint16(i+1) || string(p.Payload) != `{"ident":"`+topic+`"}` {
+			t.Errorf("message %d: %+v", i, p)
+		}
+	}
+}
+
+// TestDialDefaultPorts: a URL without a port gets its scheme's.
+func TestDialDefaultPorts(t *testing.T) {
+	for raw, want := range map[string]string{
+		"mqtt://broker": "broker:1883", "tcp://broker:1884": "broker:1884", "mqtts://mqtt.flespi.io": "mqtt.flespi.io:8883",
+		"ssl://[::1]": "[::1]:8883", "tls://broker:8884": "broker:8884",
+	} {
+		u, _ := url.Parse(raw)
+		if got := address(u); got != want {
+			t.Errorf("%s: %s, want %s", raw, got, want)
+		}
+	}
+}
