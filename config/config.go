@@ -123,10 +123,12 @@ type MQTT struct {
 	SessionExpiry Duration `toml:"session_expiry"`
 	// BatchSize is how many messages make a batch, stored (and then
 	// acknowledged) together; BatchWait how long a batch waits to fill.
+	// What arrives while a batch is being stored joins the next one.
 	BatchSize int      `toml:"batch_size"`
 	BatchWait Duration `toml:"batch_wait"`
 	// ReceiveMaximum bounds the messages the broker sends before they are
-	// acknowledged: the memory the source holds while InfluxDB is down.
+	// acknowledged, and those the source takes in beside the batch being
+	// stored: the memory it holds while InfluxDB is down.
 	ReceiveMaximum int `toml:"receive_maximum"`
 	// CAFile is a PEM file of the CA to trust for the broker's TLS
 	// certificate; empty: the system's.

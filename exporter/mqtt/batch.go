@@ -144,10 +144,23 @@ func (in *inbox) take(spare *received) *received {
 func (in *inbox) reset(c *mqtt5.Conn) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	in.resetLocked(c)
+}
+
+func (in *inbox) resetLocked(c *mqtt5.Conn) {
 	in.msgs.clear(c)
 	drain(in.first)
 	drain(in.full)
 	in.room.Broadcast()
+}
+
+// drop resets the inbox if it holds connection c's messages.
+func (in *inbox) drop(c *mqtt5.Conn) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.msgs.conn == c {
+		in.resetLocked(nil)
+	}
 }
 
 func signal(ch chan struct{}) {

@@ -57,6 +57,12 @@ func startBroker(t *testing.T) *broker {
 // accept waits for a client's CONNECT and SUBSCRIBE and accepts both.
 func (b *broker) accept() *brokerConn {
 	b.t.Helper()
+	return b.acceptWith(nil)
+}
+
+// acceptWith is accept with CONNACK properties.
+func (b *broker) acceptWith(props *packets.Properties) *brokerConn {
+	b.t.Helper()
 	var bc *brokerConn
 	select {
 	case bc = <-b.conns:
@@ -67,7 +73,9 @@ func (b *broker) accept() *brokerConn {
 	if cp := bc.read(); cp.Type != packets.CONNECT {
 		b.t.Fatalf("want CONNECT, got %v", cp)
 	}
-	bc.write(packets.NewControlPacket(packets.CONNACK))
+	connack := packets.NewControlPacket(packets.CONNACK)
+	connack.Content.(*packets.Connack).Properties = props
+	bc.write(connack)
 	sub := bc.read()
 	if sub.Type != packets.SUBSCRIBE {
 		b.t.Fatalf("want SUBSCRIBE, got %v", sub)
@@ -283,4 +291,28 @@ func TestBrokerDisconnect(t *testing.T) {
 	if !s.Connected() {
 		t.Error("not connected after the reconnect")
 	}
+}
+
+// TestConnectionLostWhileHeld: while InfluxDB is down the reader waits for
+// room in the inbox and reads nothing; a connection lost meanwhile is
+// still found (the keep-alive ping fails), shown, and connected again.
+func TestConnectionLostWhileHeld(t *testing.T) {
+	b, db := startBroker(t), fakeinflux.Start(t)
+	for range 20 {
+		db.Then(fakeinflux.Answer{Status: 503})
+	}
+	s, _ := source(t, b, db, func(c *config.MQTT) { c.BatchSize, c.ReceiveMaximum = 2, 2 })
+	keepAlive := uint16(1)
+	bc := b.acceptWith(&packets.Properties{ServerKeepAlive: &keepAlive})
+	bc.publish(1, 10, false) // a batch held, a full inbox, a reader waiting
+	time.Sleep(500 * time.Millisecond)
+	bc.c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Connected() {
+		if time.Now().After(deadline) {
+			t.Fatal("still connected 10 s after the broker closed the connection")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.accept() // and it comes back
 }

@@ -125,7 +125,7 @@ func (s *Source) session(ctx context.Context, u *url.URL, tlsConfig *tls.Config)
 	defer stop()
 	pinging := make(chan struct{})
 	defer close(pinging)
-	go keepAlive(c, pinging)
+	go s.keepAlive(c, pinging)
 	return true, s.read(c)
 }
 
@@ -186,9 +186,11 @@ func (s *Source) subscribed(reasons []byte) {
 	}
 }
 
-// keepAlive pings at the connection's keep-alive interval until done; a
-// failed ping closes the connection, and so ends its reader.
-func keepAlive(c *mqtt5.Conn, done <-chan struct{}) {
+// keepAlive pings at the connection's keep-alive interval until done. A
+// failed ping closes the connection and drops its messages from the inbox,
+// which ends its reader even while it waits for room there (InfluxDB
+// down): the source shows as disconnected, and reconnects.
+func (s *Source) keepAlive(c *mqtt5.Conn, done <-chan struct{}) {
 	if c.KeepAlive() <= 0 {
 		return
 	}
@@ -201,6 +203,7 @@ func keepAlive(c *mqtt5.Conn, done <-chan struct{}) {
 		case <-t.C:
 			if c.Ping() != nil {
 				c.Close()
+				s.in.drop(c)
 				return
 			}
 		}
