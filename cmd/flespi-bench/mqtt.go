@@ -46,6 +46,7 @@ func (b *bench) viaMQTT(broker *testmqtt.Broker, msgs [][]byte) result {
 		args = []string{"-cpuprofile", b.profile}
 	}
 	p := testexporter.Start(b.c, env, args...)
+	defer broker.EndSession(env["FLESPI_MQTT_CLIENT_ID"]) // else mosquitto keeps a copy of the next runs for it
 	defer p.Kill()
 	metrics := "http://" + p.InternalAddr + "/metrics"
 	deadline := time.Now().Add(30 * time.Second)

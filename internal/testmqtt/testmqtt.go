@@ -149,6 +149,28 @@ func (b *Broker) Peek(clientID string, wait time.Duration) int {
 	return int(n.Load())
 }
 
+// EndSession ends clientID's persistent session: the broker forgets it
+// and stops keeping messages for it (a session left behind would take a
+// copy of everything published after, forever).
+func (b *Broker) EndSession(clientID string) {
+	b.t.Helper()
+	u, _ := url.Parse(b.URL)
+	cm, err := autopaho.NewConnection(context.Background(), autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, KeepAlive: 30, ConnectUsername: b.Token, ConnectPassword: []byte(b.Token),
+		CleanStartOnInitialConnection: true, SessionExpiryInterval: 0,
+		ClientConfig: paho.ClientConfig{ClientID: clientID},
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cm.AwaitConnection(ctx); err != nil {
+		b.t.Fatalf("connecting to mosquitto: %v", err)
+	}
+	_ = cm.Disconnect(ctx)
+}
+
 // client connects to the plain listener and waits for the connection.
 func (b *Broker) client(id string, onPublish func(paho.PublishReceived) (bool, error)) *autopaho.ConnectionManager {
 	return b.connect(id, false, onPublish)
