@@ -85,6 +85,26 @@ func TestMQTTToInfluxDB(t *testing.T) {
 	}
 }
 
+// TestMQTTOverWebSocket: through a broker's WebSocket listener (flespi's
+// port 443 for networks that let only HTTPS out) messages arrive as over
+// TCP.
+func TestMQTTOverWebSocket(t *testing.T) {
+	broker := testmqtt.Start(t, mqttToken)
+	db := testinflux.Start(t)
+	env := mqttEnv(broker, db, "exporter-ws")
+	env["FLESPI_MQTT_URL"] = broker.WSURL
+	ex := testexporter.StartInProcess(t, testexporter.Options{InfluxURL: db.URL, Env: env})
+	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return ex.MetricValue(t, "flespi_exporter_mqtt_connected") == 1 })
+	broker.Publish(mqttTopic, numbered(1000, 0)...)
+	waitFor(t, 20*time.Second, "1000 points", func() bool { return countAll(t, db) == 1000 })
+	waitFor(t, 5*time.Second, "1000 acknowledgements", func() bool {
+		return ex.MetricValue(t, "flespi_exporter_mqtt_messages_acknowledged_total") == 1000
+	})
+	if got := jsonText(field(t, db, "position.speed", "mq", 1717171200000000000+999*1000000000)); got != "199" {
+		t.Errorf("position.speed of the last message = %s", got)
+	}
+}
+
 func status(t *testing.T, url string) int {
 	t.Helper()
 	code, _ := post(t, url, nil, nil)

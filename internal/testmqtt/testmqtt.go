@@ -26,6 +26,7 @@ import (
 type Broker struct {
 	URL    string // mqtt://127.0.0.1:port
 	TLSURL string // mqtts://127.0.0.1:port
+	WSURL  string // ws://127.0.0.1:port (MQTT over WebSocket)
 	CAFile string // the TLS listener's certificate, self-signed: the CA to trust
 	Token  string // the user (and password) the broker accepts
 	t      tb.T
@@ -54,8 +55,8 @@ func Start(t tb.T, token string) *Broker {
 	}
 	dir := t.TempDir()
 	b := &Broker{t: t, dir: dir, conf: filepath.Join(dir, "mosquitto.conf"), Token: token}
-	addr, tlsAddr := tb.FreeAddr(t), tb.FreeAddr(t)
-	b.URL, b.TLSURL = "mqtt://"+addr, "mqtts://"+tlsAddr
+	addr, tlsAddr, wsAddr := tb.FreeAddr(t), tb.FreeAddr(t), tb.FreeAddr(t)
+	b.URL, b.TLSURL, b.WSURL = "mqtt://"+addr, "mqtts://"+tlsAddr, "ws://"+wsAddr
 	b.CAFile, _, _ = tb.SelfSigned(t, dir)
 	passwd := filepath.Join(dir, "passwd")
 	if out, err := exec.Command("mosquitto_passwd", "-b", "-c", passwd, token, token).CombinedOutput(); err != nil {
@@ -63,6 +64,7 @@ func Start(t tb.T, token string) *Broker {
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
+	_, wsPort, _ := net.SplitHostPort(wsAddr)
 	conf := fmt.Sprintf(`per_listener_settings false
 user root
 allow_anonymous false
@@ -78,7 +80,9 @@ listener %[4]s %[3]s
 cafile %[1]s/cert.pem
 certfile %[1]s/cert.pem
 keyfile %[1]s/key.pem
-`, dir, port, host, tlsPort)
+listener %[5]s %[3]s
+protocol websockets
+`, dir, port, host, tlsPort, wsPort)
 	if err := os.WriteFile(b.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
