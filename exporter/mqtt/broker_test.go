@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,6 +144,29 @@ func (bc *brokerConn) pubacks(n int) []uint16 {
 // source runs a Source against b and a fake InfluxDB until the test ends.
 func source(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*config.MQTT)) (*Source, *prometheus.Registry) {
 	t.Helper()
+	return sourceLogging(t, b, db, tweak, quiet)
+}
+
+// logBuffer is a log destination that tests read while the source writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func sourceLogging(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*config.MQTT), log *slog.Logger) (*Source, *prometheus.Registry) {
+	t.Helper()
 	cfg := config.Default().MQTT
 	cfg.URL, cfg.Token, cfg.ClientID = "mqtt://"+b.l.Addr().String(), "token", "test"
 	cfg.BatchWait = config.Duration(50 * time.Millisecond)
@@ -163,7 +188,7 @@ func source(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*config.M
 	}
 	reg := prometheus.NewRegistry()
 	pipe := pipeline.New(m, pipeline.Outputs{Influx: sink}, reg, quiet)
-	s, err := New(cfg, pipe, filepath.Join(t.TempDir(), "mqtt-rejected.jsonl"), reg, quiet)
+	s, err := New(cfg, pipe, filepath.Join(t.TempDir(), "mqtt-rejected.jsonl"), reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,10 +300,12 @@ func TestNoAckAcrossConnections(t *testing.T) {
 }
 
 // TestBrokerDisconnect: a DISCONNECT from the broker ends the connection
-// and the source connects again.
+// and the source connects again, and says so; a broker that no longer has
+// the session at the reconnection is a warning (messages may be lost).
 func TestBrokerDisconnect(t *testing.T) {
 	b, db := startBroker(t), fakeinflux.Start(t)
-	s, _ := source(t, b, db, nil)
+	var logs logBuffer
+	s, _ := sourceLogging(t, b, db, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	bc := b.accept()
 	d := packets.NewControlPacket(packets.DISCONNECT)
 	d.Content.(*packets.Disconnect).ReasonCode = 0x8B // server shutting down
@@ -290,6 +317,14 @@ func TestBrokerDisconnect(t *testing.T) {
 	}
 	if !s.Connected() {
 		t.Error("not connected after the reconnect")
+	}
+	for _, want := range []string{"reason code 0x8B", "no longer had this client id's session"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log does not say %q:\n%s", want, logs.String())
+		}
+	}
+	if strings.Count(logs.String(), "no longer had") != 1 {
+		t.Errorf("the lost session is told once, at the reconnection:\n%s", logs.String())
 	}
 }
 

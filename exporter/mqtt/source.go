@@ -40,7 +40,10 @@ type Source struct {
 	rejected  *rejectedFile // payloads that can never be stored
 	in        *inbox
 	connected atomic.Bool
-	now       func() time.Time
+	// connectedOnce: a session was made in this run, so the broker should
+	// have it at the next connection.
+	connectedOnce bool
+	now           func() time.Time
 }
 
 // New returns a Source for cfg that maps and stores through pipe. Payloads
@@ -114,6 +117,11 @@ func (s *Source) session(ctx context.Context, u *url.URL, tlsConfig *tls.Config)
 	defer s.connected.Store(false)
 	s.log.Info("connected to the MQTT broker", "url", s.cfg.URL, "client_id", s.cfg.ClientID,
 		"session_present", ack.SessionPresent, "session_expiry", ack.SessionExpiry.String())
+	if s.connectedOnce && !ack.SessionPresent {
+		s.log.Warn("the broker no longer had this client id's session (expired, or the broker lost it): "+
+			"messages sent while the exporter was disconnected may be lost", "client_id", s.cfg.ClientID)
+	}
+	s.connectedOnce = true
 	if err := c.Subscribe(1, s.subscriptions()); err != nil {
 		return true, err
 	}
@@ -181,7 +189,7 @@ func (s *Source) subscribed(reasons []byte) {
 	for i, code := range reasons {
 		if code >= 0x80 && i < len(subs) {
 			s.log.Error("the broker refused a subscription (check the token's rights)",
-				"topic", subs[i].Topic, "reason_code", fmt.Sprintf("0x%02X", code))
+				"topic", subs[i].Topic, "reason_code", fmt.Sprintf("0x%02X", code), "reason", mqtt5.ReasonName(code))
 		}
 	}
 }

@@ -65,31 +65,42 @@ func (e *RefusedError) BadCredentials() bool {
 }
 
 func reasonName(code byte) string {
-	switch code {
-	case 0x01:
-		return "unacceptable protocol version: the broker does not speak MQTT 5"
-	case 0x04, 0x86:
-		return "bad user name or password"
-	case 0x05, 0x87:
-		return "not authorized"
-	case 0x85:
-		return "client identifier not valid"
-	case 0x88:
-		return "server unavailable"
-	case 0x89:
-		return "server busy"
-	case 0x8A:
-		return "banned"
-	case 0x8E:
-		return "session taken over"
-	case 0x95:
-		return "packet too large"
-	case 0x97:
-		return "quota exceeded"
-	case 0x9F:
-		return "connection rate exceeded"
+	if name, ok := reasonNames[code]; ok {
+		return name
 	}
 	return "see MQTT 5.0 section 2.4"
+}
+
+// reasonNames are the reason codes (2.4) a broker answers a subscriber
+// with, and 3.1.1's CONNACK codes that differ.
+var reasonNames = map[byte]string{
+	0x01: "unacceptable protocol version: the broker does not speak MQTT 5",
+	0x04: "bad user name or password",
+	0x05: "not authorized",
+	0x80: "unspecified error",
+	0x81: "malformed packet",
+	0x82: "protocol error",
+	0x83: "implementation specific error",
+	0x84: "unsupported protocol version",
+	0x85: "client identifier not valid",
+	0x86: "bad user name or password",
+	0x87: "not authorized",
+	0x88: "server unavailable",
+	0x89: "server busy",
+	0x8A: "banned",
+	0x8B: "server shutting down",
+	0x8D: "keep alive timeout",
+	0x8E: "session taken over: another client connected with this client id",
+	0x8F: "topic filter invalid",
+	0x93: "receive maximum exceeded",
+	0x95: "packet too large",
+	0x97: "quota exceeded",
+	0x98: "administrative action",
+	0x9C: "use another server",
+	0x9D: "server moved",
+	0x9E: "shared subscriptions not supported",
+	0x9F: "connection rate exceeded",
+	0xA2: "wildcard subscriptions not supported",
 }
 
 // ReasonName says what a reason code of CONNACK, SUBACK or DISCONNECT
