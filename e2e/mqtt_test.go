@@ -77,8 +77,12 @@ func TestMQTTToInfluxDB(t *testing.T) {
 		t.Errorf("position.speed = %s", got)
 	}
 	waitFor(t, 5*time.Second, "7 acknowledgements", func() bool { return ex.MetricValue(t, "flespi_exporter_mqtt_messages_acknowledged_total") == 7 })
-	if status := get(t, ex.InternalURL+"/api/status"); !strings.Contains(status, `"source": "mqtt"`) {
-		t.Errorf("the status page does not name the source:\n%.400s", status)
+	report := get(t, ex.InternalURL+"/api/status")
+	if !strings.Contains(report, `"source": "mqtt"`) {
+		t.Errorf("the status page does not name the source:\n%.400s", report)
+	}
+	if !strings.Contains(report, `"connected": true`) || !strings.Contains(report, `"messages_acknowledged": 7`) {
+		t.Errorf("the status page does not show the MQTT source's state:\n%s", report)
 	}
 	if code := status(t, ex.InternalURL+"/-/ready"); code != 200 {
 		t.Errorf("/-/ready while connected: %d", code)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/mqtt"
 )
 
 // statusReport is the status page's data, and the JSON of /api/status.
@@ -27,6 +28,7 @@ type statusReport struct {
 	UntrackedNames   int64            `json:"untracked_unmapped_values"`
 	Rules            []statusRule     `json:"rules"`
 	InfluxDB         *influxStatus    `json:"influxdb"` // null without InfluxDB
+	MQTT             *mqtt.State      `json:"mqtt"`     // null without the MQTT source
 	GaugeSeries      int              `json:"gauge_series"`
 	GaugeSeriesLimit int              `json:"gauge_series_limit"`
 }
@@ -50,6 +52,10 @@ func (s *Server) statusReport() statusReport {
 	}
 	if s.influx != nil {
 		rep.InfluxDB = &influxStatus{URL: s.cfg.InfluxDB.URL, Bucket: s.cfg.InfluxDB.Bucket, State: s.influx.Status()}
+	}
+	if s.mqtt != nil {
+		st := s.mqtt.Status()
+		rep.MQTT = &st
 	}
 	return rep
 }
@@ -123,7 +129,10 @@ input{font:inherit;padding:6px 8px;width:100%;max-width:360px;box-sizing:border-
 <span class="muted">last write {{rfc3339 .LastWrite}}</span></div>
 <div class="card">dead letters<b{{if .DeadLetters}} class="warn"{{end}}>{{.DeadLetters}}</b></div>{{else}}
 <div class="card">InfluxDB<b class="muted">none</b><span class="muted">Prometheus only</span></div>{{end}}
+{{with .MQTT}}<div class="card" id="mqtt-card">MQTT<b>{{if .Connected}}connected{{else}}<span class="bad">disconnected</span>{{end}}</b>
+<span class="muted">{{.Received}} received, {{.Acknowledged}} acknowledged</span></div>{{end}}
 </div>
+{{with .MQTT}}{{if and (not .Connected) .LastError}}<p class="bad" id="mqtt-error">MQTT: {{.LastError}}</p>{{end}}{{end}}
 
 <h2>Devices</h2>
 <input id="filter" type="search" placeholder="Filter by ident or name" aria-label="Filter devices">
@@ -174,6 +183,10 @@ input{font:inherit;padding:6px 8px;width:100%;max-width:360px;box-sizing:border-
 {{with .InfluxDB}}<tr><td>InfluxDB</td><td>{{.URL}} bucket {{.Bucket}}</td></tr>
 <tr><td>last write</td><td>{{rfc3339 .LastWrite}}</td></tr>
 <tr><td>last error</td><td>{{if .LastError}}<span class="bad">{{rfc3339 .LastErrorTime}}: {{.LastError}}</span>{{else}}none{{end}}</td></tr>{{end}}
+{{with .MQTT}}<tr><td>MQTT broker</td><td>{{.URL}} client id {{.ClientID}}, topics {{range $i, $t := .Topics}}{{if $i}}, {{end}}<code>{{$t}}</code>{{end}}</td></tr>
+<tr><td>MQTT connection</td><td>{{if .Connected}}connected{{else}}<span class="bad">disconnected</span>{{end}} since {{rfc3339 .Since}}</td></tr>
+<tr><td>MQTT messages</td><td>{{.Received}} received, {{.Acknowledged}} acknowledged, {{.Redelivered}} sent again by the broker, {{.Rejected}} rejected; {{.BatchesHeld}} batches held while InfluxDB failed</td></tr>
+<tr><td>MQTT last error</td><td>{{if .LastError}}<span class="bad">{{rfc3339 .LastErrorTime}}: {{.LastError}}</span>{{else}}none{{end}}</td></tr>{{end}}
 <tr><td>data</td><td><a href="api/status">api/status</a> (JSON) · <a href="metrics">metrics</a></td></tr>
 </tbody></table>
 

@@ -2,6 +2,8 @@ package exporter_test
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -84,6 +86,59 @@ func TestSuggestionsGrouped(t *testing.T) {
 	for _, s := range rep.Suggestions {
 		if strings.Contains(s.Rule, `"io.*"`) && len(s.Names) != 2 {
 			t.Errorf("io.* covers %v, want io.245 and io.246", s.Names)
+		}
+	}
+}
+
+// TestStatusShowsMQTT: with the MQTT source on and its broker unreachable,
+// the status page and its JSON say so, and why.
+func TestStatusShowsMQTT(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close() // nothing listens there now: connections are refused
+	ex := startExporter(t, "", map[string]string{
+		"FLESPI_TOKEN": "token", "FLESPI_MQTT_URL": "mqtt://" + closed, "FLESPI_MQTT_CLIENT_ID": "status-test",
+	}, "")
+	var rep struct {
+		MQTT *struct {
+			ClientID  string `json:"client_id"`
+			Topics    []string
+			Connected bool
+			LastError string `json:"last_error"`
+		} `json:"mqtt"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rep.MQTT == nil || rep.MQTT.LastError == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no MQTT error on the status after 10 s: %+v", rep.MQTT)
+		}
+		time.Sleep(50 * time.Millisecond)
+		resp, err := http.Get(ex.InternalURL + "/api/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&rep)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep.MQTT.Connected || !strings.Contains(rep.MQTT.LastError, "connection refused") || rep.MQTT.ClientID != "status-test" ||
+		len(rep.MQTT.Topics) != 1 || rep.MQTT.Topics[0] != "flespi/message/gw/devices/+" {
+		t.Errorf("mqtt status: %+v", rep.MQTT)
+	}
+	resp, err := http.Get(ex.InternalURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`id="mqtt-card">MQTT<b><span class="bad">disconnected</span>`, `id="mqtt-error">MQTT: dial tcp ` + closed, "client id status-test"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the status page lacks %q", want)
 		}
 	}
 }

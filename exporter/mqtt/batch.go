@@ -91,11 +91,11 @@ type inbox struct {
 	max   int           // receive_maximum
 	first chan struct{} // a message came to an empty inbox
 	full  chan struct{} // the inbox holds batch_size messages
-	m     *metrics
+	n     *counts
 }
 
-func newInbox(size, max int, m *metrics) *inbox {
-	in := &inbox{msgs: &received{}, size: size, max: max, first: make(chan struct{}, 1), full: make(chan struct{}, 1), m: m}
+func newInbox(size, max int, n *counts) *inbox {
+	in := &inbox{msgs: &received{}, size: size, max: max, first: make(chan struct{}, 1), full: make(chan struct{}, 1), n: n}
 	in.room = sync.NewCond(&in.mu)
 	in.msgs.clear(nil)
 	return in
@@ -103,9 +103,9 @@ func newInbox(size, max int, m *metrics) *inbox {
 
 // add copies a message of connection c in, after waiting for room.
 func (in *inbox) add(c *mqtt5.Conn, p *mqtt5.Packet) {
-	in.m.received.Inc()
+	in.n.received.Add(1)
 	if p.Dup {
-		in.m.redelivered.Inc()
+		in.n.redelivered.Add(1)
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -225,7 +225,7 @@ func (s *Source) store(ctx context.Context, r *received) {
 			s.log.Debug("MQTT batch stored", "result", res.String())
 			break
 		}
-		s.m.held.Inc()
+		s.n.held.Add(1)
 		wait := backoff(attempt)
 		s.log.Warn("MQTT batch not stored; holding it, unacknowledged, and retrying", "messages", r.len(), "err", err, "retry_in", wait)
 		select {
@@ -239,7 +239,7 @@ func (s *Source) store(ctx context.Context, r *received) {
 	// messages again on the new connection (packet ids are per
 	// connection: an old id would acknowledge another message).
 	if err := r.conn.Ack(r.ids); err == nil {
-		s.m.acked.Add(float64(r.acks()))
+		s.n.acked.Add(uint64(r.acks()))
 	}
 }
 
@@ -266,7 +266,7 @@ func (s *Source) decode(b *pipeline.Batch, r *received) {
 // reject keeps a payload that can never be stored, so that it does not
 // block the session: it is acknowledged with its batch.
 func (s *Source) reject(topic string, payload []byte, err error) {
-	s.m.rejected.Inc()
+	s.n.rejected.Add(1)
 	s.log.Warn("an MQTT payload is not a flespi message; kept in the rejected file and acknowledged",
 		"topic", topic, "err", err)
 	if werr := s.rejected.write(topic, payload, err, s.now()); werr != nil {

@@ -36,7 +36,8 @@ type Source struct {
 	cfg       config.MQTT
 	pipe      *pipeline.Pipeline
 	log       *slog.Logger
-	m         *metrics
+	n         *counts
+	state     connState
 	rejected  *rejectedFile // payloads that can never be stored
 	in        *inbox
 	connected atomic.Bool
@@ -54,8 +55,9 @@ func New(cfg config.MQTT, pipe *pipeline.Pipeline, rejectedFile string, reg prom
 		return nil, err
 	}
 	s := &Source{cfg: cfg, pipe: pipe, log: log, rejected: rf, now: time.Now}
-	s.m = newMetrics(reg, &s.connected)
-	s.in = newInbox(cfg.BatchSize, cfg.ReceiveMaximum, s.m)
+	s.n = &counts{}
+	registerMetrics(reg, s.n, &s.connected)
+	s.in = newInbox(cfg.BatchSize, cfg.ReceiveMaximum, s.n)
 	return s, nil
 }
 
@@ -82,6 +84,12 @@ func (s *Source) Run(ctx context.Context) error {
 		case <-time.After(backoff(attempt)):
 		}
 		up, err := s.session(ctx, u, tlsConfig)
+		if err != nil && ctx.Err() == nil {
+			s.state.failed(s.now(), connectError(err))
+		}
+		if up {
+			s.state.changed(s.now())
+		}
 		switch {
 		case ctx.Err() != nil:
 		case up:
@@ -114,6 +122,7 @@ func (s *Source) session(ctx context.Context, u *url.URL, tlsConfig *tls.Config)
 	s.in.reset(c)
 	defer s.in.reset(nil) // what was not taken comes again on the next connection
 	s.connected.Store(true)
+	s.state.changed(s.now())
 	defer s.connected.Store(false)
 	s.log.Info("connected to the MQTT broker", "url", s.cfg.URL, "client_id", s.cfg.ClientID,
 		"session_present", ack.SessionPresent, "session_expiry", ack.SessionExpiry.String())
@@ -154,13 +163,22 @@ func (s *Source) options() mqtt5.Options {
 // subscriptions are the topics, QoS 1, through the share group if any.
 func (s *Source) subscriptions() []mqtt5.Subscription {
 	var subs []mqtt5.Subscription
+	for _, t := range s.subscriptionTopics() {
+		subs = append(subs, mqtt5.Subscription{Topic: t, QoS: 1})
+	}
+	return subs
+}
+
+// subscriptionTopics are the topic filters, through the share group if any.
+func (s *Source) subscriptionTopics() []string {
+	var topics []string
 	for _, t := range s.cfg.Topics {
 		if s.cfg.ShareGroup != "" {
 			t = "$share/" + s.cfg.ShareGroup + "/" + t
 		}
-		subs = append(subs, mqtt5.Subscription{Topic: t, QoS: 1})
+		topics = append(topics, t)
 	}
-	return subs
+	return topics
 }
 
 // read reads the connection's packets until it ends: messages into the
