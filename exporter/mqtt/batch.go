@@ -26,8 +26,15 @@ type span struct{ start, end int }
 
 func (r *received) len() int { return len(r.payloads) }
 
+// keptBody is the largest buffer of payloads kept for the next messages:
+// a burst of large ones does not hold its memory for good.
+const keptBody = 8 << 20
+
 func (r *received) clear(c *mqtt5.Conn) {
 	r.conn = c
+	if cap(r.body) > keptBody {
+		r.body = nil
+	}
 	r.body = append(r.body[:0], '[')
 	r.payloads, r.topics, r.topicEnd, r.ids = r.payloads[:0], r.topics[:0], r.topicEnd[:0], r.ids[:0]
 }
