@@ -152,6 +152,9 @@ func Connect(nc net.Conn, o Options, timeout time.Duration) (*Conn, *Connack, er
 	if err != nil {
 		return nil, nil, err
 	}
+	// From now on each read of the buffer sets its own deadline (none
+	// without a keep-alive): CONNECT's is lifted.
+	_ = nc.SetReadDeadline(time.Time{})
 	c.readTimeout = c.keepAlive * 3 / 2
 	return c, ack, nil
 }

@@ -338,3 +338,25 @@ func FuzzNext(f *testing.F) {
 		}
 	})
 }
+
+// TestNoKeepAliveNoDeadline: with keep-alive off (0), reading has no
+// deadline, not even CONNECT's timeout.
+func TestNoKeepAliveNoDeadline(t *testing.T) {
+	client, broker := pair(t)
+	go func() {
+		_, _ = packets.ReadPacket(broker)
+		send(t, broker, packets.CONNACK, nil)
+		time.Sleep(400 * time.Millisecond) // longer than CONNECT's timeout below
+		send(t, broker, packets.PINGRESP, nil)
+	}()
+	o := options
+	o.KeepAlive = 0
+	c, _, err := Connect(client, o, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	if err := c.Next(&p); err != nil || p.Type != TypePingresp {
+		t.Errorf("got %v %+v, want the PINGRESP sent after CONNECT's timeout", err, p)
+	}
+}
