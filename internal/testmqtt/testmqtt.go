@@ -126,7 +126,7 @@ func (b *Broker) Stop() {
 // to acknowledge it.
 func (b *Broker) Publish(topic string, payloads ...[]byte) {
 	b.t.Helper()
-	cm := b.client("test-publisher", nil)
+	cm := b.client("test-publisher")
 	defer cm.Disconnect(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -144,9 +144,12 @@ func (b *Broker) Publish(topic string, payloads ...[]byte) {
 func (b *Broker) Peek(clientID string, wait time.Duration) int {
 	b.t.Helper()
 	var n atomic.Int64
-	cm := b.connect(clientID, true, func(pr paho.PublishReceived) (bool, error) {
-		n.Add(1)
-		return true, nil
+	cm := b.connect(clientID, func(cfg *autopaho.ClientConfig) {
+		cfg.EnableManualAcknowledgment = true // and never acknowledged
+		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){func(paho.PublishReceived) (bool, error) {
+			n.Add(1)
+			return true, nil
+		}}
 	})
 	time.Sleep(wait)
 	_ = cm.Disconnect(context.Background())
@@ -158,40 +161,27 @@ func (b *Broker) Peek(clientID string, wait time.Duration) int {
 // copy of everything published after, forever).
 func (b *Broker) EndSession(clientID string) {
 	b.t.Helper()
-	u, _ := url.Parse(b.URL)
-	cm, err := autopaho.NewConnection(context.Background(), autopaho.ClientConfig{
-		ServerUrls: []*url.URL{u}, KeepAlive: 30, ConnectUsername: b.Token, ConnectPassword: []byte(b.Token),
-		CleanStartOnInitialConnection: true, SessionExpiryInterval: 0,
-		ClientConfig: paho.ClientConfig{ClientID: clientID},
+	cm := b.connect(clientID, func(cfg *autopaho.ClientConfig) {
+		cfg.CleanStartOnInitialConnection, cfg.SessionExpiryInterval = true, 0
 	})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := cm.AwaitConnection(ctx); err != nil {
-		b.t.Fatalf("connecting to mosquitto: %v", err)
-	}
-	_ = cm.Disconnect(ctx)
+	_ = cm.Disconnect(context.Background())
 }
 
 // client connects to the plain listener and waits for the connection.
-func (b *Broker) client(id string, onPublish func(paho.PublishReceived) (bool, error)) *autopaho.ConnectionManager {
-	return b.connect(id, false, onPublish)
-}
+func (b *Broker) client(id string) *autopaho.ConnectionManager { return b.connect(id, nil) }
 
-// connect connects as id; with noAck, received messages are never
-// acknowledged.
-func (b *Broker) connect(id string, noAck bool, onPublish func(paho.PublishReceived) (bool, error)) *autopaho.ConnectionManager {
+// connect connects as id with a persistent session of an hour, tweaked by
+// tweak, and waits for the connection.
+func (b *Broker) connect(id string, tweak func(*autopaho.ClientConfig)) *autopaho.ConnectionManager {
 	b.t.Helper()
 	u, _ := url.Parse(b.URL)
 	cfg := autopaho.ClientConfig{
 		ServerUrls: []*url.URL{u}, KeepAlive: 30, ConnectUsername: b.Token, ConnectPassword: []byte(b.Token),
 		SessionExpiryInterval: 3600,
-		ClientConfig:          paho.ClientConfig{ClientID: id, EnableManualAcknowledgment: noAck},
+		ClientConfig:          paho.ClientConfig{ClientID: id},
 	}
-	if onPublish != nil {
-		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){onPublish}
+	if tweak != nil {
+		tweak(&cfg)
 	}
 	cm, err := autopaho.NewConnection(context.Background(), cfg)
 	if err != nil {
