@@ -195,8 +195,7 @@ func (s *Source) read(c *mqtt5.Conn) error {
 		case mqtt5.TypeSuback:
 			s.subscribed(p.Reasons)
 		case mqtt5.TypeDisconnect:
-			return fmt.Errorf("the broker disconnected: reason code 0x%02X (%s) %s",
-				p.Reasons[0], mqtt5.ReasonName(p.Reasons[0]), p.ReasonString)
+			return fmt.Errorf("the broker disconnected: %s %s", mqtt5.Reason(p.Reasons[0]), p.ReasonString)
 		}
 	}
 }
@@ -207,7 +206,7 @@ func (s *Source) subscribed(reasons []byte) {
 	for i, code := range reasons {
 		if code >= 0x80 && i < len(subs) {
 			s.log.Error("the broker refused a subscription (check the token's rights)",
-				"topic", subs[i].Topic, "reason_code", fmt.Sprintf("0x%02X", code), "reason", mqtt5.ReasonName(code))
+				"topic", subs[i].Topic, "reason", mqtt5.Reason(code))
 		}
 	}
 }
@@ -267,7 +266,7 @@ func backoff(attempt int) time.Duration {
 func connectError(err error) string {
 	var re *mqtt5.RefusedError
 	if errors.As(err, &re) && re.BadCredentials() {
-		return fmt.Sprintf("the broker refused the token (reason code 0x%02X): check FLESPI_TOKEN", re.Code)
+		return fmt.Sprintf("the broker refused the token (%s): check FLESPI_TOKEN", mqtt5.Reason(re.Code))
 	}
 	return err.Error()
 }

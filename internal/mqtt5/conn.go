@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -49,7 +48,7 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	s := fmt.Sprintf("the broker refused the connection: reason code 0x%02X (%s)", e.Code, reasonName(e.Code))
+	s := "the broker refused the connection: " + Reason(e.Code)
 	if e.Reason != "" {
 		s += ": " + e.Reason
 	}
@@ -64,11 +63,14 @@ func (e *RefusedError) BadCredentials() bool {
 	return e.Code == 0x86 || e.Code == 0x87 || e.Code == 0x04 || e.Code == 0x05
 }
 
-func reasonName(code byte) string {
-	if name, ok := reasonNames[code]; ok {
-		return name
+// Reason says what a reason code of CONNACK, SUBACK or DISCONNECT means:
+// "reason code 0x8B (server shutting down)".
+func Reason(code byte) string {
+	name, ok := reasonNames[code]
+	if !ok {
+		name = "see MQTT 5.0 section 2.4"
 	}
-	return "see MQTT 5.0 section 2.4"
+	return fmt.Sprintf("reason code 0x%02X (%s)", code, name)
 }
 
 // reasonNames are the reason codes (2.4) a broker answers a subscriber
@@ -102,10 +104,6 @@ var reasonNames = map[byte]string{
 	0x9F: "connection rate exceeded",
 	0xA2: "wildcard subscriptions not supported",
 }
-
-// ReasonName says what a reason code of CONNACK, SUBACK or DISCONNECT
-// means.
-func ReasonName(code byte) string { return reasonName(code) }
 
 // Conn is one MQTT connection after a successful CONNECT. Next is for one
 // goroutine (the reader); Ack, Ping, Subscribe and Disconnect may be called
@@ -367,6 +365,3 @@ func (c *Conn) writeLocked(b []byte) error {
 	_, err := c.nc.Write(b)
 	return err
 }
-
-// IsClosed reports whether err is what Next returns after Close.
-func IsClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

@@ -183,7 +183,7 @@ func eachProperty(props []byte, f func(id byte, v []byte)) error {
 			}
 		case sizeVBI:
 			var n int
-			n, ok = vbiLen(props)
+			_, n, ok = readVBI(props)
 			v, props = props[:n], props[n:]
 		default:
 			if ok = len(props) >= size; ok {
@@ -230,12 +230,6 @@ func readVBI(b []byte) (value, size int, ok bool) {
 		}
 	}
 	return 0, 0, false
-}
-
-// vbiLen is the size of the variable byte integer at the start of b.
-func vbiLen(b []byte) (int, bool) {
-	_, size, ok := readVBI(b)
-	return size, ok
 }
 
 // appendVBI appends n as a variable byte integer.
