@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
 )
 
 // TestBackslashesInNames: idents, tags and field names with backslashes

@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/dashboardtest"
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
-	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
-	"github.com/flespi-exporter/flespi-exporter/internal/testprom"
-	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+	"github.com/flespi-exporter/flespi-exporter/testkit/dashboardtest"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
+	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
 // stack is the test's stand-in for the compose stack: InfluxDB 1.8, the

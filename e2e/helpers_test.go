@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // Package e2e holds the process-level tests: the real binary and real
@@ -15,7 +15,7 @@ import (
 // with the tag e2e and fail, never skip, when a tool is missing:
 // scripts/test.sh installs them and runs this tier after the unit tests.
 
-// The short names of this package's tests for internal/testexporter's helpers.
+// The short names of this package's tests for testkit/testexporter's helpers.
 var (
 	startExporter = testexporter.StartWith
 	post          = testexporter.Post

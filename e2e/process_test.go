@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
-	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
-	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
 // startProcess runs the exporter binary against InfluxDB at influxURL.

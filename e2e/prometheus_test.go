@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/testprom"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
 )
 
 // TestRealPrometheusScrape: a real Prometheus scrapes the exporter after the

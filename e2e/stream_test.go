@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
-	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
 )
 
 // field returns the value of one field of the point of ident at time ns.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter"
-	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
-	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
 // benchServer is a Prometheus-only exporter with the default config.toml.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // statusDevices reads the devices of /api/status: messages by ident.

@@ -4,10 +4,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
-// The short names of this package's tests for internal/testexporter's helpers.
+// The short names of this package's tests for testkit/testexporter's helpers.
 var (
 	startExporter = testexporter.StartWith
 	post          = testexporter.Post

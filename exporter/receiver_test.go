@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/fakeinflux"
-	"github.com/flespi-exporter/flespi-exporter/internal/tb"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 // TestBadInput sends what must not be acknowledged, and checks each answer

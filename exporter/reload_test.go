@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // startFromFile runs an in-process exporter from a configuration file, so

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // TestServe starts the server on a free port and reads its endpoints; it

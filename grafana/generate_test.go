@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/internal/dashboardtest"
+	"github.com/flespi-exporter/flespi-exporter/testkit/dashboardtest"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 

@@ -22,8 +22,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"gopkg.in/yaml.v3"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/dashboardtest"
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/dashboardtest"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // loadCompose loads docker-compose.yml with the variables of .env.example,

@@ -19,6 +19,7 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go vet -tags e2e ./e2e
+scripts/check-imports.sh
 go test -race -count=1 ./...
 go test -race -count=1 -tags e2e ./e2e
 

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/internal/fakeinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 )
 
 // newSink returns a Sink writing to db in chunks of batchSize points,

@@ -19,7 +19,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
-	"github.com/flespi-exporter/flespi-exporter/internal/fakeinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
 	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
-	"github.com/flespi-exporter/flespi-exporter/internal/fakeinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/tb"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 var (

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/tb"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 // The database the server is created with, and how the exporter names it

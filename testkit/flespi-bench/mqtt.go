@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
-	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
-	"github.com/flespi-exporter/flespi-exporter/internal/testmqtt"
-	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testmqtt"
+	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
 // objects splits the workload's batches into its messages, one JSON object

@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/tb"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 // Server is a running Prometheus.

@@ -10,9 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/internal/tb"
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
-	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
 // memoryScenarios measure what large batches cost in memory: the peak RSS

@@ -5,7 +5,7 @@
 // exporter's own CPU time per message and peak memory, against the floor of
 // writing the same points straight to InfluxDB. See BENCHMARKS.md.
 //
-//	go run ./cmd/flespi-bench [-messages 100000] [-devices 1000] [-runs 3]
+//	go run ./testkit/flespi-bench [-messages 100000] [-devices 1000] [-runs 3]
 package main
 
 import (
@@ -26,11 +26,11 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/internal/tb"
-	"github.com/flespi-exporter/flespi-exporter/internal/testexporter"
-	"github.com/flespi-exporter/flespi-exporter/internal/testinflux"
-	"github.com/flespi-exporter/flespi-exporter/internal/testmqtt"
-	"github.com/flespi-exporter/flespi-exporter/internal/workload"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testmqtt"
+	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )

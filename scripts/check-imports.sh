@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test kit (testkit/: process runners, fakes, workloads, flespi-bench)
+# is for tests and benchmarks only: no production package may import it,
+# so that the binary never carries a fake or a test helper.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+production=$(go list ./... | grep -v -e '/testkit/' -e '/e2e$')
+leaks=$(for p in $production; do
+  go list -deps "$p" | grep '/testkit/' | sed "s#^#$p imports #" || true
+done)
+if [ -n "$leaks" ]; then
+  echo "production packages import the test kit:" >&2
+  echo "$leaks" >&2
+  exit 1
+fi
