@@ -8,8 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 // TestGaugesFromSamples posts the samples to a Prometheus-only exporter and

@@ -2,11 +2,12 @@ package exporter
 
 import (
 	"compress/gzip"
-	"errors"
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 )
@@ -27,7 +28,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("/-/healthy", healthy)
 	if s.cfg.HTTP.InternalListen == "" {
-		s.operatorRoutes(mux, s.guard)
+		s.operatorRoutes(mux, s.receiver.Guard)
 	}
 	return mux
 }
@@ -46,30 +47,8 @@ func (s *Server) InternalHandler() http.Handler {
 // each handler wrapped by guard.
 func (s *Server) operatorRoutes(mux *http.ServeMux, guard func(http.Handler) http.Handler) {
 	mux.Handle(s.cfg.Prometheus.Path, guard(s.metricsHandler()))
-	mux.Handle("GET /{$}", guard(http.HandlerFunc(s.statusPage)))
-	mux.Handle("GET /api/status", guard(http.HandlerFunc(s.statusJSON)))
+	s.status.Routes(mux, guard, s.log)
 	mux.Handle("/-/ready", guard(http.HandlerFunc(s.ready)))
-}
-
-// guard lets a request through only from a client the stream paths would
-// accept (allow-list and tokens); anything else, an error while checking
-// included, is refused.
-func (s *Server) guard(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.receiver.checkClient(r); err != nil {
-			code := http.StatusForbidden
-			var he *httpError
-			if errors.As(err, &he) {
-				code = he.code
-			}
-			if code == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="flespi-exporter"`)
-			}
-			http.Error(w, err.Error(), code)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 func healthy(w http.ResponseWriter, _ *http.Request) {
@@ -125,9 +104,13 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not connected to the MQTT broker", http.StatusServiceUnavailable)
 		return
 	}
-	if err := s.receiver.ready(r.Context()); err != nil {
-		http.Error(w, "InfluxDB is not reachable: "+err.Error(), http.StatusServiceUnavailable)
-		return
+	if s.influx != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.influx.Ping(ctx); err != nil {
+			http.Error(w, "InfluxDB is not reachable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 	}
 	_, _ = w.Write([]byte("OK\n"))
 }
@@ -157,9 +140,7 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "name the device: POST /api/devices/forget?ident=IDENT", http.StatusBadRequest)
 		return
 	}
-	registered := s.devices.Forget(ident)
-	listed := s.status.forget(ident)
-	if !registered && !listed {
+	if !s.devices.Forget(ident) {
 		http.Error(w, "no device "+ident, http.StatusNotFound)
 		return
 	}

@@ -1,6 +1,8 @@
-// Package exporter wires the configuration, the compiled rules and the
-// outputs into the running service: the flespi stream receiver, the InfluxDB
-// writer, the metrics and health endpoints, and an orderly shutdown.
+// Package exporter wires the parts into the running service: the sources
+// (stream, mqtt) feed the pipeline, which stores into the outputs
+// (influx, then gauges, devices and the status tracker); it serves the two
+// listeners, reloads the rules, and stops in order. It holds no logic of
+// a source, an output or the status page: each is a package of its own.
 package exporter
 
 import (
@@ -20,6 +22,8 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/mqtt"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/exporter/status"
+	"github.com/flespi-exporter/flespi-exporter/exporter/stream"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -33,14 +37,13 @@ type Server struct {
 	reg      *prometheus.Registry
 	log      *slog.Logger
 	pipe     *pipeline.Pipeline
-	receiver *receiver
-	status   *statusTracker
+	receiver *stream.Receiver
+	status   *status.Page
 	gauges   *gauges.Store
 	devices  *devices.Registry
 	influx   *influx.Sink // nil without InfluxDB
 	mqtt     *mqtt.Source // nil without mqtt.token
 	now      func() time.Time
-	version  string
 	started  time.Time
 
 	reloadMu   sync.Mutex // one reload at a time
@@ -67,7 +70,7 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{cfg: cfg, reg: opts.Registry, log: opts.Log, now: opts.Now, version: opts.Version, started: opts.Now()}
+	s := &Server{cfg: cfg, reg: opts.Registry, log: opts.Log, now: opts.Now, started: opts.Now()}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -112,15 +115,30 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		s.influx = sink
 	}
 	s.gauges = gauges.New(cfg.Prometheus.MaxSeries, opts.Now, s.reg, s.log)
-	s.status = newStatusTracker()
-	out := pipeline.Outputs{Influx: s.influx, Gauges: s.gauges, Devices: s.devices, Status: s.status}
-	s.pipe = pipeline.New(cfg.Mapping, out, s.reg, s.log)
+	tracker := status.NewTracker()
+	// The stores first (they must hold a batch before it is answered),
+	// then what follows the stored batches.
+	var outputs []pipeline.Output
+	if s.influx != nil {
+		outputs = append(outputs, s.influx)
+	}
+	outputs = append(outputs, s.gauges, s.devices, tracker)
+	s.pipe = pipeline.New(cfg.Mapping, outputs, s.reg, s.log)
 	if cfg.MQTT.Token != "" {
 		if s.mqtt, err = mqtt.New(cfg.MQTT, s.pipe, filepath.Join(cfg.Data.Dir, "mqtt-rejected.jsonl"), s.reg, s.log); err != nil {
 			return nil, err
 		}
 	}
-	s.receiver = newReceiver(cfg.HTTP, s.pipe, s.influx, s.reg, s.log, opts.Now)
+	s.receiver = stream.New(cfg.HTTP, s.pipe, s.reg, s.log, opts.Now)
+	s.status = &status.Page{
+		Version: opts.Version, ConfigFile: cfg.File, Started: s.started, Now: opts.Now,
+		Tracker: tracker, Devices: s.devices, Mapping: s.pipe.Mapping, Gauges: s.gauges, MaxSeries: cfg.Prometheus.MaxSeries,
+		Influx: s.influx, InfluxURL: cfg.InfluxDB.URL, Bucket: cfg.InfluxDB.Bucket, DeadLetter: cfg.InfluxDB.DeadLetterFile,
+		MQTT: s.mqtt,
+	}
+	if cfg.InfluxDB.DeadLetterFile == "off" {
+		s.status.DeadLetter = ""
+	}
 	return s, nil
 }
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/testkit/dashboardtest"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/testkit/dashboardtest"
 )
 
 // TestGeneratedDashboardUpToDate keeps the committed "all parameters"

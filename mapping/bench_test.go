@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
+	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
 func sampleBody(t testing.TB) string {

@@ -1,5 +1,6 @@
-// Command flespi-exporter receives flespi HTTP stream batches and turns their
-// messages into InfluxDB points and Prometheus gauges by TOML rules.
+// Command flespi-exporter takes flespi device messages (an HTTP stream,
+// flespi's MQTT broker, or dumps to import) and turns them into InfluxDB
+// points and Prometheus gauges by TOML rules.
 //
 // It only parses flags and starts things; the work is in the config,
 // mapping, message and exporter packages.
@@ -24,6 +25,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter"
+	"github.com/flespi-exporter/flespi-exporter/exporter/importer"
 	"github.com/flespi-exporter/flespi-exporter/grafana"
 )
 
@@ -31,7 +33,7 @@ import (
 // otherwise it comes from the module's build information.
 var version = ""
 
-const usage = `flespi-exporter: flespi HTTP stream → InfluxDB points and Prometheus gauges.
+const usage = `flespi-exporter: flespi messages (HTTP stream, MQTT) → InfluxDB points and Prometheus gauges.
 
 Usage:
   flespi-exporter [serve] [-config FILE] [-cpuprofile FILE]
@@ -48,7 +50,7 @@ Usage:
   flespi-exporter health [-url URL]           exit 0 if URL answers 200 (container health checks)
   flespi-exporter version                     print the version
 
-Flags:
+Flags (each command has its own: flespi-exporter COMMAND -h lists them):
   -config FILE   configuration file (default "config.toml")
   -version       print the version and exit
   -help          this text
@@ -67,66 +69,103 @@ func main() {
 
 // run is main without the process: it returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd, named := "serve", false
+	name, named := "serve", false
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args, named = args[0], args[1:], true
+		name, args, named = args[0], args[1:], true
 	}
-	fs := flag.NewFlagSet("flespi-exporter "+cmd, flag.ContinueOnError)
+	switch {
+	case name == "version" || (!named && len(args) > 0 && (args[0] == "-version" || args[0] == "--version")):
+		fmt.Fprintln(stdout, "flespi-exporter", buildVersion())
+		return 0
+	case name == "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", name, usage)
+		return 2
+	}
+	// Each command has a FlagSet of its own: a flag of another command
+	// (check -restart) is refused, not silently ignored.
+	fs := flag.NewFlagSet("flespi-exporter "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		if names, ok := commandFlags[cmd]; ok && named {
-			commandUsage(stderr, fs, cmd, names)
+		if named {
+			commandUsage(stderr, fs, name, cmd.operands)
 			return
 		}
 		fmt.Fprint(stderr, usage)
 	}
-	configFile := fs.String("config", "config.toml", "configuration file")
-	healthURL := fs.String("url", "http://127.0.0.1:9884/-/ready", "URL that health checks (the internal listener's /-/ready)")
-	output := fs.String("o", "-", "output file of dashboard (- for standard output)")
-	uid := fs.String("uid", "", "dashboard: the dashboard's uid, its own beside the shipped one (default flespi-all-parameters)")
-	title := fs.String("title", "", "dashboard: the dashboard's title (default \"flespi all parameters\")")
-	withInflux := fs.Bool("influx", false, "check: also compare the rules with the field types InfluxDB holds")
-	restart := fs.Bool("restart", false, "import files from their start, ignoring earlier progress")
-	stateFile := fs.String("state", "", "import: keep the progress in this file (for a dump in a read-only folder) instead of FILE.import-state")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	cpuProfile := fs.String("cpuprofile", "", "serve: write a CPU profile of the run to this file when the server stops")
+	do := cmd.flags(fs, stdin, stdout, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if *showVersion || cmd == "version" {
-		fmt.Fprintln(stdout, "flespi-exporter", buildVersion())
-		return 0
+	if cmd.operands == "" && fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s takes no arguments but flags; got %q\n", name, fs.Args())
+		return 2
 	}
-	switch cmd {
-	case "serve":
-		return serve(*configFile, *cpuProfile, stderr)
-	case "check":
-		return check(*configFile, *withInflux, stdout, stderr)
-	case "map":
-		input := "-"
-		if fs.NArg() > 1 {
-			fmt.Fprintln(stderr, "map takes one input file")
-			return 2
+	return do(fs.Args())
+}
+
+// command is one of flespi-exporter's commands: flags declares its flags
+// on fs and returns what runs it with the arguments left after them.
+type command struct {
+	operands string // what follows the flags, for the usage line; "" for nothing
+	flags    func(fs *flag.FlagSet, stdin io.Reader, stdout, stderr io.Writer) func(args []string) int
+}
+
+var commands = map[string]command{
+	"serve": {flags: func(fs *flag.FlagSet, _ io.Reader, _, stderr io.Writer) func([]string) int {
+		configFile := configFlag(fs)
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file when the server stops")
+		return func([]string) int { return serve(*configFile, *cpuProfile, stderr) }
+	}},
+	"check": {flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
+		configFile := configFlag(fs)
+		withInflux := fs.Bool("influx", false, "also compare the rules with the field types InfluxDB holds")
+		return func([]string) int { return check(*configFile, *withInflux, stdout, stderr) }
+	}},
+	"map": {operands: "[FILE|-]", flags: func(fs *flag.FlagSet, stdin io.Reader, stdout, stderr io.Writer) func([]string) int {
+		configFile := configFlag(fs)
+		return func(args []string) int {
+			if len(args) > 1 {
+				fmt.Fprintln(stderr, "map takes one input file")
+				return 2
+			}
+			input := "-"
+			if len(args) == 1 {
+				input = args[0]
+			}
+			return mapMessages(*configFile, input, stdin, stdout, stderr)
 		}
-		if fs.NArg() == 1 {
-			input = fs.Arg(0)
+	}},
+	"import": {operands: "FILE...", flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
+		configFile := configFlag(fs)
+		restart := fs.Bool("restart", false, "import files from their start, ignoring earlier progress")
+		stateFile := fs.String("state", "", "keep the progress in this file (for a dump in a read-only folder) instead of FILE.import-state")
+		return func(args []string) int { return importDumps(*configFile, args, *restart, *stateFile, stdout, stderr) }
+	}},
+	"dashboard": {flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
+		configFile := configFlag(fs)
+		output := fs.String("o", "-", "output file (- for standard output)")
+		uid := fs.String("uid", "", "the dashboard's uid, its own beside the shipped one (default flespi-all-parameters)")
+		title := fs.String("title", "", "the dashboard's title (default \"flespi all parameters\")")
+		return func([]string) int {
+			return dashboard(*configFile, *output, grafana.Options{UID: *uid, Title: *title}, stdout, stderr)
 		}
-		return mapMessages(*configFile, input, stdin, stdout, stderr)
-	case "health":
-		return health(*healthURL, stderr)
-	case "dashboard":
-		return dashboard(*configFile, *output, grafana.Options{UID: *uid, Title: *title}, stdout, stderr)
-	case "import":
-		return importDumps(*configFile, fs.Args(), *restart, *stateFile, stdout, stderr)
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
-	return 2
+	}},
+	"health": {flags: func(fs *flag.FlagSet, _ io.Reader, _, stderr io.Writer) func([]string) int {
+		healthURL := fs.String("url", "http://127.0.0.1:9884/-/ready", "URL that health checks (the internal listener's /-/ready)")
+		return func([]string) int { return health(*healthURL, stderr) }
+	}},
+}
+
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "config.toml", "configuration file")
 }
 
 func buildVersion() string {
@@ -218,7 +257,7 @@ func importDumps(file string, inputs []string, restart bool, state string, stdou
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	sum, err := exporter.Import(ctx, cfg, exporter.ImportOptions{
+	sum, err := importer.Import(ctx, cfg, importer.Options{
 		Files: inputs, Restart: restart, State: state, Progress: stderr, Terminal: isTerminal(stderr),
 		Log: newLogger(cfg.Log, stderr),
 	})
@@ -295,29 +334,18 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// commandFlags are the flags each command reads, for its own -h.
-var commandFlags = map[string][]string{
-	"serve":     {"config", "cpuprofile"},
-	"check":     {"config", "influx"},
-	"map":       {"config"},
-	"import":    {"config", "restart", "state"},
-	"dashboard": {"config", "o", "uid", "title"},
-	"health":    {"url"},
-}
-
 // commandUsage prints one command's flags: `flespi-exporter dashboard -h`.
-func commandUsage(w io.Writer, fs *flag.FlagSet, cmd string, names []string) {
+func commandUsage(w io.Writer, fs *flag.FlagSet, cmd, operands string) {
 	fmt.Fprintf(w, "Usage: flespi-exporter %s [flags]", cmd)
-	if cmd == "map" || cmd == "import" {
-		fmt.Fprint(w, " FILE...")
+	if operands != "" {
+		fmt.Fprint(w, " "+operands)
 	}
 	fmt.Fprint(w, "\n\nFlags:\n")
-	for _, n := range names {
-		f := fs.Lookup(n)
+	fs.VisitAll(func(f *flag.Flag) {
 		def := ""
 		if f.DefValue != "" && f.DefValue != "false" {
 			def = fmt.Sprintf(" (default %q)", f.DefValue)
 		}
-		fmt.Fprintf(w, "  -%-12s %s%s\n", n, f.Usage, def)
-	}
+		fmt.Fprintf(w, "  -%-12s %s%s\n", f.Name, f.Usage, def)
+	})
 }

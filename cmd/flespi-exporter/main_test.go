@@ -155,3 +155,21 @@ func TestCommandHelp(t *testing.T) {
 		t.Errorf("dashboard -uid -title: exit %d %s", code, errOut)
 	}
 }
+
+// TestFlagsOfOtherCommands: each command has its own flags; another
+// command's flag is refused, not silently ignored.
+func TestFlagsOfOtherCommands(t *testing.T) {
+	for _, args := range [][]string{
+		{"check", "-config", "../../config.toml", "-restart"},
+		{"check", "-config", "../../config.toml", "-uid", "x"},
+		{"health", "-config", "../../config.toml"},
+		{"dashboard", "-config", "../../config.toml", "-influx"},
+	} {
+		if code, _, errOut := runCmd("", args...); code != 2 || !strings.Contains(errOut, "flag provided but not defined") {
+			t.Errorf("%v: exit %d %q, want 2 and the flag refused", args, code, errOut)
+		}
+	}
+	if code, _, errOut := runCmd("", "check", "-config", "../../config.toml", "extra"); code != 2 || !strings.Contains(errOut, "takes no arguments") {
+		t.Errorf("check with an argument: exit %d %q", code, errOut)
+	}
+}

@@ -31,6 +31,8 @@ type fileFormat struct {
 type fileDevice struct {
 	Ident          string            `json:"ident"`
 	Labels         map[string]string `json:"labels,omitempty"` // message tags (device_name), without ident
+	Name           string            `json:"name,omitempty"`   // device.name
+	Source         string            `json:"source,omitempty"` // of its last message
 	LastMessageNS  int64             `json:"last_message_ns"`
 	LastReceivedNS int64             `json:"last_received_ns"`
 }
@@ -97,7 +99,11 @@ func (r *Registry) load() error {
 			labels = append(labels, mapping.Label{Name: k, Value: v})
 		}
 		sortLabels(labels)
-		r.devices[d.Ident] = &device{labels: labels, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS}
+		name := d.Name
+		if name == "" {
+			name = d.Labels["device_name"] // saved before names were
+		}
+		r.devices[d.Ident] = &device{labels: labels, name: name, source: d.Source, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS}
 	}
 	return nil
 }
@@ -135,7 +141,7 @@ func (r *Registry) Save() error {
 func (r *Registry) write() error {
 	f := fileFormat{Version: 1, Saved: r.now().UTC()}
 	for _, s := range r.snapshots() {
-		fd := fileDevice{Ident: s.ident, LastMessageNS: s.lastMessage, LastReceivedNS: s.lastReceived}
+		fd := fileDevice{Ident: s.ident, Name: s.name, Source: s.source, LastMessageNS: s.lastMessage, LastReceivedNS: s.lastReceived}
 		for _, l := range s.labels {
 			if l.Name != "ident" {
 				if fd.Labels == nil {

@@ -1,6 +1,8 @@
 // Package devices is the device registry: every device the exporter has
-// seen, with its labels, the device time of its newest message and when a
-// message of it last arrived. It is kept in the data directory, so that
+// seen, with its labels and name, the device time of its newest message,
+// when a message of it last arrived and by which source. It is the one
+// place that holds a device: the last-message gauges and the status page
+// both read it. It is kept in the data directory, so that
 // the last-message gauges are served from the first scrape after a start:
 // an unplugged or stolen tracker must stay silent to Prometheus, not
 // vanish with a restart or a gauge TTL. A device is forgotten only after
@@ -23,15 +25,23 @@ import (
 type Seen struct {
 	Ident    string
 	Labels   []mapping.Label // ident and message tags, sorted by name; not owned
-	At       int64           // device time, Unix nanoseconds
+	Name     []byte          // device.name of the message; not owned
+	At       int64           // device time, Unix nanoseconds; 0: not to be the newest
 	Received int64           // arrival, Unix nanoseconds
+	Mapped   int             // parameters a rule matched
+	Unmapped int             // parameters no rule matched
 }
 
 // device is one registered device.
 type device struct {
 	labels       []mapping.Label // owned
+	name         string          // device.name of its newest message
+	source       string          // where its last message came from: http, mqtt, import
 	lastMessage  int64           // newest device time, Unix ns
 	lastReceived int64           // newest arrival, Unix ns
+	messages     int64           // since the exporter started
+	// parameters of its newest message: matched by a rule, and not
+	mapped, unmapped int
 }
 
 // Registry holds every device seen. It is safe for concurrent use.
@@ -45,9 +55,10 @@ type Registry struct {
 	log     *slog.Logger
 }
 
-// Update registers the devices of a stored batch. The last-message time
-// only moves forward: flespi delivers buffered messages late.
-func (r *Registry) Update(seen []Seen) {
+// Update registers the devices of a stored batch from source. The
+// last-message time only moves forward: flespi delivers buffered messages
+// late, and they do not turn a device's clock, name or labels back.
+func (r *Registry) Update(seen []Seen, source string) {
 	if len(seen) == 0 {
 		return
 	}
@@ -59,11 +70,23 @@ func (r *Registry) Update(seen []Seen) {
 		if d == nil {
 			d = &device{labels: cloneLabels(s.Labels)}
 			r.devices[strings.Clone(s.Ident)] = d
-		} else if !slices.Equal(d.labels, s.Labels) && s.At >= d.lastMessage {
+		}
+		d.messages++
+		if d.source != source {
+			d.source = source
+		}
+		d.lastReceived = max(d.lastReceived, s.Received)
+		if s.At < d.lastMessage || (s.At == 0 && d.lastMessage != 0) {
+			continue // late: the newest message's name and counts stay
+		}
+		d.lastMessage = s.At
+		if !slices.Equal(d.labels, s.Labels) {
 			d.labels = cloneLabels(s.Labels) // renamed: the newest message's name wins
 		}
-		d.lastMessage = max(d.lastMessage, s.At)
-		d.lastReceived = max(d.lastReceived, s.Received)
+		if len(s.Name) > 0 && string(s.Name) != d.name { // compared without a copy
+			d.name = string(s.Name)
+		}
+		d.mapped, d.unmapped = s.Mapped, s.Unmapped
 	}
 	r.dirty = true
 }
@@ -115,20 +138,20 @@ func (r *Registry) sweep() {
 	}
 }
 
-// snapshot is one device as a scrape or a save reads it.
+// snapshot is one device as a scrape, a save or a listing reads it.
 type snapshot struct {
-	ident                     string
-	labels                    []mapping.Label
-	lastMessage, lastReceived int64
+	ident string
+	device
 }
 
-// snapshots copies the devices, sorted by ident, after a sweep.
+// snapshots copies the devices, sorted by ident, after a sweep. Labels are
+// never modified once set (a rename sets new ones), so they are shared.
 func (r *Registry) snapshots() []snapshot {
 	r.mu.Lock()
 	r.sweep()
 	out := make([]snapshot, 0, len(r.devices))
 	for ident, d := range r.devices {
-		out = append(out, snapshot{ident, d.labels, d.lastMessage, d.lastReceived})
+		out = append(out, snapshot{ident, *d})
 	}
 	r.mu.Unlock()
 	slices.SortFunc(out, func(a, b snapshot) int { return strings.Compare(a.ident, b.ident) })
@@ -172,27 +195,3 @@ func (r *Registry) WriteText(w io.Writer, m *mapping.Mapping) error {
 // unixSeconds is Unix nanoseconds as fractional seconds, as
 // mapping.UnixSeconds makes them of a time.
 func unixSeconds(ns int64) float64 { return mapping.UnixSeconds(time.Unix(0, ns)) }
-
-// Device is what List says of a registered device.
-type Device struct {
-	Ident        string
-	Labels       map[string]string // the message tags (device_name), without ident
-	LastMessage  time.Time         // device time of the newest message
-	LastReceived time.Time         // arrival of the last message
-}
-
-// List returns the registered devices, sorted by ident.
-func (r *Registry) List() []Device {
-	snaps := r.snapshots()
-	out := make([]Device, len(snaps))
-	for i, s := range snaps {
-		out[i] = Device{Ident: s.ident, Labels: map[string]string{},
-			LastMessage: time.Unix(0, s.lastMessage).UTC(), LastReceived: time.Unix(0, s.lastReceived).UTC()}
-		for _, l := range s.labels {
-			if l.Name != "ident" {
-				out[i].Labels[l.Name] = l.Value
-			}
-		}
-	}
-	return out
-}

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -80,14 +80,14 @@ func TestNewestWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Unix(1717171200, 250_000_000)
-	r.Update([]Seen{seen("a", "truck", t0, t0.Add(time.Second))})
-	r.Update([]Seen{seen("a", "old name", t0.Add(-time.Hour), t0.Add(2*time.Second))})
-	r.Update([]Seen{seen("b", "", t0, t0)})
+	r.Update([]Seen{seen("a", "truck", t0, t0.Add(time.Second))}, "http")
+	r.Update([]Seen{seen("a", "old name", t0.Add(-time.Hour), t0.Add(2*time.Second))}, "http")
+	r.Update([]Seen{seen("b", "", t0, t0)}, "http")
 	values, names := exposition(t, r)
 	if values[lastMsg+" a"] != 1717171200.25 || values[lastRecv+" a"] != 1717171202.25 || names["a"] != "truck" {
 		t.Errorf("a: %v %v", values, names)
 	}
-	r.Update([]Seen{seen("a", "truck 2", t0.Add(time.Minute), t0.Add(time.Minute))})
+	r.Update([]Seen{seen("a", "truck 2", t0.Add(time.Minute), t0.Add(time.Minute))}, "http")
 	if _, names := exposition(t, r); names["a"] != "truck 2" || names["b"] != "" {
 		t.Errorf("after a rename: %v", names)
 	}
@@ -102,7 +102,7 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Unix(1717171200, 123_456_000)
-	r.Update([]Seen{seen("a", `truck "7"`, t0, t0.Add(time.Second)), seen("b", "", t0.Add(-24*time.Hour), t0)})
+	r.Update([]Seen{seen("a", `truck "7"`, t0, t0.Add(time.Second)), seen("b", "", t0.Add(-24*time.Hour), t0)}, "http")
 	before, beforeNames := exposition(t, r)
 	if err := r.Save(); err != nil {
 		t.Fatal(err)
@@ -136,9 +136,9 @@ func TestForgetAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Update([]Seen{seen("old", "", clock.Now(), clock.Now())})
+	r.Update([]Seen{seen("old", "", clock.Now(), clock.Now())}, "http")
 	clock.Add(60 * 24 * time.Hour)
-	r.Update([]Seen{seen("new", "", clock.Now(), clock.Now()), seen("gone", "", clock.Now(), clock.Now())})
+	r.Update([]Seen{seen("new", "", clock.Now(), clock.Now()), seen("gone", "", clock.Now(), clock.Now())}, "http")
 	clock.Add(31 * 24 * time.Hour)
 	values, _ := exposition(t, r)
 	if _, ok := values[lastMsg+" old"]; ok || len(values) != 4 {

@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 // TestStoreTTLs: each series keeps its own TTL; 0 never expires.

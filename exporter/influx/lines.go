@@ -1,8 +1,16 @@
 package influx
 
+import (
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
 // Lines is line protocol to store, with the flespi message each line was
 // made from, so that a line InfluxDB refuses can be kept with its message.
-// The caller fills it; the Sink only reads it.
+// It is the Sink's part of a pipeline batch: the batch fills it as it maps
+// messages (Add); the Sink only reads it.
 type Lines struct {
 	Text     []byte   // one point per line, each ending in '\n'
 	Ends     []int    // end offset in Text of each line
@@ -44,3 +52,19 @@ func (l *Lines) Reset() {
 func (l *Lines) Cap() int {
 	return cap(l.Text) + 8*(cap(l.Ends)+cap(l.Origin)) + 24*cap(l.Messages)
 }
+
+// Add writes the points of one mapped message as line protocol. The
+// message's text is kept as it is (a slice of the batch's body).
+func (l *Lines) Add(msg *message.Message, r *mapping.Result, _ time.Time) {
+	if len(r.Points) == 0 {
+		return
+	}
+	l.AddMessage(msg.Raw)
+	for i := range r.Points {
+		l.Text = r.Points[i].AppendLineProtocol(l.Text)
+		l.EndLine()
+	}
+}
+
+// Size is Cap, for the pipeline's pool.
+func (l *Lines) Size() int { return l.Cap() }

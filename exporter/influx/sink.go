@@ -23,13 +23,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/internal/bytesview"
+	"github.com/flespi-exporter/flespi-exporter/internal/retry"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
-// retryDelay is the pause before the one retry of a failed write inside a
-// request; more would keep flespi waiting, and flespi resends anyway.
-const retryDelay = 250 * time.Millisecond
+// sendPolicy is how a write request that failed for a reason that may
+// pass is tried again: once, after a short pause.
+var sendPolicy = retry.Policy{First: 250 * time.Millisecond, Tries: 2}
 
 // Sink stores Lines in InfluxDB. It is safe for concurrent use: concurrent
 // batches are written concurrently.
@@ -134,6 +136,22 @@ func New(cfg config.InfluxDB, reg prometheus.Registerer, log *slog.Logger) (*Sin
 // BatchSize is the most points one write request carries.
 func (s *Sink) BatchSize() int { return s.batchSize }
 
+// NewPart returns the Sink's part of a pipeline batch: the batch's lines.
+func (s *Sink) NewPart() pipeline.Part { return &Lines{} }
+
+// WritesPoints says that the Sink reads the InfluxDB points of a mapping.
+func (s *Sink) WritesPoints() bool { return true }
+
+// Store writes the lines of a batch (see Write).
+func (s *Sink) Store(ctx context.Context, p pipeline.Part) (pipeline.Stored, error) {
+	l := p.(*Lines)
+	if l.Len() == 0 {
+		return pipeline.Stored{}, nil
+	}
+	w, err := s.Write(ctx, l)
+	return pipeline.Stored{Points: w.Points, DeadLettered: w.DeadLettered}, err
+}
+
 // Written says what became of the points of Lines.
 type Written struct {
 	Points       int // stored
@@ -224,32 +242,25 @@ func (s *Sink) writeChunk(ctx context.Context, c *chunk, res *Written, rejected 
 }
 
 // send makes one write request, and one more after a short pause when the
-// first fails for a reason that may pass (network, 5xx, 429).
+// first fails for a reason that may pass (network, 5xx, 429): more would
+// keep flespi waiting, and flespi resends anyway.
 func (s *Sink) send(ctx context.Context, lines []byte) error {
-	for attempt := 0; ; attempt++ {
+	return sendPolicy.Do(ctx, func() error {
 		start := time.Now()
 		// The client takes strings; the chunk is not modified while it
 		// reads it, so it gets the bytes as they are, without a copy.
 		err := s.api.WriteRecord(ctx, bytesview.String(lines))
 		s.m.writeDuration.Observe(time.Since(start).Seconds())
 		s.note(err)
-		if err == nil {
-			return nil
-		}
-		if permanent(err) {
+		switch {
+		case err == nil:
+		case permanent(err):
 			s.m.writeErrors.WithLabelValues(errRejected).Inc()
-			return err
+		default:
+			s.m.writeErrors.WithLabelValues(errTransient).Inc()
 		}
-		s.m.writeErrors.WithLabelValues(errTransient).Inc()
-		if attempt > 0 {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(retryDelay):
-		}
-	}
+		return err
+	}, func(err error) bool { return !permanent(err) }, nil)
 }
 
 // note keeps the outcome of a write for the status page.

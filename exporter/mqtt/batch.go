@@ -7,7 +7,13 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/internal/mqtt5"
+	"github.com/flespi-exporter/flespi-exporter/internal/retry"
 )
+
+// holdPolicy is how a batch no store takes is held and tried again: until
+// it is stored or the source stops, the waits doubling from 1 s to a
+// minute. The broker keeps the rest meanwhile.
+var holdPolicy = retry.Policy{First: time.Second, Max: time.Minute}
 
 // received are messages of one connection, copied out of its read buffer:
 // the payloads already joined as a JSON array (a batch's body, decoded in
@@ -221,25 +227,21 @@ func (s *Source) batches(ctx context.Context) {
 // messages) kept in the rejected file. It gives up, acknowledging nothing,
 // only when ctx ends; the broker then sends them again.
 func (s *Source) store(ctx context.Context, r *received) {
-	b := s.pipe.Begin(s.now())
+	b := s.pipe.Begin("mqtt", s.now())
 	defer b.Release()
-	b.SetSource("mqtt")
 	s.decode(b, r)
-	s.pipe.Count(b)
-	for attempt := 1; ; attempt++ {
-		res, err := s.pipe.Store(ctx, b)
+	err := holdPolicy.Do(ctx, func() error {
+		res, err := b.Store(ctx)
 		if err == nil {
 			s.log.Debug("MQTT batch stored", "result", res.String())
-			break
 		}
+		return err
+	}, nil, func(_ int, err error, wait time.Duration) {
 		s.n.held.Add(1)
-		wait := backoff(attempt)
 		s.log.Warn("MQTT batch not stored; holding it, unacknowledged, and retrying", "messages", r.len(), "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+	})
+	if err != nil {
+		return // ctx ended: nothing acknowledged, the broker sends it again
 	}
 	// On the connection the messages came by: after a reconnect it is
 	// closed and the acknowledgements go nowhere; the broker sends the
@@ -258,13 +260,13 @@ func (s *Source) store(ctx context.Context, r *received) {
 func (s *Source) decode(b *pipeline.Batch, r *received) {
 	r.body = append(r.body, ']')
 	if !r.anyEmpty() {
-		if err := b.Decode(r.body, b.Add); err == nil {
+		if err := b.Add(r.body); err == nil {
 			return
 		}
 	}
 	b.Reset()
 	for i := range r.len() {
-		if err := b.Decode(r.payload(i), b.Add); err != nil {
+		if err := b.Add(r.payload(i)); err != nil {
 			s.reject(r.topic(i), r.payload(i), err)
 		}
 	}

@@ -19,8 +19,8 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
-	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 )
 
 // A broker in the test, speaking through paho.golang's codec, for what a
@@ -187,7 +187,7 @@ func sourceLogging(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*c
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	pipe := pipeline.New(m, pipeline.Outputs{Influx: sink}, reg, quiet)
+	pipe := pipeline.New(m, []pipeline.Output{sink}, reg, quiet)
 	s, err := New(cfg, pipe, filepath.Join(t.TempDir(), "mqtt-rejected.jsonl"), reg, log)
 	if err != nil {
 		t.Fatal(err)

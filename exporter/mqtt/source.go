@@ -254,13 +254,9 @@ func (s *Source) tlsConfig() *tls.Config {
 	return cfg
 }
 
-// backoff waits longer after each failed attempt: 1 s, 2 s, 4 s ... 1 min.
-func backoff(attempt int) time.Duration {
-	if attempt <= 0 {
-		return 0
-	}
-	return min(time.Second<<min(attempt-1, 6), time.Minute)
-}
+// backoff waits longer after each failed attempt: 1 s, 2 s, 4 s ... 1 min
+// (holdPolicy's waits), and not at all before the first.
+func backoff(attempt int) time.Duration { return holdPolicy.Wait(attempt) }
 
 // connectError says what a refused connection means.
 func connectError(err error) string {

@@ -1,40 +1,28 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
-	"sync"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
-	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
-// Batch is what one body of messages maps to, ready for the outputs: line
-// protocol for InfluxDB, gauge samples, and what the status page keeps.
-// Its memory is reused through a pool; the message texts point into the
-// body, so a Batch must not outlive it.
+// Batch is what one body of messages maps to, an output's Part each. A
+// source uses it in one order: Begin, Add (or Decode and AddMessage),
+// Store (again while it fails, if the source can wait), Release; Reset
+// between chunks of one long input (import). Its memory is reused through
+// a pool; the parts may point into the body, so a Batch must not outlive
+// it.
 type Batch struct {
-	lines influx.Lines
-
-	samples []mapping.Sample // gauge values, applied once the batch is stored
-	groups  []gauges.Group   // the samples of each message, with its device labels
-	labels  []mapping.Label  // backing store of the groups' and seen's labels
-	seen    []devices.Seen   // the device of each message, for the registry
-
+	pipe     *Pipeline
+	parts    []Part           // one per output, in p.outputs' order
 	mapping  *mapping.Mapping // the rules the batch is mapped with
 	received time.Time
-	source   string // "http", "mqtt": where the batch came from
-	wants    wants
-
-	// For the status page.
-	status         []MessageStatus
-	unmappedValues []UnmappedValue
-	texts          []byte // copies of names and example values, for status and unmappedValues
-
-	counts Counts
+	source   string // "http", "mqtt", "import": where the batch came from
+	counts   Counts
+	counted  bool // the metrics have the counts
 
 	dec *message.Decoder
 	res mapping.Result
@@ -66,20 +54,20 @@ const maxSkipExamples = 3
 // batch must not keep its buffers for ever.
 const maxPooledBytes = 4 << 20
 
-var batchPool = sync.Pool{New: func() any {
-	return &Batch{dec: message.NewDecoder(), counts: Counts{ValuesSkipped: map[string]int{}}}
-}}
-
-// wants says what a batch makes: only what some output takes.
-type wants struct {
-	points, samples, devices, status bool
+func (p *Pipeline) newBatch() *Batch {
+	b := &Batch{pipe: p, dec: message.NewDecoder(), counts: Counts{ValuesSkipped: map[string]int{}}}
+	for _, o := range p.outputs {
+		b.parts = append(b.parts, o.NewPart())
+	}
+	return b
 }
 
-// newBatch returns an empty batch that maps with m.
-func newBatch(m *mapping.Mapping, received time.Time, w wants) *Batch {
-	b := batchPool.Get().(*Batch)
-	b.mapping, b.received, b.wants = m, received, w
-	b.res.NoPoints = !w.points
+// Begin returns an empty batch of messages from source ("http", "mqtt",
+// "import") received at received, mapped with the rules in use now.
+func (p *Pipeline) Begin(source string, received time.Time) *Batch {
+	b := p.batchPool.Get().(*Batch)
+	b.mapping, b.source, b.received = p.mapping.Load(), source, received
+	b.res.NoPoints = !p.points
 	return b
 }
 
@@ -89,7 +77,7 @@ func (b *Batch) Release() {
 	b.Reset()
 	b.mapping, b.source = nil, ""
 	if b.poolable() {
-		batchPool.Put(b)
+		b.pipe.batchPool.Put(b)
 	}
 }
 
@@ -98,41 +86,47 @@ func (b *Batch) poolable() bool { return b.size() <= maxPooledBytes }
 
 // size is the memory the batch holds, roughly, in bytes.
 func (b *Batch) size() int {
-	return b.lines.Cap() + 24*cap(b.samples) + 40*cap(b.groups) + 32*cap(b.labels) + 56*cap(b.seen) +
-		80*cap(b.status) + 48*cap(b.unmappedValues) + cap(b.texts)
+	n := 0
+	for _, p := range b.parts {
+		n += p.Size()
+	}
+	return n
 }
 
-// Reset empties the batch, keeping its memory, decoder and rules.
+// Reset empties the batch, keeping its memory, decoder and rules: the
+// next chunk of a long input (import) starts afresh, and is counted anew.
 func (b *Batch) Reset() {
-	b.lines.Reset()
-	clear(b.samples) // drop the references to label strings
-	clear(b.groups)
-	clear(b.seen)
-	b.samples, b.groups, b.labels, b.seen = b.samples[:0], b.groups[:0], b.labels[:0], b.seen[:0]
-	clear(b.status)
-	clear(b.unmappedValues)
-	b.status, b.unmappedValues, b.texts = b.status[:0], b.unmappedValues[:0], b.texts[:0]
+	for _, p := range b.parts {
+		p.Reset()
+	}
 	clear(b.res.Hits)
 	vs := b.counts.ValuesSkipped
 	clear(vs)
 	b.counts = Counts{ValuesSkipped: vs, SkipExamples: b.counts.SkipExamples[:0]}
+	b.counted = false
 }
 
-// Decode decodes body and calls fn with each message; see message.Decoder.
+// Add decodes body and maps every message into the batch. A message
+// without ident or time is counted and skipped; a body that is not
+// messages is an *InvalidError and leaves the batch to be Reset or
+// released.
+func (b *Batch) Add(body []byte) error {
+	if err := b.dec.Decode(body, b.AddMessage); err != nil {
+		return &InvalidError{err}
+	}
+	return nil
+}
+
+// Decode decodes body and calls fn with each message, for a source that
+// looks at the messages before it adds them (import resumes, and flushes
+// in chunks); see message.Decoder.
 func (b *Batch) Decode(body []byte, fn func(*message.Message) error) error {
 	return b.dec.Decode(body, fn)
 }
 
-// fill decodes body and maps every message. A message without ident or
-// time is counted and skipped; an invalid body is an error and leaves the
-// batch unusable.
-func (b *Batch) fill(body []byte) error {
-	return b.dec.Decode(body, b.Add)
-}
-
-// Add maps one message into the batch. One without ident or time is only
-// counted.
-func (b *Batch) Add(msg *message.Message) error {
+// AddMessage maps one message into the batch. One without ident or time
+// is only counted.
+func (b *Batch) AddMessage(msg *message.Message) error {
 	b.counts.Messages++
 	err := b.mapping.Apply(msg, b.received, &b.res)
 	switch {
@@ -146,14 +140,8 @@ func (b *Batch) Add(msg *message.Message) error {
 		return err
 	}
 	b.addCounts()
-	if b.wants.points {
-		b.addLines(msg)
-	}
-	if b.wants.samples || b.wants.devices {
-		b.addDevice()
-	}
-	if b.wants.status {
-		b.addStatus(msg)
+	for _, p := range b.parts {
+		p.Add(msg, &b.res, b.received)
 	}
 	return nil
 }
@@ -170,46 +158,31 @@ func (b *Batch) addCounts() {
 	}
 }
 
-// addLines writes the points of b.res as line protocol.
-func (b *Batch) addLines(msg *message.Message) {
-	r := &b.res
-	if len(r.Points) == 0 {
-		return
+// Store hands the batch to the outputs: every store first, and only once
+// they all hold it, the followers, so that these follow what is stored.
+// The batch is counted in the metrics at its first Store. A failed Store
+// (a *NotStoredError) may be tried again with the same batch.
+func (b *Batch) Store(ctx context.Context) (Result, error) {
+	p := b.pipe
+	if !b.counted {
+		p.count(&b.counts)
+		b.counted = true
 	}
-	l := &b.lines
-	l.AddMessage(msg.Raw)
-	for i := range r.Points {
-		l.Text = r.Points[i].AppendLineProtocol(l.Text)
-		l.EndLine()
-	}
-}
-
-// addDevice keeps the device labels of b.res (ident and message tags) and
-// what the outputs want with them: the gauge samples, and the device's
-// times for the registry.
-func (b *Batch) addDevice() {
-	r := &b.res
-	start := len(b.labels)
-	for _, t := range r.Tags {
-		b.labels = append(b.labels, mapping.Label{Name: t.Key, Value: t.Value})
-	}
-	labels := b.labels[start:len(b.labels):len(b.labels)]
-	if b.wants.devices {
-		at := r.Time.UnixNano()
-		if r.Future {
-			at = 0 // a device time far ahead must not become the device's newest
+	c := &b.counts
+	res := Result{Messages: c.Messages, SkippedMessages: c.NoIdent + c.NoTime, SkippedValues: c.skipped(), NoStore: p.stores == 0}
+	for i := range p.stores {
+		s, err := p.outputs[i].(Store).Store(ctx, b.parts[i])
+		if err != nil {
+			return res, &NotStoredError{err}
 		}
-		b.seen = append(b.seen, devices.Seen{Ident: r.Ident, Labels: labels, At: at, Received: b.received.UnixNano()})
+		res.Points += s.Points
+		res.DeadLettered += s.DeadLettered
 	}
-	if b.wants.samples && len(r.Samples) > 0 {
-		first := len(b.samples)
-		b.samples = append(b.samples, r.Samples...)
-		b.groups = append(b.groups, gauges.Group{Labels: labels, Start: first, End: len(b.samples)})
+	for i := p.stores; i < len(p.outputs); i++ {
+		p.outputs[i].(Follower).Follow(b.parts[i], b)
 	}
+	return res, nil
 }
-
-// Points is the number of lines of line protocol.
-func (b *Batch) Points() int { return b.lines.Len() }
 
 // Counts returns what the batch skipped so far.
 func (b *Batch) Counts() *Counts { return &b.counts }
@@ -217,10 +190,7 @@ func (b *Batch) Counts() *Counts { return &b.counts }
 // Mapping returns the rules the batch is mapped with.
 func (b *Batch) Mapping() *mapping.Mapping { return b.mapping }
 
-// SetSource names where the batch came from, for the status page.
-func (b *Batch) SetSource(s string) { b.source = s }
-
-// Source is where the batch came from ("" when unnamed).
+// Source is where the batch came from.
 func (b *Batch) Source() string { return b.source }
 
 // Received is when the batch arrived.

@@ -1,55 +1,115 @@
-// Package pipeline is the one path every source of flespi messages takes:
-// a body (or messages) in, decoded and mapped with the rules in use, handed
-// to the outputs (InfluxDB, the device gauges, the status page), and one
+// Package pipeline is the one path every source of flespi messages takes
+// (the HTTP stream, the MQTT source, import): a body or messages in,
+// decoded and mapped with the rules in use, handed to the outputs, and one
 // Result out that says what was stored and skipped, or an error that says
 // why nothing may be acknowledged.
 //
-// A source (the HTTP stream receiver, the import command) only reads its
-// input and turns the Result or error into its own answer.
+// The pipeline knows its outputs only by the interfaces of this file. An
+// output keeps its own Part of each batch, filled message by message as
+// the batch is mapped. Stores (InfluxDB) must hold a batch before it is
+// acknowledged; Followers (the device gauges, the device registry, the
+// status page) are told of it once every store has it, so that they follow
+// what is stored. A new output is a package with these methods and one
+// line in the wiring (exporter.New).
 package pipeline
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
-	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
-// Outputs are where stored batches go; a nil output is not there.
-type Outputs struct {
-	Influx  *influx.Sink
-	Gauges  *gauges.Store
-	Devices *devices.Registry
-	Status  Recorder
+// Output is where mapped batches go.
+type Output interface {
+	// NewPart returns an empty part of a batch for this output. Parts
+	// are reused with their batch.
+	NewPart() Part
 }
 
-// Recorder is told of every stored batch (the status page). It must not
-// keep the batch or its byte slices after Record returns.
-type Recorder interface {
-	Record(b *Batch)
+// Part is one output's share of a batch.
+type Part interface {
+	// Add takes one mapped message, received at received. msg and r are
+	// reused for the next message: Add copies what it keeps, or keeps
+	// slices of msg's body, which lives as long as the batch.
+	Add(msg *message.Message, r *mapping.Result, received time.Time)
+	// Reset empties the part, keeping its memory.
+	Reset()
+	// Size is the memory the part holds, roughly, in bytes: a batch
+	// grown by a huge body is not kept for reuse.
+	Size() int
+}
+
+// Store is an output that must hold a batch before the batch is
+// acknowledged.
+type Store interface {
+	Output
+	// Store writes what p holds. An error means nothing of the batch may
+	// be acknowledged; the batch may be stored again (writes are
+	// idempotent).
+	Store(ctx context.Context, p Part) (Stored, error)
+}
+
+// Stored is what a Store did with a batch.
+type Stored struct {
+	Points       int // stored
+	DeadLettered int // refused for good, kept in the dead-letter file
+}
+
+// Follower is an output that follows what is stored: it is told of a
+// batch once every Store holds it, and never of a batch that failed.
+type Follower interface {
+	Output
+	// Follow takes p, a part of b. Neither may be kept after it returns.
+	Follow(p Part, b *Batch)
+}
+
+// PointWriter is an output that reads the InfluxDB points of a mapped
+// message (mapping.Result.Points); without one, the mapping does not make
+// them.
+type PointWriter interface {
+	WritesPoints() bool
 }
 
 // Pipeline maps batches with the rules in use and stores them in the
 // outputs. It is safe for concurrent use.
 type Pipeline struct {
-	mapping atomic.Pointer[mapping.Mapping] // swapped whole by a reload
-	out     Outputs
-	m       *metrics
-	log     *slog.Logger
+	mapping   atomic.Pointer[mapping.Mapping] // swapped whole by a reload
+	outputs   []Output                        // the stores first, then the followers
+	stores    int                             // outputs[:stores] are Stores
+	points    bool                            // an output reads points
+	batchPool sync.Pool                       // *Batch, with a part per output
+	m         *metrics
+	log       *slog.Logger
 }
 
-// New returns a Pipeline that maps with m into out. Its metrics are
-// registered with reg unless reg is nil.
-func New(m *mapping.Mapping, out Outputs, reg prometheus.Registerer, log *slog.Logger) *Pipeline {
-	p := &Pipeline{out: out, m: newMetrics(reg), log: log}
+// New returns a Pipeline that maps with m into outputs, each a Store or
+// a Follower. Stores are written in the order given, then followers are
+// told, in the order given. Its metrics are registered with reg unless reg is nil.
+func New(m *mapping.Mapping, outputs []Output, reg prometheus.Registerer, log *slog.Logger) *Pipeline {
+	p := &Pipeline{m: newMetrics(reg), log: log}
+	for _, o := range outputs {
+		if _, ok := o.(Store); ok {
+			p.outputs = append(p.outputs, o)
+		}
+		if pw, ok := o.(PointWriter); ok && pw.WritesPoints() {
+			p.points = true
+		}
+	}
+	p.stores = len(p.outputs)
+	for _, o := range outputs {
+		if _, ok := o.(Follower); ok {
+			p.outputs = append(p.outputs, o)
+		}
+	}
+	p.batchPool.New = func() any { return p.newBatch() }
 	p.mapping.Store(m)
 	return p
 }
@@ -67,7 +127,7 @@ type Result struct {
 	SkippedValues   int // values a rule matched but could not use
 	Points          int // stored in InfluxDB
 	DeadLettered    int // refused for good by InfluxDB, kept in the dead-letter file
-	NoInflux        bool
+	NoStore         bool
 }
 
 // InvalidError is a body that is not messages: nothing of it was stored,
@@ -85,60 +145,20 @@ func (e *NotStoredError) Error() string { return e.Err.Error() }
 func (e *NotStoredError) Unwrap() error { return e.Err }
 
 // Process decodes body, received from source ("http"), maps it with the
-// rules in use and stores it. The error is an *InvalidError or a
-// *NotStoredError.
+// rules in use and stores it: Begin, Add, Store and Release in one. The
+// error is an *InvalidError or a *NotStoredError.
 func (p *Pipeline) Process(ctx context.Context, source string, body []byte, received time.Time) (Result, error) {
-	b := p.Begin(received)
+	b := p.Begin(source, received)
 	defer b.Release()
-	b.SetSource(source)
-	// The batch keeps the rules it started with, whatever a reload does meanwhile.
-	if err := b.fill(body); err != nil {
-		return Result{}, &InvalidError{err}
+	if err := b.Add(body); err != nil {
+		return Result{}, err
 	}
-	p.Count(b)
-	return p.Store(ctx, b)
+	return b.Store(ctx)
 }
 
-// Begin returns an empty batch for messages received at received, mapped
-// with the rules in use now. Fill it with Batch.Add (or Decode), store it
-// with Store, and Release it.
-func (p *Pipeline) Begin(received time.Time) *Batch {
-	return newBatch(p.mapping.Load(), received, wants{
-		points: p.out.Influx != nil, samples: p.out.Gauges != nil, devices: p.out.Devices != nil, status: p.out.Status != nil,
-	})
-}
-
-// Store hands a mapped batch to the outputs: InfluxDB first, and only once
-// it has stored every point, the gauges, the device registry and the status
-// page, so that they
-// follow what is stored (a batch that fails comes again). A failed Store
-// may be retried with the same batch: points are idempotent.
-func (p *Pipeline) Store(ctx context.Context, b *Batch) (Result, error) {
-	c := b.Counts()
-	res := Result{Messages: c.Messages, SkippedMessages: c.NoIdent + c.NoTime, SkippedValues: c.skipped(), NoInflux: p.out.Influx == nil}
-	if p.out.Influx != nil && b.Points() > 0 {
-		w, err := p.out.Influx.Write(ctx, &b.lines)
-		if err != nil {
-			return res, &NotStoredError{err}
-		}
-		res.Points, res.DeadLettered = w.Points, w.DeadLettered
-	}
-	if p.out.Gauges != nil {
-		p.out.Gauges.Update(b.groups, b.samples)
-	}
-	if p.out.Devices != nil {
-		p.out.Devices.Update(b.seen)
-	}
-	if p.out.Status != nil {
-		p.out.Status.Record(b)
-	}
-	return res, nil
-}
-
-// Count adds a mapped batch to the metrics and logs what it skipped; a
-// source calls it once per batch, however often it tries to store it.
-func (p *Pipeline) Count(b *Batch) {
-	c := b.Counts()
+// count adds a mapped batch to the metrics and logs what it skipped; a
+// batch is counted once, however often it is stored.
+func (p *Pipeline) count(c *Counts) {
 	p.m.messages.Add(float64(c.Messages))
 	p.m.messagesSkipped.WithLabelValues(reasonNoIdent).Add(float64(c.NoIdent))
 	p.m.messagesSkipped.WithLabelValues(reasonNoTime).Add(float64(c.NoTime))
@@ -155,10 +175,9 @@ func (p *Pipeline) Count(b *Batch) {
 }
 
 // String is the text of the answer that acknowledges the batch. Without
-// an InfluxDB output it says so, rather than "0 points", which reads like
-// a failure.
+// a store it says so, rather than "0 points", which reads like a failure.
 func (r Result) String() string {
-	if r.NoInflux {
+	if r.NoStore {
 		return fmt.Sprintf("stored: %d messages as gauges (no InfluxDB output), %d skipped messages", r.Messages, r.SkippedMessages)
 	}
 	return fmt.Sprintf("stored: %d messages, %d points, %d skipped messages, %d dead-lettered points",

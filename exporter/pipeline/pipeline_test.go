@@ -1,4 +1,4 @@
-package pipeline
+package pipeline_test
 
 import (
 	"context"
@@ -17,8 +17,10 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
 	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
-	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -51,14 +53,20 @@ func newSink(t *testing.T) (*fakeinflux.Server, *influx.Sink) {
 	return db, sink
 }
 
-// recorder is a Recorder that keeps the idents of what it was told.
+// recorder is a Follower that keeps the idents of what it was told.
 type recorder struct{ idents []string }
 
-func (r *recorder) Record(b *Batch) {
-	for _, ms := range b.Messages() {
-		r.idents = append(r.idents, ms.Ident)
-	}
+type recorderPart struct{ idents []string }
+
+func (r *recorder) NewPart() pipeline.Part { return &recorderPart{} }
+func (r *recorder) Follow(p pipeline.Part, _ *pipeline.Batch) {
+	r.idents = append(r.idents, p.(*recorderPart).idents...)
 }
+func (p *recorderPart) Add(_ *message.Message, r *mapping.Result, _ time.Time) {
+	p.idents = append(p.idents, r.Ident)
+}
+func (p *recorderPart) Reset()    { p.idents = p.idents[:0] }
+func (p *recorderPart) Size() int { return 16 * cap(p.idents) }
 
 func gaugeText(t *testing.T, g *gauges.Store) string {
 	t.Helper()
@@ -83,12 +91,12 @@ func TestProcessToEveryOutput(t *testing.T) {
 	}
 	rec := &recorder{}
 	m := compile(t, `rule = [{match = "speed"}]`)
-	p := New(m, Outputs{Influx: sink, Gauges: g, Devices: reg, Status: rec}, prometheus.NewRegistry(), quiet)
+	p := pipeline.New(m, []pipeline.Output{rec, g, sink, reg}, prometheus.NewRegistry(), quiet) // the store is written first
 	res, err := p.Process(context.Background(), "test", []byte(body), time.Unix(1717171300, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Result{Messages: 3, SkippedMessages: 1, SkippedValues: 1, Points: 1}
+	want := pipeline.Result{Messages: 3, SkippedMessages: 1, SkippedValues: 1, Points: 1}
 	if res != want {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
@@ -121,9 +129,9 @@ func TestNotStoredUpdatesNothing(t *testing.T) {
 	db.Then(fakeinflux.Answer{Status: 503}, fakeinflux.Answer{Status: 503})
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
 	rec := &recorder{}
-	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Influx: sink, Gauges: g, Status: rec}, nil, quiet)
+	p := pipeline.New(compile(t, `rule = [{match = "speed"}]`), []pipeline.Output{sink, g, rec}, nil, quiet)
 	_, err := p.Process(context.Background(), "test", []byte(body), time.Now())
-	var notStored *NotStoredError
+	var notStored *pipeline.NotStoredError
 	if !errors.As(err, &notStored) {
 		t.Fatalf("err = %v, want a NotStoredError", err)
 	}
@@ -136,64 +144,17 @@ func TestNotStoredUpdatesNothing(t *testing.T) {
 // nothing of it reaches an output.
 func TestInvalidBody(t *testing.T) {
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
-	p := New(compile(t, `rule = [{match = "speed"}]`), Outputs{Gauges: g}, nil, quiet)
+	p := pipeline.New(compile(t, `rule = [{match = "speed"}]`), []pipeline.Output{g}, nil, quiet)
 	if res, err := p.Process(context.Background(), "test", []byte(body), time.Now()); err != nil ||
 		res.String() != "stored: 3 messages as gauges (no InfluxDB output), 1 skipped messages" {
 		t.Errorf("Prometheus only: %q %v", res.String(), err)
 	}
 	_, err := p.Process(context.Background(), "test", []byte(`[{"ident":"a","timestamp":1,"speed":1},{"ident":`), time.Now())
-	var invalid *InvalidError
+	var invalid *pipeline.InvalidError
 	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "invalid JSON") {
 		t.Fatalf("err = %v, want an InvalidError", err)
 	}
 	if g.Count() != 1 { // the first, valid body's
 		t.Errorf("%d gauge series after an invalid body", g.Count())
 	}
-}
-
-// TestBatchKeepsItsRules: a batch begun before new rules are set is
-// mapped with the rules it began with.
-func TestBatchKeepsItsRules(t *testing.T) {
-	old := compile(t, `rule = [{match = "speed"}]`)
-	p := New(old, Outputs{Gauges: gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)}, nil, quiet)
-	b := p.Begin(time.Now())
-	defer b.Release()
-	p.SetMapping(compile(t, `rule = [{match = "other"}]`))
-	if err := b.fill([]byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	if b.Mapping() != old || b.Hits()[0] != 2 {
-		t.Errorf("the batch mapped with other rules: hits %v", b.Hits())
-	}
-}
-
-// TestHugeBatchIsNotPooled: a batch grown by a huge body is dropped, not
-// kept in the pool for ever; an ordinary one is kept.
-func TestHugeBatchIsNotPooled(t *testing.T) {
-	p := New(compile(t, `rule = [{match = "**"}]`), Outputs{Gauges: gauges.New(1<<20, time.Now, prometheus.NewRegistry(), quiet)}, nil, quiet)
-	small := p.Begin(time.Now())
-	if err := small.fill([]byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	if !small.poolable() {
-		t.Errorf("a batch of 3 messages is not kept (%d bytes)", small.size())
-	}
-	small.Release()
-	var big strings.Builder
-	big.WriteString("[")
-	for i := range 40_000 {
-		if i > 0 {
-			big.WriteString(",")
-		}
-		fmt.Fprintf(&big, `{"ident":"d%d","timestamp":1717171200,"a":1,"b":2,"c":3,"d":4,"e":5}`, i)
-	}
-	big.WriteString("]")
-	b := p.Begin(time.Now())
-	if err := b.fill([]byte(big.String())); err != nil {
-		t.Fatal(err)
-	}
-	if b.poolable() {
-		t.Errorf("a batch of 40,000 messages (%d bytes) would be kept in the pool", b.size())
-	}
-	b.Release()
 }

@@ -26,13 +26,13 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testmqtt"
 	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
-	"github.com/flespi-exporter/flespi-exporter/mapping"
-	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
 func main() {

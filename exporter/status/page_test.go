@@ -1,4 +1,4 @@
-package exporter_test
+package status_test
 
 import (
 	"encoding/json"

@@ -1,4 +1,10 @@
-package exporter
+// Package stream is the HTTP stream source: it answers the POSTs of
+// flespi HTTP streams, reads each body within its limits (size, bytes in
+// flight, slots), and hands it to the pipeline. Its promise: 200 means
+// every point of the batch is stored (or, refused for good, kept in the
+// dead-letter file); any other answer means nothing was acknowledged and
+// flespi sends the batch again.
+package stream
 
 import (
 	"bytes"
@@ -18,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 )
 
@@ -26,14 +31,11 @@ import (
 // on its own schedule; the header is for other senders.
 const retryAfter = "5"
 
-// receiver answers the POSTs of flespi HTTP streams. Its promise: 200 means
-// every point of the batch is stored in InfluxDB (or, refused for good, kept
-// in the dead-letter file); any other answer means nothing was acknowledged
-// and flespi sends the batch again.
-type receiver struct {
+// Receiver answers the POSTs of flespi HTTP streams on the configured
+// paths.
+type Receiver struct {
 	cfg      config.HTTP
 	pipe     *pipeline.Pipeline
-	influx   *influx.Sink // nil: no InfluxDB output
 	m        *receiverMetrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -44,9 +46,11 @@ type receiver struct {
 	bodyPool sync.Pool // *bytes.Buffer
 }
 
-func newReceiver(cfg config.HTTP, pipe *pipeline.Pipeline, sink *influx.Sink, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) *receiver {
-	rc := &receiver{
-		cfg: cfg, pipe: pipe, influx: sink, log: log, now: now,
+// New returns a Receiver for the [http] section cfg that stores through
+// pipe. Its metrics are registered with reg.
+func New(cfg config.HTTP, pipe *pipeline.Pipeline, reg prometheus.Registerer, log *slog.Logger, now func() time.Time) *Receiver {
+	rc := &Receiver{
+		cfg: cfg, pipe: pipe, log: log, now: now,
 		slots: make(chan struct{}, cfg.MaxInFlight), budget: &byteBudget{max: int64(cfg.MaxInFlightBytes)},
 	}
 	rc.m = newReceiverMetrics(reg, rc.budget)
@@ -72,7 +76,7 @@ func fail(code int, format string, args ...any) *httpError {
 	return &httpError{code, fmt.Sprintf(format, args...)}
 }
 
-func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := rc.now()
 	rc.m.inFlight.Inc()
 	defer rc.m.inFlight.Dec()
@@ -107,7 +111,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // handle checks, reads, maps and stores one batch. It returns the text of
 // the 200 answer, or an error whose httpError says the status.
-func (rc *receiver) handle(r *http.Request) (string, error) {
+func (rc *Receiver) handle(r *http.Request) (string, error) {
 	if r.Method != http.MethodPost {
 		return "", fail(http.StatusMethodNotAllowed, "%s is not supported: flespi streams POST their batches", r.Method)
 	}
@@ -147,7 +151,7 @@ func (rc *receiver) handle(r *http.Request) (string, error) {
 const slotWait = 5 * time.Second
 
 // takeSlot waits up to slotWait for one of http.max_in_flight slots.
-func (rc *receiver) takeSlot(ctx context.Context) error {
+func (rc *Receiver) takeSlot(ctx context.Context) error {
 	select { // most often a slot is free: no timer for it
 	case rc.slots <- struct{}{}:
 		return nil
@@ -166,15 +170,37 @@ func (rc *receiver) takeSlot(ctx context.Context) error {
 
 // putBody returns a request buffer to the pool unless a huge batch made it
 // too big to keep around.
-func (rc *receiver) putBody(buf *bytes.Buffer) {
+func (rc *Receiver) putBody(buf *bytes.Buffer) {
 	if buf.Cap() <= 4<<20 {
 		buf.Reset()
 		rc.bodyPool.Put(buf)
 	}
 }
 
+// Guard lets a request through to h only from a client the stream paths
+// would accept (allow-list and tokens); anything else, an error while
+// checking included, is refused. It guards the operator's surfaces when
+// they share the stream listener.
+func (rc *Receiver) Guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := rc.checkClient(r); err != nil {
+			code := http.StatusForbidden
+			var he *httpError
+			if errors.As(err, &he) {
+				code = he.code
+			}
+			if code == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="flespi-exporter"`)
+			}
+			http.Error(w, err.Error(), code)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // checkClient applies the network allow-list and the bearer tokens.
-func (rc *receiver) checkClient(r *http.Request) error {
+func (rc *Receiver) checkClient(r *http.Request) error {
 	if len(rc.allowed) > 0 {
 		addr, err := netip.ParseAddrPort(r.RemoteAddr)
 		if err != nil || !rc.allowedAddr(addr.Addr().Unmap()) {
@@ -215,21 +241,11 @@ func bearerToken(value, header string) (string, bool) {
 	return value, true
 }
 
-func (rc *receiver) allowedAddr(a netip.Addr) bool {
+func (rc *Receiver) allowedAddr(a netip.Addr) bool {
 	for _, p := range rc.allowed {
 		if p.Contains(a) {
 			return true
 		}
 	}
 	return false
-}
-
-// ready reports whether the receiver can store batches now.
-func (rc *receiver) ready(ctx context.Context) error {
-	if rc.influx == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	return rc.influx.Ping(ctx)
 }

@@ -1,4 +1,4 @@
-package exporter
+package stream
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 // http.max_body_size before and after decompression, and takes what it
 // holds from the budget of bytes in flight as it arrives. It returns the
 // bytes taken, which the caller gives back when it is done with buf.
-func (rc *receiver) readBody(r *http.Request, buf *bytes.Buffer) (held int64, err error) {
+func (rc *Receiver) readBody(r *http.Request, buf *bytes.Buffer) (held int64, err error) {
 	limit := int64(rc.cfg.MaxBodySize)
 	if r.ContentLength > limit {
 		return 0, fail(http.StatusRequestEntityTooLarge, "body of %d bytes is larger than http.max_body_size (%s)", r.ContentLength, rc.cfg.MaxBodySize)
@@ -57,7 +57,7 @@ func (rc *receiver) readBody(r *http.Request, buf *bytes.Buffer) (held int64, er
 	return counted.held, nil
 }
 
-func (rc *receiver) readError(err error) error {
+func (rc *Receiver) readError(err error) error {
 	var tooLarge *http.MaxBytesError
 	var netErr net.Error
 	switch {

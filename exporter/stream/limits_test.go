@@ -1,4 +1,4 @@
-package exporter_test
+package stream_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package exporter
+package status
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // defaultMapping is the rules of the repository's config.toml.
 func defaultMapping(t *testing.T) *mapping.Mapping {
 	t.Helper()
-	data, err := os.ReadFile("../config.toml")
+	data, err := os.ReadFile("../../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,9 +31,9 @@ func defaultMapping(t *testing.T) *mapping.Mapping {
 }
 
 // record passes messages through a pipeline whose only output is s.
-func record(t *testing.T, s *statusTracker, m *mapping.Mapping, body string) {
+func record(t *testing.T, s *Tracker, m *mapping.Mapping, body string) {
 	t.Helper()
-	p := pipeline.New(m, pipeline.Outputs{Status: s}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := pipeline.New(m, []pipeline.Output{s}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if _, err := p.Process(context.Background(), "test", []byte(body), time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func record(t *testing.T, s *statusTracker, m *mapping.Mapping, body string) {
 
 // TestStatusBounds: the tracker lists at most its caps and counts the rest.
 func TestStatusBounds(t *testing.T) {
-	s := newStatusTracker()
+	s := NewTracker()
 	m := defaultMapping(t)
 	var body strings.Builder
 	body.WriteString(`[{"ident":"first","timestamp":1`)
@@ -49,22 +49,25 @@ func TestStatusBounds(t *testing.T) {
 		fmt.Fprintf(&body, `,"p%d":1`, i)
 	}
 	body.WriteString("}")
-	for i := range maxStatusDevices + 4 {
-		fmt.Fprintf(&body, `,{"ident":"d%s%d","timestamp":%d}`, strings.Repeat("x", i%3), i, i+1)
+	for i := range maxDevicesPerName + 4 {
+		fmt.Fprintf(&body, `,{"ident":"d%d","timestamp":%d,"p0":1}`, i, i+1)
 	}
 	body.WriteString("]")
 	record(t, s, m, body.String())
-	devices, unmapped, _, untrackedDevices, untrackedNames := s.snapshot(m)
-	if len(devices) != maxStatusDevices || untrackedDevices != 5 || len(unmapped) != maxUnmappedNames || untrackedNames != 7 {
-		t.Errorf("devices %d (+%d), unmapped %d (+%d)", len(devices), untrackedDevices, len(unmapped), untrackedNames)
+	unmapped, _, untrackedNames := s.snapshot(m)
+	if len(unmapped) != maxUnmappedNames || untrackedNames != 7 {
+		t.Errorf("unmapped %d (+%d)", len(unmapped), untrackedNames)
+	}
+	if u := unmapped[0]; u.Name != "p0" || u.Devices != maxDevicesPerName || !u.DevicesMore || u.Messages != maxDevicesPerName+5 {
+		t.Errorf("p0 from %d devices: %+v", maxDevicesPerName+5, u)
 	}
 }
 
-// TestStatusUnmappedCounts: the per-device shortcut for unmapped names
-// that repeat counts what counting every value does, whatever the order,
-// repeats and changes of names from one message to the next.
+// TestStatusUnmappedCounts: the tracker counts each unmapped name's values
+// and devices, whatever the order, repeats and changes of names from one
+// message to the next.
 func TestStatusUnmappedCounts(t *testing.T) {
-	s := newStatusTracker()
+	s := NewTracker()
 	m := defaultMapping(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	shapes := [][]string{{"a", "b"}, {"a", "b"}, {"a"}, {"b", "a"}, {}, {"a", "a"}, {"c", "a", "b"}}
@@ -87,7 +90,7 @@ func TestStatusUnmappedCounts(t *testing.T) {
 		}
 		record(t, s, m, "["+strings.Join(msgs, ",")+"]")
 	}
-	_, unmapped, _, _, _ := s.snapshot(m)
+	unmapped, _, _ := s.snapshot(m)
 	if len(unmapped) != len(messages) {
 		t.Fatalf("%d names, want %d", len(unmapped), len(messages))
 	}

@@ -1,4 +1,9 @@
-package exporter
+// Package importer is the import source: `flespi-exporter import` reads
+// flespi message dumps (JSON arrays, JSON lines, a REST answer, a
+// dead-letter file) and stores them through the pipeline in chunks,
+// recording after each chunk how far it got, so that an interrupted
+// import continues where it stopped.
+package importer
 
 import (
 	"context"
@@ -13,11 +18,12 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/internal/retry"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
-// ImportOptions says what `flespi-exporter import` does.
-type ImportOptions struct {
+// Options says what `flespi-exporter import` does.
+type Options struct {
 	// Files are flespi message dumps: JSON arrays, JSON lines, or the
 	// {"result": [...]} answer of flespi's REST API (GET /gw/devices/{id}/messages).
 	Files []string
@@ -34,8 +40,8 @@ type ImportOptions struct {
 	Log      *slog.Logger
 }
 
-// ImportSummary counts what an import did.
-type ImportSummary struct {
+// Summary counts what an import did.
+type Summary struct {
 	Messages        int // read, resumed ones included
 	Resumed         int // skipped because an earlier run had imported them
 	Points          int
@@ -44,16 +50,17 @@ type ImportSummary struct {
 	DeadLettered    int
 }
 
-// importAttempts bounds the tries of one write: a backfill can wait for
-// InfluxDB longer than a live stream, but not forever.
-const importAttempts = 6
+// storePolicy is how a chunk is tried again while InfluxDB fails: a
+// backfill can wait for InfluxDB longer than a live stream (1 + 2 + 4 + 8
+// + 16 s), but not forever.
+var storePolicy = retry.Policy{First: time.Second, Max: 16 * time.Second, Tries: 6}
 
 // Import maps the messages of each file with the configuration's rules and
-// writes them to its InfluxDB in chunks of influxdb.batch_size points.
+// writes them to its InfluxDB in chunks of influxdb.batch_size messages.
 // After each chunk it records in FILE.import-state how many messages are
 // done, so that an interrupted import continues where it stopped.
-func Import(ctx context.Context, cfg *config.Loaded, opts ImportOptions) (ImportSummary, error) {
-	var sum ImportSummary
+func Import(ctx context.Context, cfg *config.Loaded, opts Options) (Summary, error) {
+	var sum Summary
 	if opts.State != "" && len(opts.Files) > 1 {
 		return sum, errors.New("-state keeps the progress of one file: import the files one by one")
 	}
@@ -66,7 +73,7 @@ func Import(ctx context.Context, cfg *config.Loaded, opts ImportOptions) (Import
 		return sum, err
 	}
 	defer sink.Close()
-	pipe := pipeline.New(cfg.Mapping, pipeline.Outputs{Influx: sink}, nil, opts.Log)
+	pipe := pipeline.New(cfg.Mapping, []pipeline.Output{sink}, nil, opts.Log)
 	for _, file := range opts.Files {
 		if err := importFile(ctx, pipe, sink.BatchSize(), file, opts, &sum); err != nil {
 			return sum, fmt.Errorf("%s: %w", file, err)
@@ -85,15 +92,15 @@ type importState struct {
 }
 
 // statePath is where the state of an import of file is kept: next to
-// it, or at ImportOptions.State (for files in a read-only folder).
-func statePath(file string, opts ImportOptions) string {
+// it, or at Options.State (for files in a read-only folder).
+func statePath(file string, opts Options) string {
 	if opts.State != "" {
 		return opts.State
 	}
 	return file + ".import-state"
 }
 
-func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file string, opts ImportOptions, sum *ImportSummary) error {
+func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file string, opts Options, sum *Summary) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -112,7 +119,7 @@ func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file st
 	if err != nil {
 		return err
 	}
-	b := pipe.Begin(time.Now())
+	b := pipe.Begin("import", time.Now())
 	defer b.Release()
 	total, err := countMessages(b, body)
 	if err != nil {
@@ -172,10 +179,10 @@ func countMessages(b *pipeline.Batch, body []byte) (int, error) {
 type importer struct {
 	ctx      context.Context
 	pipe     *pipeline.Pipeline
-	chunk    int // points of a write
+	chunk    int // messages of a write
 	file     string
 	state    importState
-	sum      *ImportSummary
+	sum      *Summary
 	b        *pipeline.Batch
 	progress *progress
 	index    int // messages read so far
@@ -190,10 +197,10 @@ func (imp *importer) run(body []byte) error {
 			imp.sum.Resumed++
 			return nil
 		}
-		if err := b.Add(msg); err != nil {
+		if err := b.AddMessage(msg); err != nil {
 			return err
 		}
-		if b.Points() >= imp.chunk {
+		if imp.index-imp.state.Done >= imp.chunk {
 			return imp.flush()
 		}
 		return nil
@@ -213,18 +220,14 @@ func (imp *importer) run(body []byte) error {
 func (imp *importer) flush() error {
 	b := imp.b
 	var res pipeline.Result
-	var err error
-	for attempt := 1; ; attempt++ {
-		if res, err = imp.pipe.Store(imp.ctx, b); err == nil {
-			break
-		}
-		if attempt == importAttempts || imp.ctx.Err() != nil {
-			return fmt.Errorf("after %d attempts: %w (progress is saved: run the same import again to continue)", attempt, err)
-		}
-		select {
-		case <-imp.ctx.Done():
-		case <-time.After(time.Duration(attempt) * time.Second):
-		}
+	attempts := 0
+	err := storePolicy.Do(imp.ctx, func() (err error) {
+		attempts++
+		res, err = b.Store(imp.ctx)
+		return err
+	}, nil, nil)
+	if err != nil {
+		return fmt.Errorf("after %d attempts: %w (progress is saved: run the same import again to continue)", attempts, err)
 	}
 	imp.sum.Points += res.Points
 	imp.sum.DeadLettered += res.DeadLettered

@@ -1,0 +1,57 @@
+package devices
+
+import (
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
+)
+
+// maxNameLen bounds the bytes of a device.name kept.
+const maxNameLen = 200
+
+// part is the Registry's share of a pipeline batch: the device of each
+// message, registered once the batch is stored.
+type part struct {
+	seen   []Seen
+	labels []mapping.Label // backing store of seen's labels
+	names  []byte          // copies of device.name: the decoder reuses its buffers
+}
+
+// NewPart returns the Registry's part of a pipeline batch.
+func (r *Registry) NewPart() pipeline.Part { return &part{} }
+
+// Follow registers the devices of a stored batch.
+func (r *Registry) Follow(p pipeline.Part, b *pipeline.Batch) {
+	r.Update(p.(*part).seen, b.Source())
+}
+
+func (p *part) Add(msg *message.Message, res *mapping.Result, received time.Time) {
+	start := len(p.labels)
+	for _, t := range res.Tags {
+		p.labels = append(p.labels, mapping.Label{Name: t.Key, Value: t.Value})
+	}
+	at := res.Time.UnixNano()
+	if res.Future {
+		at = 0 // a device time far ahead must not become the device's newest
+	}
+	var name []byte
+	if v := msg.Get("device.name"); v != nil && v.Kind == message.String {
+		n := len(p.names)
+		p.names = append(p.names, v.Raw[:min(len(v.Raw), maxNameLen)]...)
+		name = p.names[n:len(p.names):len(p.names)]
+	}
+	p.seen = append(p.seen, Seen{
+		Ident: res.Ident, Labels: p.labels[start:len(p.labels):len(p.labels)], Name: name,
+		At: at, Received: received.UnixNano(), Mapped: res.Mapped, Unmapped: len(res.Unmapped),
+	})
+}
+
+func (p *part) Reset() {
+	clear(p.seen)
+	clear(p.labels)
+	p.seen, p.labels, p.names = p.seen[:0], p.labels[:0], p.names[:0]
+}
+
+func (p *part) Size() int { return 88*cap(p.seen) + 32*cap(p.labels) + cap(p.names) }

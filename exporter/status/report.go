@@ -1,0 +1,91 @@
+// Package status is the operator's view of a running exporter: the status
+// page, its JSON (/api/status, /api/devices), and the Tracker that keeps
+// what the page shows of parameters and rules. It reads the state of the
+// other parts (the device registry, the outputs, the MQTT source) and
+// keeps none of it.
+//
+// A new item on the page is a field of Report, filled in Page.report,
+// with its place in page.html; an item that needs the operator's
+// attention is also an Attention entry (attention.go), listed first.
+package status
+
+import (
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
+	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
+	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/mqtt"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+// Page is what the status page reads. Nil Influx or MQTT: not configured.
+type Page struct {
+	Version    string
+	ConfigFile string
+	Started    time.Time
+	Now        func() time.Time
+	Tracker    *Tracker
+	Devices    *devices.Registry
+	Mapping    func() *mapping.Mapping // the rules in use
+	Gauges     *gauges.Store
+	MaxSeries  int
+	Influx     *influx.Sink
+	InfluxURL  string
+	Bucket     string
+	DeadLetter string // the dead-letter file; "" when off
+	MQTT       *mqtt.Source
+}
+
+// Report is the status page's data, and the JSON of /api/status.
+type Report struct {
+	Version          string           `json:"version"`
+	ConfigFile       string           `json:"config_file"`
+	Started          time.Time        `json:"started"`
+	Now              time.Time        `json:"now"`
+	Attention        []Attention      `json:"attention"`
+	Devices          []devices.Device `json:"devices"`       // one page of them; see DevicesTotal
+	DevicesTotal     int              `json:"devices_total"` // registered and matching the filter
+	Unmapped         []Unmapped       `json:"unmapped"`
+	Suggestions      []Suggestion     `json:"suggestions"`
+	UnmappedLimit    int              `json:"unmapped_limit"`
+	UntrackedNames   int64            `json:"untracked_unmapped_values"`
+	Rules            []Rule           `json:"rules"`
+	InfluxDB         *InfluxDB        `json:"influxdb"` // null without InfluxDB
+	MQTT             *mqtt.State      `json:"mqtt"`     // null without the MQTT source
+	GaugeSeries      int              `json:"gauge_series"`
+	GaugeSeriesLimit int              `json:"gauge_series_limit"`
+}
+
+// InfluxDB is the InfluxDB output's state on the page.
+type InfluxDB struct {
+	URL            string `json:"url"`
+	Bucket         string `json:"bucket"`
+	DeadLetterFile string `json:"dead_letter_file"`
+	influx.State
+}
+
+// Failing reports whether the last write failed.
+func (i *InfluxDB) Failing() bool { return i.LastError != "" && i.LastErrorTime.After(i.LastWrite) }
+
+// report gathers the page's data, with the devices page q.
+func (p *Page) report(q devices.Query) Report {
+	m := p.Mapping()
+	unmapped, rules, untrackedNames := p.Tracker.snapshot(m)
+	devs, total := p.Devices.Find(q)
+	rep := Report{
+		Version: p.Version, ConfigFile: p.ConfigFile, Started: p.Started, Now: p.Now(),
+		Devices: devs, DevicesTotal: total,
+		Unmapped: unmapped, Suggestions: groupSuggestions(unmapped), UnmappedLimit: maxUnmappedNames, UntrackedNames: untrackedNames,
+		Rules: rules, GaugeSeries: p.Gauges.Count(), GaugeSeriesLimit: p.MaxSeries,
+	}
+	if p.Influx != nil {
+		rep.InfluxDB = &InfluxDB{URL: p.InfluxURL, Bucket: p.Bucket, DeadLetterFile: p.DeadLetter, State: p.Influx.Status()}
+	}
+	if p.MQTT != nil {
+		st := p.MQTT.Status()
+		rep.MQTT = &st
+	}
+	rep.Attention = attention(&rep)
+	return rep
+}
