@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
 )
 
@@ -17,7 +19,7 @@ import (
 // without it, its last backslash stored as U+FF3C.
 func TestBackslashesInNames(t *testing.T) {
 	db := testinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, `unmatched = "raw"`)
+	ex := startExporter(t, db.URL, nil, func(c *config.Loaded) { c.Config.Mapping.Unmatched = mapping.UnmatchedRaw })
 	idents := []string{`\`, `tr\`, `tr`, `a\ b`, `a\,b`, `a\=b`, `c\d`}
 	var msgs []map[string]any
 	for i, id := range idents {

@@ -10,11 +10,6 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
-// Package e2e holds the process-level tests: the real binary and real
-// services (InfluxDB 1.8, Prometheus and promtool, Chromium). They build
-// with the tag e2e and fail, never skip, when a tool is missing:
-// scripts/test.sh installs them and runs this tier after the unit tests.
-
 // The short names of this package's tests for testkit/testexporter's helpers.
 var (
 	startExporter = testexporter.StartWith

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,14 +23,17 @@ import (
 )
 
 // importCmd is `flespi-exporter import` run as a process against db, with
-// config.toml but for override ("key = value").
-func importCmd(t *testing.T, db *testinflux.Server, override string, args ...string) *exec.Cmd {
+// config.toml but for influxdb.batch_size (0: as shipped).
+func importCmd(t *testing.T, db *testinflux.Server, batchSize int, args ...string) *exec.Cmd {
 	t.Helper()
 	base, err := os.ReadFile("../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := testexporter.WithOverride(t, string(base), override)
+	text := string(base)
+	if batchSize > 0 {
+		text = testexporter.SetKey(t, text, "influxdb.batch_size", strconv.Itoa(batchSize))
+	}
 	cfg := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -66,7 +70,7 @@ func TestImportFormats(t *testing.T) {
 		}
 		paths = append(paths, p)
 	}
-	cmd := importCmd(t, db, "", paths...)
+	cmd := importCmd(t, db, 0, paths...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -81,7 +85,7 @@ func TestImportFormats(t *testing.T) {
 	}
 	checkWorkload(t, db, w)
 	// Imported already: a second run says so and writes nothing.
-	cmd = importCmd(t, db, "", paths[0])
+	cmd = importCmd(t, db, 0, paths[0])
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "imported already (1000 messages); -restart imports it again") {
 		t.Errorf("second import: %v\n%s", err, out)
@@ -98,7 +102,7 @@ func TestImportResumes(t *testing.T) {
 	if err := os.WriteFile(file, w.Batches[0], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := importCmd(t, db, "batch_size = 1000", file)
+	cmd := importCmd(t, db, 1000, file)
 	var first bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &first, &first
 	if err := cmd.Start(); err != nil {
@@ -138,7 +142,7 @@ func TestImportResumes(t *testing.T) {
 		t.Errorf("the summary does not agree with the state (%d done):\n%s", state.Done, first.String())
 	}
 
-	cmd = importCmd(t, db, "batch_size = 1000", file)
+	cmd = importCmd(t, db, 1000, file)
 	var second, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &second, &errOut
 	if err := cmd.Run(); err != nil {
@@ -159,7 +163,7 @@ func TestImportRejectsInvalidFile(t *testing.T) {
 	db := testinflux.Start(t)
 	file := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(file, []byte(`[{"ident":"a","timestamp":1717171200,"position.speed":1},{"ident":`), 0o644)
-	out, err := importCmd(t, db, "", file).CombinedOutput()
+	out, err := importCmd(t, db, 0, file).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "bad.json: invalid JSON at line 1") {
 		t.Errorf("invalid file: %v\n%s", err, out)
 	}
@@ -184,7 +188,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	db.Query(`DROP MEASUREMENT flespi`)                     // and with them the field's type
 	before := countAll(t, db)
 	for run := 1; run <= 2; run++ {
-		out, err := importCmd(t, db, "", deadFile).CombinedOutput()
+		out, err := importCmd(t, db, 0, deadFile).CombinedOutput()
 		if err != nil {
 			t.Fatalf("replay %d: %v\n%s", run, err, out)
 		}
@@ -210,7 +214,7 @@ func TestImportStateFile(t *testing.T) {
 	}
 	state := filepath.Join(t.TempDir(), "progress.json")
 	for run := 1; run <= 2; run++ {
-		out, err := importCmd(t, db, "", "-state", state, dump).CombinedOutput()
+		out, err := importCmd(t, db, 0, "-state", state, dump).CombinedOutput()
 		if err != nil {
 			t.Fatalf("run %d: %v\n%s", run, err, out)
 		}

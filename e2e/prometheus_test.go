@@ -13,7 +13,7 @@ import (
 // samples are posted, and PromQL returns the gauges with their ident labels
 // and values, and the silent-device expression works.
 func TestRealPrometheusScrape(t *testing.T) {
-	ex := startExporter(t, "", nil, "")
+	ex := startExporter(t, "", nil, nil)
 	ex.PostSamples(t)
 	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{strings.TrimPrefix(ex.InternalURL, "http://")}})
 	got := map[string]string{}
@@ -53,7 +53,7 @@ func TestRealPrometheusScrape(t *testing.T) {
 // TestMetricsPassPromtool: /metrics after the samples, device gauges and
 // the exporter's own metrics, passes promtool check metrics.
 func TestMetricsPassPromtool(t *testing.T) {
-	ex := startExporter(t, "", nil, "")
+	ex := startExporter(t, "", nil, nil)
 	ex.PostSamples(t)
 	promtoolCheck(t, get(t, ex.InternalURL+"/metrics"))
 }

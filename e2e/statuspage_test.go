@@ -4,9 +4,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,57 +24,36 @@ import (
 // screenshot is written to $ARTIFACTS_DIR (the temporary directory when
 // unset).
 func TestStatusPageInBrowser(t *testing.T) {
-	ex := startExporter(t, "", nil, "")
+	ex := startExporter(t, "", nil, nil)
 	ex.PostSamples(t)
 	// A 10 KB ident must not push the columns off the screen.
 	long := `[{"ident":"` + strings.Repeat("L", 10_000) + `","timestamp":1717171200,"custom.other.1":1}]`
 	if code, answer := post(t, ex.URL+"/flespi", []byte(long), nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
 	}
-	browser, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is not installed: run the tests with scripts/test.sh, which installs it")
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(browser),
-		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(profileDir(t)), chromedp.WindowSize(1200, 1600),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
-	var scriptErrors []string
-	var mu sync.Mutex
-	chromedp.ListenTarget(ctx, func(ev any) {
-		if e, ok := ev.(*cdpruntime.EventExceptionThrown); ok {
-			mu.Lock()
-			scriptErrors = append(scriptErrors, e.ExceptionDetails.Error())
-			mu.Unlock()
-		}
-	})
+	ctx, scriptErrors := openBrowser(t, 1200, 1600)
 
 	var rows, visible int
 	var identWidth, pageWidth, windowWidth float64
 	var unmapped, suggested, count, firstByMessages, firstUnmapped, firstRuleBefore, firstRuleAfter string
 	var png []byte
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		chromedp.Navigate(ex.InternalURL+"/"),
 		chromedp.WaitVisible("#devices", chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('#devices tbody tr').length`, &rows),
 		chromedp.Text("#unmapped tbody", &unmapped, chromedp.ByQuery),
 		chromedp.Text("#suggestions tbody", &suggested, chromedp.ByQuery),
 		chromedp.FullScreenshot(&png, 100), // 100: PNG,
-		// Sort by messages, most first: two devices sent two messages.
+		// Sort by messages, most first: two devices sent two messages. The
+		// list comes from api/devices: each answer numbers data-loaded.
 		chromedp.Click(`#devices th:nth-child(5)`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#devices[data-loaded="1"]`, chromedp.ByQuery),
 		chromedp.Click(`#devices th:nth-child(5)`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#devices[data-loaded="2"]`, chromedp.ByQuery),
 		chromedp.Text(`#devices tbody tr:first-child td:nth-child(5)`, &firstByMessages, chromedp.ByQuery),
 		chromedp.SendKeys("#filter", "FVO", chromedp.ByQuery),
-		chromedp.Evaluate(`Array.from(document.querySelectorAll('#devices tbody tr')).filter(r => r.style.display !== 'none').length`, &visible),
+		chromedp.WaitVisible(`#devices[data-loaded="5"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('#devices tbody tr').length`, &visible),
 		chromedp.Text("#device-count", &count, chromedp.ByQuery),
 		chromedp.Evaluate(`Math.max(...Array.from(document.querySelectorAll('#devices td.cut')).map(td => td.getBoundingClientRect().width))`, &identWidth),
 		chromedp.Evaluate(`document.querySelector('#devices').getBoundingClientRect().width`, &pageWidth),
@@ -89,7 +70,6 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = chromedp.Cancel(ctx) // close the browser and wait for it
 	dir := os.Getenv("ARTIFACTS_DIR")
 	if dir == "" {
 		dir = os.TempDir()
@@ -102,11 +82,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if rows != 7 {
 		t.Errorf("%d device rows, want the 6 idents of the samples and the long one", rows)
 	}
-	mu.Lock()
-	if len(scriptErrors) > 0 {
-		t.Errorf("script errors: %v", scriptErrors)
+	if errs := scriptErrors(); len(errs) > 0 {
+		t.Errorf("script errors: %v", errs)
 	}
-	mu.Unlock()
 	if identWidth > 400 || pageWidth > windowWidth {
 		t.Errorf("the 10 KB ident's cell is %.0f px wide, the devices table %.0f px in a %.0f px window", identWidth, pageWidth, windowWidth)
 	}
@@ -145,4 +123,105 @@ func profileDir(t *testing.T) string {
 		}
 	})
 	return dir
+}
+
+// openBrowser starts a headless Chromium with a window of width x height
+// until the test ends, and returns its context and the script errors its
+// pages threw so far.
+func openBrowser(t *testing.T, width, height int) (context.Context, func() []string) {
+	t.Helper()
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed: run the tests with scripts/test.sh, which installs it")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(browser),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(profileDir(t)), chromedp.WindowSize(width, height),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		_ = chromedp.Cancel(ctx) // close the browser and wait for it
+		cancelTimeout()
+		cancel()
+		cancelAlloc()
+	})
+	var scriptErrors []string
+	var mu sync.Mutex
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if e, ok := ev.(*cdpruntime.EventExceptionThrown); ok {
+			mu.Lock()
+			scriptErrors = append(scriptErrors, e.ExceptionDetails.Error())
+			mu.Unlock()
+		}
+	})
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(scriptErrors)
+	}
+}
+
+// TestStatusPageWith100kDevices: with 100,000 devices registered the page
+// stays under 1 MB of HTML, what needs attention is above the fold of a
+// laptop's window, and the filter finds a device among them all through
+// api/devices.
+func TestStatusPageWith100kDevices(t *testing.T) {
+	ex := startExporter(t, "", nil, nil)
+	const devices, perBatch = 100_000, 10_000
+	for start := 0; start < devices; start += perBatch {
+		var body strings.Builder
+		body.WriteString("[")
+		for i := start; i < start+perBatch; i++ {
+			if i > start {
+				body.WriteString(",")
+			}
+			fmt.Fprintf(&body, `{"ident":"dev%06d","timestamp":1717171200,"position.speed":%d,"custom.thing":1}`, i, i%90)
+		}
+		body.WriteString("]")
+		if code, answer := post(t, ex.URL+"/flespi", []byte(body.String()), nil); code != 200 {
+			t.Fatalf("%d %s", code, answer)
+		}
+	}
+	page := get(t, ex.InternalURL+"/")
+	if len(page) >= 1<<20 {
+		t.Errorf("the status page is %d bytes of HTML with %d devices, want under 1 MB", len(page), devices)
+	}
+	t.Logf("status page: %d bytes of HTML with %d devices", len(page), devices)
+
+	ctx, scriptErrors := openBrowser(t, 1280, 800)
+	var attentionTop, windowHeight float64
+	var attention, count, first string
+	var rows int
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(ex.InternalURL+"/"),
+		chromedp.WaitVisible("#attention", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#attention li').getBoundingClientRect().bottom`, &attentionTop),
+		chromedp.Evaluate(`window.innerHeight`, &windowHeight),
+		chromedp.Text("#attention", &attention, chromedp.ByQuery),
+		chromedp.SendKeys("#filter", "dev099999", chromedp.ByQuery),
+		chromedp.WaitVisible(`#devices[data-loaded="9"]`, chromedp.ByQuery),
+		chromedp.Text("#device-count", &count, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll('#devices tbody tr').length`, &rows),
+		chromedp.Text(`#devices tbody tr:first-child td:first-child`, &first, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attentionTop <= 0 || attentionTop > windowHeight {
+		t.Errorf("the first attention item ends at %.0f px, below the fold of a %.0f px window", attentionTop, windowHeight)
+	}
+	if !strings.Contains(attention, "custom.thing") && !strings.Contains(attention, "1 parameters have no rule") {
+		t.Errorf("attention items: %q", attention)
+	}
+	if count != "1" || rows != 1 || first != "dev099999" {
+		t.Errorf("filtered by dev099999: count %q, %d rows, first %q", count, rows, first)
+	}
+	if errs := scriptErrors(); len(errs) > 0 {
+		t.Errorf("script errors: %v", errs)
+	}
 }

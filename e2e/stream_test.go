@@ -34,7 +34,7 @@ func field(t *testing.T, db *testinflux.Server, name, ident string, ns int64) an
 // InfluxDB: typed values and exact microsecond timestamps.
 func TestStoreSamples(t *testing.T) {
 	db := testinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, "")
+	ex := startExporter(t, db.URL, nil, nil)
 	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
 	if code != http.StatusOK {
 		t.Fatalf("POST samples: %d %s", code, answer)
@@ -118,7 +118,7 @@ func jsonText(v any) string {
 // once it is back.
 func TestInfluxDown(t *testing.T) {
 	db := testinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, "")
+	ex := startExporter(t, db.URL, nil, nil)
 	db.Stop()
 	resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(samples(t)))
 	if err != nil {
@@ -242,7 +242,7 @@ func conflictingInflux(t *testing.T) (*testinflux.Server, *testexporter.InProces
 	t.Helper()
 	db := testinflux.Start(t)
 	deadFile := filepath.Join(t.TempDir(), "dead.jsonl")
-	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_DEAD_LETTER_FILE": deadFile}, "")
+	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_DEAD_LETTER_FILE": deadFile}, nil)
 	writeLine(t, db, `flespi,ident=old gsm.mcc="257" 1717171000000000000`)
 	return db, ex, deadFile
 }

@@ -33,13 +33,13 @@ func statusDevices(t *testing.T, ex *testexporter.InProcess) map[string]int64 {
 // the status page with no message since the start.
 func TestRegistryAcrossRestart(t *testing.T) {
 	env := map[string]string{"FLESPI_EXPORTER_DATA_DIR": t.TempDir()}
-	first := startExporter(t, "", env, "")
+	first := startExporter(t, "", env, nil)
 	first.PostSamples(t)
 	before := get(t, first.InternalURL+"/metrics")
 	if err := first.Server.SaveDevices(); err != nil {
 		t.Fatal(err)
 	}
-	second := startExporter(t, "", env, "")
+	second := startExporter(t, "", env, nil)
 	after := get(t, second.InternalURL+"/metrics")
 	for _, line := range strings.Split(before, "\n") {
 		if strings.HasPrefix(line, "flespi_device_last_") && !strings.Contains(after, line+"\n") {
@@ -55,7 +55,7 @@ func TestRegistryAcrossRestart(t *testing.T) {
 // removes a device from /metrics and the status page; an unknown one is
 // 404, and the stream listener does not offer it.
 func TestForgetDevice(t *testing.T) {
-	ex := startExporter(t, "", nil, "")
+	ex := startExporter(t, "", nil, nil)
 	ex.PostSamples(t)
 	if code := status(t, "POST", ex.URL+"/api/devices/forget?ident=605630", nil); code != http.StatusNotFound {
 		t.Errorf("forget on the stream listener: %d, want 404", code)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
@@ -18,7 +19,7 @@ import (
 func TestGaugesFromSamples(t *testing.T) {
 	clock := tb.NewClock()
 	clock.Add(2 * 365 * 24 * time.Hour) // 2026: after the newest sample (mapping.max_future)
-	ex := startExporterAt(t, "", nil, "", clock.Now)
+	ex := startExporterAt(t, "", nil, nil, clock.Now)
 	ex.PostSamples(t)
 	want := `
 # HELP flespi_ble_sensor_temperature_celsius BLE sensor temperature.
@@ -73,7 +74,7 @@ flespi_vehicle_mileage_meters{device_name="truck-07",ident="352093081234567"} 1.
 // follow arrivals.
 func TestLateMessages(t *testing.T) {
 	clock := tb.NewClock()
-	ex := startExporterAt(t, "", nil, "", clock.Now)
+	ex := startExporterAt(t, "", nil, nil, clock.Now)
 	send := func(ts int64, volts float64) {
 		t.Helper()
 		body := fmt.Sprintf(`[{"ident":"a","timestamp":%d,"battery.voltage":%v}]`, ts, volts)
@@ -109,7 +110,7 @@ flespi_device_last_received_timestamp_seconds{ident="a"} 1.7172002400e+09
 // values expired is still there, silent for longer and longer.
 func TestExpiry(t *testing.T) {
 	clock := tb.NewClock()
-	ex := startExporterAt(t, "", nil, `gauge_ttl = "1h"`, clock.Now)
+	ex := startExporterAt(t, "", nil, gaugeTTL(t, "1h"), clock.Now)
 	body := []byte(`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1},{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`)
 	if code, answer := post(t, ex.URL+"/flespi", body, nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
@@ -142,7 +143,7 @@ func TestExpiry(t *testing.T) {
 // TestSeriesCap: past prometheus.max_series new series are refused and
 // counted; existing ones still update.
 func TestSeriesCap(t *testing.T) {
-	ex := startExporter(t, "", nil, "max_series = 2")
+	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.Prometheus.MaxSeries = 2 })
 	body := []byte(`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1,"battery.level":50},{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`)
 	if code, answer := post(t, ex.URL+"/flespi", body, nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
@@ -169,7 +170,7 @@ func TestSeriesCap(t *testing.T) {
 // message of today moves both.
 func TestFutureMessageFreezesNothing(t *testing.T) {
 	clock := tb.NewClock() // 2024-06-01
-	ex := startExporterAt(t, "", nil, "", clock.Now)
+	ex := startExporterAt(t, "", nil, nil, clock.Now)
 	now := clock.Now().Unix()
 	for _, msg := range []string{
 		`[{"ident":"a","timestamp":` + fmt.Sprint(now-60) + `,"position.speed":10}]`,

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
 )
 
 // status GETs url with the headers and returns the status code.
@@ -35,7 +37,7 @@ var operatorPaths = []struct{ method, path string }{
 // the token, and acknowledges batches; the internal listener serves them,
 // /metrics gzip-compressed when asked, as Prometheus does.
 func TestStreamListenerShowsNothing(t *testing.T) {
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, "")
+	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, nil)
 	auth := map[string]string{"Authorization": "Bearer s3cret"}
 	if code, answer := post(t, ex.URL+"/flespi", samples(t), auth); code != 200 {
 		t.Fatalf("a batch with the token: %d %s", code, answer)
@@ -71,7 +73,7 @@ func TestStreamListenerShowsNothing(t *testing.T) {
 // read surfaces are on the stream listener behind its tokens and
 // allow-list, and /-/reload is not served there at all.
 func TestOneListenerIsGuarded(t *testing.T) {
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, `internal_listen = ""`)
+	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.InternalListen = "" })
 	auth := map[string]string{"Authorization": "Bearer s3cret"}
 	if code, answer := post(t, ex.URL+"/flespi", samples(t), auth); code != 200 {
 		t.Fatalf("a batch with the token: %d %s", code, answer)
@@ -89,7 +91,7 @@ func TestOneListenerIsGuarded(t *testing.T) {
 		}
 	}
 	// Outside the allow-list the token is not enough.
-	ex = startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, "internal_listen = \"\"\nallow_cidrs = [\"185.213.2.0/24\"]")
+	ex = startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.InternalListen = ""; c.HTTP.AllowCIDRs = []string{"185.213.2.0/24"} })
 	for _, path := range []string{"/", "/api/status", "/metrics", "/-/ready"} {
 		if code := status(t, "GET", ex.URL+path, auth); code != http.StatusForbidden {
 			t.Errorf("GET %s from outside http.allow_cidrs: %d, want 403", path, code)

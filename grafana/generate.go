@@ -1,3 +1,9 @@
+// Package grafana holds the docker compose stack's Grafana provisioning,
+// dashboards, Prometheus configuration and alert rules, and generates a
+// dashboard of every field and gauge the rules define (GenerateDashboard).
+// Its tests check the stack short of `docker compose up`: the compose file as docker compose loads it,
+// the provisioning and the dashboards' datasources. e2e/ runs the rules
+// through promtool and every dashboard query against real servers.
 package grafana
 
 import (

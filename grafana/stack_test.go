@@ -1,8 +1,3 @@
-// Package grafana holds the docker compose stack's Grafana provisioning,
-// dashboards, Prometheus configuration and alert rules. Its tests check them
-// short of `docker compose up`: the compose file as docker compose loads it,
-// the provisioning and the dashboards' datasources. e2e/ runs the rules
-// through promtool and every dashboard query against real servers.
 package grafana
 
 import (

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs the test dependencies, then checks formatting,
-# vets, runs both tiers of tests with the race detector, and fuzzes the
+# vets, lints (staticcheck, pinned in go.mod; no production package may
+# import the test kit), runs both tiers of tests with the race detector, and fuzzes the
 # decoder, the mapping and the MQTT packet reader briefly. FUZZTIME=0
 # leaves the fuzzing out (the seed corpora still run as tests).
 #
@@ -20,6 +21,8 @@ fi
 go vet ./...
 go vet -tags e2e ./e2e
 scripts/check-imports.sh
+go tool staticcheck ./...
+go tool staticcheck -tags e2e ./e2e
 go test -race -count=1 ./...
 go test -race -count=1 -tags e2e ./e2e
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter"
+	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -24,7 +24,7 @@ func check(file string, withInflux bool, stdout, stderr io.Writer) int {
 	if withInflux {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		typeWarnings, err := exporter.CheckFieldTypes(ctx, cfg)
+		typeWarnings, err := influx.CheckFieldTypes(ctx, cfg)
 		if err != nil {
 			fmt.Fprintln(stderr, "check -influx:", err)
 			return 1

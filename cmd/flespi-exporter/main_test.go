@@ -43,7 +43,7 @@ func TestMapGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got bytes.Buffer
-			if err := dumpMessages(cfg.Mapping, input, received, &got); err != nil {
+			if err := printMapped(cfg.Mapping, input, received, &got); err != nil {
 				t.Fatal(err)
 			}
 			golden := filepath.Join(dir, "expected.txt")

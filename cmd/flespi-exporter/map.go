@@ -27,7 +27,7 @@ func mapMessages(file, input string, stdin io.Reader, stdout, stderr io.Writer) 
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	if err := dumpMessages(cfg.Mapping, body, time.Now(), out); err != nil {
+	if err := printMapped(cfg.Mapping, body, time.Now(), out); err != nil {
 		out.Flush()
 		fmt.Fprintf(stderr, "%s: %v\n", input, err)
 		return 1
@@ -35,9 +35,9 @@ func mapMessages(file, input string, stdin io.Reader, stdout, stderr io.Writer) 
 	return 0
 }
 
-// dumpMessages writes what each message of body maps to, then the summary.
+// printMapped writes what each message of body maps to, then the summary.
 // received stands in for the arrival time.
-func dumpMessages(m *mapping.Mapping, body []byte, received time.Time, w io.Writer) error {
+func printMapped(m *mapping.Mapping, body []byte, received time.Time, w io.Writer) error {
 	out := bufio.NewWriter(w)
 	defer out.Flush()
 	d := mapDump{m: m, w: out, received: received, unmapped: map[string]int{}}

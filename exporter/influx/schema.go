@@ -3,6 +3,7 @@ package influx
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -79,4 +80,23 @@ func FieldTypes(ctx context.Context, cfg config.InfluxDB, measurements []string)
 // quoteIdent quotes an InfluxQL identifier.
 func quoteIdent(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// CheckFieldTypes compares cfg's rules with the field types InfluxDB
+// already holds and returns a warning, "file:line: key: message", for
+// each rule whose values InfluxDB would refuse: a type changed since the
+// field was first written. It needs influxdb.url.
+func CheckFieldTypes(ctx context.Context, cfg *config.Loaded) ([]string, error) {
+	if cfg.InfluxDB.URL == "" {
+		return nil, errors.New("influxdb.url is empty: there is no InfluxDB to compare the rules with")
+	}
+	held, err := FieldTypes(ctx, cfg.InfluxDB, cfg.Mapping.Measurements())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range cfg.Mapping.TypeConflicts(held) {
+		out = append(out, cfg.Locate(e))
+	}
+	return out, nil
 }

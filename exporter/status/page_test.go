@@ -12,7 +12,7 @@ import (
 
 // TestStatusJSON is the status page's data as scripts read it.
 func TestStatusJSON(t *testing.T) {
-	ex := startExporter(t, "", nil, "")
+	ex := startExporter(t, "", nil, nil)
 	post(t, ex.URL+"/flespi", samples(t), nil)
 	post(t, ex.URL+"/flespi", samples(t), nil)
 	resp, err := http.Get(ex.InternalURL + "/api/status")
@@ -69,7 +69,7 @@ func TestStatusJSON(t *testing.T) {
 // TestSuggestionsGrouped: names that would be mapped by the same rule
 // (io.245 and io.246 both suggest io.*) make one suggestion naming both.
 func TestSuggestionsGrouped(t *testing.T) {
-	ex := startExporter(t, "", nil, "")
+	ex := startExporter(t, "", nil, nil)
 	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171200,"io.245":1,"io.246":2,"weird":true}]`), nil)
 	var rep struct {
 		Suggestions []struct {
@@ -101,7 +101,7 @@ func TestStatusShowsMQTT(t *testing.T) {
 	l.Close() // nothing listens there now: connections are refused
 	ex := startExporter(t, "", map[string]string{
 		"FLESPI_TOKEN": "token", "FLESPI_MQTT_URL": "mqtt://" + closed, "FLESPI_MQTT_CLIENT_ID": "status-test",
-	}, "")
+	}, nil)
 	var rep struct {
 		MQTT *struct {
 			ClientID  string `json:"client_id"`

@@ -1,9 +1,6 @@
 package stream_test
 
 import (
-	"testing"
-	"time"
-
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
@@ -14,9 +11,3 @@ var (
 	get           = testexporter.Get
 	samples       = testexporter.Samples
 )
-
-// startExporterAt is startExporter with the clock now.
-func startExporterAt(t *testing.T, influxURL string, env map[string]string, override string, now func() time.Time) *testexporter.InProcess {
-	t.Helper()
-	return testexporter.StartInProcess(t, testexporter.Options{InfluxURL: influxURL, Env: env, Override: override, Now: now})
-}

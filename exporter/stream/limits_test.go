@@ -10,7 +10,7 @@ import (
 // map (**.status) make no series: /metrics stays small and every value is
 // counted as name_too_long.
 func TestHostileNames(t *testing.T) {
-	ex := startExporter(t, "", nil, "")
+	ex := startExporter(t, "", nil, nil)
 	var body strings.Builder
 	body.WriteString("[")
 	for i := range 200 {

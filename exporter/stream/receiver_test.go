@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
@@ -20,7 +21,7 @@ import (
 // and that nothing of it reached InfluxDB.
 func TestBadInput(t *testing.T) {
 	db := fakeinflux.Start(t)
-	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, `max_body_size = "64KiB"`)
+	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.MaxBodySize = 64 << 10 })
 	auth := map[string]string{"Authorization": "Bearer s3cret"}
 	big := bytes.Repeat([]byte(" "), 70<<10)
 	bomb := gzipped(t, append(append([]byte(`[{"ident":"a","x":"`), bytes.Repeat([]byte("a"), 200<<10)...), `"}]`...))
@@ -91,12 +92,12 @@ func gzipped(t *testing.T, b []byte) []byte {
 
 // TestAllowList answers 403 to a client outside http.allow_cidrs.
 func TestAllowList(t *testing.T) {
-	ex := startExporter(t, "", nil, `allow_cidrs = ["185.213.2.0/24"]`)
+	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.HTTP.AllowCIDRs = []string{"185.213.2.0/24"} })
 	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
 	if code != 403 || !strings.HasPrefix(answer, "client 127.0.0.1:") || !strings.HasSuffix(answer, " is not in http.allow_cidrs") {
 		t.Errorf("got %d %q", code, answer)
 	}
-	ex = startExporter(t, "", nil, `allow_cidrs = ["185.213.2.0/24", "127.0.0.0/8"]`)
+	ex = startExporter(t, "", nil, func(c *config.Loaded) { c.HTTP.AllowCIDRs = []string{"185.213.2.0/24", "127.0.0.0/8"} })
 	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
 		t.Errorf("allowed client: %d %q", code, answer)
 	}
@@ -105,7 +106,7 @@ func TestAllowList(t *testing.T) {
 // TestCompressedBodies accepts gzip and both kinds of deflate.
 func TestCompressedBodies(t *testing.T) {
 	db := fakeinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, "")
+	ex := startExporter(t, db.URL, nil, nil)
 	var z, f bytes.Buffer
 	zw := zlib.NewWriter(&z)
 	zw.Write(samples(t))
@@ -154,7 +155,7 @@ func slowClient(t *testing.T, url string, header map[string]string, head []byte)
 // take no slot while their bodies arrive: with every slot's worth of them
 // and more, a whole batch is still stored at once.
 func TestSlowClientsHoldNoSlot(t *testing.T) {
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, "max_in_flight = 2")
+	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.MaxInFlight = 2 })
 	auth := map[string]string{"Authorization": "Bearer s3cret"}
 	for range 4 {
 		slowClient(t, ex.URL+"/flespi", auth, []byte(`[{"ident":"a",`))
@@ -176,7 +177,7 @@ func TestSlowClientsHoldNoSlot(t *testing.T) {
 // http.max_in_flight_bytes, counted as they arrive; past it, 503 with
 // Retry-After, and the bytes are given back when a request ends.
 func TestInFlightBytes(t *testing.T) {
-	ex := startExporter(t, "", nil, "max_body_size = \"8KiB\"\nmax_in_flight_bytes = \"10KiB\"")
+	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.HTTP.MaxBodySize, c.HTTP.MaxInFlightBytes = 8<<10, 10<<10 })
 	slowClient(t, ex.URL+"/flespi", nil, append([]byte(`[{"ident":"a","x":"`), bytes.Repeat([]byte("a"), 7<<10)...))
 	deadline := time.Now().Add(5 * time.Second)
 	for ex.MetricValue(t, "flespi_exporter_in_flight_bytes") < 7<<10 && time.Now().Before(deadline) {
@@ -204,7 +205,7 @@ func TestInFlightBytes(t *testing.T) {
 func TestSlotsWhileStoring(t *testing.T) {
 	db := fakeinflux.Start(t)
 	db.Then(fakeinflux.Answer{Status: 204, Delay: 7 * time.Second})
-	ex := startExporter(t, db.URL, nil, "max_in_flight = 1")
+	ex := startExporter(t, db.URL, nil, func(c *config.Loaded) { c.HTTP.MaxInFlight = 1 })
 	first := make(chan int, 1)
 	go func() {
 		code, _ := post(t, ex.URL+"/flespi", samples(t), nil)
@@ -227,7 +228,7 @@ func TestSlotsWhileStoring(t *testing.T) {
 // the rest is stored, in write requests of influxdb.batch_size points.
 func TestSkipsAndChunks(t *testing.T) {
 	db := fakeinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, "batch_size = 3")
+	ex := startExporter(t, db.URL, nil, func(c *config.Loaded) { c.InfluxDB.BatchSize = 3 })
 	body := []byte(`[{"timestamp":1717171200,"position.speed":1},` +
 		`{"ident":"a","timestamp":1717171200,"position.speed":2},{"ident":"a","timestamp":1717171201,"position.speed":"fast"},` +
 		`{"ident":"b","timestamp":1717171200,"position.speed":3},{"ident":"c","timestamp":1717171200,"position.speed":4},` +
@@ -259,7 +260,7 @@ func TestSkipsAndChunks(t *testing.T) {
 // TestTLS serves the stream over HTTPS when http.tls_cert and tls_key are set.
 func TestTLS(t *testing.T) {
 	certFile, keyFile, pool := tb.SelfSigned(t, t.TempDir())
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TLS_CERT": certFile, "FLESPI_EXPORTER_TLS_KEY": keyFile}, "")
+	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TLS_CERT": certFile, "FLESPI_EXPORTER_TLS_KEY": keyFile}, nil)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	url := strings.Replace(ex.URL, "http://", "https://", 1) + "/flespi"
 	resp, err := client.Post(url, "application/json", bytes.NewReader(samples(t)))
@@ -279,7 +280,7 @@ func TestTLS(t *testing.T) {
 // TestBearerScheme: the scheme is matched without regard to case; the
 // bare token in Authorization is refused; a custom header may carry it.
 func TestBearerScheme(t *testing.T) {
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, "")
+	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, nil)
 	for header, want := range map[string]int{
 		"Bearer s3cret":   200,
 		"bearer s3cret":   200,
@@ -293,7 +294,7 @@ func TestBearerScheme(t *testing.T) {
 			t.Errorf("Authorization: %q: %d %s, want %d", header, code, answer, want)
 		}
 	}
-	custom := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, `auth_header = "X-Stream-Token"`)
+	custom := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.AuthHeader = "X-Stream-Token" })
 	for header, want := range map[string]int{"s3cret": 200, "Bearer s3cret": 200, "wrong": 401} {
 		if code, answer := post(t, custom.URL+"/flespi", samples(t), map[string]string{"X-Stream-Token": header}); code != want {
 			t.Errorf("X-Stream-Token: %q: %d %s, want %d", header, code, answer, want)

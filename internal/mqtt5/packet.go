@@ -34,10 +34,6 @@ const (
 	TypeDisconnect = 14
 )
 
-// maxRemainingLength is the largest length a four-byte variable byte
-// integer holds (1.5.5): the largest packet MQTT allows.
-const maxRemainingLength = 268_435_455
-
 // Packet is a packet from the broker. Topic and Payload are views into the
 // connection's read buffer, valid until the connection's next Next.
 type Packet struct {

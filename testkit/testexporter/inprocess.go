@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
@@ -40,10 +40,11 @@ type Options struct {
 	InfluxURL string            // "" for none
 	Bucket    string            // INFLUXDB_BUCKET; "db/autogen" when empty
 	Env       map[string]string // more environment variables of the file
-	// Override is a line "key = value" that replaces the line of that key
-	// (or several such lines).
-	Override string
-	Now      func() time.Time // the clock; time.Now when nil
+	// Change changes the loaded configuration, typed: c.HTTP.MaxInFlight
+	// = 2. The rules are compiled again after it, so it may change
+	// c.Config.Mapping and c.Rules too.
+	Change func(c *config.Loaded)
+	Now    func() time.Time // the clock; time.Now when nil
 }
 
 // ConfigFile is the repository's config.toml.
@@ -75,7 +76,7 @@ func Parse(t testing.TB, opts Options) *config.Loaded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := WithOverride(t, string(data), opts.Override)
+	text := string(data)
 	bucket := opts.Bucket
 	if bucket == "" {
 		bucket = "db/autogen"
@@ -100,6 +101,12 @@ func Parse(t testing.TB, opts Options) *config.Loaded {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.Change != nil {
+		opts.Change(cfg)
+		if cfg.Mapping, err = mapping.Compile(cfg.Config.Mapping, cfg.Rules); err != nil {
+			t.Fatalf("the changed rules: %v", err)
+		}
+	}
 	return cfg
 }
 
@@ -110,11 +117,11 @@ func StartInProcess(t testing.TB, opts Options) *InProcess {
 }
 
 // StartWith runs the repository's config.toml in process against
-// influxURL ("" for none), with environment variables from env, and with
-// override, a line "key = value" that replaces the line of that key.
-func StartWith(t testing.TB, influxURL string, env map[string]string, override string) *InProcess {
+// influxURL ("" for none), with environment variables from env, changed by
+// change (nil for none).
+func StartWith(t testing.TB, influxURL string, env map[string]string, change func(*config.Loaded)) *InProcess {
 	t.Helper()
-	return StartInProcess(t, Options{InfluxURL: influxURL, Env: env, Override: override})
+	return StartInProcess(t, Options{InfluxURL: influxURL, Env: env, Change: change})
 }
 
 // PostSamples posts testdata/samples.json to the stream path, and fails
@@ -163,23 +170,31 @@ func listen(t testing.TB) net.Listener {
 	return ln
 }
 
-// WithOverride replaces the line of a key in a configuration text with
-// override, "key = value"; several such lines replace one line each; ""
-// changes nothing.
-func WithOverride(t testing.TB, text, override string) string {
+// SetKey sets key (section.key, such as "influxdb.batch_size") to value
+// (TOML: 1000, "text") in a configuration text, for a process-level test
+// that runs the binary on a file: the key's line in its section is
+// replaced, and nothing of another section with a key of the same name.
+func SetKey(t testing.TB, text, key, value string) string {
 	t.Helper()
-	for _, line := range strings.Split(override, "\n") {
-		key, _, ok := strings.Cut(line, " = ")
-		if !ok {
+	section, name, ok := strings.Cut(key, ".")
+	if !ok {
+		t.Fatalf("SetKey: %q is not section.key", key)
+	}
+	lines := strings.Split(text, "\n")
+	in := false
+	for i, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "[") {
+			in = trimmed == "["+section+"]"
 			continue
 		}
-		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
-		if !re.MatchString(text) {
-			t.Fatalf("config.toml has no line for %s", key)
+		if k, _, found := strings.Cut(trimmed, "="); in && found && strings.TrimSpace(k) == name {
+			lines[i] = name + " = " + value
+			return strings.Join(lines, "\n")
 		}
-		text = re.ReplaceAllLiteralString(text, line)
 	}
-	return text
+	t.Fatalf("config.toml has no %s in [%s]", name, section)
+	return ""
 }
 
 // Post sends a batch and returns the status code and answer.
