@@ -247,9 +247,13 @@ func (s *Source) store(ctx context.Context, r *received) {
 	// closed and the acknowledgements go nowhere; the broker sends the
 	// messages again on the new connection (packet ids are per
 	// connection: an old id would acknowledge another message).
-	if err := r.conn.Ack(r.ids); err == nil {
-		s.n.acked.Add(uint64(r.acks()))
+	// A failed write closes the connection (mqtt5.Conn): the broker sends
+	// the messages again, and the reader reconnects.
+	if err := r.conn.Ack(r.ids); err != nil {
+		s.log.Warn("the MQTT acknowledgements of a stored batch were not sent; the broker sends the messages again", "messages", r.len(), "err", err)
+		return
 	}
+	s.n.acked.Add(uint64(r.acks()))
 }
 
 // decode adds the messages of r to b. The payloads are decoded as one JSON

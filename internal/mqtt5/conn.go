@@ -118,8 +118,9 @@ type Conn struct {
 	// one and a half keep-alive intervals (3.1.2.10). 0: none.
 	readTimeout time.Duration
 
-	wmu  sync.Mutex
-	wbuf []byte
+	wmu    sync.Mutex
+	wbuf   []byte
+	broken error // a write failed: the connection is closed, nothing more is written
 }
 
 // readBuffer holds many messages per system call, and any packet up to
@@ -357,11 +358,22 @@ func (c *Conn) write(b []byte) error {
 	return c.writeLocked(b)
 }
 
+// writeLocked writes b whole or closes the connection: after a write cut
+// short, the next packet would be read by the broker from the middle of
+// the last one (a PUBACK for another message than the one stored), so a
+// failed write ends the connection and every later write fails.
 func (c *Conn) writeLocked(b []byte) error {
+	if c.broken != nil {
+		return c.broken
+	}
 	if len(b) == 0 {
 		return nil
 	}
 	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write(b)
-	return err
+	if _, err := c.nc.Write(b); err != nil {
+		c.broken = fmt.Errorf("writing to the broker: %w; the connection is closed", err)
+		c.nc.Close()
+		return c.broken
+	}
+	return nil
 }

@@ -360,3 +360,49 @@ func TestNoKeepAliveNoDeadline(t *testing.T) {
 		t.Errorf("got %v %+v, want the PINGRESP sent after CONNECT's timeout", err, p)
 	}
 }
+
+// cutConn is a connection whose writes stop after limit bytes: the first
+// write that passes it writes what fits and fails.
+type cutConn struct {
+	net.Conn
+	limit   int
+	written []byte
+	closed  bool
+}
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	n := min(len(b), c.limit-len(c.written))
+	c.written = append(c.written, b[:n]...)
+	if n < len(b) {
+		return n, errors.New("connection reset by peer")
+	}
+	return n, nil
+}
+
+func (c *cutConn) Close() error                     { c.closed = true; return nil }
+func (c *cutConn) SetWriteDeadline(time.Time) error { return nil }
+
+// TestWriteErrorClosesConnection: a PUBACK write cut short closes the
+// connection, and no later packet is written after the cut bytes (the
+// broker would read them as the rest of the cut PUBACK: another message
+// acknowledged than the one stored).
+func TestWriteErrorClosesConnection(t *testing.T) {
+	nc := &cutConn{limit: 6} // one PUBACK (4 bytes) and half of the next
+	c := &Conn{nc: nc}
+	if err := c.Ack([]uint16{1, 2}); err == nil {
+		t.Fatal("a cut write returned no error")
+	}
+	if !nc.closed {
+		t.Error("the connection stays open after a failed write")
+	}
+	nc.limit = 1 << 20 // the network would take more now
+	if err := c.Ack([]uint16{3}); err == nil {
+		t.Error("a write after a failed one succeeded")
+	}
+	if err := c.Ping(); err == nil {
+		t.Error("a ping after a failed write succeeded")
+	}
+	if len(nc.written) != 6 {
+		t.Errorf("%d bytes written in all, want the 6 of the cut write and nothing after", len(nc.written))
+	}
+}
