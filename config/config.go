@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/netip"
@@ -314,8 +315,11 @@ func (c *Config) validateMQTT() []problem {
 	if strings.ContainsAny(m.ShareGroup, "/+#") {
 		add("mqtt.share_group", "%q cannot hold '/', '+' or '#'", m.ShareGroup)
 	}
-	if m.SessionExpiry < 0 || time.Duration(m.SessionExpiry) > time.Duration(1<<32-1)*time.Second {
-		add("mqtt.session_expiry", "must be between 0 and 136 years")
+	switch {
+	case m.SessionExpiry == 0:
+		add("mqtt.session_expiry", "0 turns the persistent session off: what the broker holds for the exporter, unacknowledged or sent while it is away, would be lost at each reconnect; give a duration like \"7d\"")
+	case m.SessionExpiry < 0 || time.Duration(m.SessionExpiry) > time.Duration(1<<32-1)*time.Second:
+		add("mqtt.session_expiry", "must be between 1s and 136 years")
 	}
 	if m.ReceiveMaximum < 1 || m.ReceiveMaximum > 65535 {
 		add("mqtt.receive_maximum", "must be between 1 and 65535")
@@ -327,8 +331,10 @@ func (c *Config) validateMQTT() []problem {
 		add("mqtt.batch_wait", "must be positive, like \"1s\"")
 	}
 	if m.CAFile != "" {
-		if _, err := os.Stat(m.CAFile); err != nil {
+		if pem, err := os.ReadFile(m.CAFile); err != nil {
 			add("mqtt.ca_file", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			add("mqtt.ca_file", "%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", m.CAFile)
 		}
 	}
 	return ps

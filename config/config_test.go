@@ -283,3 +283,27 @@ func TestMQTTSection(t *testing.T) {
 		}
 	}
 }
+
+// TestMQTTSessionAndCA: a session expiry of 0 (no persistent session) and
+// a CA file that cannot be read or holds no certificate are errors, at
+// check and at start, not a log line and a silent fallback.
+func TestMQTTSessionAndCA(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "ca.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := "[mqtt]\ntoken = \"T\"\nsession_expiry = \"0s\"\nca_file = \"" + notPEM + "\"\n"
+	_, err := Parse("c.toml", text, noEnv)
+	for _, w := range []string{
+		`c.toml:3: mqtt.session_expiry: 0 turns the persistent session off`,
+		`c.toml:4: mqtt.ca_file: ` + notPEM + ` holds no PEM certificate`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("want %q in\n%v", w, err)
+		}
+	}
+	_, err = Parse("c.toml", "[mqtt]\ntoken = \"T\"\nca_file = \"/nonexistent/ca.pem\"\n", noEnv)
+	if err == nil || !strings.Contains(err.Error(), "c.toml:3: mqtt.ca_file: open /nonexistent/ca.pem: no such file or directory") {
+		t.Errorf("a missing CA file: %v", err)
+	}
+}

@@ -39,6 +39,7 @@ type Source struct {
 	n         *counts
 	state     connState
 	rejected  *rejectedFile // payloads that can never be stored
+	tls       *tls.Config   // for mqtts:// and wss://
 	in        *inbox
 	connected atomic.Bool
 	// connectedOnce: a session was made in this run, so the broker should
@@ -50,11 +51,15 @@ type Source struct {
 // New returns a Source for cfg that maps and stores through pipe. Payloads
 // that are not messages are kept in rejectedFile (JSON lines).
 func New(cfg config.MQTT, pipe *pipeline.Pipeline, rejectedFile string, reg prometheus.Registerer, log *slog.Logger) (*Source, error) {
+	tc, err := tlsConfig(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
 	rf, err := openRejected(rejectedFile)
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, pipe: pipe, log: log, rejected: rf, now: time.Now}
+	s := &Source{cfg: cfg, pipe: pipe, log: log, rejected: rf, tls: tc, now: time.Now}
 	s.n = &counts{}
 	registerMetrics(reg, s.n, &s.connected)
 	s.in = newInbox(cfg.BatchSize, cfg.ReceiveMaximum, s.n)
@@ -75,7 +80,6 @@ func (s *Source) Run(ctx context.Context) error {
 		s.batches(ctx)
 	}()
 	u, _ := url.Parse(s.cfg.URL) // checked at load
-	tlsConfig := s.tlsConfig()
 	for attempt := 0; ; {
 		select {
 		case <-ctx.Done():
@@ -83,7 +87,7 @@ func (s *Source) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(backoff(attempt)):
 		}
-		up, err := s.session(ctx, u, tlsConfig)
+		up, err := s.session(ctx, u, s.tls)
 		if err != nil && ctx.Err() == nil {
 			s.state.failed(s.now(), connectError(err))
 		}
@@ -235,23 +239,24 @@ func (s *Source) keepAlive(c *mqtt5.Conn, done <-chan struct{}) {
 	}
 }
 
-// tlsConfig trusts ca_file when given, else the system's CAs.
-func (s *Source) tlsConfig() *tls.Config {
+// tlsConfig trusts ca_file when given, else the system's CAs. A ca_file
+// that cannot be read or holds no certificate is an error: falling back
+// to the system's CAs would trust what the operator did not mean to.
+func tlsConfig(caFile string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if s.cfg.CAFile == "" {
-		return cfg
+	if caFile == "" {
+		return cfg, nil
 	}
-	pem, err := os.ReadFile(s.cfg.CAFile)
+	pem, err := os.ReadFile(caFile)
 	if err != nil {
-		s.log.Error("reading mqtt.ca_file", "err", err)
-		return cfg
+		return nil, fmt.Errorf("mqtt.ca_file: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		s.log.Error("mqtt.ca_file holds no PEM certificate", "file", s.cfg.CAFile)
+		return nil, fmt.Errorf("mqtt.ca_file: %s holds no PEM certificate", caFile)
 	}
 	cfg.RootCAs = pool
-	return cfg
+	return cfg, nil
 }
 
 // backoff waits longer after each failed attempt: 1 s, 2 s, 4 s ... 1 min
