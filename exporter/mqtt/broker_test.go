@@ -242,6 +242,11 @@ func TestAcknowledgedOnceStored(t *testing.T) {
 	if got := counter(t, reg, "flespi_exporter_mqtt_batches_held_total"); got != 1 {
 		t.Errorf("batches held %v, want 1", got)
 	}
+	// Counted once the write returns, which may be after the broker read it.
+	deadline := time.Now().Add(2 * time.Second)
+	for counter(t, reg, "flespi_exporter_mqtt_messages_acknowledged_total") != 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := counter(t, reg, "flespi_exporter_mqtt_messages_acknowledged_total"); got != 5 {
 		t.Errorf("acknowledged %v, want 5", got)
 	}

@@ -18,7 +18,7 @@ import (
 
 // Answer is one scripted answer to a write request.
 type Answer struct {
-	Status int               // the status code; the request stores nothing
+	Status int               // the status code; the request stores nothing. 0: stored as usual, after Delay
 	Header map[string]string // headers of the answer (Retry-After)
 	Body   string            // the answer's body
 	Delay  time.Duration     // wait before answering (or until the client gives up)
@@ -134,6 +134,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.script = s.script[1:]
 	}
 	s.mu.Unlock()
+	if a != nil && a.Status == 0 { // a slow write that succeeds
+		select {
+		case <-time.After(a.Delay):
+		case <-r.Context().Done():
+			return
+		}
+		a = nil
+	}
 	if a != nil {
 		s.answer(w, r, *a)
 		return
