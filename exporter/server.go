@@ -136,9 +136,6 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		Influx: s.influx, InfluxURL: cfg.InfluxDB.URL, Bucket: cfg.InfluxDB.Bucket, DeadLetter: cfg.InfluxDB.DeadLetterFile,
 		MQTT: s.mqtt,
 	}
-	if cfg.InfluxDB.DeadLetterFile == "off" {
-		s.status.DeadLetter = ""
-	}
 	return s, nil
 }
 

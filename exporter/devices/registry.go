@@ -72,9 +72,7 @@ func (r *Registry) Update(seen []Seen, source string) {
 			r.devices[strings.Clone(s.Ident)] = d
 		}
 		d.messages++
-		if d.source != source {
-			d.source = source
-		}
+		d.source = source
 		d.lastReceived = max(d.lastReceived, s.Received)
 		if s.At < d.lastMessage || (s.At == 0 && d.lastMessage != 0) {
 			continue // late: the newest message's name and counts stay

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
@@ -25,21 +24,8 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// compile makes a Mapping of [[rule]]s in TOML.
-func compile(t *testing.T, rules string) *mapping.Mapping {
-	t.Helper()
-	var file struct {
-		Rule []mapping.Rule `toml:"rule"`
-	}
-	if _, err := toml.Decode(rules, &file); err != nil {
-		t.Fatal(err)
-	}
-	m, err := mapping.Compile(mapping.DefaultConfig(), file.Rule)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+// compile is the internal tests' helper (export_test.go).
+var compile = pipeline.Compile
 
 // newSink returns an InfluxDB sink writing to a fake InfluxDB.
 func newSink(t *testing.T) (*fakeinflux.Server, *influx.Sink) {
