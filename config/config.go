@@ -123,10 +123,21 @@ type MQTT struct {
 	// messages) while the exporter is away.
 	SessionExpiry Duration `toml:"session_expiry"`
 	// BatchSize is how many messages make a batch, stored (and then
-	// acknowledged) together; BatchWait how long a batch waits to fill.
-	// What arrives while a batch is being stored joins the next one.
+	// acknowledged) together; BatchWait how long a batch waits to fill;
+	// BatchIdle how long the inflow may pause before the batch is stored
+	// anyway (a broker that sends the next messages only once these are
+	// acknowledged would otherwise wait BatchWait each time). What arrives
+	// while a batch is being stored joins the next one.
 	BatchSize int      `toml:"batch_size"`
 	BatchWait Duration `toml:"batch_wait"`
+	BatchIdle Duration `toml:"batch_idle"`
+	// BatchBytes bounds the payload bytes of a batch, and of the messages
+	// taken in while one is stored: with ReceiveMaximum, the memory the
+	// source holds while InfluxDB is down.
+	BatchBytes Size `toml:"batch_bytes"`
+	// MaxPacketSize is the largest packet the broker may send, told in
+	// CONNECT and enforced on read (MQTT allows 256 MiB).
+	MaxPacketSize Size `toml:"max_packet_size"`
 	// ReceiveMaximum bounds the messages the broker sends before they are
 	// acknowledged, and those the source takes in beside the batch being
 	// stored: the memory it holds while InfluxDB is down.
@@ -167,6 +178,7 @@ func Default() Config {
 		MQTT: MQTT{
 			URL: "mqtts://mqtt.flespi.io:8883", ClientID: "flespi-exporter", Topics: []string{"flespi/message/gw/devices/+"},
 			SessionExpiry: Duration(24 * time.Hour), BatchSize: 500, BatchWait: Duration(time.Second), ReceiveMaximum: 1000,
+			BatchIdle: Duration(2 * time.Millisecond), BatchBytes: 32 << 20, MaxPacketSize: 16 << 20,
 		},
 		Mapping: mapping.DefaultConfig(),
 	}
@@ -329,6 +341,15 @@ func (c *Config) validateMQTT() []problem {
 	}
 	if m.BatchWait <= 0 {
 		add("mqtt.batch_wait", "must be positive, like \"1s\"")
+	}
+	if m.BatchIdle <= 0 || m.BatchIdle > m.BatchWait {
+		add("mqtt.batch_idle", "must be positive and at most mqtt.batch_wait (%s), like \"2ms\"", m.BatchWait)
+	}
+	if m.MaxPacketSize < 1<<10 || m.MaxPacketSize > 256<<20 {
+		add("mqtt.max_packet_size", "must be between 1KiB and 256MiB (MQTT's limit), like \"16MiB\"")
+	}
+	if m.BatchBytes < m.MaxPacketSize {
+		add("mqtt.batch_bytes", "%s is less than mqtt.max_packet_size (%s): a message of the largest size would fit no batch", m.BatchBytes, m.MaxPacketSize)
 	}
 	if m.CAFile != "" {
 		if pem, err := os.ReadFile(m.CAFile); err != nil {

@@ -48,6 +48,24 @@ func sampleObjects(t *testing.T) [][]byte {
 	return out
 }
 
+// brokers are the two MQTT implementations the cases that do not depend
+// on one broker's features run against: mosquitto (many messages in
+// flight) and ejabberd (one in flight).
+var brokers = []struct {
+	name  string
+	start func(t *testing.T, token string) *testmqtt.Broker
+}{
+	{"mosquitto", func(t *testing.T, token string) *testmqtt.Broker { return testmqtt.Start(t, token) }},
+	{"ejabberd", func(t *testing.T, token string) *testmqtt.Broker { return testmqtt.StartEjabberd(t, token) }},
+}
+
+// onEachBroker runs test as a subtest per broker.
+func onEachBroker(t *testing.T, test func(t *testing.T, start func(t *testing.T, token string) *testmqtt.Broker, name string)) {
+	for _, b := range brokers {
+		t.Run(b.name, func(t *testing.T) { test(t, b.start, b.name) })
+	}
+}
+
 // waitFor polls cond for up to limit.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -64,7 +82,11 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 // broker's TLS listener, end up in InfluxDB with exact values and times,
 // and the status page says where they came from.
 func TestMQTTToInfluxDB(t *testing.T) {
-	broker := testmqtt.Start(t, mqttToken)
+	onEachBroker(t, testMQTTToInfluxDB)
+}
+
+func testMQTTToInfluxDB(t *testing.T, start func(*testing.T, string) *testmqtt.Broker, _ string) {
+	broker := start(t, mqttToken)
 	db := testinflux.Start(t)
 	ex := testexporter.StartInProcess(t, testexporter.Options{InfluxURL: db.URL, Env: mqttEnv(broker, db, "exporter-1")})
 	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return ex.MetricValue(t, "flespi_exporter_mqtt_connected") == 1 })
@@ -135,7 +157,11 @@ func speeds(t *testing.T, db *testinflux.Server) int {
 // broker (a second look at the session shows them); InfluxDB and the
 // exporter back, every message is stored once.
 func TestMQTTHoldsWhileInfluxDBIsDown(t *testing.T) {
-	broker := testmqtt.Start(t, mqttToken)
+	onEachBroker(t, testMQTTHoldsWhileInfluxDBIsDown)
+}
+
+func testMQTTHoldsWhileInfluxDBIsDown(t *testing.T, start func(*testing.T, string) *testmqtt.Broker, name string) {
+	broker := start(t, mqttToken)
 	db := testinflux.Start(t)
 	ex := testexporter.Start(t, mqttEnv(broker, db, "exporter-down"))
 	metrics := "http://" + ex.InternalAddr + "/metrics"
@@ -150,9 +176,14 @@ func TestMQTTHoldsWhileInfluxDBIsDown(t *testing.T) {
 	}
 	ex.Kill()
 	// A second look: the exporter's session still holds the 300 messages
-	// (looked at without acknowledging them).
-	if kept := broker.Peek("exporter-down", 2*time.Second); kept != 300 {
-		t.Errorf("the session holds %d messages, want the 300 unacknowledged", kept)
+	// (looked at without acknowledging them). ejabberd shows one at a
+	// time: the next only once that one is acknowledged.
+	want := 300
+	if name == "ejabberd" {
+		want = 1
+	}
+	if kept := broker.Peek("exporter-down", 2*time.Second); kept != want {
+		t.Errorf("the session shows %d messages, want %d of the 300 unacknowledged", kept, want)
 	}
 	db.Restart()
 	ex.Restart()
@@ -169,7 +200,11 @@ func TestMQTTHoldsWhileInfluxDBIsDown(t *testing.T) {
 // TestMQTTKilledMidStream: the exporter SIGKILLed while messages flow and
 // restarted with the same client id loses none.
 func TestMQTTKilledMidStream(t *testing.T) {
-	broker := testmqtt.Start(t, mqttToken)
+	onEachBroker(t, testMQTTKilledMidStream)
+}
+
+func testMQTTKilledMidStream(t *testing.T, start func(*testing.T, string) *testmqtt.Broker, _ string) {
+	broker := start(t, mqttToken)
 	db := testinflux.Start(t)
 	ex := testexporter.Start(t, mqttEnv(broker, db, "exporter-kill"))
 	metrics := "http://" + ex.InternalAddr + "/metrics"
@@ -254,4 +289,23 @@ func TestMQTTWrongToken(t *testing.T) {
 	if n := strings.Count(ex.Log(), "the broker refused the token"); n < 2 || n > 5 {
 		t.Errorf("%d attempts in 3 s: want a retry with backoff", n)
 	}
+}
+
+// TestMQTTOneInFlight: a broker that sends the next message only once the
+// last is acknowledged (ejabberd) meets a source that stores a batch as
+// soon as the inflow pauses: 2,000 messages stored in well under 20 s
+// (with a batch that waited batch_wait to fill, 61 in 60 s).
+func TestMQTTOneInFlight(t *testing.T) {
+	broker := testmqtt.StartEjabberd(t, mqttToken)
+	db := testinflux.Start(t)
+	ex := testexporter.Start(t, mqttEnv(broker, db, "exporter-one"))
+	metrics := "http://" + ex.InternalAddr + "/metrics"
+	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_connected") == 1 })
+	start := time.Now()
+	broker.Publish(mqttTopic, numbered(2000, 0)...) // the exporter is sent one at a time meanwhile
+	waitFor(t, 20*time.Second-time.Since(start), "2000 points within 20 s of the first published", func() bool { return speeds(t, db) == 2000 })
+	t.Logf("2000 messages one at a time, stored %v after the first was published", time.Since(start).Round(time.Millisecond))
+	waitFor(t, 5*time.Second, "2000 acknowledgements", func() bool {
+		return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_messages_acknowledged_total") == 2000
+	})
 }

@@ -84,6 +84,16 @@ type Message struct {
 	SameKeys bool
 }
 
+// Span is where the message lies in body, the body Decode was given: its
+// first byte ('{') and the byte after its last ('}'). A source that joins
+// messages of its own into one body (MQTT) checks with it that each stays
+// within its own part.
+func (m *Message) Span(body []byte) (start, end int) {
+	// Raw is body[start:end]: the capacity left after it tells start.
+	start = cap(body) - cap(m.Raw)
+	return start, start + len(m.Raw)
+}
+
 // Get returns the parameter with the given name, or nil. When a name occurs
 // twice the last one wins, as in a JSON object decoded by most readers.
 func (m *Message) Get(name string) *Param {

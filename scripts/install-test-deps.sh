@@ -6,6 +6,8 @@
 #   - chromium (Debian package): the status page tested in a headless browser.
 #   - mosquitto (Debian package): a real MQTT 5 broker for the MQTT source's
 #     tests (persistence, password file, TLS listener).
+#   - ejabberd (Debian package, its mod_mqtt): a second MQTT 5 broker that
+#     keeps one message in flight; started by the tests without its service.
 #   - influxd, InfluxDB OSS 1.8.10 built from source with go install (pure Go,
 #     about 3 minutes the first time, cached after): the real database that the
 #     receiver tests write to.
@@ -15,6 +17,7 @@ need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v ejabberdctl >/dev/null 2>&1 || [ -x /usr/sbin/ejabberdctl ] || need+=(ejabberd)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -30,6 +33,7 @@ fi
 promtool --version | head -1
 chromium --version
 /usr/sbin/mosquitto -h 2>/dev/null | head -1 || true
+dpkg-query -W -f='ejabberd ${Version}\n' ejabberd 2>/dev/null || true
 
 influxd="$(go env GOPATH)/bin/influxd"
 # `go version -m` reads the module version that go install recorded.

@@ -2,10 +2,13 @@ package mqtt
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/message"
 	"github.com/flespi-exporter/flespi-exporter/internal/mqtt5"
 	"github.com/flespi-exporter/flespi-exporter/internal/retry"
 )
@@ -17,15 +20,16 @@ var holdPolicy = retry.Policy{First: time.Second, Max: time.Minute}
 
 // received are messages of one connection, copied out of its read buffer:
 // the payloads already joined as a JSON array (a batch's body, decoded in
-// one pass like an HTTP stream's), their topics, and their packet ids to
-// acknowledge.
+// one pass like an HTTP stream's), their topics, and what acknowledges
+// them.
 type received struct {
 	conn     *mqtt5.Conn
-	body     []byte   // "[" payload "," payload ... (the "]" added when taken)
-	payloads []span   // each payload in body
-	topics   []byte   // joined
-	topicEnd []int    // each topic's end in topics
-	ids      []uint16 // packet ids; 0 for QoS 0
+	body     []byte           // "[" payload "," payload ... (the "]" added when taken)
+	payloads []span           // each payload in body
+	topics   []byte           // joined
+	topicEnd []int            // each topic's end in topics
+	acks     []mqtt5.Delivery // packet id and QoS of each
+	bytes    int              // payload bytes
 }
 
 type span struct{ start, end int }
@@ -42,7 +46,8 @@ func (r *received) clear(c *mqtt5.Conn) {
 		r.body = nil
 	}
 	r.body = append(r.body[:0], '[')
-	r.payloads, r.topics, r.topicEnd, r.ids = r.payloads[:0], r.topics[:0], r.topicEnd[:0], r.ids[:0]
+	r.payloads, r.topics, r.topicEnd, r.acks = r.payloads[:0], r.topics[:0], r.topicEnd[:0], r.acks[:0]
+	r.bytes = 0
 }
 
 func (r *received) add(p *mqtt5.Packet) {
@@ -54,8 +59,12 @@ func (r *received) add(p *mqtt5.Packet) {
 	r.payloads = append(r.payloads, span{start, len(r.body)})
 	r.topics = append(r.topics, p.Topic...)
 	r.topicEnd = append(r.topicEnd, len(r.topics))
-	r.ids = append(r.ids, p.PacketID)
+	r.acks = append(r.acks, mqtt5.Delivery{PacketID: p.PacketID, QoS: p.QoS})
+	r.bytes += len(p.Payload)
 }
+
+// close ends the JSON array of the payloads.
+func (r *received) close() { r.body = append(r.body, ']') }
 
 func (r *received) payload(i int) []byte { return r.body[r.payloads[i].start:r.payloads[i].end] }
 
@@ -67,22 +76,11 @@ func (r *received) topic(i int) string {
 	return string(r.topics[start:r.topicEnd[i]])
 }
 
-// anyEmpty reports whether a payload is empty: joined, it would vanish
-// ("[]") or break the array.
-func (r *received) anyEmpty() bool {
-	for _, p := range r.payloads {
-		if p.start == p.end {
-			return true
-		}
-	}
-	return false
-}
-
-// acks is how many of the messages are acknowledged (QoS 1).
-func (r *received) acks() int {
+// acknowledged is how many of the messages are acknowledged (QoS 1 and 2).
+func (r *received) acknowledged() int {
 	n := 0
-	for _, id := range r.ids {
-		if id != 0 {
+	for _, a := range r.acks {
+		if a.QoS > 0 {
 			n++
 		}
 	}
@@ -92,29 +90,36 @@ func (r *received) acks() int {
 // inbox holds what the current connection received and the batch loop
 // has not taken yet. The reader adds a message at a time under the lock;
 // the batch loop takes everything at once: no goroutine hand-off per
-// message. It holds at most receive_maximum messages: the broker should
-// send no more before they are acknowledged, but mosquitto 2.0 was seen to
-// (flespi-bench: 30,000 at once), so the reader waits for room, and the
-// memory stays bounded by what the client asked for.
+// message. It holds at most receive_maximum messages and batch_bytes of
+// payloads: the broker should send no more messages before they are
+// acknowledged, but mosquitto 2.0 was seen to (flespi-bench: 30,000 at
+// once), and a few large ones can be gigabytes; so the reader waits for
+// room, and the memory stays bounded by what the configuration says.
 type inbox struct {
-	mu    sync.Mutex
-	room  *sync.Cond // signalled when the inbox is taken or reset
-	msgs  *received
-	size  int           // batch_size
-	max   int           // receive_maximum
-	first chan struct{} // a message came to an empty inbox
-	full  chan struct{} // the inbox holds batch_size messages
-	n     *counts
+	mu       sync.Mutex
+	room     *sync.Cond // signalled when the inbox is taken or reset
+	msgs     *received
+	size     int           // batch_size
+	max      int           // receive_maximum
+	maxBytes int           // batch_bytes
+	lastAdd  time.Time     // when the last message came: the batch loop sees the inflow pause
+	first    chan struct{} // a message came to an empty inbox
+	full     chan struct{} // the inbox holds batch_size messages
+	n        *counts
 }
 
-func newInbox(size, max int, n *counts) *inbox {
-	in := &inbox{msgs: &received{}, size: size, max: max, first: make(chan struct{}, 1), full: make(chan struct{}, 1), n: n}
+func newInbox(size, max, maxBytes int, n *counts) *inbox {
+	in := &inbox{msgs: &received{}, size: size, max: max, maxBytes: maxBytes,
+		first: make(chan struct{}, 1), full: make(chan struct{}, 1), n: n}
 	in.room = sync.NewCond(&in.mu)
 	in.msgs.clear(nil)
 	return in
 }
 
-// add copies a message of connection c in, after waiting for room.
+// add copies a message of connection c in, after waiting for room: for
+// one more message, and for its bytes unless the inbox is empty (a
+// message is never too large for an empty inbox: max_packet_size is at
+// most batch_bytes).
 func (in *inbox) add(c *mqtt5.Conn, p *mqtt5.Packet) {
 	in.n.received.Add(1)
 	if p.Dup {
@@ -122,23 +127,36 @@ func (in *inbox) add(c *mqtt5.Conn, p *mqtt5.Packet) {
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	for c == in.msgs.conn && in.msgs.len() >= in.max {
+	for c == in.msgs.conn && in.noRoomFor(len(p.Payload)) {
 		in.room.Wait()
 	}
 	if c != in.msgs.conn {
 		return // of a connection that ended: the broker sends it again
 	}
 	in.msgs.add(p)
-	switch in.msgs.len() {
-	case 1:
+	in.lastAdd = time.Now()
+	switch {
+	case in.msgs.len() == 1:
 		signal(in.first)
-	case in.size:
+	case in.msgs.len() == in.size || in.msgs.bytes >= in.maxBytes:
 		signal(in.full)
 	}
 }
 
-// take returns what the inbox holds and leaves it empty, with spare's
-// buffers.
+func (in *inbox) noRoomFor(bytes int) bool {
+	m := in.msgs
+	return m.len() >= in.max || (m.len() > 0 && m.bytes+bytes > in.maxBytes)
+}
+
+// quiet is how long ago the last message came.
+func (in *inbox) quiet() time.Duration {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return time.Since(in.lastAdd)
+}
+
+// take returns what the inbox holds, its JSON array closed, and leaves it
+// empty, with spare's buffers.
 func (in *inbox) take(spare *received) *received {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -148,6 +166,7 @@ func (in *inbox) take(spare *received) *received {
 	drain(in.first)
 	drain(in.full)
 	in.room.Broadcast()
+	r.close()
 	return r
 }
 
@@ -190,12 +209,21 @@ func drain(ch chan struct{}) {
 	}
 }
 
-// batches takes the inbox when it holds batch_size messages, or batch_wait
-// after its first message, and stores it before it takes the next: while
-// InfluxDB is down, the broker stops at receive_maximum unacknowledged
-// messages and keeps the rest.
+// finishWithin is how long a batch being stored when the source stops
+// may still take to be stored and acknowledged (docker stops a container
+// with SIGKILL 10 s after SIGTERM).
+const finishWithin = 8 * time.Second
+
+// batches takes the inbox and stores it before it takes the next, until
+// ctx ends; a batch being stored then is finished (within finishWithin)
+// and acknowledged. While InfluxDB is down, the broker stops at
+// receive_maximum unacknowledged messages and keeps the rest.
 func (s *Source) batches(ctx context.Context) {
 	defer s.in.reset(nil) // a reader waiting for room stops waiting
+	storeCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(finishWithin, cancel) })
+	defer stop()
 	spare := &received{}
 	for {
 		select {
@@ -203,21 +231,46 @@ func (s *Source) batches(ctx context.Context) {
 			return
 		case <-s.in.first:
 		}
-		timer := time.NewTimer(time.Duration(s.cfg.BatchWait))
-		select {
-		case <-s.in.full:
-		case <-timer.C:
-		case <-ctx.Done():
-		}
-		timer.Stop()
-		if ctx.Err() != nil {
+		if !s.fill(ctx) {
 			return
 		}
 		batch := s.in.take(spare)
 		if batch.len() > 0 {
-			s.store(ctx, batch)
+			s.store(storeCtx, batch)
 		}
 		spare = batch
+	}
+}
+
+// fill waits, after a batch's first message, until the batch is full
+// (batch_size messages or batch_bytes), batch_wait has passed, or the
+// inflow pauses: no message for batch_idle. The pause is what a broker
+// that sends the next messages only once these are acknowledged (ejabberd
+// keeps one in flight) makes at once: waiting batch_wait there stored one
+// message a second. With many messages in flight it comes only when the
+// broker has sent all it had, so the batches stay large. It reports false
+// when ctx ends.
+func (s *Source) fill(ctx context.Context) bool {
+	wait := time.NewTimer(time.Duration(s.cfg.BatchWait))
+	defer wait.Stop()
+	pause := time.Duration(s.cfg.BatchIdle)
+	idle := time.NewTimer(pause)
+	defer idle.Stop()
+	for {
+		select {
+		case <-s.in.full:
+			return true
+		case <-wait.C:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-idle.C:
+			quiet := s.in.quiet()
+			if quiet >= pause {
+				return true
+			}
+			idle.Reset(pause - quiet)
+		}
 	}
 }
 
@@ -229,8 +282,16 @@ func (s *Source) batches(ctx context.Context) {
 func (s *Source) store(ctx context.Context, r *received) {
 	b := s.pipe.Begin("mqtt", s.now())
 	defer b.Release()
-	s.decode(b, r)
+	decoded := false
 	err := holdPolicy.Do(ctx, func() error {
+		if !decoded {
+			// Again after a failure: the rejected file could not be
+			// written, and its payloads are acknowledged only once kept.
+			if err := s.decode(b, r); err != nil {
+				return err
+			}
+			decoded = true
+		}
 		res, err := b.Store(ctx)
 		if err == nil {
 			s.log.Debug("MQTT batch stored", "result", res.String())
@@ -249,40 +310,73 @@ func (s *Source) store(ctx context.Context, r *received) {
 	// connection: an old id would acknowledge another message).
 	// A failed write closes the connection (mqtt5.Conn): the broker sends
 	// the messages again, and the reader reconnects.
-	if err := r.conn.Ack(r.ids); err != nil {
+	if err := r.conn.Ack(r.acks); err != nil {
 		s.log.Warn("the MQTT acknowledgements of a stored batch were not sent; the broker sends the messages again", "messages", r.len(), "err", err)
 		return
 	}
-	s.n.acked.Add(uint64(r.acks()))
+	s.n.acked.Add(uint64(r.acknowledged()))
 }
+
+// errOnePerPayload: each MQTT message must be one flespi message.
+var errOnePerPayload = errors.New("want one JSON object per MQTT message")
 
 // decode adds the messages of r to b. The payloads are decoded as one JSON
 // array, as an HTTP stream's batch is (one pass, the decoder's prediction
-// of each message's keys from the one before); when that fails, one of
-// them is not a message, and they are decoded one by one to reject the bad
-// ones alone.
-func (s *Source) decode(b *pipeline.Batch, r *received) {
-	r.body = append(r.body, ']')
-	if !r.anyEmpty() {
-		if err := b.Add(r.body); err == nil {
-			return
+// of each message's keys from the one before), and each message must lie
+// within its own payload: joined, "{..},{..}" in one payload would be two
+// messages, and two halves of one in two payloads one. When that fails,
+// the payloads are decoded one by one to reject the bad ones alone. The
+// error is the rejected file's: its payloads could not be kept.
+func (s *Source) decode(b *pipeline.Batch, r *received) error {
+	b.Reset()
+	i := 0
+	err := b.Decode(r.body, func(m *message.Message) error {
+		start, end := m.Span(r.body)
+		if i >= r.len() || start < r.payloads[i].start || end > r.payloads[i].end {
+			return errOnePerPayload
 		}
+		i++
+		return b.AddMessage(m)
+	})
+	if err == nil && i == r.len() {
+		return nil
 	}
 	b.Reset()
+	var rejects []rejected
 	for i := range r.len() {
-		if err := b.Add(r.payload(i)); err != nil {
-			s.reject(r.topic(i), r.payload(i), err)
+		if err := s.addOne(b, r.payload(i)); err != nil {
+			rejects = append(rejects, rejected{r.topic(i), r.payload(i), err})
 		}
 	}
+	return s.reject(rejects)
 }
 
-// reject keeps a payload that can never be stored, so that it does not
-// block the session: it is acknowledged with its batch.
-func (s *Source) reject(topic string, payload []byte, err error) {
-	s.n.rejected.Add(1)
-	s.log.Warn("an MQTT payload is not a flespi message; kept in the rejected file and acknowledged",
-		"topic", topic, "err", err)
-	if werr := s.rejected.write(topic, payload, err, s.now()); werr != nil {
-		s.log.Error("writing the rejected MQTT payload", "err", werr)
+// addOne adds one payload that must hold exactly one message.
+func (s *Source) addOne(b *pipeline.Batch, payload []byte) error {
+	n := 0
+	if err := b.Decode(payload, func(*message.Message) error { n++; return nil }); err != nil {
+		return err
 	}
+	if n != 1 {
+		return fmt.Errorf("%w, found %d", errOnePerPayload, n)
+	}
+	return b.Add(payload)
+}
+
+// reject keeps the payloads that can never be stored, so that they do not
+// block the session: they are acknowledged with their batch, and so only
+// once the rejected file holds them.
+func (s *Source) reject(rs []rejected) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if err := s.rejected.write(rs, s.now()); err != nil {
+		return fmt.Errorf("keeping %d MQTT payloads that are not flespi messages in the rejected file (they stay unacknowledged until it can be written): %w", len(rs), err)
+	}
+	s.n.rejected.Add(uint64(len(rs)))
+	for _, r := range rs {
+		s.log.Warn("an MQTT payload is not a flespi message; kept in the rejected file and acknowledged",
+			"topic", r.topic, "err", r.err)
+	}
+	return nil
 }

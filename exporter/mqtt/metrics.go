@@ -50,6 +50,9 @@ type State struct {
 	Since         time.Time `json:"since"`
 	LastError     string    `json:"last_error"`
 	LastErrorTime time.Time `json:"last_error_time"`
+	// Subscriptions are what the broker refused or granted at QoS 0
+	// only, at the last connection.
+	Subscriptions []string `json:"subscription_problems,omitempty"`
 	Received      uint64    `json:"messages_received"`
 	Acknowledged  uint64    `json:"messages_acknowledged"`
 	Redelivered   uint64    `json:"messages_redelivered"`
@@ -63,6 +66,13 @@ type connState struct {
 	since         time.Time
 	lastError     string
 	lastErrorTime time.Time
+	subscriptions []string
+}
+
+func (c *connState) subscribed(problems []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subscriptions = problems
 }
 
 func (c *connState) changed(at time.Time) {
@@ -80,7 +90,7 @@ func (c *connState) failed(at time.Time, err string) {
 // Status is the source's state now.
 func (s *Source) Status() State {
 	s.state.mu.Lock()
-	st := State{Since: s.state.since, LastError: s.state.lastError, LastErrorTime: s.state.lastErrorTime}
+	st := State{Since: s.state.since, LastError: s.state.lastError, LastErrorTime: s.state.lastErrorTime, Subscriptions: s.state.subscriptions}
 	s.state.mu.Unlock()
 	st.URL, st.ClientID, st.Topics = s.cfg.URL, s.cfg.ClientID, s.subscriptionTopics()
 	st.Connected = s.connected.Load()

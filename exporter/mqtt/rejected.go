@@ -29,23 +29,35 @@ func openRejected(path string) (*rejectedFile, error) {
 	return &rejectedFile{f: f}, nil
 }
 
-// write appends one payload and syncs: it is acknowledged right after.
-func (r *rejectedFile) write(topic string, payload []byte, cause error, now time.Time) error {
+// rejected is a payload that can never be stored, and why.
+type rejected struct {
+	topic   string
+	payload []byte
+	err     error
+}
+
+// write appends the payloads in one write and syncs: they are
+// acknowledged right after, and only if it succeeded.
+func (r *rejectedFile) write(rs []rejected, now time.Time) error {
 	if r.f == nil {
 		return nil
 	}
-	line, err := json.Marshal(struct {
-		Time    string `json:"time"`
-		Error   string `json:"error"`
-		Topic   string `json:"topic"`
-		Payload string `json:"payload"`
-	}{now.UTC().Format(time.RFC3339Nano), cause.Error(), topic, string(payload)})
-	if err != nil {
-		return err
+	var lines []byte
+	for _, rj := range rs {
+		line, err := json.Marshal(struct {
+			Time    string `json:"time"`
+			Error   string `json:"error"`
+			Topic   string `json:"topic"`
+			Payload string `json:"payload"`
+		}{now.UTC().Format(time.RFC3339Nano), rj.err.Error(), rj.topic, string(rj.payload)})
+		if err != nil {
+			return err
+		}
+		lines = append(append(lines, line...), '\n')
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, err := r.f.Write(append(line, '\n')); err != nil {
+	if _, err := r.f.Write(lines); err != nil {
 		return err
 	}
 	return r.f.Sync()

@@ -41,7 +41,8 @@ type Source struct {
 	rejected  *rejectedFile // payloads that can never be stored
 	tls       *tls.Config   // for mqtts:// and wss://
 	in        *inbox
-	connected atomic.Bool
+	connected atomic.Bool // connected and subscribed
+	finished  chan struct{} // closed when the batch loop has stored its last batch
 	// connectedOnce: a session was made in this run, so the broker should
 	// have it at the next connection.
 	connectedOnce bool
@@ -62,7 +63,7 @@ func New(cfg config.MQTT, pipe *pipeline.Pipeline, rejectedFile string, reg prom
 	s := &Source{cfg: cfg, pipe: pipe, log: log, rejected: rf, tls: tc, now: time.Now}
 	s.n = &counts{}
 	registerMetrics(reg, s.n, &s.connected)
-	s.in = newInbox(cfg.BatchSize, cfg.ReceiveMaximum, s.n)
+	s.in = newInbox(cfg.BatchSize, cfg.ReceiveMaximum, int(cfg.BatchBytes), s.n)
 	return s, nil
 }
 
@@ -70,11 +71,13 @@ func New(cfg config.MQTT, pipe *pipeline.Pipeline, rejectedFile string, reg prom
 func (s *Source) Connected() bool { return s.connected.Load() }
 
 // Run connects, reconnecting with backoff, and stores batches until ctx
-// ends, then disconnects: what is not acknowledged by then stays with the
-// broker for the next run.
+// ends; then it finishes the batch being stored (within finishWithin),
+// acknowledges it and disconnects: what is not acknowledged by then stays
+// with the broker for the next run.
 func (s *Source) Run(ctx context.Context) error {
 	defer s.rejected.close()
-	stored := make(chan struct{})
+	s.finished = make(chan struct{})
+	stored := s.finished
 	go func() {
 		defer close(stored)
 		s.batches(ctx)
@@ -90,6 +93,9 @@ func (s *Source) Run(ctx context.Context) error {
 		up, err := s.session(ctx, u, s.tls)
 		if err != nil && ctx.Err() == nil {
 			s.state.failed(s.now(), connectError(err))
+		}
+		if errors.Is(err, errNotSubscribed) {
+			up = false // as a refused connection: backoff, not a reconnect a second later
 		}
 		if up {
 			s.state.changed(s.now())
@@ -117,7 +123,7 @@ func (s *Source) session(ctx context.Context, u *url.URL, tlsConfig *tls.Config)
 	if err != nil {
 		return false, err
 	}
-	c, ack, err := mqtt5.Connect(nc, s.options(), 10*time.Second)
+	c, ack, err := mqtt5.Connect(ctx, nc, s.options(), 10*time.Second)
 	if err != nil {
 		nc.Close()
 		return false, err
@@ -125,8 +131,6 @@ func (s *Source) session(ctx context.Context, u *url.URL, tlsConfig *tls.Config)
 	defer c.Close()
 	s.in.reset(c)
 	defer s.in.reset(nil) // what was not taken comes again on the next connection
-	s.connected.Store(true)
-	s.state.changed(s.now())
 	defer s.connected.Store(false)
 	s.log.Info("connected to the MQTT broker", "url", s.cfg.URL, "client_id", s.cfg.ClientID,
 		"session_present", ack.SessionPresent, "session_expiry", ack.SessionExpiry.String())
@@ -138,8 +142,10 @@ func (s *Source) session(ctx context.Context, u *url.URL, tlsConfig *tls.Config)
 	if err := c.Subscribe(1, s.subscriptions()); err != nil {
 		return true, err
 	}
-	// Ending the run: a normal DISCONNECT keeps the session.
+	// Ending the run: once the batch being stored is acknowledged, a
+	// normal DISCONNECT, which keeps the session.
 	stop := context.AfterFunc(ctx, func() {
+		<-s.finished
 		_ = c.Disconnect()
 		c.Close()
 	})
@@ -161,6 +167,7 @@ func (s *Source) options() mqtt5.Options {
 		SessionExpiry:  time.Duration(s.cfg.SessionExpiry),
 		ReceiveMaximum: uint16(s.cfg.ReceiveMaximum),
 		KeepAlive:      30 * time.Second,
+		MaxPacketSize:  int(s.cfg.MaxPacketSize),
 	}
 }
 
@@ -186,7 +193,7 @@ func (s *Source) subscriptionTopics() []string {
 }
 
 // read reads the connection's packets until it ends: messages into the
-// inbox, the subscription's answer into the log.
+// inbox, the subscription's answer into the state.
 func (s *Source) read(c *mqtt5.Conn) error {
 	var p mqtt5.Packet
 	for {
@@ -196,23 +203,71 @@ func (s *Source) read(c *mqtt5.Conn) error {
 		switch p.Type {
 		case mqtt5.TypePublish:
 			s.in.add(c, &p)
+		case mqtt5.TypePubrel:
+			// A QoS 2 message this client stored and answered with
+			// PUBREC: its exchange ends.
+			if err := c.Complete(p.PacketID); err != nil {
+				return err
+			}
 		case mqtt5.TypeSuback:
-			s.subscribed(p.Reasons)
+			if err := s.subscribed(p.Reasons); err != nil {
+				return err
+			}
+			s.connected.Store(true)
+			s.state.changed(s.now())
 		case mqtt5.TypeDisconnect:
-			return fmt.Errorf("the broker disconnected: %s %s", mqtt5.Reason(p.Reasons[0]), p.ReasonString)
+			return disconnected(&p)
 		}
 	}
 }
 
-// subscribed logs the topics the broker refused.
-func (s *Source) subscribed(reasons []byte) {
+// disconnected is the error of a DISCONNECT from the broker, with the
+// server it names instead, if any.
+func disconnected(p *mqtt5.Packet) error {
+	err := "the broker disconnected: " + mqtt5.Reason(p.Reasons[0])
+	if p.ReasonString != "" {
+		err += ": " + p.ReasonString
+	}
+	if p.ServerReference != "" {
+		err += "; it names another server to use: " + p.ServerReference + " (set mqtt.url to it if this lasts)"
+	}
+	return errors.New(err)
+}
+
+// errNotSubscribed: the broker refused every subscription.
+var errNotSubscribed = errors.New("the broker refused every subscription: check the token's rights (ACL) and mqtt.topics")
+
+// subscribed reads the broker's answer to SUBSCRIBE: the topics it
+// refused, and those it granted at QoS 0 (their messages are never
+// acknowledged, so a connection lost loses them), are errors in the log
+// and on the status page; every one refused is errNotSubscribed, and the
+// source is not ready.
+func (s *Source) subscribed(reasons []byte) error {
 	subs := s.subscriptions()
+	var problems []string
+	granted := 0
 	for i, code := range reasons {
-		if code >= 0x80 && i < len(subs) {
-			s.log.Error("the broker refused a subscription (check the token's rights)",
-				"topic", subs[i].Topic, "reason", mqtt5.Reason(code))
+		if i >= len(subs) {
+			break
+		}
+		switch {
+		case code >= 0x80:
+			problems = append(problems, fmt.Sprintf("%s refused: %s", subs[i].Topic, mqtt5.Reason(code)))
+			s.log.Error("the broker refused a subscription (check the token's rights)", "topic", subs[i].Topic, "reason", mqtt5.Reason(code))
+		case code == 0:
+			granted++
+			problems = append(problems, subs[i].Topic+" granted at QoS 0 only: its messages are not acknowledged, and lost if the connection drops")
+			s.log.Error("the broker granted a subscription at QoS 0 only: its messages cannot be acknowledged once stored, and are lost if the connection drops",
+				"topic", subs[i].Topic)
+		default:
+			granted++
 		}
 	}
+	s.state.subscribed(problems)
+	if granted == 0 {
+		return errNotSubscribed
+	}
+	return nil
 }
 
 // keepAlive pings at the connection's keep-alive interval until done. A

@@ -42,7 +42,7 @@ func TestRejectedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.write("flespi/message/gw/devices/1", []byte("not json"), errors.New("invalid JSON"), time.Unix(0, 0)); err != nil {
+	if err := r.write([]rejected{{"flespi/message/gw/devices/1", []byte("not json"), errors.New("invalid JSON")}}, time.Unix(0, 0)); err != nil {
 		t.Fatal(err)
 	}
 	r.close()

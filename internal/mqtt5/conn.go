@@ -3,7 +3,9 @@ package mqtt5
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,6 +30,11 @@ type Options struct {
 	// KeepAlive is the longest the client stays silent; the caller pings
 	// at this interval (Conn.KeepAlive, which the broker may override).
 	KeepAlive time.Duration
+	// MaxPacketSize is the largest packet the broker may send (whole,
+	// header included); a larger one ends the connection (0x95). The
+	// broker drops a message that would not fit, unsent (3.1.2.11.4).
+	// 0: MQTT's limit, 256 MiB.
+	MaxPacketSize int
 }
 
 // Connack is the broker's answer to CONNECT (3.2).
@@ -45,12 +52,18 @@ type Connack struct {
 type RefusedError struct {
 	Code   byte
 	Reason string // the broker's reason string, if any
+	// ServerReference is the server the broker names instead (0x9C use
+	// another server, 0x9D server moved), if any.
+	ServerReference string
 }
 
 func (e *RefusedError) Error() string {
 	s := "the broker refused the connection: " + Reason(e.Code)
 	if e.Reason != "" {
 		s += ": " + e.Reason
+	}
+	if e.ServerReference != "" {
+		s += "; it names another server: " + e.ServerReference
 	}
 	return s
 }
@@ -95,6 +108,7 @@ var reasonNames = map[byte]string{
 	0x8E: "session taken over: another client connected with this client id",
 	0x8F: "topic filter invalid",
 	0x93: "receive maximum exceeded",
+	0x94: "topic alias invalid",
 	0x95: "packet too large",
 	0x97: "quota exceeded",
 	0x98: "administrative action",
@@ -114,6 +128,7 @@ type Conn struct {
 	held      int    // bytes of the last packet, left in r until the next Next
 	big       []byte // a packet larger than r's buffer
 	keepAlive time.Duration
+	maxPacket int // 0: no limit but MQTT's
 	// readTimeout bounds the wait for the broker: CONNECT's timeout, then
 	// one and a half keep-alive intervals (3.1.2.10). 0: none.
 	readTimeout time.Duration
@@ -132,16 +147,23 @@ func newReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, readBu
 // writeTimeout bounds a write to a broker that stopped reading.
 const writeTimeout = 10 * time.Second
 
-// Connect sends CONNECT over nc and waits up to timeout for CONNACK. On
-// success the Conn owns nc; on error the caller closes it.
-func Connect(nc net.Conn, o Options, timeout time.Duration) (*Conn, *Connack, error) {
-	c := &Conn{nc: nc, keepAlive: o.KeepAlive, readTimeout: timeout}
+// Connect sends CONNECT over nc and waits up to timeout for CONNACK, or
+// until ctx ends. On success the Conn owns nc; on error the caller closes
+// it.
+func Connect(ctx context.Context, nc net.Conn, o Options, timeout time.Duration) (*Conn, *Connack, error) {
+	c := &Conn{nc: nc, keepAlive: o.KeepAlive, readTimeout: timeout, maxPacket: o.MaxPacketSize}
 	c.r = newReader(deadlineReader{c})
+	// The read below sets its own deadlines: ending ctx closes nc instead.
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
 	if err := c.write(appendConnect(nil, &o)); err != nil {
 		return nil, nil, err
 	}
 	first, body, err := c.read()
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("waiting for CONNACK: %w", ctx.Err())
+		}
 		return nil, nil, fmt.Errorf("waiting for CONNACK: %w", err)
 	}
 	if first>>4 != typeConnack {
@@ -182,6 +204,10 @@ func appendConnect(b []byte, o *Options) []byte {
 		props = append(props, propReceiveMaximum)
 		props = binary.BigEndian.AppendUint16(props, o.ReceiveMaximum)
 	}
+	if o.MaxPacketSize > 0 {
+		props = append(props, propMaxPacketSize)
+		props = binary.BigEndian.AppendUint32(props, uint32(o.MaxPacketSize))
+	}
 	body = appendVBI(body, len(props))
 	body = append(body, props...)
 	body = appendString(body, o.ClientID)
@@ -201,7 +227,7 @@ func (c *Conn) decodeConnack(body []byte, askedExpiry time.Duration) (*Connack, 
 	}
 	ack := &Connack{SessionPresent: body[0]&1 != 0, SessionExpiry: askedExpiry}
 	code := body[1]
-	var reason string
+	var reason, server string
 	if len(body) > 2 {
 		props, _, ok := cutProperties(body[2:])
 		if !ok {
@@ -217,6 +243,8 @@ func (c *Conn) decodeConnack(body []byte, askedExpiry time.Duration) (*Connack, 
 				ack.AssignedClientID = string(v)
 			case propReasonString:
 				reason = string(v)
+			case propServerReference:
+				server = string(v)
 			}
 		})
 		if err != nil {
@@ -224,7 +252,7 @@ func (c *Conn) decodeConnack(body []byte, askedExpiry time.Duration) (*Connack, 
 		}
 	}
 	if code != 0 {
-		return nil, &RefusedError{Code: code, Reason: reason}
+		return nil, &RefusedError{Code: code, Reason: reason, ServerReference: server}
 	}
 	return ack, nil
 }
@@ -233,16 +261,23 @@ func (c *Conn) decodeConnack(body []byte, askedExpiry time.Duration) (*Connack, 
 // broker's when it named one (3.2.2.3.14). 0: no keep-alive.
 func (c *Conn) KeepAlive() time.Duration { return c.keepAlive }
 
-// Next reads the next packet from the broker into p: PUBLISH, SUBACK,
-// PINGRESP or DISCONNECT (anything else is a protocol error). p's views
-// stay valid until the next call. Without a byte for one and a half
-// keep-alive intervals the connection counts as lost (3.1.2.10).
+// Next reads the next packet from the broker into p: PUBLISH, PUBREL,
+// SUBACK, PINGRESP or DISCONNECT. p's views stay valid until the next
+// call. Without a byte for one and a half keep-alive intervals the
+// connection counts as lost (3.1.2.10). A packet that breaks the protocol
+// (a *ProtocolError) ends the connection with a DISCONNECT that says why
+// (4.13).
 func (c *Conn) Next(p *Packet) error {
 	first, body, err := c.read()
-	if err != nil {
-		return err
+	if err == nil {
+		err = p.decode(first, body)
 	}
-	return p.decode(first, body)
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		_ = c.write([]byte{TypeDisconnect << 4, 1, pe.Code})
+		c.nc.Close()
+	}
+	return err
 }
 
 // read reads one packet: its first byte and its body.
@@ -261,6 +296,10 @@ func (c *Conn) read() (byte, []byte, error) {
 	n, err := c.readLength()
 	if err != nil {
 		return 0, nil, err
+	}
+	if size := 1 + len(appendVBI(nil, n)) + n; c.maxPacket > 0 && size > c.maxPacket {
+		// Not read: the connection ends here.
+		return 0, nil, &ProtocolError{0x95, fmt.Sprintf("a packet of %d bytes, larger than the %d bytes the client allows (mqtt.max_packet_size)", size, c.maxPacket)}
 	}
 	if n <= c.r.Size() {
 		body, err := c.r.Peek(n)
@@ -325,20 +364,38 @@ func (c *Conn) Subscribe(packetID uint16, subs []Subscription) error {
 	return c.write(packet(nil, typeSubscribe<<4|0x02, body))
 }
 
-// Ack acknowledges the QoS 1 messages with these packet ids (0s are
-// skipped: QoS 0 messages) in one write. The broker requires the order in
-// which the messages came (4.6).
-func (c *Conn) Ack(ids []uint16) error {
+// Delivery is a received message as its acknowledgement names it.
+type Delivery struct {
+	PacketID uint16
+	QoS      byte
+}
+
+// Ack acknowledges these messages in one write, in the order in which they
+// came, which the broker requires (4.6): PUBACK for QoS 1, PUBREC for QoS
+// 2 (the broker then releases it with PUBREL, which Complete answers);
+// QoS 0 messages are skipped.
+func (c *Conn) Ack(ds []Delivery) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.wbuf = c.wbuf[:0]
-	for _, id := range ids {
-		if id != 0 {
-			// PUBACK (3.4) without a reason code: success (3.4.2.1).
-			c.wbuf = append(c.wbuf, typePuback<<4, 2, byte(id>>8), byte(id))
+	for _, d := range ds {
+		// Without a reason code: success (3.4.2.1, 3.5.2.1).
+		switch d.QoS {
+		case 1:
+			c.wbuf = append(c.wbuf, typePuback<<4, 2, byte(d.PacketID>>8), byte(d.PacketID))
+		case 2:
+			c.wbuf = append(c.wbuf, typePubrec<<4, 2, byte(d.PacketID>>8), byte(d.PacketID))
 		}
 	}
 	return c.writeLocked(c.wbuf)
+}
+
+// Complete answers a PUBREL with PUBCOMP (3.7): the QoS 2 exchange of
+// that packet id ends. The client sends PUBREC only once the message is
+// stored, so a PUBREL (also one resent after a reconnect) names a stored
+// message.
+func (c *Conn) Complete(packetID uint16) error {
+	return c.write([]byte{typePubcomp << 4, 2, byte(packetID >> 8), byte(packetID)})
 }
 
 // Ping sends PINGREQ (3.12); the broker answers with PINGRESP.

@@ -57,7 +57,7 @@ func TestWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	c, _, err := Connect(nc, options, 5*time.Second)
+	c, _, err := Connect(context.Background(), nc, options, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

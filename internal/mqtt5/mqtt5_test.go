@@ -2,6 +2,7 @@ package mqtt5
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -77,7 +78,7 @@ func connected(t *testing.T) (*Conn, net.Conn) {
 		cp := packets.NewControlPacket(packets.CONNACK)
 		_, _ = cp.WriteTo(broker)
 	}()
-	c, _, err := Connect(client, options, 5*time.Second)
+	c, _, err := Connect(context.Background(), client, options, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestConnect(t *testing.T) {
 		ca.Properties = &packets.Properties{SessionExpiryInterval: u32(3600), ServerKeepAlive: u16(10), ReasonString: "hello"}
 		_, _ = ack.WriteTo(broker)
 	}()
-	c, ack, err := Connect(client, options, 5*time.Second)
+	c, ack, err := Connect(context.Background(), client, options, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestRefused(t *testing.T) {
 			_, _ = packets.ReadPacket(broker)
 			_, _ = broker.Write(tc.answer)
 		}()
-		_, _, err := Connect(client, options, 5*time.Second)
+		_, _, err := Connect(context.Background(), client, options, 5*time.Second)
 		var re *RefusedError
 		if !errors.As(err, &re) || !strings.Contains(err.Error(), tc.want) || re.BadCredentials() != tc.badToken {
 			t.Errorf("answer % x: %v, want a refusal with %q (bad token %v)", tc.answer, err, tc.want, tc.badToken)
@@ -169,7 +170,7 @@ func connack(t *testing.T, code byte, reason string) []byte {
 // TestConnectTimeout: a broker that never answers CONNECT is given up.
 func TestConnectTimeout(t *testing.T) {
 	client, _ := pair(t)
-	_, _, err := Connect(client, options, 100*time.Millisecond)
+	_, _, err := Connect(context.Background(), client, options, 100*time.Millisecond)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Errorf("got %v, want a timeout", err)
@@ -248,7 +249,7 @@ func TestWrite(t *testing.T) {
 		s.Subscriptions[0].QoS != 1 || s.Subscriptions[1].Topic != "t/#" || s.Subscriptions[1].QoS != 0 {
 		t.Errorf("SUBSCRIBE: %v", sub)
 	}
-	if err := c.Ack([]uint16{5, 0, 700, 65535}); err != nil {
+	if err := c.Ack([]Delivery{{5, 1}, {0, 0}, {700, 1}, {65535, 1}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []uint16{5, 700, 65535} {
@@ -281,7 +282,7 @@ func TestSilentBroker(t *testing.T) {
 			p.(*packets.Connack).Properties = &packets.Properties{ServerKeepAlive: u16(1)}
 		})
 	}()
-	c, _, err := Connect(client, options, 5*time.Second)
+	c, _, err := Connect(context.Background(), client, options, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +308,7 @@ func TestMalformed(t *testing.T) {
 		{0x32, 0x01, 0x00},                        // QoS 1 PUBLISH, topic length cut
 		{0x32, 0x04, 0x00, 0x01, 't', 0x00},       // no room for the packet id
 		{0x30, 0x05, 0x00, 0x01, 't', 0x05, 0x01}, // properties longer than the packet
-		{0x34, 0x03, 0x00, 0x01, 't'},             // QoS 2
+		{0x34, 0x03, 0x00, 0x01, 't'},             // QoS 2 without its packet id
 		{0x90, 0x01, 0x00},                        // SUBACK without its packet id
 		{0xE0, 0x03, 0x8E, 0x01, 0x7F},            // DISCONNECT with an unknown property
 		{0x10, 0x00},                              // CONNECT from the broker
@@ -351,7 +352,7 @@ func TestNoKeepAliveNoDeadline(t *testing.T) {
 	}()
 	o := options
 	o.KeepAlive = 0
-	c, _, err := Connect(client, o, 200*time.Millisecond)
+	c, _, err := Connect(context.Background(), client, o, 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,14 +390,14 @@ func (c *cutConn) SetWriteDeadline(time.Time) error { return nil }
 func TestWriteErrorClosesConnection(t *testing.T) {
 	nc := &cutConn{limit: 6} // one PUBACK (4 bytes) and half of the next
 	c := &Conn{nc: nc}
-	if err := c.Ack([]uint16{1, 2}); err == nil {
+	if err := c.Ack([]Delivery{{1, 1}, {2, 1}}); err == nil {
 		t.Fatal("a cut write returned no error")
 	}
 	if !nc.closed {
 		t.Error("the connection stays open after a failed write")
 	}
 	nc.limit = 1 << 20 // the network would take more now
-	if err := c.Ack([]uint16{3}); err == nil {
+	if err := c.Ack([]Delivery{{3, 1}}); err == nil {
 		t.Error("a write after a failed one succeeded")
 	}
 	if err := c.Ping(); err == nil {

@@ -1,6 +1,7 @@
 // Package mqtt5 is the subscribing half of an MQTT 5.0 client, as the MQTT
 // source needs it: connect with a persistent session, subscribe, read QoS
-// 0/1 messages, and acknowledge them later, a batch at a time, in one write.
+// 0/1/2 messages, and acknowledge them later, a batch at a time, in one
+// write.
 //
 // It exists because the general clients cost more CPU per message than the
 // whole rest of the exporter: paho.golang reads every packet into a
@@ -17,7 +18,6 @@ package mqtt5
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -27,6 +27,9 @@ const (
 	typeConnack    = 2
 	TypePublish    = 3
 	typePuback     = 4
+	typePubrec     = 5
+	TypePubrel     = 6
+	typePubcomp    = 7
 	typeSubscribe  = 8
 	TypeSuback     = 9
 	typePingreq    = 12
@@ -38,21 +41,32 @@ const (
 // connection's read buffer, valid until the connection's next Next.
 type Packet struct {
 	Type byte
-	// PUBLISH (3.3): the topic, the payload, QoS 0 or 1, whether the
-	// broker sends it again (DUP), and its packet id (QoS 1 only).
+	// PUBLISH (3.3): the topic, the payload, QoS 0, 1 or 2, whether the
+	// broker sends it again (DUP), and its packet id (QoS 1 and 2).
 	Topic    []byte
 	Payload  []byte
 	QoS      byte
 	Dup      bool
-	PacketID uint16 // also SUBACK's
+	PacketID uint16 // also SUBACK's and PUBREL's
 	// SUBACK (3.9): a reason code per topic filter, in order.
 	// DISCONNECT (3.14): one reason code.
 	Reasons []byte
-	// DISCONNECT: the broker's reason string, if it sent one.
-	ReasonString string
+	// DISCONNECT: the broker's reason string and the server it names to
+	// use instead (Server Reference, 4.11), if it sent them.
+	ReasonString    string
+	ServerReference string
 }
 
-var errMalformed = errors.New("mqtt5: malformed packet")
+// ProtocolError is a packet from the broker that breaks the protocol: the
+// client disconnects with Code (4.13).
+type ProtocolError struct {
+	Code byte
+	What string
+}
+
+func (e *ProtocolError) Error() string { return "mqtt5: " + e.What + " (" + Reason(e.Code) + ")" }
+
+var errMalformed = &ProtocolError{0x81, "malformed packet"}
 
 // decode fills p from a packet's first byte and its body (what follows
 // the remaining length). p's views point into body.
@@ -63,38 +77,67 @@ func (p *Packet) decode(first byte, body []byte) error {
 		return p.decodePublish(first&0x0F, body)
 	case TypeSuback:
 		return p.decodeSuback(body)
+	case TypePubrel:
+		return p.decodePubrel(first&0x0F, body)
 	case TypePingresp:
 		return nil
 	case TypeDisconnect:
 		return p.decodeDisconnect(body)
 	}
-	return fmt.Errorf("mqtt5: unexpected packet type %d from the broker", p.Type)
+	return &ProtocolError{0x82, fmt.Sprintf("unexpected packet type %d from the broker", p.Type)}
 }
 
-// decodePublish reads a PUBLISH (3.3). Its properties are skipped: the
-// client allows no topic aliases, and none of the others change what is
-// stored.
+// decodePublish reads a PUBLISH (3.3). QoS 2 comes only from a session
+// an earlier client subscribed at QoS 2: it is received all the same
+// (Conn.Ack answers PUBREC). Of the properties only a topic alias matters:
+// the client allows none (CONNECT says no Topic Alias Maximum), so one is
+// a protocol error (0x94), not a message with an empty topic.
 func (p *Packet) decodePublish(flags byte, body []byte) error {
 	p.Dup, p.QoS = flags&0x08 != 0, flags>>1&0x03
-	if p.QoS > 1 {
-		return fmt.Errorf("mqtt5: a QoS %d message, though the subscription asked for QoS 1 at most", p.QoS)
+	if p.QoS > 2 {
+		return &ProtocolError{0x81, "a PUBLISH of QoS 3"}
 	}
 	topic, rest, ok := cutString(body)
 	if !ok {
 		return errMalformed
 	}
 	p.Topic = topic
-	if p.QoS == 1 {
+	if p.QoS > 0 {
 		if len(rest) < 2 {
 			return errMalformed
 		}
 		p.PacketID, rest = binary.BigEndian.Uint16(rest), rest[2:]
+		if p.PacketID == 0 {
+			return &ProtocolError{0x82, "a PUBLISH with packet id 0"}
+		}
 	}
-	_, rest, ok = cutProperties(rest)
+	props, rest, ok := cutProperties(rest)
 	if !ok {
 		return errMalformed
 	}
+	if len(props) > 0 {
+		alias := false
+		if err := eachProperty(props, func(id byte, _ []byte) { alias = alias || id == propTopicAlias }); err != nil {
+			return err
+		}
+		if alias {
+			return &ProtocolError{0x94, "the broker sent a topic alias, though the client allows none"}
+		}
+	}
+	if len(p.Topic) == 0 {
+		return &ProtocolError{0x82, "a PUBLISH without a topic"}
+	}
 	p.Payload = rest
+	return nil
+}
+
+// decodePubrel reads a PUBREL (3.6): the broker releases a QoS 2 message
+// the client answered with PUBREC; the client completes it (PUBCOMP).
+func (p *Packet) decodePubrel(flags byte, body []byte) error {
+	if flags != 0x02 || len(body) < 2 {
+		return errMalformed
+	}
+	p.PacketID = binary.BigEndian.Uint16(body)
 	return nil
 }
 
@@ -128,8 +171,11 @@ func (p *Packet) decodeDisconnect(body []byte) error {
 		return errMalformed
 	}
 	return eachProperty(props, func(id byte, v []byte) {
-		if id == propReasonString {
+		switch id {
+		case propReasonString:
 			p.ReasonString = string(v)
+		case propServerReference:
+			p.ServerReference = string(v)
 		}
 	})
 }
@@ -139,8 +185,11 @@ const (
 	propSessionExpiry    = 0x11
 	propAssignedClientID = 0x12
 	propServerKeepAlive  = 0x13
+	propServerReference  = 0x1C
 	propReasonString     = 0x1F
 	propReceiveMaximum   = 0x21
+	propTopicAlias       = 0x23
+	propMaxPacketSize    = 0x27
 )
 
 // propertySize is how each property's value is laid out: a fixed number of
@@ -166,7 +215,7 @@ func eachProperty(props []byte, f func(id byte, v []byte)) error {
 		props = props[1:]
 		size, known := propertySize[id]
 		if !known {
-			return fmt.Errorf("mqtt5: unknown property 0x%02x", id)
+			return &ProtocolError{0x81, fmt.Sprintf("unknown property 0x%02x", id)}
 		}
 		var v []byte
 		var ok bool

@@ -1,7 +1,9 @@
 // Package testmqtt runs a real MQTT broker for tests: Debian's mosquitto
 // on free loopback ports, in a temporary directory, with persistence, a
 // password file whose user is a flespi-like token, and a TLS listener with
-// a certificate of its own. scripts/install-test-deps.sh installs it.
+// a certificate of its own; or Debian's ejabberd (StartEjabberd), a second
+// implementation that keeps one message in flight.
+// scripts/install-test-deps.sh installs both.
 package testmqtt
 
 import (
@@ -22,7 +24,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
-// Broker is a running mosquitto.
+// Broker is a running mosquitto or ejabberd.
 type Broker struct {
 	URL    string // mqtt://127.0.0.1:port
 	TLSURL string // mqtts://127.0.0.1:port
@@ -33,6 +35,7 @@ type Broker struct {
 	dir    string
 	conf   string
 	cmd    *exec.Cmd
+	ej     *ejabberd // nil: mosquitto
 }
 
 // Binary finds mosquitto; a test that needs it fails, never skips, without it.
@@ -117,7 +120,12 @@ func (b *Broker) Stop() {
 	if b.cmd == nil {
 		return
 	}
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	if b.ej != nil {
+		// The script's process group: the Erlang VM under it too.
+		_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGTERM)
+	} else {
+		_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	_ = b.cmd.Wait()
 	b.cmd = nil
 }
@@ -190,7 +198,7 @@ func (b *Broker) connect(id string, tweak func(*autopaho.ClientConfig)) *autopah
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := cm.AwaitConnection(ctx); err != nil {
-		b.t.Fatalf("connecting to mosquitto: %v", err)
+		b.t.Fatalf("connecting to the broker: %v", err)
 	}
 	return cm
 }
