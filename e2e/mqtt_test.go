@@ -309,3 +309,28 @@ func TestMQTTOneInFlight(t *testing.T) {
 		return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_messages_acknowledged_total") == 2000
 	})
 }
+
+// TestMQTTQoS2InSession: the exporter's session holds QoS 2 messages (an
+// earlier client with its client id subscribed at QoS 2) before it
+// connects: they are stored, with the QoS 1 messages after them, and
+// completed, so the session goes on (the reader once refused the first,
+// reconnected, and got it first again, for ever).
+func TestMQTTQoS2InSession(t *testing.T) {
+	broker := testmqtt.Start(t, mqttToken)
+	db := testinflux.Start(t)
+	broker.SubscribeSession("exporter-qos2", "flespi/message/gw/devices/+", 2)
+	broker.PublishQoS(mqttTopic, 2, numbered(3, 0)...)
+	ex := testexporter.Start(t, mqttEnv(broker, db, "exporter-qos2"))
+	metrics := "http://" + ex.InternalAddr + "/metrics"
+	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_connected") == 1 })
+	broker.Publish(mqttTopic, numbered(100, 3)...)
+	waitFor(t, 20*time.Second, "103 points", func() bool { return speeds(t, db) == 103 })
+	waitFor(t, 5*time.Second, "103 acknowledgements", func() bool {
+		return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_messages_acknowledged_total") == 103
+	})
+	// Completed: a later look at the session finds nothing left.
+	ex.Kill()
+	if kept := broker.Peek("exporter-qos2", time.Second); kept != 0 {
+		t.Errorf("the session still holds %d messages", kept)
+	}
+}

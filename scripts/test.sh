@@ -31,4 +31,5 @@ if [ "$fuzztime" != 0 ]; then
   go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$fuzztime" -fuzzminimizetime 2s ./message
   go test -run '^$' -fuzz '^FuzzApply$' -fuzztime "$fuzztime" -fuzzminimizetime 2s ./mapping
   go test -run '^$' -fuzz '^FuzzNext$' -fuzztime "$fuzztime" -fuzzminimizetime 2s ./internal/mqtt5
+  go test -run '^$' -fuzz '^FuzzConnack$' -fuzztime "$fuzztime" -fuzzminimizetime 2s ./internal/mqtt5
 fi

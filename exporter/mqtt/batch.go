@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
-	"github.com/flespi-exporter/flespi-exporter/message"
 	"github.com/flespi-exporter/flespi-exporter/internal/mqtt5"
 	"github.com/flespi-exporter/flespi-exporter/internal/retry"
+	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
 // holdPolicy is how a batch no store takes is held and tried again: until
@@ -211,7 +211,7 @@ func drain(ch chan struct{}) {
 
 // finishWithin is how long a batch being stored when the source stops
 // may still take to be stored and acknowledged (docker stops a container
-// with SIGKILL 10 s after SIGTERM).
+// with SIGKILL 10 s after SIGTERM): Source.finishWithin's default.
 const finishWithin = 8 * time.Second
 
 // batches takes the inbox and stores it before it takes the next, until
@@ -222,7 +222,7 @@ func (s *Source) batches(ctx context.Context) {
 	defer s.in.reset(nil) // a reader waiting for room stops waiting
 	storeCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(finishWithin, cancel) })
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(s.finishWithin, cancel) })
 	defer stop()
 	spare := &received{}
 	for {

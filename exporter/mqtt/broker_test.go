@@ -65,6 +65,13 @@ func (b *broker) accept() *brokerConn {
 // acceptWith is accept with CONNACK properties.
 func (b *broker) acceptWith(props *packets.Properties) *brokerConn {
 	b.t.Helper()
+	return b.acceptSubscribing(props, 1)
+}
+
+// acceptSubscribing accepts a connection and answers its SUBSCRIBE with
+// reason (the QoS granted, or a refusal).
+func (b *broker) acceptSubscribing(props *packets.Properties, reason byte) *brokerConn {
+	b.t.Helper()
 	var bc *brokerConn
 	select {
 	case bc = <-b.conns:
@@ -84,7 +91,7 @@ func (b *broker) acceptWith(props *packets.Properties) *brokerConn {
 	}
 	ack := packets.NewControlPacket(packets.SUBACK)
 	ack.Content.(*packets.Suback).PacketID = sub.PacketID()
-	ack.Content.(*packets.Suback).Reasons = []byte{1}
+	ack.Content.(*packets.Suback).Reasons = []byte{reason}
 	bc.write(ack)
 	return bc
 }
@@ -128,6 +135,15 @@ func (bc *brokerConn) publish(first uint16, n int, dup bool) {
 	}
 }
 
+// send publishes one payload with QoS qos and packet id id.
+func (bc *brokerConn) send(id uint16, qos byte, payload string) {
+	bc.t.Helper()
+	cp := packets.NewControlPacket(packets.PUBLISH)
+	p := cp.Content.(*packets.Publish)
+	p.Topic, p.QoS, p.PacketID, p.Payload = "flespi/message/gw/devices/1", qos, id, []byte(payload)
+	bc.write(cp)
+}
+
 // pubacks reads n PUBACKs and returns their packet ids in order.
 func (bc *brokerConn) pubacks(n int) []uint16 {
 	bc.t.Helper()
@@ -167,6 +183,19 @@ func (l *logBuffer) String() string {
 
 func sourceLogging(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*config.MQTT), log *slog.Logger) (*Source, *prometheus.Registry) {
 	t.Helper()
+	r := runSource(t, b, db, tweak, log, filepath.Join(t.TempDir(), "mqtt-rejected.jsonl"))
+	return r.s, r.reg
+}
+
+// running is a Source running until stop is called (or the test ends).
+type running struct {
+	s    *Source
+	reg  *prometheus.Registry
+	stop func() // ends the run and waits for it
+}
+
+func runSource(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*config.MQTT), log *slog.Logger, rejectedFile string) *running {
+	t.Helper()
 	cfg := config.Default().MQTT
 	cfg.URL, cfg.Token, cfg.ClientID = "mqtt://"+b.l.Addr().String(), "token", "test"
 	cfg.BatchWait = config.Duration(50 * time.Millisecond)
@@ -188,21 +217,23 @@ func sourceLogging(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*c
 	}
 	reg := prometheus.NewRegistry()
 	pipe := pipeline.New(m, []pipeline.Output{sink}, reg, quiet)
-	s, err := New(cfg, pipe, filepath.Join(t.TempDir(), "mqtt-rejected.jsonl"), reg, log)
+	s, err := New(cfg, pipe, rejectedFile, reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.finishWithin = 3 * time.Second // a held batch does not keep each test's end waiting
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = s.Run(ctx)
 	}()
-	t.Cleanup(func() {
+	stop := func() {
 		cancel()
 		<-done
-	})
-	return s, reg
+	}
+	t.Cleanup(stop)
+	return &running{s, reg, stop}
 }
 
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {

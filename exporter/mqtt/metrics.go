@@ -53,11 +53,11 @@ type State struct {
 	// Subscriptions are what the broker refused or granted at QoS 0
 	// only, at the last connection.
 	Subscriptions []string `json:"subscription_problems,omitempty"`
-	Received      uint64    `json:"messages_received"`
-	Acknowledged  uint64    `json:"messages_acknowledged"`
-	Redelivered   uint64    `json:"messages_redelivered"`
-	Rejected      uint64    `json:"messages_rejected"`
-	BatchesHeld   uint64    `json:"batches_held"`
+	Received      uint64   `json:"messages_received"`
+	Acknowledged  uint64   `json:"messages_acknowledged"`
+	Redelivered   uint64   `json:"messages_redelivered"`
+	Rejected      uint64   `json:"messages_rejected"`
+	BatchesHeld   uint64   `json:"batches_held"`
 }
 
 // connState is the connection's side of State, set as it changes.

@@ -41,8 +41,10 @@ type Source struct {
 	rejected  *rejectedFile // payloads that can never be stored
 	tls       *tls.Config   // for mqtts:// and wss://
 	in        *inbox
-	connected atomic.Bool // connected and subscribed
+	connected atomic.Bool   // connected and subscribed
 	finished  chan struct{} // closed when the batch loop has stored its last batch
+	// finishWithin bounds the time to finish a batch at shutdown.
+	finishWithin time.Duration
 	// connectedOnce: a session was made in this run, so the broker should
 	// have it at the next connection.
 	connectedOnce bool
@@ -60,7 +62,7 @@ func New(cfg config.MQTT, pipe *pipeline.Pipeline, rejectedFile string, reg prom
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, pipe: pipe, log: log, rejected: rf, tls: tc, now: time.Now}
+	s := &Source{cfg: cfg, pipe: pipe, log: log, rejected: rf, tls: tc, now: time.Now, finishWithin: finishWithin}
 	s.n = &counts{}
 	registerMetrics(reg, s.n, &s.connected)
 	s.in = newInbox(cfg.BatchSize, cfg.ReceiveMaximum, int(cfg.BatchBytes), s.n)

@@ -24,6 +24,12 @@ func attention(rep *Report) []Attention {
 		}
 		out = append(out, Attention{"bad", what, "the broker keeps the messages until the exporter connects; check mqtt.url and FLESPI_TOKEN"})
 	}
+	if m := rep.MQTT; m != nil {
+		for _, p := range m.Subscriptions {
+			out = append(out, Attention{"bad", "MQTT subscription " + p,
+				"give the token's ACL the right to subscribe to mqtt.topics at QoS 1 (flespi panel → Tokens)"})
+		}
+	}
 	if i := rep.InfluxDB; i != nil {
 		if n := len(i.Conflicts); n > 0 {
 			out = append(out, Attention{"warn", fmt.Sprintf("%d fields have a type conflict with InfluxDB", n),

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/net/http/httpproxy"
 )
 
 // Dial opens a network connection to a broker URL: mqtt:// or tcp://
@@ -42,11 +44,22 @@ func address(u *url.URL) string {
 	return net.JoinHostPort(u.Hostname(), port)
 }
 
+// proxyFor is the HTTP proxy a WebSocket connection goes through:
+// HTTPS_PROXY for wss://, HTTP_PROXY for ws://, none for the hosts in
+// NO_PROXY (and loopback), as curl and Go's HTTP client do. WebSocket is
+// what networks that let only HTTPS out are offered, and those often let
+// it out only through a proxy. Read at each dial, not once per process
+// (http.ProxyFromEnvironment's), so a changed environment counts.
+var proxyFor = func(req *http.Request) (*url.URL, error) {
+	return httpproxy.FromEnvironment().ProxyFunc()(req.URL)
+}
+
 // dialWebSocket connects with MQTT's WebSocket subprotocol (6.0): every
 // MQTT packet travels in binary messages.
 func dialWebSocket(ctx context.Context, u *url.URL, d *net.Dialer, tlsConfig *tls.Config) (net.Conn, error) {
 	wd := websocket.Dialer{
 		NetDialContext:   d.DialContext,
+		Proxy:            proxyFor,
 		TLSClientConfig:  tlsConfig,
 		Subprotocols:     []string{"mqtt"},
 		HandshakeTimeout: 10 * time.Second,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -20,10 +21,10 @@ import (
 // broker's PUBREL with PUBCOMP: the exchange ends, the session goes on.
 func TestQoS2(t *testing.T) {
 	c, broker := connected(t)
-	go send(t, broker, packets.PUBLISH, func(p packets.Packet) {
+	go write(broker, encode(t, packets.PUBLISH, func(p packets.Packet) {
 		pub := p.(*packets.Publish)
 		pub.Topic, pub.QoS, pub.PacketID, pub.Payload = "t/2", 2, 9, []byte(`{"ident":"q2"}`)
-	})
+	}))
 	var p Packet
 	if err := c.Next(&p); err != nil {
 		t.Fatalf("a QoS 2 message: %v", err)
@@ -40,7 +41,7 @@ func TestQoS2(t *testing.T) {
 	if cp := receive(t, broker); cp.Type != packets.PUBREC || cp.PacketID() != 9 {
 		t.Errorf("want PUBREC 9, got %v", cp)
 	}
-	go send(t, broker, packets.PUBREL, func(p packets.Packet) { p.(*packets.Pubrel).PacketID = 9 })
+	go write(broker, encode(t, packets.PUBREL, func(p packets.Packet) { p.(*packets.Pubrel).PacketID = 9 }))
 	if err := c.Next(&p); err != nil || p.Type != TypePubrel || p.PacketID != 9 {
 		t.Fatalf("PUBREL: %+v, %v", p, err)
 	}
@@ -113,11 +114,11 @@ func TestMaxPacketSize(t *testing.T) {
 // one anyway gets a DISCONNECT 0x94, not a message with an empty topic.
 func TestTopicAlias(t *testing.T) {
 	c, broker := connected(t)
-	go send(t, broker, packets.PUBLISH, func(p packets.Packet) {
+	go write(broker, encode(t, packets.PUBLISH, func(p packets.Packet) {
 		pub := p.(*packets.Publish)
 		pub.Topic, pub.QoS, pub.PacketID, pub.Payload = "", 1, 3, []byte(`{}`)
 		pub.Properties = &packets.Properties{TopicAlias: u16(1)}
-	})
+	}))
 	var p Packet
 	err := c.Next(&p)
 	var pe *ProtocolError
@@ -131,10 +132,10 @@ func TestTopicAlias(t *testing.T) {
 // (DISCONNECT or a refused CONNECT) is kept, to be logged.
 func TestServerReference(t *testing.T) {
 	c, broker := connected(t)
-	go send(t, broker, packets.DISCONNECT, func(p packets.Packet) {
+	go write(broker, encode(t, packets.DISCONNECT, func(p packets.Packet) {
 		d := p.(*packets.Disconnect)
 		d.ReasonCode, d.Properties = 0x9D, &packets.Properties{ServerReference: "mqtt2.example.org:8883"}
-	})
+	}))
 	var p Packet
 	if err := c.Next(&p); err != nil || p.ServerReference != "mqtt2.example.org:8883" {
 		t.Errorf("DISCONNECT: %+v, %v", p, err)
@@ -196,3 +197,18 @@ func (c *scriptConn) Write(b []byte) (int, error)      { return len(b), nil }
 func (c *scriptConn) Close() error                     { return nil }
 func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+// encode is a packet of typ, filled by fill, as bytes to write from
+// another goroutine (which must not call t.Fatal).
+func encode(t *testing.T, typ byte, fill func(packets.Packet)) []byte {
+	t.Helper()
+	cp := packets.NewControlPacket(typ)
+	fill(cp.Content)
+	var b bytes.Buffer
+	if _, err := cp.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func write(w io.Writer, b []byte) { _, _ = w.Write(b) }

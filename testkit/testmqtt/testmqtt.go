@@ -134,15 +134,35 @@ func (b *Broker) Stop() {
 // to acknowledge it.
 func (b *Broker) Publish(topic string, payloads ...[]byte) {
 	b.t.Helper()
+	b.PublishQoS(topic, 1, payloads...)
+}
+
+// PublishQoS is Publish with another QoS.
+func (b *Broker) PublishQoS(topic string, qos byte, payloads ...[]byte) {
+	b.t.Helper()
 	cm := b.client("test-publisher")
 	defer cm.Disconnect(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, p := range payloads {
-		if _, err := cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: p}); err != nil {
+		if _, err := cm.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Payload: p}); err != nil {
 			b.t.Fatalf("publish: %v", err)
 		}
 	}
+}
+
+// SubscribeSession leaves a persistent session of clientID subscribed to
+// topic at qos, as an earlier client with that id would: the broker keeps
+// what is published there for the session's next connection.
+func (b *Broker) SubscribeSession(clientID, topic string, qos byte) {
+	b.t.Helper()
+	cm := b.connect(clientID, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: qos}}}); err != nil {
+		b.t.Fatalf("subscribe: %v", err)
+	}
+	_ = cm.Disconnect(ctx)
 }
 
 // Peek connects as clientID, resuming its persistent session, and counts
