@@ -12,6 +12,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testmqtt"
 	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
@@ -38,7 +39,50 @@ func memoryScenarios(c *tb.Command, mb int, out io.Writer) {
 		fmt.Fprintf(tw, "%d batch(es) at once\t%.1f\t%s\t%v\t%.0f\t%.1f\t\n", concurrent, float64(len(body))/(1<<20), answers,
 			wall.Round(time.Millisecond), float64(peak)/(1<<20), float64(peak-idle)/float64(len(body)))
 	}
+	mqttMemory(c, mb, tw)
 	tw.Flush()
+}
+
+// mqttMemory publishes 30 MQTT messages of mb MB each (at most 15, under
+// the default mqtt.max_packet_size of 16 MiB) to mosquitto while InfluxDB
+// is down: the source holds the batch it retries and an inbox, each
+// bounded by mqtt.batch_bytes (32 MiB), and leaves the rest with the
+// broker. Before that bound, 30 messages of 50 MB took 5.76 GB.
+func mqttMemory(c *tb.Command, mb int, tw io.Writer) {
+	const n = 30
+	size := min(mb, 15) << 20
+	broker := testmqtt.Start(c, "BenchToken0123456789")
+	p := testexporter.Start(c, map[string]string{
+		"INFLUXDB_URL": "http://127.0.0.1:9", "INFLUXDB_BUCKET": "db", // nothing listens: down
+		"FLESPI_TOKEN": broker.Token, "FLESPI_MQTT_URL": broker.URL, "FLESPI_MQTT_CLIENT_ID": "bench-memory",
+	})
+	defer p.Kill()
+	metrics := "http://" + p.InternalAddr + "/metrics"
+	for deadline := time.Now().Add(30 * time.Second); testexporter.MetricValue(c, metrics, "flespi_exporter_mqtt_connected") != 1; {
+		if time.Now().After(deadline) {
+			c.Fatal("the exporter did not connect to mosquitto")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, idle := procStats(c, p.Cmd.Process.Pid)
+	pad := bytes.Repeat([]byte("x"), size)
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		msgs[i] = fmt.Appendf(nil, `{"ident":"big","timestamp":%d,"position.speed":%d,"pad":"%s"}`, 1765200000+i, i, pad)
+	}
+	start := time.Now()
+	broker.Publish("flespi/message/gw/devices/1", msgs...)
+	// Until the source takes no more in: it holds what its bounds allow.
+	received, since := -1.0, time.Now()
+	for time.Since(since) < 3*time.Second {
+		if r := testexporter.MetricValue(c, metrics, "flespi_exporter_mqtt_messages_received_total"); r != received {
+			received, since = r, time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, peak := procStats(c, p.Cmd.Process.Pid)
+	fmt.Fprintf(tw, "%d MQTT messages, InfluxDB down\t%.1f each\t%.0f taken in\t%v\t%.0f\t%.1f\t\n", n, float64(size)/(1<<20), received,
+		time.Since(start).Round(time.Millisecond), float64(peak)/(1<<20), float64(peak-idle)/float64(size))
 }
 
 // postConcurrently posts body n times at once and counts the answers by
