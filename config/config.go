@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ type Config struct {
 	Log        Log            `toml:"log"`
 	Data       Data           `toml:"data"`
 	MQTT       MQTT           `toml:"mqtt"`
+	Silence    Silence        `toml:"silence"`
 	Mapping    mapping.Config `toml:"mapping"`
 	Rules      []mapping.Rule `toml:"rule"`
 }
@@ -147,6 +149,34 @@ type MQTT struct {
 	CAFile string `toml:"ca_file"`
 }
 
+// Silence is the [silence] section: after how long without a message a
+// device counts as silent, published per device as
+// <namespace>_device_silent_after_seconds, which the shipped alert
+// compares with. Each device's usual gap between messages is learned from
+// the messages' own times, apart for moving and parked.
+type Silence struct {
+	// Floor: no device is silent sooner, and one whose rhythm is not
+	// learned yet (a new device) is silent after this.
+	Floor Duration `toml:"floor"`
+	// Factor times the device's usual gap in the state of its newest
+	// message (moving or parked) is its silence.
+	Factor float64 `toml:"factor"`
+	// Max: every device is silent after this, whatever it learned.
+	Max Duration `toml:"max"`
+	// Devices set the silence of a device or a group: the first entry
+	// whose patterns match wins, over what was learned.
+	Devices []SilenceFor `toml:"device"`
+}
+
+// SilenceFor is one [[silence.device]]: the devices whose ident and
+// device.name match the glob patterns given (path.Match; "*" any run of
+// characters), and their silence.
+type SilenceFor struct {
+	Ident string   `toml:"ident"`
+	Name  string   `toml:"name"`
+	After Duration `toml:"after"`
+}
+
 // Log is the [log] section.
 type Log struct {
 	Level  string `toml:"level"`  // debug, info, warn, error
@@ -166,6 +196,7 @@ func Default() Config {
 			MaxInFlight:      16,
 			MaxInFlightBytes: 128 << 20,
 		},
+		Silence: Silence{Floor: Duration(15 * time.Minute), Factor: 2, Max: Duration(48 * time.Hour)},
 		InfluxDB: InfluxDB{
 			Org:       "flespi",
 			Bucket:    "flespi",
@@ -264,7 +295,7 @@ func (c *Config) validate() []problem {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		add("log.format", "want text or json; got %q", c.Log.Format)
 	}
-	return ps
+	return append(ps, c.Silence.validate()...)
 }
 
 func (c *Config) validateInflux() []problem {
@@ -304,6 +335,37 @@ func deadLetterPath(file, dataDir string) string {
 		return ""
 	}
 	return file
+}
+
+func (s *Silence) validate() []problem {
+	var ps []problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, problem{key, fmt.Sprintf(format, args...)})
+	}
+	if s.Floor < Duration(time.Minute) {
+		add("silence.floor", "%s is too short: a device reporting every minute would page between two messages; use minutes, like \"15m\"", s.Floor)
+	}
+	if s.Factor < 1 {
+		add("silence.factor", "%v is less than 1: a device would be silent before its usual next message; use 2 or more", s.Factor)
+	}
+	if s.Max < s.Floor {
+		add("silence.max", "%s is less than silence.floor (%s)", s.Max, s.Floor)
+	}
+	for i, d := range s.Devices {
+		key := fmt.Sprintf("silence.device#%d", i)
+		if d.Ident == "" && d.Name == "" {
+			add(key, "give ident or name (glob patterns, like ident = \"35209308*\" or name = \"Trailer *\")")
+		}
+		for _, p := range [][2]string{{"ident", d.Ident}, {"name", d.Name}} {
+			if _, err := path.Match(p[1], ""); err != nil {
+				add(key+"."+p[0], "%q is not a glob pattern: %v", p[1], err)
+			}
+		}
+		if d.After <= 0 {
+			add(key+".after", "must be positive, like \"6h\"")
+		}
+	}
+	return ps
 }
 
 func (c *Config) validateMQTT() []problem {

@@ -22,7 +22,7 @@ func TestInvalidConfigs(t *testing.T) {
 	tests := map[string][]string{
 		"invalid-unknown-keys.toml": {
 			`:3: http.lisen: unknown key "lisen" in [http]; valid keys: allow_cidrs, auth_header, internal_listen, listen, max_body_size, max_in_flight, max_in_flight_bytes, paths, read_timeout, tls_cert, tls_key, tokens`,
-			`:5: influx: unknown key "influx" at the top level; valid keys: data, http, influxdb, log, mapping, mqtt, prometheus, rule`,
+			`:5: influx: unknown key "influx" at the top level; valid keys: data, http, influxdb, log, mapping, mqtt, prometheus, rule, silence`,
 			`:13: [[rule]] #2 unti: unknown key "unti" in [[rule]]; valid keys: drop, enum, enum_default, field, gauge, help, influx, labels, match, measurement, offset, prometheus, regex, scale, tag, tags, ttl, type, unit`,
 		},
 		"invalid-values.toml": {
@@ -33,6 +33,9 @@ func TestInvalidConfigs(t *testing.T) {
 			`:8: influxdb.url: "localhost:8086" must start with http:// or https://`,
 			`:9: influxdb.batch_size: must be at least 1`,
 			`:12: log.level: want debug, info, warn or error; got "verbose"`,
+			`:15: silence.floor: 30s is too short: a device reporting every minute would page between two messages; use minutes, like "15m"`,
+			`:22: [[silence.device]] #2 ident: "35[209" is not a glob pattern: syntax error in pattern`,
+			`:23: [[silence.device]] #2 after: must be positive, like "6h"`,
 		},
 		"invalid-type.toml": {`:9: [[rule]] #2 scale: is a string; want a number`},
 		"invalid-types.toml": {

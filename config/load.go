@@ -128,6 +128,11 @@ func decodeProblem(file string, err error, loc *locator) string {
 // displayKey writes a key path for people: "rule.scale" stays, and the
 // locator's "rule#2.scale" becomes "[[rule]] #3 scale".
 func displayKey(path string) string {
+	if rest, ok := strings.CutPrefix(path, "silence.device#"); ok {
+		idx, sub, _ := strings.Cut(rest, ".")
+		n, _ := strconv.Atoi(idx)
+		return strings.TrimSpace(fmt.Sprintf("[[silence.device]] #%d %s", n+1, sub))
+	}
 	rest, ok := strings.CutPrefix(path, "rule#")
 	if !ok {
 		return path
@@ -143,23 +148,25 @@ func displayKey(path string) string {
 // sections maps a table path to the struct decoded from it, to list the
 // valid keys when one is unknown.
 var sections = map[string]reflect.Type{
-	"":           reflect.TypeFor[Config](),
-	"http":       reflect.TypeFor[HTTP](),
-	"influxdb":   reflect.TypeFor[InfluxDB](),
-	"prometheus": reflect.TypeFor[Prometheus](),
-	"log":        reflect.TypeFor[Log](),
-	"data":       reflect.TypeFor[Data](),
-	"mqtt":       reflect.TypeFor[MQTT](),
-	"mapping":    reflect.TypeFor[mapping.Config](),
-	"rule":       reflect.TypeFor[mapping.Rule](),
+	"":               reflect.TypeFor[Config](),
+	"http":           reflect.TypeFor[HTTP](),
+	"influxdb":       reflect.TypeFor[InfluxDB](),
+	"prometheus":     reflect.TypeFor[Prometheus](),
+	"log":            reflect.TypeFor[Log](),
+	"data":           reflect.TypeFor[Data](),
+	"mqtt":           reflect.TypeFor[MQTT](),
+	"silence":        reflect.TypeFor[Silence](),
+	"silence.device": reflect.TypeFor[SilenceFor](),
+	"mapping":        reflect.TypeFor[mapping.Config](),
+	"rule":           reflect.TypeFor[mapping.Rule](),
 }
 
 func unknownKeyMessage(k toml.Key) string {
 	parent := strings.Join(k[:len(k)-1], ".")
 	where := "at the top level"
 	switch {
-	case parent == "rule":
-		where = "in [[rule]]"
+	case parent == "rule" || parent == "silence.device":
+		where = "in [[" + parent + "]]"
 	case parent != "":
 		where = "in [" + parent + "]"
 	}

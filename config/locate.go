@@ -31,16 +31,21 @@ func newLocator(text string, keys []toml.Key) *locator {
 	for i := range lines {
 		lines[i] = stripComment(lines[i])
 	}
-	cursor, rule := 0, -1
+	cursor := 0
+	index := map[string]int{} // arrays of tables: the entry being read
 	for _, k := range keys {
-		if len(k) == 1 && k[0] == "rule" {
-			rule++
-		}
 		path := k.String()
-		if k[0] == "rule" && rule >= 0 {
-			path = fmt.Sprintf("rule#%d", rule)
-			if len(k) > 1 {
-				path += "." + toml.Key(k[1:]).String()
+		for _, array := range arrayTables {
+			n := len(array)
+			if len(k) < n || toml.Key(k[:n]).String() != array.String() {
+				continue
+			}
+			if len(k) == n {
+				index[array.String()]++
+			}
+			path = fmt.Sprintf("%s#%d", array, index[array.String()]-1)
+			if len(k) > n {
+				path += "." + toml.Key(k[n:]).String()
 			}
 		}
 		re := keyPattern(k[len(k)-1])
@@ -58,6 +63,10 @@ func newLocator(text string, keys []toml.Key) *locator {
 	}
 	return l
 }
+
+// arrayTables are the arrays of tables ([[rule]]): a key in one is named
+// by its entry, "rule#2.match", "silence.device#0.after".
+var arrayTables = []toml.Key{{"rule"}, {"silence", "device"}}
 
 func keyPattern(name string) *regexp.Regexp {
 	q := regexp.QuoteMeta(name)

@@ -37,7 +37,13 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 			t.Errorf("README.md units table lacks %s (%s)", u.Name, u.Suffix)
 		}
 	}
-	if reflect.TypeFor[Config]().NumField() != len(sections)-1 {
+	top := 0 // sections of the top level: [silence.device] is within [silence]
+	for section := range sections {
+		if section != "" && !strings.Contains(section, ".") {
+			top++
+		}
+	}
+	if reflect.TypeFor[Config]().NumField() != top {
 		t.Errorf("Config has sections that the sections table does not list")
 	}
 }

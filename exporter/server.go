@@ -99,6 +99,7 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	var err error
 	s.devices, err = devices.Open(devices.Options{
 		Dir: cfg.Data.Dir, ForgetAfter: time.Duration(cfg.Data.ForgetDevicesAfter), Now: opts.Now, Log: s.log,
+		Silence: devices.NewSilencePolicy(cfg.Silence),
 	})
 	if err != nil {
 		return nil, err
@@ -160,6 +161,7 @@ func (s *Server) Reload() error {
 		s.log.Warn("configuration sections changed that only a restart applies", "sections", restart)
 	}
 	s.pipe.SetMapping(next.Mapping)
+	s.devices.SetSilence(devices.NewSilencePolicy(next.Silence))
 	go s.warnFieldTypes(next)
 	s.rules.Set(float64(next.Mapping.NumRules()))
 	s.reloadOK.Set(1)

@@ -10,9 +10,10 @@ import (
 )
 
 // TestDashboardThresholdsFollowAlerts: the fleet table colours a device
-// at the same numbers the alert rules fire at, and its "silent for" column
-// reads the gauge the silent-device alert reads. Change a threshold in
-// alerts.yml and this test names the dashboard cell to change with it.
+// at the same numbers the alert rules fire at, and its "of its silence"
+// column reads the gauges the silent-device alert compares, turning red
+// where it fires (100 %). Change a threshold in alerts.yml and this test
+// names the dashboard cell to change with it.
 func TestDashboardThresholdsFollowAlerts(t *testing.T) {
 	var rules struct {
 		Groups []struct {
@@ -30,10 +31,18 @@ func TestDashboardThresholdsFollowAlerts(t *testing.T) {
 		}
 	}
 	columns, targets := fleetTable(t)
+	silent := exprs["FlespiDeviceSilent"]
+	for _, gauge := range []string{"flespi_device_last_received_timestamp_seconds", "flespi_device_silent_after_seconds"} {
+		if !strings.Contains(silent, gauge) || !strings.Contains(targets["of its silence"], gauge) {
+			t.Errorf("FlespiDeviceSilent (%s) and the \"of its silence\" column (%s) do not both read %s", silent, targets["of its silence"], gauge)
+		}
+	}
+	if columns["of its silence"] != 1 {
+		t.Errorf("the \"of its silence\" column turns red at %v, not at 100 %% where FlespiDeviceSilent fires", columns["of its silence"])
+	}
 	for _, c := range []struct {
 		alert, column, gauge string
 	}{
-		{"FlespiDeviceSilent", "silent for", "flespi_device_last_received_timestamp_seconds"},
 		{"FlespiExternalPowerLost", "external power", "flespi_external_powersource_voltage_volts"},
 		{"FlespiLowBattery", "battery", "flespi_battery_voltage_volts"},
 		{"FlespiLowFuel", "fuel", `flespi_(can_)?fuel_level_ratio`},

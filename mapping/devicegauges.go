@@ -9,12 +9,13 @@ import (
 const (
 	HelpLastMessage  = "Device time of the newest message of the device, in Unix seconds: time() minus it is how long the device has been silent."
 	HelpLastReceived = "When the exporter last received a message of the device, in Unix seconds (late buffered messages count too)."
+	HelpSilentAfter  = "After how long without a message the device counts as silent, in seconds: its usual gap between messages in the state of its newest message (moving or parked) times silence.factor, within silence.floor and silence.max, or what [[silence.device]] sets. The FlespiDeviceSilent alert compares time() minus the last-received gauge with it."
 )
 
 // deviceGauges are the gauges that every stored message of a device
 // updates, whatever the rules say; see DeviceGauges.
 type deviceGauges struct {
-	last, received *Gauge
+	last, received, silentAfter *Gauge
 }
 
 func newDeviceGauges(cfg Config) deviceGauges {
@@ -23,10 +24,15 @@ func newDeviceGauges(cfg Config) deviceGauges {
 		ttl = 0
 	}
 	return deviceGauges{
-		last:     &Gauge{Name: cfg.Namespace + "_device_last_message_timestamp_seconds", Help: HelpLastMessage, TTL: ttl},
-		received: &Gauge{Name: cfg.Namespace + "_device_last_received_timestamp_seconds", Help: HelpLastReceived, TTL: ttl},
+		last:        &Gauge{Name: cfg.Namespace + "_device_last_message_timestamp_seconds", Help: HelpLastMessage, TTL: ttl},
+		received:    &Gauge{Name: cfg.Namespace + "_device_last_received_timestamp_seconds", Help: HelpLastReceived, TTL: ttl},
+		silentAfter: &Gauge{Name: cfg.Namespace + "_device_silent_after_seconds", Help: HelpSilentAfter, TTL: ttl},
 	}
 }
+
+// SilenceGauge is the device gauge of each device's silence: see
+// HelpSilentAfter.
+func (m *Mapping) SilenceGauge() *Gauge { return m.devices.silentAfter }
 
 // DeviceGauges returns the gauges every stored message updates: the
 // device time of the device's newest message, and when the exporter last
@@ -48,5 +54,5 @@ func UnixSeconds(t time.Time) float64 {
 // of one name, so a rule must not make one.
 func (m *Mapping) reservedGauge(name string) bool {
 	return strings.HasPrefix(name, m.cfg.Namespace+"_exporter_") ||
-		name == m.devices.last.Name || name == m.devices.received.Name
+		name == m.devices.last.Name || name == m.devices.received.Name || name == m.devices.silentAfter.Name
 }

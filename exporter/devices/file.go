@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -35,6 +36,11 @@ type fileDevice struct {
 	Source         string            `json:"source,omitempty"` // of its last message
 	LastMessageNS  int64             `json:"last_message_ns"`
 	LastReceivedNS int64             `json:"last_received_ns"`
+	// Its rhythm: the state of its newest message and the last gaps
+	// (seconds, newest last) per state.
+	Moving     bool     `json:"moving,omitempty"`
+	GapsParked []uint32 `json:"gaps_parked,omitempty"`
+	GapsMoving []uint32 `json:"gaps_moving,omitempty"`
 }
 
 // Options say where a registry lives and when it forgets.
@@ -45,6 +51,8 @@ type Options struct {
 	ForgetAfter time.Duration
 	Now         func() time.Time // time.Now when nil
 	Log         *slog.Logger
+	// Silence measures each device's silence; the defaults when nil.
+	Silence *SilencePolicy
 }
 
 // Open returns the registry kept in opts.Dir, loading what an earlier run
@@ -55,7 +63,10 @@ func Open(opts Options) (*Registry, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Registry{devices: map[string]*device{}, forget: opts.ForgetAfter, now: opts.Now, log: opts.Log}
+	if opts.Silence == nil {
+		opts.Silence = NewSilencePolicy(config.Default().Silence)
+	}
+	r := &Registry{devices: map[string]*device{}, forget: opts.ForgetAfter, now: opts.Now, log: opts.Log, silence: opts.Silence}
 	if opts.Dir == "" {
 		return r, nil
 	}
@@ -103,7 +114,9 @@ func (r *Registry) load() error {
 		if name == "" {
 			name = d.Labels["device_name"] // saved before names were
 		}
-		r.devices[d.Ident] = &device{labels: labels, name: name, source: d.Source, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS}
+		dev := &device{labels: labels, name: name, source: d.Source, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS}
+		dev.rhythm.load(d.Moving, d.GapsParked, d.GapsMoving)
+		r.devices[d.Ident] = dev
 	}
 	return nil
 }
@@ -141,7 +154,8 @@ func (r *Registry) Save() error {
 func (r *Registry) write() error {
 	f := fileFormat{Version: 1, Saved: r.now().UTC()}
 	for _, s := range r.snapshots() {
-		fd := fileDevice{Ident: s.ident, Name: s.name, Source: s.source, LastMessageNS: s.lastMessage, LastReceivedNS: s.lastReceived}
+		fd := fileDevice{Ident: s.ident, Name: s.name, Source: s.source, LastMessageNS: s.lastMessage, LastReceivedNS: s.lastReceived,
+			Moving: s.rhythm.moving, GapsParked: s.rhythm.list(0), GapsMoving: s.rhythm.list(1)}
 		for _, l := range s.labels {
 			if l.Name != "ident" {
 				if fd.Labels == nil {

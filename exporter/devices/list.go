@@ -18,6 +18,12 @@ type Device struct {
 	Mapped       int               `json:"mapped"`           // parameters a rule matched, in its newest message
 	Unmapped     int               `json:"unmapped"`         // parameters no rule matched, in its newest message
 	Source       string            `json:"source"`           // where its last message came from: http, mqtt, import
+	// Moving is the state of its newest message; SilentAfter its silence
+	// in seconds (see the silent-after gauge); UsualGap the gap it
+	// learned for that state, 0 while it has too few.
+	Moving      bool    `json:"moving"`
+	SilentAfter float64 `json:"silent_after_seconds"`
+	UsualGap    float64 `json:"usual_gap_seconds"`
 }
 
 // List returns the registered devices, sorted by ident.
@@ -94,7 +100,8 @@ var SortKeys = []string{"ident", "name", "last_message", "last_received", "messa
 func (s *snapshot) public() Device {
 	d := Device{Ident: s.ident, Name: s.name, Labels: map[string]string{},
 		LastMessage: time.Unix(0, s.lastMessage).UTC(), LastReceived: time.Unix(0, s.lastReceived).UTC(),
-		Messages: s.messages, Mapped: s.mapped, Unmapped: s.unmapped, Source: s.source}
+		Messages: s.messages, Mapped: s.mapped, Unmapped: s.unmapped, Source: s.source,
+		Moving: s.rhythm.moving, SilentAfter: s.silentAfter.Seconds(), UsualGap: s.rhythm.usual().Seconds()}
 	if s.lastMessage == 0 {
 		d.LastMessage = time.Time{}
 	}

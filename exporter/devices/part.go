@@ -36,16 +36,48 @@ func (p *part) Add(msg *message.Message, res *mapping.Result, received time.Time
 	if res.Future {
 		at = 0 // a device time far ahead must not become the device's newest
 	}
+	nameParam, motion := read(msg)
 	var name []byte
-	if v := msg.Get("device.name"); v != nil && v.Kind == message.String {
+	if nameParam != nil {
 		n := len(p.names)
-		p.names = append(p.names, v.Raw[:min(len(v.Raw), maxNameLen)]...)
+		p.names = append(p.names, nameParam.Raw[:min(len(nameParam.Raw), maxNameLen)]...)
 		name = p.names[n:len(p.names):len(p.names)]
 	}
 	p.seen = append(p.seen, Seen{
 		Ident: res.Ident, Labels: p.labels[start:len(p.labels):len(p.labels)], Name: name,
-		At: at, Received: received.UnixNano(), Mapped: res.Mapped, Unmapped: len(res.Unmapped),
+		At: at, Received: received.UnixNano(), Mapped: res.Mapped, Unmapped: len(res.Unmapped), Motion: motion,
 	})
+}
+
+// read finds, in one pass over the message, its device.name and what it
+// says of the vehicle's motion. The names are told apart by length first:
+// most parameters cost one comparison of integers.
+func read(msg *message.Message) (name *message.Param, motion Motion) {
+	var m motionReader
+	for i := range msg.Params {
+		prm := &msg.Params[i]
+		switch len(prm.Name) {
+		case len("device.name"):
+			if prm.Name == "device.name" && prm.Kind == message.String {
+				name = prm
+			}
+		case len("position.speed"):
+			if prm.Name == "position.speed" {
+				if v, ok := prm.Float(); ok {
+					m.speed(v)
+				}
+			}
+		case len("movement.status"):
+			if prm.Name == "movement.status" && prm.Kind == message.Bool {
+				m.boolean(prm.Bool())
+			}
+		case len("engine.ignition.status"):
+			if prm.Name == "engine.ignition.status" && prm.Kind == message.Bool {
+				m.boolean(prm.Bool())
+			}
+		}
+	}
+	return name, m.motion()
 }
 
 func (p *part) Reset() {

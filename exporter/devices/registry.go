@@ -30,6 +30,7 @@ type Seen struct {
 	Received int64           // arrival, Unix nanoseconds
 	Mapped   int             // parameters a rule matched
 	Unmapped int             // parameters no rule matched
+	Motion   Motion          // moving or parked, as far as the message says
 }
 
 // device is one registered device.
@@ -42,6 +43,7 @@ type device struct {
 	messages     int64           // since the exporter started
 	// parameters of its newest message: matched by a rule, and not
 	mapped, unmapped int
+	rhythm           rhythm // its usual gaps between messages
 }
 
 // Registry holds every device seen. It is safe for concurrent use.
@@ -53,6 +55,14 @@ type Registry struct {
 	now     func() time.Time
 	file    string // "" : kept in memory only
 	log     *slog.Logger
+	silence *SilencePolicy
+}
+
+// SetSilence sets how silence is measured (at start and on reload).
+func (r *Registry) SetSilence(p *SilencePolicy) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.silence = p
 }
 
 // Update registers the devices of a stored batch from source. The
@@ -76,6 +86,11 @@ func (r *Registry) Update(seen []Seen, source string) {
 		d.lastReceived = max(d.lastReceived, s.Received)
 		if s.At < d.lastMessage || (s.At == 0 && d.lastMessage != 0) {
 			continue // late: the newest message's name and counts stay
+		}
+		if d.lastMessage != 0 && s.At != 0 {
+			d.rhythm.learn(time.Duration(s.At-d.lastMessage), s.Motion)
+		} else {
+			d.rhythm.set(s.Motion)
 		}
 		d.lastMessage = s.At
 		if !slices.Equal(d.labels, s.Labels) {
@@ -140,6 +155,7 @@ func (r *Registry) sweep() {
 type snapshot struct {
 	ident string
 	device
+	silentAfter time.Duration
 }
 
 // snapshots copies the devices, sorted by ident, after a sweep. Labels are
@@ -149,7 +165,7 @@ func (r *Registry) snapshots() []snapshot {
 	r.sweep()
 	out := make([]snapshot, 0, len(r.devices))
 	for ident, d := range r.devices {
-		out = append(out, snapshot{ident, *d})
+		out = append(out, snapshot{ident, *d, r.silentAfter(ident, d)})
 	}
 	r.mu.Unlock()
 	slices.SortFunc(out, func(a, b snapshot) int { return strings.Compare(a.ident, b.ident) })
@@ -162,20 +178,26 @@ func (r *Registry) snapshots() []snapshot {
 func (r *Registry) WriteText(w io.Writer, m *mapping.Mapping) error {
 	devs := r.snapshots()
 	last, received := m.DeviceGauges()
+	silentAfter := m.SilenceGauge()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
-	for _, g := range []*mapping.Gauge{last, received} {
+	for _, g := range []*mapping.Gauge{last, received, silentAfter} {
 		line = append(line[:0], "# HELP "...)
 		line = append(line, g.Name...)
 		line = append(line, ' ')
 		line = mapping.AppendHelp(line, g.Help)
 		line = append(line, "\n# TYPE "+g.Name+" gauge\n"...)
 		for i := range devs {
-			t := devs[i].lastMessage
-			if g == received {
-				t = devs[i].lastReceived
+			var v float64
+			switch g {
+			case last:
+				v = unixSeconds(devs[i].lastMessage)
+			case received:
+				v = unixSeconds(devs[i].lastReceived)
+			default:
+				v = devs[i].silentAfter.Seconds()
 			}
-			line = mapping.AppendSeries(line, g.Name, devs[i].labels, nil, unixSeconds(t))
+			line = mapping.AppendSeries(line, g.Name, devs[i].labels, nil, v)
 			if len(line) > 32<<10 {
 				if _, err := bw.Write(line); err != nil {
 					return err
@@ -188,6 +210,11 @@ func (r *Registry) WriteText(w io.Writer, m *mapping.Mapping) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// silentAfter is a device's silence under the policy in use. r.mu is held.
+func (r *Registry) silentAfter(ident string, d *device) time.Duration {
+	return r.silence.silentAfter(ident, d.name, &d.rhythm)
 }
 
 // unixSeconds is Unix nanoseconds as fractional seconds, as

@@ -112,7 +112,7 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, afterNames := exposition(t, again)
-	if len(after) != 4 || len(before) != 4 {
+	if len(after) != 6 || len(before) != 6 { // two devices, three gauges each
 		t.Fatalf("series before %v, after %v", before, after)
 	}
 	for k, v := range before {
@@ -141,7 +141,7 @@ func TestForgetAfter(t *testing.T) {
 	r.Update([]Seen{seen("new", "", clock.Now(), clock.Now()), seen("gone", "", clock.Now(), clock.Now())}, "http")
 	clock.Add(31 * 24 * time.Hour)
 	values, _ := exposition(t, r)
-	if _, ok := values[lastMsg+" old"]; ok || len(values) != 4 {
+	if _, ok := values[lastMsg+" old"]; ok || len(values) != 6 {
 		t.Errorf("after 91 days: %v", values)
 	}
 	if !r.Forget("gone") || r.Forget("gone") || r.Len() != 1 {
