@@ -329,8 +329,9 @@ func FuzzNext(f *testing.F) {
 	f.Add([]byte{0x90, 0x04, 0x00, 0x01, 0x00, 0x01})
 	f.Add([]byte{0xE0, 0x08, 0x8E, 0x06, 0x1F, 0x00, 0x03, 'a', 'b', 'c'})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c := &Conn{}
-		c.r = newReader(bytes.NewReader(b))
+		nc := &scriptConn{in: bytes.NewReader(b)} // takes the DISCONNECT a protocol error writes
+		c := &Conn{nc: nc}
+		c.r = newReader(nc)
 		var p Packet
 		for c.Next(&p) == nil {
 			if len(p.Payload) > len(b) || len(p.Topic) > len(b) {
