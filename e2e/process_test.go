@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -247,4 +248,42 @@ func deviceGauges(t *testing.T, url string) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestWrongInfluxDBSettings: a token InfluxDB refuses, or a database it
+// does not have, leaves the exporter not ready (/-/ready 503 naming the
+// setting to fix) from its first probe, with an error in its log naming
+// it; `check -influx` says the same and fails. Batches are answered 503.
+func TestWrongInfluxDBSettings(t *testing.T) {
+	db := testinflux.StartWithAuth(t)
+	for _, c := range []struct{ token, bucket, want string }{
+		{"user:wrong", testinflux.Bucket, "check INFLUXDB_TOKEN"},
+		{testinflux.Token, "nodb/autogen", "check INFLUXDB_BUCKET"},
+	} {
+		env := map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_TOKEN": c.token, "INFLUXDB_BUCKET": c.bucket}
+		ex := testexporter.Start(t, env)
+		code, body := post(t, "http://"+ex.InternalAddr+"/-/ready", nil, nil)
+		if code != 503 || !strings.Contains(body, c.want) {
+			t.Errorf("%s %s: /-/ready %d %q, want 503 saying %q", c.token, c.bucket, code, body, c.want)
+		}
+		waitFor(t, 10*time.Second, "the log line", func() bool { return strings.Contains(ex.Log(), c.want) })
+		if code, body := post(t, "http://"+ex.Addr+"/flespi", samples(t), nil); code != 503 || !strings.Contains(body, c.want) {
+			t.Errorf("%s %s: a batch answered %d %q", c.token, c.bucket, code, body)
+		}
+		ex.Kill()
+		cmd := exec.Command(testexporter.Binary(t), "check", "-influx", "-config", testexporter.ConfigFile())
+		cmd.Env = os.Environ()
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("check -influx with %s %s: %v\n%s", c.token, c.bucket, err, out)
+		}
+	}
+	// Right settings: ready.
+	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_TOKEN": testinflux.Token, "INFLUXDB_BUCKET": testinflux.Bucket})
+	if code, body := post(t, "http://"+ex.InternalAddr+"/-/ready", nil, nil); code != 200 {
+		t.Errorf("/-/ready with the right settings: %d %s", code, body)
+	}
 }

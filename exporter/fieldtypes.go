@@ -2,11 +2,32 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 )
+
+// checkInflux says at start whether InfluxDB takes the exporter's writes:
+// a refused token, right or bucket is an error in the log that names the
+// setting to fix (nothing will be stored until then, and /-/ready says
+// so); InfluxDB not reachable yet is a warning (it may be starting).
+func (s *Server) checkInflux() {
+	if s.influx == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.influx.Check(ctx)
+	var ce *influx.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		s.log.Error("InfluxDB refuses the exporter's writes: nothing is stored (and no batch acknowledged) until this is fixed", "fix", ce.Fix, "err", ce.Err)
+	case err != nil:
+		s.log.Warn("InfluxDB cannot be reached yet; batches are answered 503 until it can", "url", s.cfg.InfluxDB.URL, "err", err)
+	}
+}
 
 // warnFieldTypes logs CheckFieldTypes' warnings for cfg, at start and
 // after a reload; that InfluxDB cannot be asked is only a debug line (the

@@ -29,6 +29,7 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 		listeners = append(listeners, ln.Internal)
 	}
 	s.warnOpen()
+	go s.checkInflux()
 	go s.warnFieldTypes(s.cfg)
 	saved := make(chan struct{})
 	saveCtx, stopSaving := context.WithCancel(context.Background())

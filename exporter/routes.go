@@ -105,10 +105,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.influx != nil {
+		// A write of nothing: InfluxDB reachable is not enough, it must
+		// take this token's writes to this bucket.
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := s.influx.Ping(ctx); err != nil {
-			http.Error(w, "InfluxDB is not reachable: "+err.Error(), http.StatusServiceUnavailable)
+		if err := s.influx.Check(ctx); err != nil {
+			http.Error(w, "InfluxDB does not take the exporter's writes: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 	}

@@ -24,6 +24,13 @@ func check(file string, withInflux bool, stdout, stderr io.Writer) int {
 	if withInflux {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
+		if cfg.InfluxDB.URL != "" {
+			if err := influx.CheckWrites(ctx, cfg.InfluxDB); err != nil {
+				fmt.Fprintln(stderr, "check -influx: InfluxDB does not take the exporter's writes:", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "influxdb:   %s takes writes to bucket %q with this token\n", cfg.InfluxDB.URL, cfg.InfluxDB.Bucket)
+		}
 		typeWarnings, err := influx.CheckFieldTypes(ctx, cfg)
 		if err != nil {
 			fmt.Fprintln(stderr, "check -influx:", err)

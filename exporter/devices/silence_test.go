@@ -45,7 +45,7 @@ func TestSilenceFollowsTheRhythm(t *testing.T) {
 	report(r, "new", day, 0, 1, MotionUnknown)
 	// Reports every 6 hours, with one outage of 3 days among them.
 	at2 := report(r, "heartbeat", day, 6*time.Hour, 4, Parked)
-	at2 = report(r, "heartbeat", at2.Add(72*time.Hour), 6*time.Hour, 4, Parked)
+	report(r, "heartbeat", at2.Add(72*time.Hour), 6*time.Hour, 4, Parked)
 	values, _ := exposition(t, r)
 	for ident, want := range map[string]time.Duration{"van": 2 * time.Hour, "new": 15 * time.Minute, "heartbeat": 12 * time.Hour} {
 		if got := values[silentAfter+" "+ident]; got != want.Seconds() {

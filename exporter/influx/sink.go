@@ -43,9 +43,12 @@ type Sink struct {
 	dead      *deadLetterFile // nil: rejected points are only logged
 	m         *metrics
 	log       *slog.Logger
+	org       string // for the messages of a ConfigError
+	bucket    string
 
-	mu    sync.Mutex // guards state
+	mu    sync.Mutex // guards state and fault
 	state State
+	fault *ConfigError // of the last write or Check
 }
 
 // State is what the status page says of InfluxDB.
@@ -55,6 +58,10 @@ type State struct {
 	LastErrorTime time.Time       `json:"last_error_time"`
 	DeadLetters   int64           `json:"dead_letters"`
 	Conflicts     []FieldConflict `json:"field_type_conflicts"`
+	// ConfigError is what InfluxDB refused of the configuration at the
+	// last write or check (a token, its rights, a bucket), with the
+	// setting to fix; "" when it took it.
+	ConfigError string `json:"config_error,omitempty"`
 }
 
 // FieldConflict is a field whose values InfluxDB refused because it holds
@@ -121,6 +128,8 @@ func New(cfg config.InfluxDB, reg prometheus.Registerer, log *slog.Logger) (*Sin
 		timeout:   timeout,
 		m:         newMetrics(reg),
 		log:       log,
+		org:       cfg.Org,
+		bucket:    cfg.Bucket,
 	}
 	if cfg.DeadLetterFile != "" {
 		dead, err := openDeadLetters(cfg.DeadLetterFile)
@@ -251,6 +260,7 @@ func (s *Sink) send(ctx context.Context, lines []byte) error {
 		// reads it, so it gets the bytes as they are, without a copy.
 		err := s.api.WriteRecord(ctx, bytesview.String(lines))
 		s.m.writeDuration.Observe(time.Since(start).Seconds())
+		err = s.configError(err)
 		s.note(err)
 		switch {
 		case err == nil:
@@ -267,11 +277,16 @@ func (s *Sink) send(ctx context.Context, lines []byte) error {
 func (s *Sink) note(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fault = nil
 	if err == nil {
 		s.state.LastWrite = time.Now()
 		return
 	}
 	s.state.LastError, s.state.LastErrorTime = err.Error(), time.Now()
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		s.fault = ce
+	}
 }
 
 // Status returns what the status page shows of InfluxDB.
@@ -280,6 +295,9 @@ func (s *Sink) Status() State {
 	defer s.mu.Unlock()
 	st := s.state
 	st.Conflicts = append([]FieldConflict(nil), s.state.Conflicts...)
+	if s.fault != nil {
+		st.ConfigError = s.fault.Fix
+	}
 	return st
 }
 
@@ -376,18 +394,6 @@ func (s *Sink) deadLetter(l *Lines, rejected []rejection) (int, error) {
 	s.state.DeadLetters += int64(n)
 	s.mu.Unlock()
 	return n, nil
-}
-
-// Ping checks that InfluxDB answers.
-func (s *Sink) Ping(ctx context.Context) error {
-	ok, err := s.client.Ping(ctx)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return errors.New("InfluxDB did not answer its ping")
-	}
-	return nil
 }
 
 // Close closes the client and the dead-letter file. Writes in flight must

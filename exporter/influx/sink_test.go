@@ -170,11 +170,38 @@ func TestRefusedLinesAreDeadLettered(t *testing.T) {
 	}
 }
 
-func TestPing(t *testing.T) {
+// TestCheck: a write of nothing tells a configuration InfluxDB refuses (a
+// token, its rights, a bucket: each named with the setting to fix) from
+// one it takes, and from an InfluxDB that wants points (400, past those
+// checks); a refused write leaves the same fault, a stored one clears it.
+func TestCheck(t *testing.T) {
 	db := fakeinflux.Start(t)
 	s, _ := newSink(t, db, 100, time.Second, "")
-	if err := s.Ping(context.Background()); err != nil {
-		t.Errorf("Ping: %v", err)
+	ctx := context.Background()
+	if err := s.Check(ctx); err != nil || s.Fault() != nil {
+		t.Fatalf("Check: %v, fault %v", err, s.Fault())
+	}
+	for status, want := range map[int]string{
+		401: "check INFLUXDB_TOKEN", 403: "may not write to bucket \"db/autogen\"", 404: "has no bucket \"db/autogen\"",
+	} {
+		db.ThenCheck(fakeinflux.Answer{Status: status, Body: `{"error":"no"}`})
+		err := s.Check(ctx)
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Status != status || !strings.Contains(err.Error(), want) || s.Fault() == nil {
+			t.Errorf("%d: %v, fault %v; want a ConfigError saying %q", status, err, s.Fault(), want)
+		}
+	}
+	db.ThenCheck(fakeinflux.Answer{Status: 400, Body: `{"error":"no points"}`})
+	if err := s.Check(ctx); err != nil || s.Fault() != nil {
+		t.Errorf("400 to a write of nothing: %v, fault %v", err, s.Fault())
+	}
+	db.Then(fakeinflux.Answer{Status: 401}, fakeinflux.Answer{Status: 401})
+	l := conflictLines(1)
+	if _, err := s.Write(ctx, l); err == nil || !strings.Contains(err.Error(), "INFLUXDB_TOKEN") || s.Fault() == nil {
+		t.Errorf("a write refused for the token: %v, fault %v", err, s.Fault())
+	}
+	if _, err := s.Write(ctx, l); err != nil || s.Fault() != nil {
+		t.Errorf("a stored write: %v, fault %v", err, s.Fault())
 	}
 }
 

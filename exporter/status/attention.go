@@ -13,7 +13,9 @@ type Attention struct {
 // attention lists what in rep needs the operator.
 func attention(rep *Report) []Attention {
 	var out []Attention
-	if i := rep.InfluxDB; i != nil && i.Failing() {
+	if i := rep.InfluxDB; i != nil && i.ConfigError != "" {
+		out = append(out, Attention{"bad", "InfluxDB refuses the exporter's writes: nothing is stored", i.ConfigError})
+	} else if i != nil && i.Failing() {
 		out = append(out, Attention{"bad", "InfluxDB is failing: " + i.LastError,
 			"batches are not acknowledged until it stores them (flespi and the MQTT broker keep them); check influxdb.url, INFLUXDB_TOKEN and INFLUXDB_BUCKET"})
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/mqtt"
 )
 
@@ -25,5 +26,16 @@ func TestAttentionMQTT(t *testing.T) {
 	rep.MQTT = &mqtt.State{Connected: true}
 	if got := attention(rep); len(got) != 0 {
 		t.Errorf("connected and subscribed: %+v", got)
+	}
+}
+
+// TestAttentionInfluxDBSettings: InfluxDB refusing the token or the bucket
+// is first on the page with the setting to fix.
+func TestAttentionInfluxDBSettings(t *testing.T) {
+	fix := "InfluxDB refused the token: check INFLUXDB_TOKEN"
+	rep := &Report{InfluxDB: &InfluxDB{State: influx.State{ConfigError: fix, LastError: "401"}}}
+	got := attention(rep)
+	if len(got) != 1 || got[0].Level != "bad" || got[0].Fix != fix {
+		t.Errorf("%+v", got)
 	}
 }

@@ -31,6 +31,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	script   []Answer
+	checks   []Answer // for writes of nothing (the exporter's Check)
 	refuse   func(line string) string // "" keeps the line; else the error
 	lines    []string
 	requests []int // lines in each write request, answered or not
@@ -51,6 +52,16 @@ func (s *Server) Then(answers ...Answer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.script = append(s.script, answers...)
+}
+
+// ThenCheck queues answers for the next writes of nothing (the exporter's
+// check of its configuration, at start and on /-/ready); without one they
+// are answered 204 and counted nowhere, as InfluxDB 1.8 answers them, so
+// that Then's answers and Requests stay the batches'.
+func (s *Server) ThenCheck(answers ...Answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks = append(s.checks, answers...)
 }
 
 // Refuse makes the server refuse every line for which f returns an error
@@ -114,6 +125,18 @@ func (s *Server) Requests() []int {
 	return append([]int(nil), s.requests...)
 }
 
+// check answers a write of nothing.
+func (s *Server) check(w http.ResponseWriter) {
+	s.mu.Lock()
+	a := Answer{Status: http.StatusNoContent}
+	if len(s.checks) > 0 {
+		a, s.checks = s.checks[0], s.checks[1:]
+	}
+	s.mu.Unlock()
+	w.WriteHeader(a.Status)
+	_, _ = io.WriteString(w, a.Body)
+}
+
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/ping", "/health":
@@ -125,6 +148,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
+	if strings.TrimSpace(string(body)) == "" {
+		s.check(w)
+		return
+	}
 	lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
 	s.mu.Lock()
 	s.requests = append(s.requests, len(lines))

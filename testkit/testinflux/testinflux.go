@@ -24,7 +24,7 @@ import (
 const (
 	Database = "db"
 	Bucket   = "db/autogen"
-	Token    = "user:pass" // auth is off: any token is accepted
+	Token    = "user:pass" // auth is off (Start): any token is accepted; StartWithAuth: this one only
 )
 
 // Server is a running influxd.
@@ -36,6 +36,7 @@ type Server struct {
 	conf string
 	cmd  *exec.Cmd
 	log  *os.File
+	auth bool // queries carry Token's user and password
 }
 
 // Binary finds influxd: $INFLUXD, then the PATH, then $(go env GOPATH)/bin.
@@ -65,6 +66,18 @@ func Binary() (string, error) {
 // t.Cleanup. A test that needs InfluxDB fails, never skips, without it.
 func Start(t tb.T) *Server {
 	t.Helper()
+	return start(t, false)
+}
+
+// StartWithAuth is Start with authentication on: only Token is accepted
+// (a wrong token is answered 401, as InfluxDB 2 answers a wrong one).
+func StartWithAuth(t tb.T) *Server {
+	t.Helper()
+	return start(t, true)
+}
+
+func start(t tb.T, auth bool) *Server {
+	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +101,7 @@ bind-address = "%s"
   query-log-enabled = false
 [http]
   bind-address = "%[3]s"
-  auth-enabled = false
+  auth-enabled = %[4]t
   log-enabled = false
   flux-enabled = true
 [logging]
@@ -97,11 +110,17 @@ bind-address = "%s"
   store-enabled = false
 [continuous_queries]
   enabled = false
-`, rpcAddr, dir, httpAddr)
+`, rpcAddr, dir, httpAddr, auth)
 	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.Restart()
+	if auth {
+		// The first user may be created without credentials.
+		user, pass, _ := strings.Cut(Token, ":")
+		s.Query(fmt.Sprintf("CREATE USER \"%s\" WITH PASSWORD '%s' WITH ALL PRIVILEGES", user, pass))
+		s.auth = true
+	}
 	s.Query("CREATE DATABASE " + Database)
 	t.Cleanup(s.Stop)
 	return s
@@ -174,7 +193,16 @@ type Series struct {
 func (s *Server) Query(q string) []Series {
 	s.t.Helper()
 	form := url.Values{"q": {q}, "db": {Database}, "epoch": {"ns"}}
-	resp, err := http.PostForm(s.URL+"/query", form)
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/query", strings.NewReader(form.Encode()))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if s.auth {
+		user, pass, _ := strings.Cut(Token, ":")
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatalf("query %q: %v", q, err)
 	}
