@@ -29,7 +29,11 @@ type Config struct {
 	MQTT       MQTT           `toml:"mqtt"`
 	Silence    Silence        `toml:"silence"`
 	Mapping    mapping.Config `toml:"mapping"`
-	Rules      []mapping.Rule `toml:"rule"`
+	// RuleFiles name files of the operator's own rules (glob patterns,
+	// relative to this file): read before Rules, so that they win, and
+	// kept apart from the shipped file that an upgrade replaces.
+	RuleFiles []string       `toml:"rule_files"`
+	Rules     []mapping.Rule `toml:"rule"`
 }
 
 // HTTP is the [http] section: the receiver flespi streams post to, and

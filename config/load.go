@@ -22,14 +22,15 @@ type Loaded struct {
 	Mapping  *mapping.Mapping
 	Warnings []string // "file:line: key: message", like errors
 
-	loc *locator
+	loc   *locator
+	rules []rulesFrom // where each rule came from: the rule files, then File
 }
 
 // Locate writes a problem of the rules found after loading (the field
 // types InfluxDB holds) as "file:line: key: message", as Parse writes its
 // errors and warnings.
 func (l *Loaded) Locate(e *mapping.ConfigError) string {
-	return l.loc.format(l.File, mappingKey(e), e.Msg)
+	return formatMapping(l.File, l.loc, l.rules, e)
 }
 
 // Error lists every problem found in a configuration, one "file:line: key:
@@ -76,6 +77,10 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	for _, k := range loc.unknown(md.Undecoded()) {
 		problems = append(problems, loc.formatLine(file, k.line, k.path, unknownKeyMessage(k.key)))
 	}
+	own, from, ps := readRuleFiles(file, cfg.RuleFiles, lookup)
+	problems = append(problems, ps...)
+	from = append(from, rulesFrom{file: file, loc: loc, first: len(own), n: len(cfg.Rules)})
+	cfg.Rules = append(own, cfg.Rules...)       // the operator's first: the first match wins
 	cfg.HTTP.Tokens = nonEmpty(cfg.HTTP.Tokens) // "${TOKEN:-}" unset means no token
 	cfg.InfluxDB.DeadLetterFile = deadLetterPath(cfg.InfluxDB.DeadLetterFile, cfg.Data.Dir)
 	for _, p := range cfg.validate() {
@@ -83,14 +88,14 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	}
 	m, err := mapping.Compile(cfg.Mapping, cfg.Rules)
 	if err != nil {
-		problems = append(problems, loc.mappingProblems(file, err)...)
+		problems = append(problems, mappingProblems(file, loc, from, err)...)
 	}
 	if len(problems) > 0 {
 		return nil, &Error{Problems: problems}
 	}
-	l := &Loaded{Config: cfg, File: file, Mapping: m, loc: loc}
+	l := &Loaded{Config: cfg, File: file, Mapping: m, loc: loc, rules: from}
 	for _, w := range m.Warnings() {
-		l.Warnings = append(l.Warnings, loc.format(file, mappingKey(w), w.Msg))
+		l.Warnings = append(l.Warnings, l.Locate(w))
 	}
 	return l, nil
 }
@@ -188,13 +193,13 @@ func tomlKeys(t reflect.Type) []string {
 	return keys
 }
 
-// mappingProblems gives each error of mapping.Compile its line.
-func (l *locator) mappingProblems(file string, err error) []string {
+// mappingProblems gives each error of mapping.Compile its file and line.
+func mappingProblems(file string, loc *locator, from []rulesFrom, err error) []string {
 	var out []string
 	for _, e := range flatten(err) {
 		var ce *mapping.ConfigError
 		if errors.As(e, &ce) {
-			out = append(out, l.format(file, mappingKey(ce), ce.Msg))
+			out = append(out, formatMapping(file, loc, from, ce))
 		} else {
 			out = append(out, fmt.Sprintf("%s: %v", file, e))
 		}

@@ -93,6 +93,41 @@ tags = ["peer"]`)
 	}
 }
 
+// TestRegexShadowed: a rule an earlier one leaves nothing to match is
+// found whether either is a glob or a regex: the shipped glob above an
+// operator's regex for the same sensors; a regex that also matches names
+// the glob does not take is left alone.
+func TestRegexShadowed(t *testing.T) {
+	m := compile(t, `[[rule]]
+match = "ble.sensor.temperature.*"
+[[rule]]
+regex = 'ble\.sensor\.temperature\.(\d+)'
+[[rule]]
+regex = 'ble\.sensor\.(temperature|humidity)\.(\d+)'
+[[rule]]
+regex = 'can\.(.*)'
+[[rule]]
+match = "can.fuel.level"
+[[rule]]
+regex = 'can\.engine\.(rpm|load)'
+[[rule]]
+regex = 'x\.[ab]\d{2,}'
+[[rule]]
+match = "x.a*"`)
+	var got []string
+	for _, w := range m.Warnings() {
+		got = append(got, w.Error())
+	}
+	want := []string{
+		`[[rule]] #2 regex: never matches: rule #1 (match = "ble.sensor.temperature.*") above it matches every name this one does; the first match wins`,
+		`[[rule]] #5 match: never matches: rule #4 (regex = 'can\.(.*)') above it matches every name this one does; the first match wins`,
+		`[[rule]] #6 regex: never matches: rule #4 (regex = 'can\.(.*)') above it matches every name this one does; the first match wins`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func TestSamplesCarryTTLAndHelp(t *testing.T) {
 	m := compile(t, `[[rule]]
 match = "a"

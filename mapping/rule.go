@@ -138,21 +138,32 @@ func unwrapRegexpError(err error) string {
 	return err.Error()
 }
 
-// shadowed warns when an earlier rule matches every name r matches.
+// shadowed warns when earlier rules match every name r matches (see
+// shadow.go): r can never match, the first match winning.
 func (c *compiler) shadowed(r *rule) {
-	var sample string
-	switch {
-	case r.cfg.Regex != "":
-		return // no general way to tell; regex rules are the user's to order
-	case r.glob:
-		sample = strings.ReplaceAll(r.pattern, "*", "\x00")
-	default:
-		sample = r.pattern
+	samples, ok := r.samples()
+	if !ok || len(samples) == 0 {
+		return
 	}
-	for _, e := range c.m.rules {
-		if e.re.MatchString(sample) {
-			c.warnf(r.index, r.key(), "never matches: rule #%d (%s) above it matches every name this one does; the first match wins", e.index+1, e.describe())
+	var first *rule
+	for _, s := range samples {
+		e := c.earlierMatch(s)
+		if e == nil {
 			return
 		}
+		if first == nil {
+			first = e
+		}
 	}
+	c.warnf(r.index, r.key(), "never matches: rule #%d (%s) above it matches every name this one does; the first match wins", first.index+1, first.describe())
+}
+
+// earlierMatch is the first rule compiled so far that matches name.
+func (c *compiler) earlierMatch(name string) *rule {
+	for _, e := range c.m.rules {
+		if e.re.MatchString(name) {
+			return e
+		}
+	}
+	return nil
 }

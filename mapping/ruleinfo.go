@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
 // RuleInfo describes a compiled rule, for summaries (the check command) and
@@ -133,4 +135,17 @@ func (r *rule) title() string {
 		return r.pattern
 	}
 	return regexSyntax.Replace(r.pattern)
+}
+
+// Matching returns the indices of the rules that match a parameter name,
+// in order: the first takes it, the others never get it.
+func (m *Mapping) Matching(name string) []int {
+	name = message.NormalizeName(name)
+	var out []int
+	for _, r := range m.rules {
+		if r.re.MatchString(name) {
+			out = append(out, r.index)
+		}
+	}
+	return out
 }

@@ -13,13 +13,16 @@ import (
 )
 
 // check validates a configuration file and prints what it sets up.
-func check(file string, withInflux bool, stdout, stderr io.Writer) int {
+func check(file string, withInflux bool, params string, stdout, stderr io.Writer) int {
 	cfg := load(file, stderr)
 	if cfg == nil {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: OK\n", file)
 	printSummary(stdout, cfg)
+	if params != "" {
+		printWinners(stdout, cfg, strings.Split(params, ","))
+	}
 	warnings := cfg.Warnings
 	if withInflux {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -95,7 +98,30 @@ func printSummary(w io.Writer, cfg *config.Loaded) {
 	}
 	fmt.Fprintf(w, "rules:      %d (%d drop, %d to InfluxDB, %d to gauges)\n", len(rules), drops, fields, gauges)
 	for _, r := range rules {
-		fmt.Fprintf(w, "  #%-3d %-45s %s\n", r.Index+1, r.Pattern, describeRule(r))
+		fmt.Fprintf(w, "  #%-3d %-45s %s  (%s)\n", r.Index+1, r.Pattern, describeRule(r), cfg.RuleOrigin(r.Index))
+	}
+}
+
+// printWinners says, for each parameter name, which rule takes it (the
+// first that matches) and which later ones match it too but never get it.
+func printWinners(w io.Writer, cfg *config.Loaded, names []string) {
+	rules := cfg.Mapping.Rules()
+	fmt.Fprintln(w, "\nparameters:")
+	for _, name := range names {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		matching := cfg.Mapping.Matching(name)
+		if len(matching) == 0 {
+			fmt.Fprintf(w, "  %s: no rule matches (mapping.unmatched = %q)\n", name, cfg.Mapping.Config().Unmatched)
+			continue
+		}
+		first := rules[matching[0]]
+		fmt.Fprintf(w, "  %s: rule #%d %s (%s): %s\n", name, first.Index+1, first.Pattern, cfg.RuleOrigin(first.Index), describeRule(first))
+		for _, i := range matching[1:] {
+			fmt.Fprintf(w, "      also matched by rule #%d %s (%s), which never gets it: the first match wins\n", i+1, rules[i].Pattern, cfg.RuleOrigin(i))
+		}
 	}
 }
 

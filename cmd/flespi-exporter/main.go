@@ -39,7 +39,7 @@ Usage:
   flespi-exporter [serve] [-config FILE] [-cpuprofile FILE]
                                               run the service (-cpuprofile: write a Go CPU
                                               profile of the run when it stops, for go tool pprof)
-  flespi-exporter check -config FILE [-influx]
+  flespi-exporter check -config FILE [-influx] [-param NAME,...]
                                               validate the configuration and summarise it; -influx also
                                               compares the rules with the field types InfluxDB holds
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
@@ -126,8 +126,9 @@ var commands = map[string]command{
 	}},
 	"check": {flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
 		configFile := configFlag(fs)
-		withInflux := fs.Bool("influx", false, "also compare the rules with the field types InfluxDB holds")
-		return func([]string) int { return check(*configFile, *withInflux, stdout, stderr) }
+		withInflux := fs.Bool("influx", false, "also check that InfluxDB takes the writes, and compare the rules with the field types it holds")
+		params := fs.String("param", "", "parameter names, comma-separated: say which rule takes each (and which ones it leaves nothing)")
+		return func([]string) int { return check(*configFile, *withInflux, *params, stdout, stderr) }
 	}},
 	"map": {operands: "[FILE|-]", flags: func(fs *flag.FlagSet, stdin io.Reader, stdout, stderr io.Writer) func([]string) int {
 		configFile := configFlag(fs)

@@ -1,0 +1,100 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeFiles writes files (name → text) into a temporary directory and
+// returns its path.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const shipped = `rule_files = ["rules.d/*.toml"]
+
+[[rule]]
+match = "ble.sensor.temperature.*"
+unit = "celsius"
+
+[[rule]]
+match = "position.speed"
+unit = "km/h"
+`
+
+// TestRuleFilesFirst: the operator's rule files are read before the
+// shipped rules, in name order, so their rules win; each rule's origin is
+// its own file and line.
+func TestRuleFilesFirst(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"config.toml": shipped,
+		"rules.d/20-fuel.toml": `# fuel of our tanks
+[[rule]]
+match = "custom.tank.level"
+unit = "percent"
+`,
+		"rules.d/10-temperature.toml": `[[rule]]
+regex = 'ble\.sensor\.temperature\.(\d+)'
+field = "temperature"
+tags = { sensor = "$1" }
+unit = "celsius"
+`,
+		"rules.d/notes.txt": "not a rule file",
+	})
+	l, err := Load(filepath.Join(dir, "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := l.Mapping.Rules()
+	if len(rules) != 4 || !strings.Contains(rules[0].Pattern, `ble\.sensor`) || rules[1].Pattern != `match = "custom.tank.level"` {
+		t.Fatalf("rules in order: %+v", rules)
+	}
+	for i, want := range []string{"rules.d/10-temperature.toml:1", "rules.d/20-fuel.toml:2", "config.toml:3", "config.toml:7"} {
+		if got := l.RuleOrigin(i); !strings.HasSuffix(got, want) {
+			t.Errorf("rule #%d from %s, want %s", i+1, got, want)
+		}
+	}
+}
+
+// TestRuleFileErrors: a mistake in a rule file is reported with that
+// file's name and line; a rule file holds rules only.
+func TestRuleFileErrors(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"config.toml": shipped,
+		"rules.d/mine.toml": `[[rule]]
+match = "a.b"
+
+[[rule]]
+match = "c.d"
+unit = "furlongs"
+
+[http]
+listen = ":1"
+`,
+	})
+	_, err := Load(filepath.Join(dir, "config.toml"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"rules.d/mine.toml:8: http: unknown key \"http\": a rule file holds [[rule]] entries only",
+		"rules.d/mine.toml:6: [[rule]] #2 unit:",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+}
