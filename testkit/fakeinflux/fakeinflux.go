@@ -31,7 +31,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	script   []Answer
-	checks   []Answer // for writes of nothing (the exporter's Check)
+	checks   []Answer                 // for writes of nothing (the exporter's Check)
 	refuse   func(line string) string // "" keeps the line; else the error
 	lines    []string
 	requests []int // lines in each write request, answered or not
