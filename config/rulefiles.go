@@ -130,3 +130,14 @@ func (l *Loaded) RuleOrigin(i int) string {
 	}
 	return f.file
 }
+
+// RelativeRuleOrigin is RuleOrigin relative to the configuration file's
+// directory ("config.toml:222", "rules.d/tanks.toml:3"): the same
+// wherever the program runs from, for generated files.
+func (l *Loaded) RelativeRuleOrigin(i int) string {
+	o := l.RuleOrigin(i)
+	if rel, err := filepath.Rel(filepath.Dir(l.File), o); err == nil {
+		return rel
+	}
+	return o
+}

@@ -98,3 +98,51 @@ listen = ":1"
 		}
 	}
 }
+
+// TestAlertErrors: a rule's alert entries are checked with file:line.
+func TestAlertErrors(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"config.toml": `[[rule]]
+match = "battery.voltage"
+unit = "volts"
+[[rule.alert]]
+name = "FlespiLowBattery"
+below = 3.5
+above = 5
+summary = "has a low battery"
+
+[[rule]]
+match = "can.*.temperature"
+unit = "celsius"
+[[rule.alert]]
+name = "Hot engine"
+above = 105
+for = "soon"
+severity = "page"
+
+[[rule]]
+match = "device.name"
+type = "string"
+[[rule.alert]]
+name = "NoName"
+below = 1
+summary = "has no name"
+`})
+	_, err := Load(filepath.Join(dir, "config.toml"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"config.toml:4: [[rule]] #1 alert: give one threshold: below = ... or above = ...",
+		`config.toml:14: [[rule]] #2 alert.name: "Hot engine" is not an alert name`,
+		`config.toml:16: [[rule]] #2 alert.for: want a duration like "10m"; got "soon"`,
+		`config.toml:17: [[rule]] #2 alert.severity: want info, warning or critical; got "page"`,
+		`[[rule]] #2 alert.summary: say what the alert means`,
+		`[[rule]] #2 alert.params: the rule's gauge is named after each parameter`,
+		`config.toml:22: [[rule]] #3 alert: the rule makes no gauge`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+}

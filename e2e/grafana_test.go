@@ -38,7 +38,8 @@ func startStack(t *testing.T) *stack {
 		"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token,
 	})
 	rules, _ := filepath.Abs("../grafana/prometheus/alerts.yml")
-	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{ex.InternalAddr}, RuleFiles: []string{rules}})
+	ruleAlerts, _ := filepath.Abs("../grafana/prometheus/rule-alerts.yml")
+	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{ex.InternalAddr}, RuleFiles: []string{rules, ruleAlerts}})
 	prom.WaitFor(`up{job="flespi-exporter"} == 1`, 1) // Prometheus applies targets after a few seconds
 	samples, err := os.ReadFile("../testdata/samples.json")
 	if err != nil {
@@ -189,6 +190,8 @@ func TestPrometheusFiles(t *testing.T) {
 		{"check", "config", "prometheus.yml"},
 		{"check", "rules", "alerts.yml"},
 		{"test", "rules", "alerts_test.yml"},
+		{"check", "rules", "rule-alerts.yml"},
+		{"test", "rules", "rule-alerts_test.yml"},
 	} {
 		cmd := exec.Command(promtool, args...)
 		cmd.Dir = "../grafana/prometheus"

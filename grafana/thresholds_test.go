@@ -23,11 +23,13 @@ func TestDashboardThresholdsFollowAlerts(t *testing.T) {
 			} `yaml:"rules"`
 		} `yaml:"groups"`
 	}
-	readYAML(t, "prometheus/alerts.yml", &rules)
 	exprs := map[string]string{}
-	for _, g := range rules.Groups {
-		for _, r := range g.Rules {
-			exprs[r.Alert] = r.Expr
+	for _, file := range []string{"prometheus/alerts.yml", "prometheus/" + RuleAlertsFile} {
+		readYAML(t, file, &rules)
+		for _, g := range rules.Groups {
+			for _, r := range g.Rules {
+				exprs[r.Alert] = r.Expr
+			}
 		}
 	}
 	columns, targets := fleetTable(t)
@@ -45,7 +47,7 @@ func TestDashboardThresholdsFollowAlerts(t *testing.T) {
 	}{
 		{"FlespiExternalPowerLost", "external power", "flespi_external_powersource_voltage_volts"},
 		{"FlespiLowBattery", "battery", "flespi_battery_voltage_volts"},
-		{"FlespiLowFuel", "fuel", `flespi_(can_)?fuel_level_ratio`},
+		{"FlespiLowFuel", "fuel", `{__name__=~"flespi_can_fuel_level_ratio|flespi_fuel_level_ratio"}`},
 	} {
 		expr, ok := exprs[c.alert]
 		if !ok {

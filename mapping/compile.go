@@ -74,6 +74,7 @@ const maxCachedBytes = 32 << 20
 type Mapping struct {
 	cfg          Config
 	rules        []*rule
+	alerts       []Alert // the rules' [[rule.alert]] entries
 	msgTags      []msgTag
 	raw          bool
 	staticFields map[string]Type // measurement+"\x00"+field → type, of fields with fixed names
@@ -104,6 +105,7 @@ func Compile(cfg Config, rules []Rule) (*Mapping, error) {
 	}
 	if len(c.errs) == 0 {
 		c.crossCheck()
+		c.alerts(rules)
 	}
 	if len(c.errs) > 0 {
 		errs := make([]error, len(c.errs))

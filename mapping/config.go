@@ -99,6 +99,10 @@ type Rule struct {
 	Labels map[string]string `toml:"labels"`
 	// TTL overrides [mapping].gauge_ttl for this rule's gauges.
 	TTL TTL `toml:"ttl"`
+
+	// Alerts say when the rule's values are worth an alert: [[rule.alert]]
+	// (see AlertRule).
+	Alerts []AlertRule `toml:"alert"`
 }
 
 // DefaultConfig returns the [mapping] defaults that a file's values are

@@ -41,12 +41,16 @@ Usage:
                                               profile of the run when it stops, for go tool pprof)
   flespi-exporter check -config FILE [-influx] [-param NAME,...]
                                               validate the configuration and summarise it; -influx also
-                                              compares the rules with the field types InfluxDB holds
+                                              checks InfluxDB takes the writes and compares the rules with
+                                              the field types it holds; -param says which rule takes a name
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
   flespi-exporter import -config FILE [-restart] [-state STATE] FILE...
                                               write flespi message dumps to InfluxDB (backfill), resumable
   flespi-exporter dashboard -config FILE [-o FILE] [-uid UID] [-title TITLE]
                                               write a Grafana dashboard of every field and gauge the rules define
+  flespi-exporter alerts -config FILE [-dir DIR] [-dashboard FILE]
+                                              write the rules' alerts ([[rule.alert]]), their promtool tests
+                                              and the fleet dashboard's thresholds
   flespi-exporter health [-url URL]           exit 0 if URL answers 200 (container health checks)
   flespi-exporter version                     print the version
 
@@ -158,6 +162,12 @@ var commands = map[string]command{
 		return func([]string) int {
 			return dashboard(*configFile, *output, grafana.Options{UID: *uid, Title: *title}, stdout, stderr)
 		}
+	}},
+	"alerts": {flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
+		configFile := configFlag(fs)
+		dir := fs.String("dir", "grafana/prometheus", "where to write "+grafana.RuleAlertsFile+" and "+grafana.RuleAlertsTestFile)
+		dash := fs.String("dashboard", "grafana/dashboards/flespi-fleet.json", "dashboard whose columns get the alerts' thresholds (\"\" for none)")
+		return func([]string) int { return alerts(*configFile, *dir, *dash, stdout, stderr) }
 	}},
 	"health": {flags: func(fs *flag.FlagSet, _ io.Reader, _, stderr io.Writer) func([]string) int {
 		healthURL := fs.String("url", "http://127.0.0.1:9884/-/ready", "URL that health checks (the internal listener's /-/ready)")
