@@ -42,19 +42,28 @@ func (rc *Receiver) readBody(r *http.Request, buf *bytes.Buffer) (held int64, er
 	default:
 		return 0, fail(http.StatusUnsupportedMediaType, "Content-Encoding %q is not supported; send gzip, deflate or none", enc)
 	}
-	if enc := r.Header.Get("Content-Encoding"); (enc == "" || enc == "identity") && r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation, not a doubling series
-	}
 	// One byte over the limit tells a body that is too large once inflated.
 	counted := &budgetReader{r: io.LimitReader(body, limit+1), b: rc.budget}
+	if enc := r.Header.Get("Content-Encoding"); (enc == "" || enc == "identity") && r.ContentLength > 0 {
+		// One allocation, not a doubling series; but the memory is taken
+		// from the budget first: a client that declares 30 MB and sends a
+		// byte every few seconds holds the 30 MB it made us allocate
+		// (100 of them took 2.96 GB while the budget counted bytes as
+		// they came).
+		if !rc.budget.take(r.ContentLength) {
+			return 0, rc.readError(errBudget)
+		}
+		counted.prepaid = r.ContentLength
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
 	n, err := buf.ReadFrom(counted)
 	if err != nil {
-		return counted.held, rc.readError(err)
+		return counted.taken(), rc.readError(err)
 	}
 	if n > limit {
-		return counted.held, fail(http.StatusRequestEntityTooLarge, "body is larger than http.max_body_size (%s) once decompressed", rc.cfg.MaxBodySize)
+		return counted.taken(), fail(http.StatusRequestEntityTooLarge, "body is larger than http.max_body_size (%s) once decompressed", rc.cfg.MaxBodySize)
 	}
-	return counted.held, nil
+	return counted.taken(), nil
 }
 
 func (rc *Receiver) readError(err error) error {
@@ -156,12 +165,16 @@ func (b *byteBudget) inUse() int64 {
 // errBudget stops a body that would exceed http.max_in_flight_bytes.
 var errBudget = errors.New("the budget of bytes in flight is spent")
 
-// budgetReader takes from a budget every byte it reads, in reads of at
-// most 256 KiB, so that what a request holds is what it has sent.
+// budgetReader takes from a budget every byte it reads beyond what was
+// taken for it beforehand (prepaid: the declared length it allocated), in
+// reads of at most 256 KiB, so that what a request holds is counted before
+// it is held.
 type budgetReader struct {
-	r    io.Reader
-	b    *byteBudget
-	held int64
+	r       io.Reader
+	b       *byteBudget
+	prepaid int64 // taken before the first read
+	read    int64
+	held    int64 // taken as bytes came, beyond prepaid
 }
 
 func (br *budgetReader) Read(p []byte) (int, error) {
@@ -170,10 +183,16 @@ func (br *budgetReader) Read(p []byte) (int, error) {
 	}
 	n, err := br.r.Read(p)
 	if n > 0 {
-		if !br.b.take(int64(n)) {
-			return 0, errBudget
+		if need := br.read + int64(n) - max(br.prepaid, br.read); need > 0 {
+			if !br.b.take(need) {
+				return 0, errBudget
+			}
+			br.held += need
 		}
-		br.held += int64(n)
+		br.read += int64(n)
 	}
 	return n, err
 }
+
+// taken is what the reader took from the budget in all.
+func (br *budgetReader) taken() int64 { return br.prepaid + br.held }
