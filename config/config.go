@@ -46,6 +46,11 @@ type HTTP struct {
 	// the status page and /api, /-/ready, /-/reload. Empty serves them on
 	// the stream listener, behind its tokens and allow-list.
 	InternalListen string `toml:"internal_listen"`
+	// InternalHosts are names, beyond IP addresses and names without a
+	// dot (localhost, a compose service), that the internal listener is
+	// reached by (a reverse proxy's): another Host is refused, against
+	// DNS rebinding.
+	InternalHosts []string `toml:"internal_hosts"`
 	// Paths are the URL paths that accept stream batches.
 	Paths []string `toml:"paths"`
 	// Tokens are accepted bearer tokens; empty entries are ignored, and no

@@ -40,7 +40,7 @@ func (s *Server) InternalHandler() http.Handler {
 	s.operatorRoutes(mux, func(h http.Handler) http.Handler { return h })
 	mux.HandleFunc("/-/reload", s.reloadHandler)
 	mux.HandleFunc("POST /api/devices/forget", s.forgetDevice)
-	return mux
+	return internalGuard(mux, s.cfg.HTTP.InternalHosts)
 }
 
 // operatorRoutes adds what is for the operator rather than for flespi,

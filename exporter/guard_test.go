@@ -1,0 +1,61 @@
+package exporter_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+)
+
+// request sends method url with Host host (the listener's address when
+// "") and headers, and returns the status code.
+func request(t *testing.T, method, url, host string, header map[string]string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestInternalListenerTrustsNoPage: a form another site's page posts to
+// the internal listener (forget a stolen tracker, reload) is refused, and
+// so is a request under a name of another domain (DNS rebinding); curl,
+// Prometheus by IP or compose service name, localhost and the names in
+// http.internal_hosts are served.
+func TestInternalListenerTrustsNoPage(t *testing.T) {
+	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.HTTP.InternalHosts = []string{"monitor.example.org"} })
+	ex.PostSamples(t)
+	forget := ex.InternalURL + "/api/devices/forget?ident=605630"
+	crossSite := map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site", "Content-Type": "application/x-www-form-urlencoded"}
+	if code := request(t, "POST", forget, "", crossSite); code != http.StatusForbidden {
+		t.Errorf("a cross-site form posted to forget a device: %d, want 403", code)
+	}
+	if code := request(t, "POST", ex.InternalURL+"/-/reload", "", map[string]string{"Origin": "http://evil.example"}); code != http.StatusForbidden {
+		t.Errorf("a cross-site reload: %d, want 403", code)
+	}
+	for _, host := range []string{"evil.example", "evil.example:9884", "rebind.attacker.net."} {
+		if code := request(t, "GET", ex.InternalURL+"/api/status", host, nil); code != http.StatusMisdirectedRequest {
+			t.Errorf("GET the status as %s: %d, want 421", host, code)
+		}
+	}
+	for _, host := range []string{"", "localhost:9884", "exporter:9884", "[::1]:9884", "monitor.example.org", "MONITOR.example.org:443"} {
+		if code := request(t, "GET", ex.InternalURL+"/api/status", host, nil); code != 200 {
+			t.Errorf("GET the status as %q: %d, want 200", host, code)
+		}
+	}
+	if code := request(t, "POST", forget, "", map[string]string{"Sec-Fetch-Site": "same-origin"}); code != 200 {
+		t.Errorf("the status page's own forget: %d, want 200", code)
+	}
+}
