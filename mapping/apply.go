@@ -8,10 +8,14 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
+// MaxIdentLen is the longest ident a message may have: flespi's are IMEIs,
+// serial numbers and names of a few dozen characters.
+const MaxIdentLen = 256
+
 // Apply maps one message into r. received is the time the message arrived,
-// used when [mapping].time says "received". It returns ErrNoIdent or ErrNoTime
-// for a message that cannot be stored at all; a parameter that cannot be used
-// only lands in r.Skipped.
+// used when [mapping].time says "received". It returns ErrNoIdent (or
+// ErrIdentTooLong, which is one) or ErrNoTime for a message that cannot be
+// stored at all; a parameter that cannot be used only lands in r.Skipped.
 func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) error {
 	r.reset()
 	if n := len(m.rules); len(r.Hits) < n {
@@ -38,6 +42,9 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 	p := &msg.Params[r.identAt]
 	if p.Kind != message.String || len(p.Raw) == 0 {
 		return ErrNoIdent
+	}
+	if len(p.Raw) > MaxIdentLen {
+		return ErrIdentTooLong
 	}
 	dev := r.device(p.Raw)
 	r.Ident = dev.ident

@@ -1,6 +1,7 @@
 package mapping_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -311,5 +312,29 @@ unmatched = "raw"`,
 				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestIdentTooLong: an ident longer than MaxIdentLen is data, not a
+// device: the message is skipped as one without ident, and nothing of it
+// (a registry entry, a series) is made.
+func TestIdentTooLong(t *testing.T) {
+	m, err := mapping.Compile(mapping.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", mapping.MaxIdentLen+1)
+	for ident, want := range map[string]error{long: mapping.ErrIdentTooLong, long[:mapping.MaxIdentLen]: nil} {
+		var r mapping.Result
+		var got error
+		if err := message.NewDecoder().Decode([]byte(`{"ident":"`+ident+`","timestamp":1717171200}`), func(msg *message.Message) error {
+			got = m.Apply(msg, time.Now(), &r)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got != want || (got != nil && !errors.Is(got, mapping.ErrNoIdent)) {
+			t.Errorf("ident of %d bytes: %v, want %v (counted as no ident)", len(ident), got, want)
+		}
 	}
 }

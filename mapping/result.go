@@ -2,13 +2,18 @@ package mapping
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
 // Errors for messages that produce nothing.
 var (
 	ErrNoIdent = errors.New("message has no ident (a non-empty string)")
-	ErrNoTime  = errors.New("message has none of the timestamps [mapping].time names")
+	// ErrIdentTooLong is an ident longer than MaxIdentLen: data, not a
+	// device's name (60 KB ones grew the device registry by megabytes);
+	// counted as a message without ident.
+	ErrIdentTooLong = fmt.Errorf("%w of at most %d bytes", ErrNoIdent, MaxIdentLen)
+	ErrNoTime       = errors.New("message has none of the timestamps [mapping].time names")
 )
 
 // Reasons a parameter value is skipped, as counted in Result.Skipped.

@@ -8,11 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
+
+// labelName is a Prometheus label name.
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // FileName is the registry's file in the data directory.
 const FileName = "devices.json"
@@ -74,6 +78,7 @@ func Open(opts Options) (*Registry, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	r.file = filepath.Join(opts.Dir, FileName)
+	r.removeTemporaries()
 	if err := r.load(); err != nil {
 		aside := fmt.Sprintf("%s.corrupt-%d", r.file, opts.Now().Unix())
 		if rerr := os.Rename(r.file, aside); rerr != nil {
@@ -86,6 +91,18 @@ func Open(opts Options) (*Registry, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// removeTemporaries removes the temporary files of saves that a kill cut
+// short: each is a whole registry of megabytes, and a crash loop would
+// fill the disk with them.
+func (r *Registry) removeTemporaries() {
+	leftovers, _ := filepath.Glob(r.file + ".tmp-*")
+	for _, f := range leftovers {
+		if err := os.Remove(f); err == nil {
+			r.log.Info("removed the temporary file of a save cut short", "file", f)
+		}
+	}
 }
 
 // load reads the registry file; a missing file is an empty registry.
@@ -105,8 +122,17 @@ func (r *Registry) load() error {
 		return fmt.Errorf("version %d, want 1", f.Version)
 	}
 	for _, d := range f.Devices {
+		if d.Ident == "" || len(d.Ident) > mapping.MaxIdentLen {
+			continue // not an ident a message could have: not served
+		}
 		labels := []mapping.Label{{Name: "ident", Value: d.Ident}}
 		for k, v := range d.Labels {
+			// A label name Prometheus cannot read would break every
+			// scrape: an edited or damaged file loses that label only.
+			if !labelName.MatchString(k) || k == "ident" {
+				r.log.Warn("the device registry holds a label that is not a Prometheus label name; it is left out", "ident", d.Ident, "label", k)
+				continue
+			}
 			labels = append(labels, mapping.Label{Name: k, Value: v})
 		}
 		sortLabels(labels)

@@ -180,3 +180,33 @@ func TestUnusableDirectory(t *testing.T) {
 		t.Errorf("Open on a file: %v", err)
 	}
 }
+
+// TestStartCleansUp: the temporary files of saves a kill cut short are
+// removed at start, and a file edited or damaged into holding a label
+// name Prometheus cannot read, or an ident no message could have, loses
+// those only: every scrape still parses.
+func TestStartCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{FileName + ".tmp-123", FileName + ".tmp-456"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := `{"version":1,"devices":[
+		{"ident":"a","labels":{"device_name":"Van","bad name":"x"},"last_message_ns":1717171200000000000,"last_received_ns":1717171200000000000},
+		{"ident":"` + strings.Repeat("x", 300) + `","last_message_ns":1,"last_received_ns":1}]}`
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	values, names := exposition(t, r) // fails if the exposition does not parse
+	if names["a"] != "Van" || len(values) != 3 {
+		t.Errorf("devices served: %v %v", values, names)
+	}
+}
