@@ -112,6 +112,9 @@ type Data struct {
 	// ForgetDevicesAfter drops a device from the registry, and so its
 	// last-message gauges, after that long without a message.
 	ForgetDevicesAfter Duration `toml:"forget_devices_after"`
+	// MaxDevices bounds the registry (and its three gauges per device):
+	// a device past it is stored in InfluxDB but not registered, counted.
+	MaxDevices int `toml:"max_devices"`
 }
 
 // MQTT is the [mqtt] section: flespi's MQTT broker as a source, for a
@@ -214,7 +217,7 @@ func Default() Config {
 		},
 		Prometheus: Prometheus{Path: "/metrics", MaxSeries: 1_000_000},
 		Log:        Log{Level: "info", Format: "text"},
-		Data:       Data{Dir: "data", ForgetDevicesAfter: Duration(90 * 24 * time.Hour)},
+		Data:       Data{Dir: "data", ForgetDevicesAfter: Duration(90 * 24 * time.Hour), MaxDevices: 100_000},
 		MQTT: MQTT{
 			URL: "mqtts://mqtt.flespi.io:8883", ClientID: "flespi-exporter", Topics: []string{"flespi/message/gw/devices/+"},
 			SessionExpiry: Duration(24 * time.Hour), BatchSize: 500, BatchWait: Duration(time.Second), ReceiveMaximum: 1000,
@@ -291,6 +294,9 @@ func (c *Config) validate() []problem {
 	}
 	if c.Data.Dir == "" {
 		add("data.dir", "must name a directory: the device registry lives there")
+	}
+	if c.Data.MaxDevices < 1 {
+		add("data.max_devices", "must be at least 1")
 	}
 	if c.Data.ForgetDevicesAfter < Duration(time.Hour) {
 		add("data.forget_devices_after", "%s is too short: silent devices must stay long enough to be found; use days, like \"90d\"", c.Data.ForgetDevicesAfter)

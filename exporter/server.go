@@ -99,7 +99,7 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	var err error
 	s.devices, err = devices.Open(devices.Options{
 		Dir: cfg.Data.Dir, ForgetAfter: time.Duration(cfg.Data.ForgetDevicesAfter), Now: opts.Now, Log: s.log,
-		Silence: devices.NewSilencePolicy(cfg.Silence),
+		Silence: devices.NewSilencePolicy(cfg.Silence), MaxDevices: cfg.Data.MaxDevices,
 	})
 	if err != nil {
 		return nil, err
@@ -108,6 +108,10 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		Name: "flespi_exporter_devices_registered",
 		Help: "Devices in the device registry: every device seen, until data.forget_devices_after without a message.",
 	}, func() float64 { return float64(s.devices.Len()) }))
+	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "flespi_exporter_devices_refused_total",
+		Help: "Messages of devices not registered because the registry holds data.max_devices: stored, but without device gauges.",
+	}, func() float64 { return float64(s.devices.Refused()) }))
 	if cfg.InfluxDB.URL != "" {
 		sink, err := influx.New(cfg.InfluxDB, s.reg, s.log)
 		if err != nil {

@@ -57,6 +57,8 @@ type Options struct {
 	Log         *slog.Logger
 	// Silence measures each device's silence; the defaults when nil.
 	Silence *SilencePolicy
+	// MaxDevices bounds the devices registered; 0: no bound.
+	MaxDevices int
 }
 
 // Open returns the registry kept in opts.Dir, loading what an earlier run
@@ -70,7 +72,7 @@ func Open(opts Options) (*Registry, error) {
 	if opts.Silence == nil {
 		opts.Silence = NewSilencePolicy(config.Default().Silence)
 	}
-	r := &Registry{devices: map[string]*device{}, forget: opts.ForgetAfter, now: opts.Now, log: opts.Log, silence: opts.Silence}
+	r := &Registry{devices: map[string]*device{}, forget: opts.ForgetAfter, now: opts.Now, log: opts.Log, silence: opts.Silence, max: opts.MaxDevices}
 	if opts.Dir == "" {
 		return r, nil
 	}

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -56,7 +57,14 @@ type Registry struct {
 	file    string // "" : kept in memory only
 	log     *slog.Logger
 	silence *SilencePolicy
+	max     int           // devices registered at most; 0: no bound
+	refused atomic.Uint64 // messages of devices past max, not registered
+	warned  time.Time     // when the last refusal was logged
 }
+
+// Refused counts the messages of devices not registered, past
+// data.max_devices.
+func (r *Registry) Refused() uint64 { return r.refused.Load() }
 
 // SetSilence sets how silence is measured (at start and on reload).
 func (r *Registry) SetSilence(p *SilencePolicy) {
@@ -78,6 +86,10 @@ func (r *Registry) Update(seen []Seen, source string) {
 		s := &seen[i]
 		d := r.devices[s.Ident]
 		if d == nil {
+			if r.max > 0 && len(r.devices) >= r.max {
+				r.refuse(s.Ident)
+				continue
+			}
 			d = &device{labels: cloneLabels(s.Labels)}
 			r.devices[strings.Clone(s.Ident)] = d
 		}
@@ -102,6 +114,18 @@ func (r *Registry) Update(seen []Seen, source string) {
 		d.mapped, d.unmapped = s.Mapped, s.Unmapped
 	}
 	r.dirty = true
+}
+
+// refuse counts a message of a device past data.max_devices, and says so
+// at most once a minute: its data is stored, but no gauge says when it
+// was last heard. r.mu is held.
+func (r *Registry) refuse(ident string) {
+	r.refused.Add(1)
+	if now := r.now(); now.Sub(r.warned) >= time.Minute {
+		r.warned = now
+		r.log.Warn("the device registry is full (data.max_devices): new devices are stored but not registered, so no silence alert covers them; raise data.max_devices or forget devices",
+			"max_devices", r.max, "example_ident", ident, "messages_refused", r.refused.Load())
+	}
 }
 
 // cloneLabels copies labels and their strings, which may point into a

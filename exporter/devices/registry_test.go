@@ -210,3 +210,22 @@ func TestStartCleansUp(t *testing.T) {
 		t.Errorf("devices served: %v %v", values, names)
 	}
 }
+
+// TestMaxDevices: past data.max_devices a new device is not registered
+// (counted), the ones registered go on.
+func TestMaxDevices(t *testing.T) {
+	r, err := Open(Options{Log: quiet, MaxDevices: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1717171200, 0)
+	r.Update([]Seen{seen("a", "", t0, t0), seen("b", "", t0, t0), seen("c", "", t0, t0)}, "http")
+	r.Update([]Seen{seen("a", "", t0.Add(time.Minute), t0.Add(time.Minute)), seen("d", "", t0, t0)}, "http")
+	if r.Len() != 2 || r.Refused() != 2 {
+		t.Errorf("%d devices, %d refused; want 2 and 2", r.Len(), r.Refused())
+	}
+	values, _ := exposition(t, r)
+	if values[lastMsg+" a"] != float64(t0.Add(time.Minute).Unix()) {
+		t.Errorf("a registered device stopped moving: %v", values)
+	}
+}

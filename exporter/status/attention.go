@@ -32,6 +32,10 @@ func attention(rep *Report) []Attention {
 				"give the token's ACL the right to subscribe to mqtt.topics at QoS 1 (flespi panel → Tokens)"})
 		}
 	}
+	if rep.DevicesRefused > 0 {
+		out = append(out, Attention{"warn", fmt.Sprintf("the device registry is full: %d messages of new devices were stored but not registered", rep.DevicesRefused),
+			"no silence alert covers those devices: raise data.max_devices, or forget devices that are gone"})
+	}
 	if i := rep.InfluxDB; i != nil {
 		if n := len(i.Conflicts); n > 0 {
 			out = append(out, Attention{"warn", fmt.Sprintf("%d fields have a type conflict with InfluxDB", n),

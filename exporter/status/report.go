@@ -44,8 +44,9 @@ type Report struct {
 	Started          time.Time        `json:"started"`
 	Now              time.Time        `json:"now"`
 	Attention        []Attention      `json:"attention"`
-	Devices          []devices.Device `json:"devices"`       // one page of them; see DevicesTotal
-	DevicesTotal     int              `json:"devices_total"` // registered and matching the filter
+	Devices          []devices.Device `json:"devices"`         // one page of them; see DevicesTotal
+	DevicesTotal     int              `json:"devices_total"`   // registered and matching the filter
+	DevicesRefused   uint64           `json:"devices_refused"` // messages of devices past data.max_devices
 	Unmapped         []Unmapped       `json:"unmapped"`
 	Suggestions      []Suggestion     `json:"suggestions"`
 	UnmappedLimit    int              `json:"unmapped_limit"`
@@ -75,7 +76,7 @@ func (p *Page) report(q devices.Query) Report {
 	devs, total := p.Devices.Find(q)
 	rep := Report{
 		Version: p.Version, ConfigFile: p.ConfigFile, Started: p.Started, Now: p.Now(),
-		Devices: devs, DevicesTotal: total,
+		Devices: devs, DevicesTotal: total, DevicesRefused: p.Devices.Refused(),
 		Unmapped: unmapped, Suggestions: groupSuggestions(unmapped), UnmappedLimit: maxUnmappedNames, UntrackedNames: untrackedNames,
 		Rules: rules, GaugeSeries: p.Gauges.Count(), GaugeSeriesLimit: p.MaxSeries,
 	}
