@@ -274,6 +274,9 @@ func importDumps(file string, inputs []string, restart bool, state string, stdou
 	})
 	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d values dead-lettered\n",
 		sum.Messages, sum.Resumed, sum.Points, sum.SkippedMessages, sum.SkippedValues, sum.DeadLettered)
+	if sum.Unreadable > 0 {
+		fmt.Fprintf(stdout, "%d lines of dead-letter files could not be read and were left out (see above)\n", sum.Unreadable)
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "import interrupted: the messages above are stored and recorded; run the same command again to continue")
 		return 130 // as a shell reports a command ended by Ctrl-C

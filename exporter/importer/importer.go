@@ -13,6 +13,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
@@ -48,6 +50,7 @@ type Summary struct {
 	SkippedMessages int // without ident or time
 	SkippedValues   int
 	DeadLettered    int
+	Unreadable      int // lines of dead-letter files that are not entries
 }
 
 // storePolicy is how a chunk is tried again while InfluxDB fails: a
@@ -115,9 +118,14 @@ func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file st
 		fmt.Fprintf(opts.Progress, "%s: imported already (%d messages); -restart imports it again\n", file, state.Done)
 		return nil
 	}
-	body, err := dumpMessages(data)
+	body, bad, err := dumpMessages(data)
 	if err != nil {
 		return err
+	}
+	if len(bad) > 0 {
+		sum.Unreadable += len(bad)
+		fmt.Fprintf(opts.Progress, "%s: %d lines are not dead-letter entries (cut short by a crash or a full disk) and are left out: line %s\n",
+			file, len(bad), lineList(bad))
 	}
 	b := pipe.Begin("import", time.Now())
 	defer b.Release()
@@ -241,4 +249,17 @@ func (imp *importer) flush() error {
 	imp.progress.update(imp.index)
 	b.Reset() // the decoder goes on with the next message
 	return nil
+}
+
+// lineList writes line numbers for people: "3, 17 and 40", the first ten.
+func lineList(lines []int) string {
+	var parts []string
+	for _, l := range lines[:min(len(lines), 10)] {
+		parts = append(parts, strconv.Itoa(l))
+	}
+	s := strings.Join(parts, ", ")
+	if len(lines) > 10 {
+		s += fmt.Sprintf(" and %d more", len(lines)-10)
+	}
+	return s
 }

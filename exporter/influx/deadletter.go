@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/appendfile"
 )
 
 // deadLetterFile appends what InfluxDB refused for good, as JSON lines, so
@@ -18,6 +20,7 @@ import (
 type deadLetterFile struct {
 	mu   sync.Mutex
 	f    *os.File
+	out  appendfile.File     // f; a test's failing file
 	seen map[uint64]struct{} // keys of the entries written, the newest maxSeen
 	ring []uint64            // the same keys in order of writing, to forget the oldest
 	next int                 // where the ring writes next
@@ -49,7 +52,7 @@ func openDeadLetters(path string) (*deadLetterFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &deadLetterFile{f: f, seen: map[uint64]struct{}{}}
+	d := &deadLetterFile{f: f, out: f, seen: map[uint64]struct{}{}}
 	if err := d.load(); err != nil {
 		f.Close()
 		return nil, err
@@ -130,10 +133,7 @@ func (d *deadLetterFile) write(l *Lines, rejected []rejection, now time.Time) (i
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	if _, err := d.f.Write(buf); err != nil {
-		return 0, err
-	}
-	if err := d.f.Sync(); err != nil {
+	if err := appendfile.Append(d.out, buf); err != nil {
 		return 0, err
 	}
 	for _, k := range keys {

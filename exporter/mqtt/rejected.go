@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/internal/appendfile"
 )
 
 // rejectedFile appends MQTT payloads that can never be stored, as JSON
@@ -57,10 +59,7 @@ func (r *rejectedFile) write(rs []rejected, now time.Time) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, err := r.f.Write(lines); err != nil {
-		return err
-	}
-	return r.f.Sync()
+	return appendfile.Append(r.f, lines)
 }
 
 func (r *rejectedFile) close() {
