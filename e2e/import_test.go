@@ -246,3 +246,24 @@ func TestCheckInflux(t *testing.T) {
 		t.Errorf("check -influx:\n%s", out)
 	}
 }
+
+// TestImportWrongDatabase: an import into a database InfluxDB does not
+// have stops at its first chunk, at once, with the setting to fix (it
+// retried the 404 for 16 s, then advised running it again).
+func TestImportWrongDatabase(t *testing.T) {
+	db := testinflux.Start(t)
+	dump := filepath.Join(t.TempDir(), "dump.json")
+	if err := os.WriteFile(dump, samples(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := importCmd(t, db, 0, dump)
+	cmd.Env = append(cmd.Env, "INFLUXDB_BUCKET=nodb/autogen")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "check INFLUXDB_BUCKET") {
+		t.Errorf("import into a missing database: %v\n%s", err, out)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("it took %v to give up on a missing database", d)
+	}
+}

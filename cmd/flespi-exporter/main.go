@@ -274,6 +274,10 @@ func importDumps(file string, inputs []string, restart bool, state string, stdou
 	})
 	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d values dead-lettered\n",
 		sum.Messages, sum.Resumed, sum.Points, sum.SkippedMessages, sum.SkippedValues, sum.DeadLettered)
+	if sum.Unmapped > 0 {
+		fmt.Fprintf(stdout, "%d values of parameters no rule maps were left out (mapping.unmatched = %q): flespi-exporter map -config %s FILE lists them, and rules.d/ is where a rule for them goes\n",
+			sum.Unmapped, cfg.Mapping.Config().Unmatched, file)
+	}
 	if sum.Unreadable > 0 {
 		fmt.Fprintf(stdout, "%d lines of dead-letter files could not be read and were left out (see above)\n", sum.Unreadable)
 	}

@@ -51,6 +51,7 @@ type Summary struct {
 	SkippedValues   int
 	DeadLettered    int
 	Unreadable      int // lines of dead-letter files that are not entries
+	Unmapped        int // values of parameters no rule matches
 }
 
 // storePolicy is how a chunk is tried again while InfluxDB fails: a
@@ -116,6 +117,8 @@ func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file st
 	}
 	if state.Complete {
 		fmt.Fprintf(opts.Progress, "%s: imported already (%d messages); -restart imports it again\n", file, state.Done)
+		sum.Messages += state.Done // in the summary as done by an earlier run
+		sum.Resumed += state.Done
 		return nil
 	}
 	body, bad, err := dumpMessages(data)
@@ -229,18 +232,24 @@ func (imp *importer) flush() error {
 	b := imp.b
 	var res pipeline.Result
 	attempts := 0
+	var refused *influx.ConfigError
 	err := storePolicy.Do(imp.ctx, func() (err error) {
 		attempts++
 		res, err = b.Store(imp.ctx)
 		return err
-	}, nil, nil)
-	if err != nil {
+	}, func(err error) bool { return !errors.As(err, &refused) }, nil)
+	switch {
+	case refused != nil:
+		// A setting to fix, not a passing failure: waiting does not help.
+		return fmt.Errorf("%s; nothing of this chunk was written, and the progress is saved: once that is fixed the same command continues", refused.Fix)
+	case err != nil:
 		return fmt.Errorf("after %d attempts: %w (progress is saved: run the same import again to continue)", attempts, err)
 	}
 	imp.sum.Points += res.Points
 	imp.sum.DeadLettered += res.DeadLettered
 	imp.sum.SkippedMessages += res.SkippedMessages
 	imp.sum.SkippedValues += res.SkippedValues
+	imp.sum.Unmapped += res.Unmapped
 	imp.sum.Messages += imp.index - imp.state.Done // counted once stored, as the progress line does
 	imp.state.Done = imp.index
 	if err := imp.state.save(); err != nil {

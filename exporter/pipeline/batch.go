@@ -169,7 +169,7 @@ func (b *Batch) Store(ctx context.Context) (Result, error) {
 		b.counted = true
 	}
 	c := &b.counts
-	res := Result{Messages: c.Messages, SkippedMessages: c.NoIdent + c.NoTime, SkippedValues: c.skipped(), NoStore: p.stores == 0}
+	res := Result{Messages: c.Messages, SkippedMessages: c.NoIdent + c.NoTime, SkippedValues: c.skipped(), Unmapped: c.Unmapped, NoStore: p.stores == 0}
 	for i := range p.stores {
 		s, err := p.outputs[i].(Store).Store(ctx, b.parts[i])
 		if err != nil {

@@ -125,6 +125,7 @@ type Result struct {
 	Messages        int // in the batch
 	SkippedMessages int // without ident or time
 	SkippedValues   int // values a rule matched but could not use
+	Unmapped        int // values of parameters no rule matches
 	Points          int // stored in InfluxDB
 	DeadLettered    int // refused for good by InfluxDB, kept in the dead-letter file
 	NoStore         bool

@@ -82,7 +82,7 @@ func TestProcessToEveryOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := pipeline.Result{Messages: 3, SkippedMessages: 1, SkippedValues: 1, Points: 1}
+	want := pipeline.Result{Messages: 3, SkippedMessages: 1, SkippedValues: 1, Unmapped: 1, Points: 1} // "x" unmapped
 	if res != want {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
