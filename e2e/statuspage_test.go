@@ -16,6 +16,8 @@ import (
 
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
 )
 
 // TestStatusPageInBrowser opens the status page in a real headless
@@ -26,8 +28,9 @@ import (
 func TestStatusPageInBrowser(t *testing.T) {
 	ex := startExporter(t, "", nil, nil)
 	ex.PostSamples(t)
-	// A 10 KB ident must not push the columns off the screen.
-	long := `[{"ident":"` + strings.Repeat("L", 10_000) + `","timestamp":1717171200,"custom.other.1":1}]`
+	// An ident of the longest kept (256 bytes) must not push the columns
+	// off the screen.
+	long := `[{"ident":"` + strings.Repeat("L", 256) + `","timestamp":1717171200,"custom.other.1":1}]`
 	if code, answer := post(t, ex.URL+"/flespi", []byte(long), nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
 	}
@@ -220,6 +223,38 @@ func TestStatusPageWith100kDevices(t *testing.T) {
 	}
 	if count != "1" || rows != 1 || first != "dev099999" {
 		t.Errorf("filtered by dev099999: count %q, %d rows, first %q", count, rows, first)
+	}
+	if errs := scriptErrors(); len(errs) > 0 {
+		t.Errorf("script errors: %v", errs)
+	}
+}
+
+// TestStatusPageMarksSilent: a device quiet for longer than its silence
+// is marked silent on the status page ("3d silent", its row red), one
+// heard a moment ago is not: "3d" no longer looks like "3s".
+func TestStatusPageMarksSilent(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-72 * time.Hour).UnixNano()
+	registry := fmt.Sprintf(`{"version":1,"devices":[{"ident":"gone","last_message_ns":%d,"last_received_ns":%d}]}`, old, old)
+	if err := os.WriteFile(filepath.Join(dir, "devices.json"), []byte(registry), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.Data.Dir = dir })
+	if code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"fresh","timestamp":1717171200}]`), nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
+	ctx, scriptErrors := openBrowser(t, 1200, 800)
+	var silent []string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(ex.InternalURL+"/"),
+		chromedp.WaitVisible("#devices", chromedp.ByQuery),
+		chromedp.Evaluate(`Array.from(document.querySelectorAll('#devices tr.silent')).map(tr => tr.textContent)`, &silent),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(silent) != 1 || !strings.Contains(silent[0], "gone") || !strings.Contains(silent[0], "3d silent") {
+		t.Errorf("rows marked silent: %q, want the device gone, 3d silent", silent)
 	}
 	if errs := scriptErrors(); len(errs) > 0 {
 		t.Errorf("script errors: %v", errs)

@@ -1,10 +1,13 @@
 package exporter_test
 
 import (
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter"
 )
 
 // request sends method url with Host host (the listener's address when
@@ -57,5 +60,27 @@ func TestInternalListenerTrustsNoPage(t *testing.T) {
 	}
 	if code := request(t, "POST", forget, "", map[string]string{"Sec-Fetch-Site": "same-origin"}); code != 200 {
 		t.Errorf("the status page's own forget: %d, want 200", code)
+	}
+}
+
+// TestListenerInUse: a port taken already is said with the listener and
+// the setting that names it.
+func TestListenerInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := config.Default()
+	for _, c := range []struct{ stream, internal, want string }{
+		{taken.Addr().String(), "127.0.0.1:0", "the stream listener cannot listen on " + taken.Addr().String() + " (http.listen, FLESPI_EXPORTER_LISTEN)"},
+		{"127.0.0.1:0", taken.Addr().String(), "the internal listener cannot listen on " + taken.Addr().String() + " (http.internal_listen, FLESPI_EXPORTER_INTERNAL_LISTEN)"},
+	} {
+		cfg.HTTP.Listen, cfg.HTTP.InternalListen = c.stream, c.internal
+		loaded := &config.Loaded{Config: cfg}
+		err := exporter.OpenListeners(loaded)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "address already in use") {
+			t.Errorf("%v, want %q", err, c.want)
+		}
 	}
 }

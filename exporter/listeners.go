@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -117,7 +118,7 @@ func (l *Listeners) open(cfg *config.Loaded) error {
 	var err error
 	if l.Stream == nil {
 		if l.Stream, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			return err
+			return fmt.Errorf("the stream listener cannot listen on %s (http.listen, FLESPI_EXPORTER_LISTEN): %w", cfg.HTTP.Listen, err)
 		}
 	}
 	if cfg.HTTP.InternalListen == "" {
@@ -130,7 +131,7 @@ func (l *Listeners) open(cfg *config.Loaded) error {
 	if l.Internal == nil {
 		if l.Internal, err = net.Listen("tcp", cfg.HTTP.InternalListen); err != nil {
 			l.Stream.Close()
-			return err
+			return fmt.Errorf("the internal listener cannot listen on %s (http.internal_listen, FLESPI_EXPORTER_INTERNAL_LISTEN): %w", cfg.HTTP.InternalListen, err)
 		}
 	}
 	return nil

@@ -788,15 +788,25 @@ func (d *Decoder) describe() string {
 		return "an object"
 	case c == '-' || (c >= '0' && c <= '9'):
 		return "a number"
-	case c == 't' || c == 'f':
+	case bytes.HasPrefix(d.body[d.pos:], []byte("true")) || bytes.HasPrefix(d.body[d.pos:], []byte("false")):
 		return "a boolean"
-	case c == 'n':
+	case bytes.HasPrefix(d.body[d.pos:], []byte("null")):
 		return "null"
 	case c >= 0x20 && c < 0x7f:
+		// Not JSON: say what stands there ("not json" was "found null").
+		end := d.pos
+		for end < len(d.body) && end-d.pos < 20 && isLetter(d.body[end]) {
+			end++
+		}
+		if end-d.pos > 1 {
+			return fmt.Sprintf("%q, which is not JSON", d.body[d.pos:end])
+		}
 		return fmt.Sprintf("%q", c)
 	}
 	return fmt.Sprintf("byte 0x%02x", c)
 }
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
 func (d *Decoder) errorf(format string, args ...any) error {
 	pos := min(d.pos, len(d.body))

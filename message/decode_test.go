@@ -104,7 +104,7 @@ func TestDecodeErrors(t *testing.T) {
 		{`[{"ident":"a"},]`, "invalid JSON at line 1, byte 15: array element 1 is ']'; every message must be a JSON object"},
 		{`[1]`, "invalid JSON at line 1, byte 1: array element 0 is a number; every message must be a JSON object"},
 		{"[{\"a\":1},\n{\"b\":01}]", `invalid JSON at line 2, byte 16: want ',' or '}' after the value of "b", found a number`},
-		{`{"a":tru}`, `invalid JSON at line 1, byte 5: want "true", found a boolean`},
+		{`{"a":tru}`, `invalid JSON at line 1, byte 5: want "true", found "tru", which is not JSON`},
 		{`{"a":"x`, "invalid JSON at line 1, byte 7: unterminated string"},
 		{"{\"a\":\"x\ty\"}", "invalid JSON at line 1, byte 7: control character 0x09 inside a string"},
 		{`{"a":"\q"}`, `invalid JSON at line 1, byte 7: invalid escape '\q'`},
@@ -417,6 +417,24 @@ func TestDecodeNumbers(t *testing.T) {
 			if err := NewDecoder().Decode([]byte(body), func(*Message) error { return nil }); err == nil {
 				t.Errorf("%s accepted", body)
 			}
+		}
+	}
+}
+
+// TestNotJSONSaysSo: a body that is not JSON is said to be, with what
+// stands there ("not json" was reported as "found null").
+func TestNotJSONSaysSo(t *testing.T) {
+	for body, want := range map[string]string{
+		"not json": `found "not", which is not JSON`,
+		"nul":      `found "nul", which is not JSON`,
+		"null":     "found null",
+		"[1]":      "array element 0 is a number",
+		"truex":    "found a boolean",
+		"<html>":   "found '<'",
+	} {
+		err := NewDecoder().Decode([]byte(body), func(*Message) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
 		}
 	}
 }

@@ -24,6 +24,8 @@ type Device struct {
 	Moving      bool    `json:"moving"`
 	SilentAfter float64 `json:"silent_after_seconds"`
 	UsualGap    float64 `json:"usual_gap_seconds"`
+	// Silent: nothing received from it for longer than its silence, now.
+	Silent bool `json:"silent"`
 }
 
 // List returns the registered devices, sorted by ident.
@@ -67,8 +69,10 @@ func (r *Registry) Find(q Query) ([]Device, int) {
 		snaps = snaps[:q.Limit]
 	}
 	out := make([]Device, len(snaps))
+	now := r.now().UnixNano()
 	for i, s := range snaps {
 		out[i] = s.public()
+		out[i].Silent = s.lastReceived > 0 && time.Duration(now-s.lastReceived) > s.silentAfter
 	}
 	return out, total
 }

@@ -29,6 +29,8 @@ const (
 
 var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"age": age,
+	// seconds writes a duration of seconds for people: "2h0m0s".
+	"seconds": func(s float64) string { return (time.Duration(s) * time.Second).String() },
 	"rfc3339": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"

@@ -30,7 +30,12 @@
     tr.appendChild(cell(d.ident, 'cut', d.ident));
     tr.appendChild(cell(d.name, 'cut', d.name));
     tr.appendChild(cell(age(now, d.last_message), 'n', d.last_message));
-    tr.appendChild(cell(age(now, d.last_received), 'n', d.last_received));
+    var silent = d.silent;
+    var heard = cell(age(now, d.last_received) + (silent ? ' silent' : ''), silent ? 'n bad' : 'n',
+      d.last_received + ': silent after ' + Math.round(d.silent_after_seconds / 60) + ' min' +
+      (d.usual_gap_seconds > 0 ? ' (usual gap ' + Math.round(d.usual_gap_seconds / 60) + ' min, ' + (d.moving ? 'moving' : 'parked') + ')' : ' (no rhythm learned yet)'));
+    tr.appendChild(heard);
+    if (silent) tr.classList.add('silent');
     tr.appendChild(cell(String(d.messages), 'n'));
     tr.appendChild(cell(String(d.mapped), 'n'));
     tr.appendChild(cell(String(d.unmapped), 'n'));
