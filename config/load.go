@@ -97,6 +97,7 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	for _, w := range m.Warnings() {
 		l.Warnings = append(l.Warnings, l.Locate(w))
 	}
+	l.Warnings = append(l.Warnings, placeholders(file, loc, &cfg)...)
 	return l, nil
 }
 
@@ -219,4 +220,20 @@ func mappingKey(e *mapping.ConfigError) string {
 		return "mapping." + e.Key
 	}
 	return fmt.Sprintf("rule#%d.%s", e.Rule, e.Key)
+}
+
+// placeholders warns of the secrets .env.example ships ("change-me-..."),
+// which start the stack without a word otherwise: the stream token is the
+// one the internet meets.
+func placeholders(file string, loc *locator, cfg *Config) []string {
+	var out []string
+	for _, t := range cfg.HTTP.Tokens {
+		if strings.HasPrefix(t, "change-me") {
+			out = append(out, loc.format(file, "http.tokens", fmt.Sprintf("%q is .env.example's placeholder: anyone who has read it can post to your stream; set FLESPI_EXPORTER_TOKEN in .env to a secret of your own (openssl rand -hex 24)", t)))
+		}
+	}
+	if strings.HasPrefix(cfg.InfluxDB.Token, "change-me") {
+		out = append(out, loc.format(file, "influxdb.token", fmt.Sprintf("%q is .env.example's placeholder: set INFLUXDB_TOKEN in .env to a secret of your own before the first start (InfluxDB 2 keeps the first one it was set up with)", cfg.InfluxDB.Token)))
+	}
+	return out
 }

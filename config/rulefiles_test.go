@@ -146,3 +146,23 @@ summary = "has no name"
 		}
 	}
 }
+
+// TestPlaceholderSecrets: .env.example's change-me secrets are warned of,
+// with the setting to change.
+func TestPlaceholderSecrets(t *testing.T) {
+	env := map[string]string{"FLESPI_EXPORTER_TOKEN": "change-me-stream-token", "INFLUXDB_TOKEN": "change-me-influx-token", "INFLUXDB_URL": "http://influxdb:8086"}
+	text, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Parse("config.toml", string(text), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(l.Warnings, "\n")
+	for _, want := range []string{"set FLESPI_EXPORTER_TOKEN in .env", "set INFLUXDB_TOKEN in .env"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no warning saying %q:\n%s", want, all)
+		}
+	}
+}

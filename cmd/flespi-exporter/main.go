@@ -51,6 +51,7 @@ Usage:
   flespi-exporter alerts -config FILE [-dir DIR] [-dashboard FILE]
                                               write the rules' alerts ([[rule.alert]]), their promtool tests
                                               and the fleet dashboard's thresholds
+  flespi-exporter status [-url URL]           print what the status page says first (exit 3 when data is not stored)
   flespi-exporter health [-url URL]           exit 0 if URL answers 200 (container health checks)
   flespi-exporter version                     print the version
 
@@ -168,6 +169,10 @@ var commands = map[string]command{
 		dir := fs.String("dir", "grafana/prometheus", "where to write "+grafana.RuleAlertsFile+" and "+grafana.RuleAlertsTestFile)
 		dash := fs.String("dashboard", "grafana/dashboards/flespi-fleet.json", "dashboard whose columns get the alerts' thresholds (\"\" for none)")
 		return func([]string) int { return alerts(*configFile, *dir, *dash, stdout, stderr) }
+	}},
+	"status": {flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
+		base := fs.String("url", "http://127.0.0.1:9884", "the internal listener")
+		return func([]string) int { return statusCmd(*base, stdout, stderr) }
 	}},
 	"health": {flags: func(fs *flag.FlagSet, _ io.Reader, _, stderr io.Writer) func([]string) int {
 		healthURL := fs.String("url", "http://127.0.0.1:9884/-/ready", "URL that health checks (the internal listener's /-/ready)")
