@@ -195,6 +195,9 @@ func TestReplayDeadLetters(t *testing.T) {
 		if got := jsonText(field(t, db, "gsm.mcc", "352093081234567", 1717171200250000000)); got != "262" {
 			t.Errorf("replay %d: gsm.mcc = %s, want 262", run, got)
 		}
+		if !strings.Contains(string(out), "every message of these dead letters is stored now") {
+			t.Errorf("replay %d does not say what to do with the file now:\n%s", run, out)
+		}
 		if n := countAll(t, db); n != before+1 {
 			t.Errorf("replay %d: %d points, want %d (the replayed message's point once)", run, n, before+1)
 		}

@@ -288,7 +288,10 @@ func TestRuleTypeChange(t *testing.T) {
 		t.Fatalf("first batch: %d %s", code, answer)
 	}
 	rule("string")
-	if code, answer := post(t, ex.InternalURL+"/-/reload", nil, nil); code != 200 {
+	// The reload's answer says what it logs: the rule InfluxDB's field
+	// type conflicts with.
+	if code, answer := post(t, ex.InternalURL+"/-/reload", nil, nil); code != 200 || !strings.Contains(answer, "warnings (") ||
+		!strings.Contains(answer, "custom.code") {
 		t.Fatalf("reload: %d %s", code, answer)
 	}
 	code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171201,"custom.code":"7B","position.speed":20,"battery.voltage":4.1}]`), nil)
@@ -304,5 +307,16 @@ func TestRuleTypeChange(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(dataDir, "dead-letters.jsonl"))
 	if !strings.Contains(string(data), `"field":"custom.code=\"7B\""`) || strings.Count(string(data), "\n") != 1 {
 		t.Errorf("dead letters:\n%s", data)
+	}
+	if !strings.Contains(get(t, ex.InternalURL+"/api/status"), `"field": "custom.code"`) {
+		t.Error("the status page does not list the conflict")
+	}
+	// Fixed (the type set back) and reloaded: the conflict leaves the page.
+	rule("integer")
+	if code, answer := post(t, ex.InternalURL+"/-/reload", nil, nil); code != 200 || strings.Contains(answer, "custom.code") {
+		t.Fatalf("reload after the fix: %d %s", code, answer)
+	}
+	if strings.Contains(get(t, ex.InternalURL+"/api/status"), `"field": "custom.code"`) {
+		t.Error("a fixed conflict is still on the status page after the reload")
 	}
 }

@@ -31,7 +31,7 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 	}
 	s.warnOpen()
 	go s.checkInflux()
-	go s.warnFieldTypes(s.cfg)
+	go func() { _ = s.warnFieldTypes(s.cfg) }()
 	saved := make(chan struct{})
 	saveCtx, stopSaving := context.WithCancel(context.Background())
 	go func() { s.devices.Run(saveCtx); close(saved) }()

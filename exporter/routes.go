@@ -3,6 +3,7 @@ package exporter
 import (
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -126,11 +127,16 @@ func (s *Server) reloadHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "use POST to reload the configuration", http.StatusMethodNotAllowed)
 		return
 	}
-	if err := s.Reload(); err != nil {
+	warnings, err := s.Reload()
+	if err != nil {
 		http.Error(w, "the configuration was not reloaded:\n"+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	_, _ = w.Write([]byte("reloaded\n"))
+	answer := "reloaded\n"
+	if len(warnings) > 0 {
+		answer += fmt.Sprintf("warnings (%d):\n  %s\n", len(warnings), strings.Join(warnings, "\n  "))
+	}
+	_, _ = w.Write([]byte(answer))
 }
 
 // forgetDevice is POST /api/devices/forget?ident=IDENT, on the internal

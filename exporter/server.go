@@ -6,10 +6,12 @@
 package exporter
 
 import (
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -148,30 +150,42 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 // in its rules: batches in flight finish with the rules they started with.
 // An invalid file changes nothing; its errors (file:line) are returned and
 // logged, and flespi_exporter_config_last_reload_successful drops to 0.
-// Only [mapping] and the rules are reloaded: other sections need a restart.
-func (s *Server) Reload() error {
+// Only [mapping], the rules and [silence] are reloaded: other sections
+// need a restart. It returns the warnings of the new configuration, the
+// rules InfluxDB's field types conflict with among them, also logged.
+// The field type conflicts the status page lists start anew: one the new
+// rules still have comes back with its next refused value.
+func (s *Server) Reload() ([]string, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	next, err := config.Load(s.cfg.File)
 	if err != nil {
 		s.reloadOK.Set(0)
 		s.log.Error("configuration reload failed; the previous configuration stays in use", "file", s.cfg.File, "err", err)
-		return err
+		return nil, err
 	}
+	warnings := append([]string(nil), next.Warnings...)
 	for _, w := range next.Warnings {
 		s.log.Warn("configuration", "warning", w)
 	}
 	if restart := sectionsChanged(s.cfg, next); len(restart) > 0 {
 		s.log.Warn("configuration sections changed that only a restart applies", "sections", restart)
+		warnings = append(warnings, fmt.Sprintf("sections changed that only a restart applies: %s", strings.Join(restart, ", ")))
 	}
 	s.pipe.SetMapping(next.Mapping)
 	s.devices.SetSilence(devices.NewSilencePolicy(next.Silence))
-	go s.warnFieldTypes(next)
+	if s.influx != nil {
+		s.influx.ResetConflicts()
+	}
+	// The InfluxDB in use: a change of [influxdb] waits for a restart.
+	inUse := *next
+	inUse.InfluxDB = s.cfg.InfluxDB
+	warnings = append(warnings, s.warnFieldTypes(&inUse)...)
 	s.rules.Set(float64(next.Mapping.NumRules()))
 	s.reloadOK.Set(1)
 	s.reloadTime.Set(mapping.UnixSeconds(s.now()))
 	s.log.Info("configuration reloaded", "file", s.cfg.File, "rules", next.Mapping.NumRules())
-	return nil
+	return warnings, nil
 }
 
 // sectionsChanged names the sections other than the rules that differ.

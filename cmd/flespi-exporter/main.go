@@ -234,7 +234,7 @@ func serve(file, cpuProfile string, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			_ = srv.Reload() // logs its own errors
+			_, _ = srv.Reload() // logs its own errors and warnings
 		}
 	}()
 	if err := srv.Run(ctx, nil); err != nil {

@@ -33,6 +33,13 @@ func dumpMessages(data []byte) (msgs []byte, bad []int, err error) {
 	return answer.Result, nil, nil
 }
 
+// isDeadLetterFile reports whether data's first line is a dead-letter entry.
+func isDeadLetterFile(data []byte) bool {
+	first, _, _ := bytes.Cut(bytes.TrimSpace(data), []byte("\n"))
+	var e influx.DeadLetter
+	return json.Unmarshal(first, &e) == nil && e.Line != "" && len(e.Message) > 0
+}
+
 // deadLetterMessages returns the messages of a dead-letter file as JSON
 // lines, each once (a message with several refused values has several
 // entries), when data is one: its first line is an entry. bad are the

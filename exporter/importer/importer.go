@@ -145,6 +145,13 @@ func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file st
 	}
 	err = imp.run(body)
 	imp.progress.finish(err == nil)
+	if err == nil && isDeadLetterFile(data) {
+		// The exporter goes on appending to the file it writes: a replayed
+		// one is done with once its messages are stored.
+		fmt.Fprintf(opts.Progress, "%s: every message of these dead letters is stored now. Remove the file, or keep it as a record: "+
+			"the exporter appends to data.dir/dead-letters.jsonl, so move that aside (mv dead-letters.jsonl replayed-1.jsonl) before replaying it, "+
+			"and replay the moved file; an import of the same file again stores nothing twice\n", file)
+	}
 	return err
 }
 

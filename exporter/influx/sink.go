@@ -289,6 +289,15 @@ func (s *Sink) note(err error) {
 	}
 }
 
+// ResetConflicts forgets the field type conflicts listed so far (after a
+// reload: one the new rules still have comes back with its next refused
+// value, a fixed one leaves the status page).
+func (s *Sink) ResetConflicts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state.Conflicts = nil
+}
+
 // Status returns what the status page shows of InfluxDB.
 func (s *Sink) Status() State {
 	s.mu.Lock()
