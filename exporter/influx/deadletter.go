@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"hash/fnv"
 	"io"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -19,8 +17,7 @@ import (
 // our 200 is lost) adds nothing twice.
 type deadLetterFile struct {
 	mu   sync.Mutex
-	f    *os.File
-	out  appendfile.File     // f; a test's failing file
+	f    *appendfile.Log
 	seen map[uint64]struct{} // keys of the entries written, the newest maxSeen
 	ring []uint64            // the same keys in order of writing, to forget the oldest
 	next int                 // where the ring writes next
@@ -44,15 +41,19 @@ type DeadLetter struct {
 	Message json.RawMessage `json:"message"` // the flespi message it came from
 }
 
+// The dead-letter file is rotated past deadLetterMax bytes, deadLetterKeep
+// old files kept (dead-letters.jsonl.1, .2, .3): at most 1 GiB of disk.
+const (
+	deadLetterMax  = 256 << 20
+	deadLetterKeep = 3
+)
+
 func openDeadLetters(path string) (*deadLetterFile, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := appendfile.Open(path, deadLetterMax, deadLetterKeep)
 	if err != nil {
 		return nil, err
 	}
-	d := &deadLetterFile{f: f, out: f, seen: map[uint64]struct{}{}}
+	d := &deadLetterFile{f: f, seen: map[uint64]struct{}{}}
 	if err := d.load(); err != nil {
 		f.Close()
 		return nil, err
@@ -62,12 +63,13 @@ func openDeadLetters(path string) (*deadLetterFile, error) {
 
 // load remembers the entries of the file's last loadTail bytes.
 func (d *deadLetterFile) load() error {
-	size, err := d.f.Seek(0, io.SeekEnd)
+	file := d.f.File()
+	size, err := file.Seek(0, io.SeekEnd)
 	if err != nil {
 		return err
 	}
 	start := max(0, size-loadTail)
-	sc := bufio.NewScanner(io.NewSectionReader(d.f, start, size-start))
+	sc := bufio.NewScanner(io.NewSectionReader(file, start, size-start))
 	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	for first := start > 0; sc.Scan(); first = false {
 		var e DeadLetter
@@ -133,7 +135,7 @@ func (d *deadLetterFile) write(l *Lines, rejected []rejection, now time.Time) (i
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	if err := appendfile.Append(d.out, buf); err != nil {
+	if err := d.f.Append(buf); err != nil {
 		return 0, err
 	}
 	for _, k := range keys {

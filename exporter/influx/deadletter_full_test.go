@@ -1,13 +1,16 @@
 package influx
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 )
 
@@ -42,8 +45,8 @@ func TestDeadLettersOnAFullDisk(t *testing.T) {
 	})
 	path := filepath.Join(t.TempDir(), "dead-letters.jsonl")
 	s, _ := newSink(t, db, 100, time.Second, path)
-	disk := &fullDisk{File: s.dead.f, room: 10}
-	s.dead.out = disk
+	disk := &fullDisk{File: s.dead.f.File(), room: 10}
+	s.dead.f.SetOutput(disk)
 	l := conflictLines(5)
 	if _, err := s.Write(t.Context(), l); err == nil {
 		t.Fatal("a batch whose dead letters could not be kept was stored without an error")
@@ -60,5 +63,30 @@ func TestDeadLettersOnAFullDisk(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 	if len(lines) != 1 || !strings.HasPrefix(lines[0], "{") || !strings.HasSuffix(lines[0], "}") {
 		t.Errorf("the file holds %q, want one whole entry", data)
+	}
+}
+
+// TestRefusalsLoggedOnce: the values one write has refused are one log
+// line, not one each; InfluxDB 1.x's max-values-per-tag is named with the
+// setting that lifts it.
+func TestRefusalsLoggedOnce(t *testing.T) {
+	db := fakeinflux.Start(t)
+	db.Refuse(func(line string) string {
+		if strings.Contains(line, "ident=d1") {
+			return ""
+		}
+		return `max-values-per-tag limit exceeded (100000/100000): measurement="flespi" tag="ident" value="dX" dropped=1`
+	})
+	var logs bytes.Buffer
+	s, err := New(config.InfluxDB{URL: db.URL, Bucket: "db/autogen", Timeout: config.Duration(time.Second), BatchSize: 100}, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Write(t.Context(), conflictLines(50)); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "max-values-per-tag = 0") {
+		t.Errorf("%d log lines for 49 refused points:\n%s", n, logs.String())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -384,13 +385,29 @@ func permanent(err error) bool {
 	return false
 }
 
+// logRefused says what InfluxDB refused, one line per write however many
+// values (a line per value made 35 MB of log per 100,000 messages when
+// InfluxDB refused every new device), with the fix for a refusal that is a
+// setting of InfluxDB's.
+func (s *Sink) logRefused(l *Lines, rejected []rejection) {
+	first := rejected[0]
+	for _, r := range rejected {
+		if strings.Contains(r.err.Error(), "max-values-per-tag limit exceeded") {
+			s.log.Error("InfluxDB 1.x refuses new tag values past its max-values-per-tag (100,000 by default): the devices past it are dead-lettered. "+
+				"Set max-values-per-tag = 0 in the [data] section of influxdb.conf (INFLUXDB_DATA_MAX_VALUES_PER_TAG=0), restart InfluxDB, then replay the dead letters",
+				"refused", len(rejected), "err", r.err)
+			return
+		}
+	}
+	s.log.Warn("InfluxDB refused values for good; kept in the dead-letter file", "refused", len(rejected),
+		"first_err", first.err, "first_field", first.field, "first_line", string(l.Span(first.line, first.line+1)))
+}
+
 // deadLetter keeps the refused values and points with the messages they
 // came from, and returns how many were new: a batch sent again (our 200
 // was lost) adds none twice.
 func (s *Sink) deadLetter(l *Lines, rejected []rejection) (int, error) {
-	for _, r := range rejected {
-		s.log.Warn("InfluxDB refused a value for good", "err", r.err, "field", r.field, "line", string(l.Span(r.line, r.line+1)))
-	}
+	s.logRefused(l, rejected)
 	n := len(rejected)
 	if s.dead != nil {
 		var err error

@@ -2,8 +2,6 @@ package mqtt
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,17 +12,15 @@ import (
 // lines {"time", "error", "topic", "payload"}.
 type rejectedFile struct {
 	mu sync.Mutex
-	f  *os.File // nil: only logged
+	f  *appendfile.Log // nil: only logged
 }
 
 func openRejected(path string) (*rejectedFile, error) {
 	if path == "" {
 		return &rejectedFile{}, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// Bounded: 64 MiB, one old file kept (mqtt-rejected.jsonl.1).
+	f, err := appendfile.Open(path, 64<<20, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +55,7 @@ func (r *rejectedFile) write(rs []rejected, now time.Time) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return appendfile.Append(r.f, lines)
+	return r.f.Append(lines)
 }
 
 func (r *rejectedFile) close() {
