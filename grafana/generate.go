@@ -16,12 +16,15 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
-// The datasources of the stack's provisioning, which generated dashboards
-// name by uid.
-var (
-	influxDS = datasourceRef{Type: "influxdb", UID: "flespi-influxdb"}
-	promDS   = datasourceRef{Type: "prometheus", UID: "flespi-prometheus"}
+// The uids of the stack's provisioned datasources, which generated
+// dashboards name unless told others (Options).
+const (
+	influxUID = "flespi-influxdb"
+	promUID   = "flespi-prometheus"
 )
+
+// sources are the datasources a generated dashboard's panels name.
+type sources struct{ influx, prom datasourceRef }
 
 type datasourceRef struct {
 	Type string `json:"type"`
@@ -48,6 +51,10 @@ var grafanaUnits = map[string]string{
 // uid.
 type Options struct {
 	UID, Title string // "flespi-all-parameters" and "flespi all parameters" when empty
+	// InfluxUID and PromUID are the uids of the datasources in a Grafana
+	// of one's own; the stack's ("flespi-influxdb", "flespi-prometheus")
+	// when empty.
+	InfluxUID, PromUID string
 }
 
 // GenerateDashboard writes a Grafana dashboard with a panel for every field
@@ -66,13 +73,20 @@ func GenerateDashboard(m *mapping.Mapping, opts Options) ([]byte, error) {
 	if opts.Title == "" {
 		opts.Title = "flespi all parameters"
 	}
+	if opts.InfluxUID == "" {
+		opts.InfluxUID = influxUID
+	}
+	if opts.PromUID == "" {
+		opts.PromUID = promUID
+	}
+	ds := sources{datasourceRef{Type: "influxdb", UID: opts.InfluxUID}, datasourceRef{Type: "prometheus", UID: opts.PromUID}}
 	cfg := m.Config()
 	// Panels grouped by section, sections in the order the rules first
 	// name them.
 	var order []string
 	bySection := map[string][]map[string]any{}
 	for _, r := range m.Rules() {
-		if p, ok := rulePanel(r, cfg); ok {
+		if p, ok := rulePanel(r, ds); ok {
 			sec := section(r)
 			if _, seen := bySection[sec]; !seen {
 				order = append(order, sec)
@@ -99,7 +113,7 @@ func GenerateDashboard(m *mapping.Mapping, opts Options) ([]byte, error) {
 		"refresh":       "1m",
 		"time":          map[string]string{"from": "now-24h", "to": "now"},
 		"templating": map[string]any{"list": []any{map[string]any{
-			"name": "ident", "label": "Device", "type": "query", "datasource": influxDS,
+			"name": "ident", "label": "Device", "type": "query", "datasource": ds.influx,
 			"query":      fmt.Sprintf(`SHOW TAG VALUES FROM %q WITH KEY = "ident"`, cfg.Measurement),
 			"definition": fmt.Sprintf(`SHOW TAG VALUES FROM %q WITH KEY = "ident"`, cfg.Measurement),
 			"multi":      true, "includeAll": true, "allValue": ".*", "refresh": 2, "sort": 1,
@@ -151,21 +165,38 @@ func (g *generator) add(section string, p map[string]any) {
 
 var leadingWord = regexp.MustCompile(`^[a-z0-9]+`)
 
-// section is the first segment of the rule's names: "position", "can".
+// section is the row of a rule's panel: named after the first segment of
+// its parameters ("position", "can"), several of which share a row
+// ("external.powersource.voltage" and "battery.voltage": power).
 func section(r mapping.RuleInfo) string {
 	name := r.Example
 	if name == "" { // a regex: its first literal word
 		_, re, _ := strings.Cut(r.Pattern, "'")
 		name = strings.TrimLeft(re, "(^")
 	}
-	if w := leadingWord.FindString(name); w != "" && w != "1" {
-		return w
+	w := leadingWord.FindString(name)
+	if w == "" || w == "1" {
+		return "Other parameters"
 	}
-	return "other"
+	if title, ok := sectionTitles[w]; ok {
+		return title
+	}
+	return strings.ToUpper(w[:1]) + w[1:]
+}
+
+// sectionTitles name the rows of flespi's common first segments.
+var sectionTitles = map[string]string{
+	"server": "Message", "channel": "Message", "message": "Message", "report": "Message", "device": "Device",
+	"position": "Position", "location": "Position", "geofence": "Position", "vehicle": "Vehicle and driver",
+	"external": "Power and battery", "battery": "Power and battery", "backup": "Power and battery",
+	"ain": "Inputs and outputs", "din": "Inputs and outputs", "dout": "Inputs and outputs", "io": "Inputs and outputs",
+	"accumulator": "Inputs and outputs", "can": "CAN bus", "engine": "Engine", "fuel": "Fuel", "average": "Fuel",
+	"gsm": "GSM", "gnss": "GNSS", "ble": "BLE sensors", "refrigerator": "Refrigerator", "air": "Environment",
+	"absolute": "Acceleration", "movement": "Movement", "tpms": "Tires", "driver": "Vehicle and driver",
 }
 
 // rulePanel is the panel of one rule, if it makes anything to plot.
-func rulePanel(r mapping.RuleInfo, cfg mapping.Config) (map[string]any, bool) {
+func rulePanel(r mapping.RuleInfo, ds sources) (map[string]any, bool) {
 	if r.Drop {
 		return nil, false
 	}
@@ -174,27 +205,33 @@ func rulePanel(r mapping.RuleInfo, cfg mapping.Config) (map[string]any, bool) {
 	case r.Measurement != "" && r.Field != "" && (r.Type == "json" || idOrTime(r)):
 		// Not a quantity over time: the last value of each device.
 		p["type"] = "table"
-		p["datasource"] = influxDS
-		p["targets"] = []any{influxTarget(influxQuery(r, "last", false), "table", r.Tags)}
+		p["datasource"] = ds.influx
+		p["targets"] = []any{influxTarget(ds, influxQuery(r, "last", false), "table", r.Tags)}
 	case r.Measurement != "" && r.Field != "" && r.States:
 		p["type"] = "state-timeline"
-		p["datasource"] = influxDS
-		p["targets"] = []any{influxTarget(influxQuery(r, "last", true), "time_series", r.Tags)}
+		p["datasource"] = ds.influx
+		p["targets"] = []any{influxTarget(ds, influxQuery(r, "last", true), "time_series", r.Tags)}
 		p["fieldConfig"] = fieldConfig(grafanaUnits[r.Unit])
 		p["options"] = map[string]any{"showValue": "auto", "mergeValues": true}
 	case r.Measurement != "" && r.Field != "":
 		p["type"] = "timeseries"
-		p["datasource"] = influxDS
-		p["targets"] = []any{influxTarget(influxQuery(r, "mean", true), "time_series", r.Tags)}
+		p["datasource"] = ds.influx
+		// A counter (fuel consumed, mileage, engine hours) only grows: its
+		// last value in each interval, not a mean of it.
+		agg := "mean"
+		if counter(r) {
+			agg = "last"
+		}
+		p["targets"] = []any{influxTarget(ds, influxQuery(r, agg, true), "time_series", r.Tags)}
 		p["fieldConfig"] = fieldConfig(grafanaUnits[r.Unit])
 	case r.Gauge != "":
 		p["type"] = "timeseries"
 		if r.States {
 			p["type"] = "state-timeline"
 		}
-		p["datasource"] = promDS
+		p["datasource"] = ds.prom
 		p["targets"] = []any{map[string]any{
-			"refId": "A", "datasource": promDS, "range": true, "legendFormat": "{{ident}} {{__name__}}",
+			"refId": "A", "datasource": ds.prom, "range": true, "legendFormat": "{{ident}} {{__name__}}",
 			"expr": fmt.Sprintf(`{__name__=~%q, ident=~"$ident"}`, strings.TrimSuffix(strings.TrimPrefix(r.GaugeRegex, "^"), "$")),
 		}}
 		p["fieldConfig"] = fieldConfig("")
@@ -202,6 +239,15 @@ func rulePanel(r mapping.RuleInfo, cfg mapping.Config) (map[string]any, bool) {
 		return nil, false
 	}
 	return p, true
+}
+
+// counterRE finds rules of cumulative counters by their names.
+var counterRE = regexp.MustCompile(`(^|[._(|])(consumed|mileage|odometer|distance|hours|counter|count|total)([.)|'"]|$)`)
+
+// counter reports whether a rule's values are a cumulative counter.
+func counter(r mapping.RuleInfo) bool {
+	_, pattern, _ := strings.Cut(r.Pattern, " = ")
+	return counterRE.MatchString(strings.Trim(pattern, `"'`))
 }
 
 // idOrTimeRE finds rules of ids and timestamps by their names.
@@ -237,13 +283,13 @@ func fieldSelector(r mapping.RuleInfo) string {
 	return "/" + strings.ReplaceAll(r.FieldRegex, "/", `\/`) + "/"
 }
 
-func influxTarget(q, format string, tags []string) map[string]any {
+func influxTarget(ds sources, q, format string, tags []string) map[string]any {
 	alias := "$tag_ident"
 	for _, t := range tags {
 		alias += " $tag_" + t
 	}
 	return map[string]any{
-		"refId": "A", "datasource": influxDS, "rawQuery": true, "resultFormat": format,
+		"refId": "A", "datasource": ds.influx, "rawQuery": true, "resultFormat": format,
 		"query": q, "alias": alias + " $col",
 	}
 }

@@ -64,12 +64,14 @@ func TestGeneratedPanels(t *testing.T) {
 		{Match: "driver.name", Type: "string"},
 		{Match: "device.id", Type: "integer"},
 		{Regex: `(can\.)?engine\.rpm`},
-		{Match: "fuel.level", Help: "Fuel level."},
+		{Match: "fuel.level", Help: "Fuel level, in percent; 0 is an empty tank."},
+		{Match: "can.fuel.consumed", Unit: "liters"},
+		{Match: "gsm.signal.level", Unit: "percent"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := GenerateDashboard(m, Options{UID: "my-uid", Title: "My fleet"})
+	raw, err := GenerateDashboard(m, Options{UID: "my-uid", Title: "My fleet", InfluxUID: "my-influx", PromUID: "my-prom"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,20 @@ func TestGeneratedPanels(t *testing.T) {
 		"driver.name":            {"state-timeline ", "last("},
 		"device.id":              {"table ", "last("},
 		"can.engine.rpm":         {"timeseries ", "mean("},
-		"Fuel level.":            {"timeseries ", `mean("fuel.level")`},
+		"Fuel level":             {"timeseries ", `mean("fuel.level")`},        // the help's first clause, no period
+		"can.fuel.consumed":      {"timeseries ", `last("can.fuel.consumed")`}, // a counter: its last value, not a mean
+	}
+	if strings.Contains(string(raw), "flespi-influxdb") || !strings.Contains(string(raw), `"uid": "my-influx"`) {
+		t.Error("the dashboard does not name the InfluxDB datasource given")
+	}
+	var rows []string
+	for _, p := range d.Panels {
+		if p.Type == "row" {
+			rows = append(rows, p.Title)
+		}
+	}
+	if strings.Join(rows, ", ") != "Tires, Engine, GNSS, Vehicle and driver, Device, CAN bus, Fuel, GSM" {
+		t.Errorf("rows %v", rows)
 	}
 	for title, parts := range want {
 		got, ok := panels[title]

@@ -130,11 +130,25 @@ var regexSyntax = strings.NewReplacer(`\.`, ".", `\`, "", "^", "", "$", "", "(?:
 func (r *rule) title() string {
 	switch {
 	case r.cfg.Help != "":
-		return r.cfg.Help
+		return headline(r.cfg.Help)
 	case r.cfg.Regex == "":
 		return r.pattern
 	}
 	return regexSyntax.Replace(r.pattern)
+}
+
+// headline is the first clause of a help text, without its period: a
+// panel's title ("Vehicle (external) power voltage; 0 or a sharp drop
+// means ..." is "Vehicle (external) power voltage"). The whole text stays
+// the help and the panel's description.
+func headline(help string) string {
+	h := help
+	for _, sep := range []string{"; ", ". ", ", in ", " (flespi sends"} {
+		if i := strings.Index(h, sep); i > 0 {
+			h = h[:i]
+		}
+	}
+	return strings.TrimSuffix(strings.TrimSpace(h), ".")
 }
 
 // Matching returns the indices of the rules that match a parameter name,

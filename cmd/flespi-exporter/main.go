@@ -46,7 +46,7 @@ Usage:
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
   flespi-exporter import -config FILE [-restart] [-state STATE] FILE...
                                               write flespi message dumps to InfluxDB (backfill), resumable
-  flespi-exporter dashboard -config FILE [-o FILE] [-uid UID] [-title TITLE]
+  flespi-exporter dashboard -config FILE [-o FILE] [-uid UID] [-title TITLE] [-influx-uid UID] [-prometheus-uid UID]
                                               write a Grafana dashboard of every field and gauge the rules define
   flespi-exporter alerts -config FILE [-dir DIR] [-dashboard FILE]
                                               write the rules' alerts ([[rule.alert]]), their promtool tests
@@ -160,8 +160,10 @@ var commands = map[string]command{
 		output := fs.String("o", "-", "output file (- for standard output)")
 		uid := fs.String("uid", "", "the dashboard's uid, its own beside the shipped one (default flespi-all-parameters)")
 		title := fs.String("title", "", "the dashboard's title (default \"flespi all parameters\")")
+		influxUID := fs.String("influx-uid", "", "uid of the InfluxDB datasource in your Grafana (default the stack's, flespi-influxdb)")
+		promUID := fs.String("prometheus-uid", "", "uid of the Prometheus datasource in your Grafana (default the stack's, flespi-prometheus)")
 		return func([]string) int {
-			return dashboard(*configFile, *output, grafana.Options{UID: *uid, Title: *title}, stdout, stderr)
+			return dashboard(*configFile, *output, grafana.Options{UID: *uid, Title: *title, InfluxUID: *influxUID, PromUID: *promUID}, stdout, stderr)
 		}
 	}},
 	"alerts": {flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
