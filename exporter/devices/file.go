@@ -124,29 +124,52 @@ func (r *Registry) load() error {
 		return fmt.Errorf("version %d, want 1", f.Version)
 	}
 	for _, d := range f.Devices {
-		if d.Ident == "" || len(d.Ident) > mapping.MaxIdentLen {
-			continue // not an ident a message could have: not served
+		if dev := r.fromFile(d); dev != nil {
+			r.devices[d.Ident] = dev
 		}
-		labels := []mapping.Label{{Name: "ident", Value: d.Ident}}
-		for k, v := range d.Labels {
-			// A label name Prometheus cannot read would break every
-			// scrape: an edited or damaged file loses that label only.
-			if !labelName.MatchString(k) || k == "ident" {
-				r.log.Warn("the device registry holds a label that is not a Prometheus label name; it is left out", "ident", d.Ident, "label", k)
-				continue
-			}
-			labels = append(labels, mapping.Label{Name: k, Value: v})
-		}
-		sortLabels(labels)
-		name := d.Name
-		if name == "" {
-			name = d.Labels["device_name"] // saved before names were
-		}
-		dev := &device{labels: labels, name: name, source: d.Source, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS}
-		dev.rhythm.load(d.Moving, d.GapsParked, d.GapsMoving)
-		r.devices[d.Ident] = dev
 	}
-	return nil
+	return r.replayJournal()
+}
+
+// fromFile is a device as the file keeps it; nil for one no message could
+// have sent (an ident too long or empty).
+func (r *Registry) fromFile(d fileDevice) *device {
+	if d.Ident == "" || len(d.Ident) > mapping.MaxIdentLen {
+		return nil
+	}
+	labels := []mapping.Label{{Name: "ident", Value: d.Ident}}
+	for k, v := range d.Labels {
+		// A label name Prometheus cannot read would break every
+		// scrape: an edited or damaged file loses that label only.
+		if !labelName.MatchString(k) || k == "ident" {
+			r.log.Warn("the device registry holds a label that is not a Prometheus label name; it is left out", "ident", d.Ident, "label", k)
+			continue
+		}
+		labels = append(labels, mapping.Label{Name: k, Value: v})
+	}
+	sortLabels(labels)
+	name := d.Name
+	if name == "" {
+		name = d.Labels["device_name"] // saved before names were
+	}
+	dev := &device{labels: labels, name: name, source: d.Source, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS}
+	dev.rhythm.load(d.Moving, d.GapsParked, d.GapsMoving)
+	return dev
+}
+
+// toFile is a device as the file keeps it.
+func toFile(s *snapshot) fileDevice {
+	fd := fileDevice{Ident: s.ident, Name: s.name, Source: s.source, LastMessageNS: s.lastMessage, LastReceivedNS: s.lastReceived,
+		Moving: s.rhythm.moving, GapsParked: s.rhythm.list(0), GapsMoving: s.rhythm.list(1)}
+	for _, l := range s.labels {
+		if l.Name != "ident" {
+			if fd.Labels == nil {
+				fd.Labels = map[string]string{}
+			}
+			fd.Labels[l.Name] = l.Value
+		}
+	}
+	return fd
 }
 
 func sortLabels(l []mapping.Label) {
@@ -165,16 +188,25 @@ func (r *Registry) Save() error {
 		return nil
 	}
 	r.mu.Lock()
-	dirty := r.dirty
+	dirty, changed := r.dirty, r.takeChanged()
 	r.dirty = false
 	r.mu.Unlock()
-	if _, err := os.Stat(r.file); dirty || errors.Is(err, os.ErrNotExist) {
-		if err := r.write(); err != nil {
-			r.mu.Lock()
-			r.dirty = true // try again next time
-			r.mu.Unlock()
-			return fmt.Errorf("saving the device registry: %w", err)
+	_, statErr := os.Stat(r.file)
+	if !dirty && statErr == nil {
+		return nil
+	}
+	appended, err := r.appendJournal(changed)
+	if err == nil && !appended {
+		if err = r.write(); err == nil {
+			err = r.dropJournal()
 		}
+	}
+	if err != nil {
+		r.mu.Lock()
+		r.dirty = true // try again next time, with what changed since too
+		r.giveBackChanged(changed)
+		r.mu.Unlock()
+		return fmt.Errorf("saving the device registry: %w", err)
 	}
 	return nil
 }
@@ -182,17 +214,7 @@ func (r *Registry) Save() error {
 func (r *Registry) write() error {
 	f := fileFormat{Version: 1, Saved: r.now().UTC()}
 	for _, s := range r.snapshots() {
-		fd := fileDevice{Ident: s.ident, Name: s.name, Source: s.source, LastMessageNS: s.lastMessage, LastReceivedNS: s.lastReceived,
-			Moving: s.rhythm.moving, GapsParked: s.rhythm.list(0), GapsMoving: s.rhythm.list(1)}
-		for _, l := range s.labels {
-			if l.Name != "ident" {
-				if fd.Labels == nil {
-					fd.Labels = map[string]string{}
-				}
-				fd.Labels[l.Name] = l.Value
-			}
-		}
-		f.Devices = append(f.Devices, fd)
+		f.Devices = append(f.Devices, toFile(&s))
 	}
 	raw, err := json.Marshal(f)
 	if err != nil {

@@ -52,6 +52,7 @@ type Registry struct {
 	mu      sync.Mutex
 	devices map[string]*device // by ident
 	dirty   bool               // changed since the last save
+	changed map[string]bool    // idents changed since the last save (the journal's)
 	forget  time.Duration      // 0: never
 	now     func() time.Time
 	file    string // "" : kept in memory only
@@ -95,6 +96,7 @@ func (r *Registry) Update(seen []Seen, source string) {
 		}
 		d.messages++
 		d.source = source
+		r.change(s.Ident)
 		d.lastReceived = max(d.lastReceived, s.Received)
 		if s.At < d.lastMessage || (s.At == 0 && d.lastMessage != 0) {
 			continue // late: the newest message's name and counts stay
@@ -148,7 +150,42 @@ func (r *Registry) Forget(ident string) bool {
 	}
 	delete(r.devices, ident)
 	r.dirty = true
+	r.change(ident)
 	return true
+}
+
+// change notes that a device changed (or went) since the last save. r.mu
+// is held.
+func (r *Registry) change(ident string) {
+	if r.changed == nil {
+		r.changed = map[string]bool{}
+	}
+	if !r.changed[ident] {
+		r.changed[strings.Clone(ident)] = true
+	}
+}
+
+// takeChanged returns the devices changed since the last save, as they
+// are now (nil: gone), and starts the next set. r.mu is held.
+func (r *Registry) takeChanged() map[string]*snapshot {
+	out := make(map[string]*snapshot, len(r.changed))
+	for ident := range r.changed {
+		if d := r.devices[ident]; d != nil {
+			out[ident] = &snapshot{ident, *d, 0}
+		} else {
+			out[ident] = nil
+		}
+	}
+	r.changed = nil
+	return out
+}
+
+// giveBackChanged marks again what a failed save did not write. r.mu is
+// held.
+func (r *Registry) giveBackChanged(changed map[string]*snapshot) {
+	for ident := range changed {
+		r.change(ident)
+	}
 }
 
 // Len is the number of registered devices.
@@ -169,6 +206,7 @@ func (r *Registry) sweep() {
 		if d.lastReceived < cutoff {
 			delete(r.devices, ident)
 			r.dirty = true
+			r.change(ident)
 			r.log.Info("forgot a device silent for longer than data.forget_devices_after", "ident", ident,
 				"last_received", time.Unix(0, d.lastReceived).UTC())
 		}

@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -123,8 +124,10 @@ func TestSurvivesRestart(t *testing.T) {
 	if afterNames["a"] != beforeNames["a"] {
 		t.Errorf("names %v, want %v", afterNames, beforeNames)
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("the data directory holds %v; want devices.json alone (no temporary files)", entries)
+	for _, e := range func() []os.DirEntry { entries, _ := os.ReadDir(dir); return entries }() {
+		if e.Name() != FileName && e.Name() != JournalName {
+			t.Errorf("the data directory holds %s; want devices.json and its journal alone (no temporary files)", e.Name())
+		}
 	}
 }
 
@@ -227,5 +230,58 @@ func TestMaxDevices(t *testing.T) {
 	values, _ := exposition(t, r)
 	if values[lastMsg+" a"] != float64(t0.Add(time.Minute).Unix()) {
 		t.Errorf("a registered device stopped moving: %v", values)
+	}
+}
+
+// TestSaveCostsWhatChanged: with many devices, a save after one of them
+// changed appends that one to the journal, not the whole registry; a
+// restart reads devices.json and the journal (a forgotten device stays
+// gone); past its bound the journal is folded into a full save.
+func TestSaveCostsWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1717171200, 0)
+	var batch []Seen
+	for i := range 5000 {
+		batch = append(batch, seen(fmt.Sprintf("dev%05d", i), "", t0, t0))
+	}
+	r.Update(batch, "http")
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	// The first save after Open's empty file journals the 5000; fold them.
+	defer func(old int64) { compactAt = old }(compactAt)
+	compactAt = 0
+	r.mu.Lock()
+	r.dirty = true
+	r.mu.Unlock()
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	r.Update([]Seen{seen("dev00042", "", t0.Add(time.Hour), t0.Add(time.Hour))}, "http") // one changes
+	r.Forget("dev00043")
+	compactAt = 8 << 20
+	base, _ := os.Stat(filepath.Join(dir, FileName))
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(filepath.Join(dir, FileName))
+	journal, err := os.Stat(filepath.Join(dir, JournalName))
+	if err != nil || journal.Size() > 1024 || !after.ModTime().Equal(base.ModTime()) || after.Size() != base.Size() {
+		t.Errorf("a save of one change: journal %v (%v), devices.json %d -> %d bytes", journal, err, base.Size(), after.Size())
+	}
+	again, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, _ := exposition(t, again)
+	if values[lastMsg+" dev00042"] != float64(t0.Add(time.Hour).Unix()) || again.Len() != 4999 {
+		t.Errorf("after a restart: dev00042 at %v, %d devices", values[lastMsg+" dev00042"], again.Len())
+	}
+	if _, gone := values[lastMsg+" dev00043"]; gone {
+		t.Error("a forgotten device came back from the journal")
 	}
 }
