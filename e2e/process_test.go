@@ -207,20 +207,22 @@ func TestDevicesSurviveRestart(t *testing.T) {
 	}
 	metrics := "http://" + ex.InternalAddr + "/metrics"
 	before := deviceGauges(t, metrics)
-	if len(before) != 12 { // 6 devices, 2 gauges each
+	if len(before) != 12 { // 6 devices, 2 last-* gauges each
 		t.Fatalf("before the restart: %v", before)
 	}
 	// The registry is saved every few seconds; wait for the save that holds
 	// the samples' devices, then kill without a chance to save again.
-	registry := filepath.Join(ex.DataDir, "devices.json")
+	// A save appends what changed to devices.journal until a full save.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		data, _ := os.ReadFile(registry)
+		data, _ := os.ReadFile(filepath.Join(ex.DataDir, "devices.json"))
+		journal, _ := os.ReadFile(filepath.Join(ex.DataDir, "devices.journal"))
+		data = append(data, journal...)
 		if strings.Contains(string(data), `"4764252939"`) && strings.Contains(string(data), `"605630"`) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("devices.json was not written within 20 s:\n%s", data)
+			t.Fatalf("devices.json and its journal were not written within 20 s:\n%s", data)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -45,6 +45,7 @@ Usage:
                                               the field types it holds; -param says which rule takes a name
   flespi-exporter map -config FILE [FILE|-]   show what messages map to (a dry run)
   flespi-exporter import -config FILE [-restart] [-state STATE] FILE...
+  flespi-exporter import -config FILE -flespi all|ID,...|ident:IDENT [-from 30d] [-to now] [-flespi-host URL]
                                               write flespi message dumps to InfluxDB (backfill), resumable
   flespi-exporter dashboard -config FILE [-o FILE] [-uid UID] [-title TITLE] [-influx-uid UID] [-prometheus-uid UID]
                                               write a Grafana dashboard of every field and gauge the rules define
@@ -149,11 +150,29 @@ var commands = map[string]command{
 			return mapMessages(*configFile, input, stdin, stdout, stderr)
 		}
 	}},
-	"import": {operands: "FILE...", flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
+	"import": {operands: "FILE... | -flespi DEVICES", flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
 		configFile := configFlag(fs)
-		restart := fs.Bool("restart", false, "import files from their start, ignoring earlier progress")
-		stateFile := fs.String("state", "", "keep the progress in this file (for a dump in a read-only folder) instead of FILE.import-state")
-		return func(args []string) int { return importDumps(*configFile, args, *restart, *stateFile, stdout, stderr) }
+		restart := fs.Bool("restart", false, "import from the start, ignoring earlier progress")
+		stateFile := fs.String("state", "", "keep the progress in this file (for a dump in a read-only folder) instead of FILE.import-state (or, from flespi, in data.dir)")
+		devices := fs.String("flespi", "", "read from flespi's REST API instead of files: \"all\", device ids \"123,456\", or \"ident:IDENT\" (token: FLESPI_TOKEN)")
+		from := fs.String("from", "30d", "with -flespi: the start, a date (2026-11-01, RFC 3339) or how far back (30d, 12h)")
+		to := fs.String("to", "now", "with -flespi: the end, a date or how far back")
+		host := fs.String("flespi-host", "https://flespi.io", "with -flespi: flespi's REST host (https://ru.flespi.io for the RU region)")
+		return func(args []string) int {
+			if *devices == "" {
+				return importDumps(*configFile, args, *restart, *stateFile, nil, stdout, stderr)
+			}
+			src, err := flespiSource(*devices, *from, *to, *host, time.Now())
+			if err != nil {
+				fmt.Fprintln(stderr, "import -flespi:", err)
+				return 2
+			}
+			if len(args) > 0 {
+				fmt.Fprintln(stderr, "import -flespi reads from flespi: give no files")
+				return 2
+			}
+			return importDumps(*configFile, nil, *restart, *stateFile, src, stdout, stderr)
+		}
 	}},
 	"dashboard": {flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
 		configFile := configFlag(fs)
@@ -264,20 +283,26 @@ func startCPUProfile(file string) (stop func(), err error) {
 }
 
 // importDumps is the backfill: flespi message dumps into InfluxDB.
-func importDumps(file string, inputs []string, restart bool, state string, stdout, stderr io.Writer) int {
-	if len(inputs) == 0 {
-		fmt.Fprintln(stderr, "import needs at least one file of flespi messages")
+func importDumps(file string, inputs []string, restart bool, state string, src *importer.FlespiSource, stdout, stderr io.Writer) int {
+	if len(inputs) == 0 && src == nil {
+		fmt.Fprintln(stderr, "import needs at least one file of flespi messages, or -flespi DEVICES")
 		return 2
 	}
 	cfg := load(file, stderr)
 	if cfg == nil {
 		return 1
 	}
+	if src != nil {
+		src.Token = os.Getenv("FLESPI_TOKEN")
+		if src.Token == "" {
+			src.Token = cfg.MQTT.Token
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	sum, err := importer.Import(ctx, cfg, importer.Options{
 		Files: inputs, Restart: restart, State: state, Progress: stderr, Terminal: isTerminal(stderr),
-		Log: newLogger(cfg.Log, stderr),
+		Log: newLogger(cfg.Log, stderr), Flespi: src,
 	})
 	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d values dead-lettered\n",
 		sum.Messages, sum.Resumed, sum.Points, sum.SkippedMessages, sum.SkippedValues, sum.DeadLettered)

@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +42,9 @@ type Options struct {
 	Progress io.Writer
 	Terminal bool
 	Log      *slog.Logger
+	// Flespi, when set, reads the messages from flespi's REST API instead
+	// of files; its progress is kept at State, or in data.dir.
+	Flespi *FlespiSource
 }
 
 // Summary counts what an import did.
@@ -78,6 +83,16 @@ func Import(ctx context.Context, cfg *config.Loaded, opts Options) (Summary, err
 	}
 	defer sink.Close()
 	pipe := pipeline.New(cfg.Mapping, []pipeline.Output{sink}, nil, opts.Log)
+	if src := opts.Flespi; src != nil {
+		state := opts.State
+		if state == "" {
+			state = filepath.Join(cfg.Data.Dir, flespiStateName(src))
+			if err := os.MkdirAll(cfg.Data.Dir, 0o750); err != nil {
+				return sum, err
+			}
+		}
+		return sum, importFlespi(ctx, pipe, *src, state, opts, &sum)
+	}
 	for _, file := range opts.Files {
 		if err := importFile(ctx, pipe, sink.BatchSize(), file, opts, &sum); err != nil {
 			return sum, fmt.Errorf("%s: %w", file, err)
@@ -278,4 +293,12 @@ func lineList(lines []int) string {
 		s += fmt.Sprintf(" and %d more", len(lines)-10)
 	}
 	return s
+}
+
+// flespiStateName names the progress file of a backfill from flespi after
+// what it reads: the same command finds it again, another range does not.
+func flespiStateName(src *FlespiSource) string {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s %s %d %d", src.Host, src.Selector, src.From.UnixMicro(), src.To.UnixMicro())
+	return fmt.Sprintf("flespi-import-%08x.state", h.Sum32())
 }

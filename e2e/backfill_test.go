@@ -1,0 +1,93 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/testkit/fakeflespi"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
+)
+
+// TestBackfillFromFlespi is issue 25's acceptance: 10,000 messages of 50
+// devices over 30 days, served 1,000 to a page by a flespi that answers
+// 429 twice (once with Retry-After) and has messages of several devices
+// at one time across pages' ends, imported by `flespi-exporter import
+// -flespi all` into InfluxDB 1.8 with one interruption (SIGINT while it
+// waits for flespi), then resumed: every message stored once at its own
+// time; a second run stores nothing and asks flespi nothing.
+func TestBackfillFromFlespi(t *testing.T) {
+	db := testinflux.Start(t)
+	fs := fakeflespi.Start(t, "FlespiBackfillToken")
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 10_000 {
+		// Every 7th message shares its time with the one before, of
+		// another device: ties across pages' ends too.
+		at := float64(start.Unix()) + float64(i/7*7)*259 + float64(i%7)*0.125
+		if i%7 == 1 {
+			at = float64(start.Unix()) + float64(i/7*7)*259
+		}
+		fs.Add(1000+i%50, fmt.Sprintf("dev%02d", i%50), at, map[string]any{"position.speed": i % 130})
+	}
+	fs.Then(
+		fakeflespi.Answer{}, fakeflespi.Answer{}, // two pages
+		fakeflespi.Answer{Status: 429, RetryAfter: "3", Body: `{"errors":[{"code":429,"reason":"too many requests"}]}`},
+		fakeflespi.Answer{}, fakeflespi.Answer{},
+		fakeflespi.Answer{Status: 429, Body: `{"errors":[{"code":429,"reason":"too many requests"}]}`},
+	)
+	state := filepath.Join(t.TempDir(), "backfill.state")
+	run := func() *exec.Cmd {
+		cmd := importCmd(t, db, 0, "-flespi", "all", "-from", "2026-10-31", "-to", "2026-12-05", "-flespi-host", fs.URL, "-state", state)
+		cmd.Env = append(cmd.Env, "FLESPI_TOKEN=FlespiBackfillToken")
+		return cmd
+	}
+	// The first run is interrupted while it waits out the Retry-After.
+	first := run()
+	var out bytes.Buffer
+	first.Stdout, first.Stderr = &out, &out
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the wait for flespi's Retry-After", func() bool { return strings.Contains(out.String(), "trying again in 3s") })
+	_ = first.Process.Signal(syscall.SIGINT)
+	err := first.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("the interrupted import: %v\n%s", err, out.String())
+	}
+	stored := speeds(t, db)
+	// Two pages of 1,000; the second starts at the first's last time,
+	// whose message it leaves out: 1,999.
+	if stored != 1999 {
+		t.Fatalf("%d messages stored before the interruption, want the two pages' 1,999\n%s", stored, out.String())
+	}
+	// Resumed: to the end, past the second 429.
+	second, err := run().CombinedOutput()
+	if err != nil || !strings.Contains(string(second), "resuming at") {
+		t.Fatalf("the resumed import: %v\n%s", err, second)
+	}
+	if n := speeds(t, db); n != 10_000 {
+		t.Errorf("%d points in InfluxDB, want the 10,000 messages once each\n%s", n, second)
+	}
+	// Exact times: the first message, and one of a tie.
+	if got := jsonText(field(t, db, "position.speed", "dev00", start.UnixNano())); got != "0" {
+		t.Errorf("dev00's first message: %s", got)
+	}
+	if got := jsonText(field(t, db, "position.speed", "dev08", start.Add(7*259*time.Second).UnixNano())); got != "8" {
+		t.Errorf("dev08's message at a tie: %s", got)
+	}
+	requests := fs.Requests()
+	third, err := run().CombinedOutput()
+	if err != nil || !strings.Contains(string(third), "imported already (10000 messages") || fs.Requests() != requests {
+		t.Errorf("a run after the end: %v, %d requests more\n%s", err, fs.Requests()-requests, third)
+	}
+	if n := speeds(t, db); n != 10_000 {
+		t.Errorf("%d points after the third run", n)
+	}
+}
