@@ -21,14 +21,15 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	HTTP       HTTP           `toml:"http"`
-	InfluxDB   InfluxDB       `toml:"influxdb"`
-	Prometheus Prometheus     `toml:"prometheus"`
-	Log        Log            `toml:"log"`
-	Data       Data           `toml:"data"`
-	MQTT       MQTT           `toml:"mqtt"`
-	Silence    Silence        `toml:"silence"`
-	Mapping    mapping.Config `toml:"mapping"`
+	HTTP        HTTP           `toml:"http"`
+	InfluxDB    InfluxDB       `toml:"influxdb"`
+	Prometheus  Prometheus     `toml:"prometheus"`
+	Log         Log            `toml:"log"`
+	Data        Data           `toml:"data"`
+	MQTT        MQTT           `toml:"mqtt"`
+	Silence     Silence        `toml:"silence"`
+	RemoteWrite RemoteWrite    `toml:"remote_write"`
+	Mapping     mapping.Config `toml:"mapping"`
 	// RuleFiles name files of the operator's own rules (glob patterns,
 	// relative to this file): read before Rules, so that they win, and
 	// kept apart from the shipped file that an upgrade replaces.
@@ -161,6 +162,23 @@ type MQTT struct {
 	CAFile string `toml:"ca_file"`
 }
 
+// RemoteWrite is the [remote_write] section: every mapped sample, and
+// the device gauges, sent to a Prometheus remote write receiver
+// (Prometheus, VictoriaMetrics, Mimir, Thanos) with the message's own
+// time, beside or instead of InfluxDB. An empty URL leaves it off.
+type RemoteWrite struct {
+	URL string `toml:"url"`
+	// BearerToken, or Username and Password, authenticate the requests.
+	BearerToken string `toml:"bearer_token"`
+	Username    string `toml:"username"`
+	Password    string `toml:"password"`
+	// Timeout bounds one request; BatchSize the samples of one.
+	Timeout   Duration `toml:"timeout"`
+	BatchSize int      `toml:"batch_size"`
+	// Protocol is the remote write protocol: "1.0" (every receiver).
+	Protocol string `toml:"protocol"`
+}
+
 // Silence is the [silence] section: after how long without a message a
 // device counts as silent, published per device as
 // <namespace>_device_silent_after_seconds, which the shipped alert
@@ -208,7 +226,8 @@ func Default() Config {
 			MaxInFlight:      16,
 			MaxInFlightBytes: 128 << 20,
 		},
-		Silence: Silence{Floor: Duration(15 * time.Minute), Factor: 2, Max: Duration(48 * time.Hour)},
+		RemoteWrite: RemoteWrite{Timeout: Duration(10 * time.Second), BatchSize: 5000, Protocol: "1.0"},
+		Silence:     Silence{Floor: Duration(15 * time.Minute), Factor: 2, Max: Duration(48 * time.Hour)},
 		InfluxDB: InfluxDB{
 			Org:       "flespi",
 			Bucket:    "flespi",
@@ -310,6 +329,7 @@ func (c *Config) validate() []problem {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		add("log.format", "want text or json; got %q", c.Log.Format)
 	}
+	ps = append(ps, c.RemoteWrite.validate()...)
 	return append(ps, c.Silence.validate()...)
 }
 
@@ -350,6 +370,32 @@ func deadLetterPath(file, dataDir string) string {
 		return ""
 	}
 	return file
+}
+
+func (r *RemoteWrite) validate() []problem {
+	if r.URL == "" {
+		return nil
+	}
+	var ps []problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, problem{key, fmt.Sprintf(format, args...)})
+	}
+	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("remote_write.url", "%q is not a receiver URL like \"http://prometheus:9090/api/v1/write\"", r.URL)
+	}
+	if r.BearerToken != "" && (r.Username != "" || r.Password != "") {
+		add("remote_write.bearer_token", "give a bearer token or a username and password, not both")
+	}
+	if r.Timeout <= 0 {
+		add("remote_write.timeout", "must be positive, like \"10s\"")
+	}
+	if r.BatchSize < 1 {
+		add("remote_write.batch_size", "must be at least 1")
+	}
+	if r.Protocol != "1.0" {
+		add("remote_write.protocol", "%q: only \"1.0\", which every receiver takes, is written so far", r.Protocol)
+	}
+	return ps
 }
 
 func (s *Silence) validate() []problem {

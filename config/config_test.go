@@ -22,7 +22,7 @@ func TestInvalidConfigs(t *testing.T) {
 	tests := map[string][]string{
 		"invalid-unknown-keys.toml": {
 			`:3: http.lisen: unknown key "lisen" in [http]; valid keys: allow_cidrs, auth_header, internal_hosts, internal_listen, listen, max_body_size, max_in_flight, max_in_flight_bytes, paths, read_timeout, tls_cert, tls_key, tokens`,
-			`:5: influx: unknown key "influx" at the top level; valid keys: data, http, influxdb, log, mapping, mqtt, prometheus, rule, rule_files, silence`,
+			`:5: influx: unknown key "influx" at the top level; valid keys: data, http, influxdb, log, mapping, mqtt, prometheus, remote_write, rule, rule_files, silence`,
 			`:13: [[rule]] #2 unti: unknown key "unti" in [[rule]]; valid keys: alert, drop, enum, enum_default, field, gauge, help, influx, labels, match, measurement, offset, prometheus, regex, scale, tag, tags, ttl, type, unit`,
 		},
 		"invalid-values.toml": {

@@ -162,6 +162,7 @@ var sections = map[string]reflect.Type{
 	"data":           reflect.TypeFor[Data](),
 	"mqtt":           reflect.TypeFor[MQTT](),
 	"silence":        reflect.TypeFor[Silence](),
+	"remote_write":   reflect.TypeFor[RemoteWrite](),
 	"silence.device": reflect.TypeFor[SilenceFor](),
 	"mapping":        reflect.TypeFor[mapping.Config](),
 	"rule":           reflect.TypeFor[mapping.Rule](),

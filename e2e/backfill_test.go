@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestBackfillFromFlespi(t *testing.T) {
 	}
 	// The first run is interrupted while it waits out the Retry-After.
 	first := run()
-	var out bytes.Buffer
+	var out syncBuffer // written by the command's copying goroutine, read here
 	first.Stdout, first.Stderr = &out, &out
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
@@ -90,4 +91,22 @@ func TestBackfillFromFlespi(t *testing.T) {
 	if n := speeds(t, db); n != 10_000 {
 		t.Errorf("%d points after the third run", n)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

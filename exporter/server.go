@@ -24,6 +24,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/mqtt"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/exporter/remotewrite"
 	"github.com/flespi-exporter/flespi-exporter/exporter/status"
 	"github.com/flespi-exporter/flespi-exporter/exporter/stream"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -128,6 +129,13 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	var outputs []pipeline.Output
 	if s.influx != nil {
 		outputs = append(outputs, s.influx)
+	}
+	if cfg.RemoteWrite.URL != "" {
+		rw, err := remotewrite.New(cfg.RemoteWrite, func() (last, received *mapping.Gauge) { return s.pipe.Mapping().DeviceGauges() }, s.reg, s.log)
+		if err != nil {
+			return nil, err
+		}
+		outputs = append(outputs, rw)
 	}
 	outputs = append(outputs, s.gauges, s.devices, tracker)
 	s.pipe = pipeline.New(cfg.Mapping, outputs, s.reg, s.log)

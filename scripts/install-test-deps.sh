@@ -8,6 +8,8 @@
 #     tests (persistence, password file, TLS listener).
 #   - ejabberd (Debian package, its mod_mqtt): a second MQTT 5 broker that
 #     keeps one message in flight; started by the tests without its service.
+#   - victoria-metrics (Debian package, one binary): a second remote write
+#     receiver beside Prometheus; started by the tests without its service.
 #   - influxd, InfluxDB OSS 1.8.10 built from source with go install (pure Go,
 #     about 3 minutes the first time, cached after): the real database that the
 #     receiver tests write to.
@@ -18,6 +20,7 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v ejabberdctl >/dev/null 2>&1 || [ -x /usr/sbin/ejabberdctl ] || need+=(ejabberd)
+command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -34,6 +37,7 @@ promtool --version | head -1
 chromium --version
 /usr/sbin/mosquitto -h 2>/dev/null | head -1 || true
 dpkg-query -W -f='ejabberd ${Version}\n' ejabberd 2>/dev/null || true
+dpkg-query -W -f='victoria-metrics ${Version}\n' victoria-metrics 2>/dev/null || true
 
 influxd="$(go env GOPATH)/bin/influxd"
 # `go version -m` reads the module version that go install recorded.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 )
 
 // T is what the test servers need of their caller.
@@ -64,13 +65,26 @@ func (c *Command) Close() {
 	c.dirs = nil
 }
 
-// FreeAddr returns a loopback host:port that was free a moment ago.
+// FreeAddr returns a loopback host:port that was free a moment ago, and
+// that it has not returned before in this process: the kernel may hand
+// out a port just closed again, and two listeners of one server (a
+// broker's plain and TLS ports) then got the same one.
 func FreeAddr(t T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free loopback port that was not handed out already")
+	return ""
 }
+
+// handedOut are the addresses FreeAddr returned.
+var handedOut sync.Map

@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
@@ -29,6 +32,11 @@ type Config struct {
 	MetricsPath string   // "/metrics"
 	Targets     []string // host:port
 	RuleFiles   []string // absolute paths of rule files, evaluated every second
+	// RemoteWriteReceiver takes remote write at /api/v1/write, with an
+	// out-of-order window of OutOfOrder (samples up to that much older
+	// than a series' newest are taken).
+	RemoteWriteReceiver bool
+	OutOfOrder          time.Duration
 }
 
 // Start runs Prometheus scraping the targets every second; it is stopped by
@@ -42,7 +50,11 @@ func Start(t tb.T, c Config) *Server {
 	dir := t.TempDir()
 	targets, _ := json.Marshal(c.Targets)
 	rules, _ := json.Marshal(c.RuleFiles)
-	conf := fmt.Sprintf(`global:
+	storage := ""
+	if c.OutOfOrder > 0 {
+		storage = fmt.Sprintf("storage:\n  tsdb:\n    out_of_order_time_window: %ds\n", int(c.OutOfOrder.Seconds()))
+	}
+	conf := storage + fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
 rule_files: %s
@@ -62,8 +74,11 @@ scrape_configs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--config.file="+confFile, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr)
+	args := []string{"--config.file=" + confFile, "--storage.tsdb.path=" + filepath.Join(dir, "data"), "--web.listen-address=" + addr}
+	if c.RemoteWriteReceiver {
+		args = append(args, "--web.enable-remote-write-receiver")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -133,4 +148,59 @@ func (s *Server) WaitFor(q string, n int) []Sample {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// Point is a sample of a range query: Unix seconds and value.
+type Point struct {
+	Time  float64
+	Value string
+}
+
+// QueryRange runs a PromQL range query and returns the points of its
+// series, by their labels written as {a="b",...}.
+func (s *Server) QueryRange(q string, start, end time.Time, step time.Duration) map[string][]Point {
+	s.t.Helper()
+	v := url.Values{"query": {q}, "start": {itoa(start.Unix())}, "end": {itoa(end.Unix())}, "step": {strconv.Itoa(int(step.Seconds()))}}
+	return s.matrix("/api/v1/query_range?" + v.Encode())
+}
+
+func itoa(n int64) string         { return strconv.FormatInt(n, 10) }
+func queryEscape(q string) string { return url.QueryEscape(q) }
+
+// matrix runs a query whose result is a matrix and returns its series.
+func (s *Server) matrix(path string) map[string][]Point {
+	s.t.Helper()
+	resp, err := http.Get(s.URL + path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Values [][2]any          `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil || out.Status != "success" {
+		s.t.Fatalf("%s: %v %s", path, err, body)
+	}
+	series := map[string][]Point{}
+	for _, r := range out.Data.Result {
+		var keys []string
+		for k, v := range r.Metric {
+			keys = append(keys, k+"="+strconv.Quote(v))
+		}
+		sort.Strings(keys)
+		name := "{" + strings.Join(keys, ",") + "}"
+		for _, p := range r.Values {
+			t, _ := p[0].(float64)
+			val, _ := p[1].(string)
+			series[name] = append(series[name], Point{t, val})
+		}
+	}
+	return series
 }

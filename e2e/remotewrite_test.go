@@ -1,0 +1,89 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
+)
+
+// TestRemoteWriteBufferedTrack: a tracker's hour out of coverage, 60
+// messages a minute apart delivered in one batch in shuffled order, is
+// queryable in Prometheus 2.42 (remote write receiver, out-of-order window)
+// and in VictoriaMetrics at its 60 device times with exact values, where
+// /metrics would have shown its last point only; with InfluxDB beside
+// (both stores) and without it (remote write alone).
+func TestRemoteWriteBufferedTrack(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		receiver func(t *testing.T) (*testprom.Server, string)
+		influx   bool
+	}{
+		{"prometheus", func(t *testing.T) (*testprom.Server, string) {
+			p := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", RemoteWriteReceiver: true, OutOfOrder: 2 * time.Hour})
+			return p, p.URL + "/api/v1/write"
+		}, true},
+		{"victoria-metrics", func(t *testing.T) (*testprom.Server, string) {
+			v := testprom.StartVictoriaMetrics(t)
+			return v, v.URL + "/api/v1/write"
+		}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			recv, writeURL := c.receiver(t)
+			env := map[string]string{"INFLUXDB_URL": "", "REMOTE_WRITE_URL": writeURL}
+			var db *testinflux.Server
+			if c.influx {
+				db = testinflux.Start(t)
+				env["INFLUXDB_URL"], env["INFLUXDB_BUCKET"], env["INFLUXDB_TOKEN"] = db.URL, testinflux.Bucket, testinflux.Token
+			}
+			ex := testexporter.Start(t, env)
+			now := time.Now().Truncate(time.Second)
+			var msgs []string
+			want := map[int64]float64{}
+			for i := range 60 {
+				at := now.Add(-time.Hour + time.Duration(i)*time.Minute)
+				want[at.Unix()] = float64(18*i) / 3.6
+				msgs = append(msgs, fmt.Sprintf(`{"ident":"rw-truck","timestamp":%d,"position.speed":%d}`, at.Unix(), 18*i))
+			}
+			rand.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+			if code, answer := post(t, "http://"+ex.Addr+"/flespi", []byte("["+strings.Join(msgs, ",")+"]"), nil); code != 200 {
+				t.Fatalf("%d %s", code, answer)
+			}
+			var got []testprom.Point
+			var all map[string][]testprom.Point
+			deadline := time.Now().Add(20 * time.Second)
+			for len(got) != 60 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d samples in the receiver after 20 s: %v\nremote write samples sent %v, refused %v\n%s", len(got), all,
+						testexporter.MetricValue(t, "http://"+ex.InternalAddr+"/metrics", "flespi_exporter_remote_write_samples_total"),
+						testexporter.MetricValue(t, "http://"+ex.InternalAddr+"/metrics", "flespi_exporter_remote_write_samples_refused_total"), ex.Log())
+				}
+				all = recv.Samples(`{__name__=~"flespi_.*"}[2h]`, now.Add(time.Second))
+				got = all[`{__name__="flespi_position_speed_meters_per_second",ident="rw-truck"}`]
+				time.Sleep(200 * time.Millisecond)
+			}
+			for _, p := range got {
+				v, _ := strconv.ParseFloat(p.Value, 64)
+				if w, ok := want[int64(p.Time)]; !ok || v != w {
+					t.Errorf("sample at %v = %v, want %v (present %v)", p.Time, v, w, ok)
+				}
+			}
+			if c.influx {
+				if n := db.Count("flespi", "position.speed"); n != 60 {
+					t.Errorf("%d points in InfluxDB beside, want 60", n)
+				}
+			}
+			if got := testexporter.MetricValue(t, "http://"+ex.InternalAddr+"/metrics", "flespi_exporter_remote_write_samples_total"); got < 121 {
+				t.Errorf("remote write samples %v", got)
+			}
+		})
+	}
+}

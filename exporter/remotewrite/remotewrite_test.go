@@ -1,0 +1,213 @@
+package remotewrite
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+// receiver is a remote write 1.0 receiver in the test: it decodes what it
+// gets, series by series, or answers what the test scripts.
+type receiver struct {
+	mu      sync.Mutex
+	script  []int // status codes of the next requests
+	series  map[string][]string
+	headers http.Header
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.headers = r.Header.Clone()
+	if len(rc.script) > 0 {
+		code := rc.script[0]
+		rc.script = rc.script[1:]
+		http.Error(w, "scripted", code)
+		return
+	}
+	compressed, _ := io.ReadAll(r.Body)
+	raw, err := snappy.Decode(nil, compressed)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	each(raw, func(num protowire.Number, ts []byte) {
+		var labels []string
+		var samples []string
+		each(ts, func(num protowire.Number, v []byte) {
+			switch num {
+			case 1:
+				var kv [2]string
+				each(v, func(num protowire.Number, s []byte) { kv[num-1] = string(s) })
+				labels = append(labels, kv[0]+"="+kv[1])
+			case 2:
+				var value float64
+				var ms int64
+				for len(v) > 0 {
+					n, typ, k := protowire.ConsumeTag(v)
+					v = v[k:]
+					if n == 1 && typ == protowire.Fixed64Type {
+						value = math.Float64frombits(binary.LittleEndian.Uint64(v))
+						v = v[8:]
+					} else {
+						x, k := protowire.ConsumeVarint(v)
+						ms, v = int64(x), v[k:]
+					}
+				}
+				samples = append(samples, fmt.Sprintf("%v@%d", value, ms))
+			}
+		})
+		key := strings.Join(labels, ",")
+		rc.series[key] = append(rc.series[key], samples...)
+	})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// each calls f with the length-delimited fields of a message.
+func each(b []byte, f func(protowire.Number, []byte)) {
+	for len(b) > 0 {
+		num, _, n := protowire.ConsumeTag(b)
+		b = b[n:]
+		v, n := protowire.ConsumeBytes(b)
+		b = b[n:]
+		f(num, v)
+	}
+}
+
+func pipe(t *testing.T, url string) (*pipeline.Pipeline, *Writer, *prometheus.Registry) {
+	t.Helper()
+	text := "[[rule]]\nmatch = \"position.speed\"\nunit = \"km/h\"\n"
+	cfg, err := config.Parse("config.toml", text, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := config.Default().RemoteWrite
+	rw.URL, rw.BearerToken, rw.Timeout = url, "rw-secret", config.Duration(2*time.Second)
+	reg := prometheus.NewRegistry()
+	var p *pipeline.Pipeline
+	w, err := New(rw, func() (l, r *mappingGauge) { return p.Mapping().DeviceGauges() }, reg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = pipeline.New(cfg.Mapping, []pipeline.Output{w}, reg, slog.New(slog.DiscardHandler))
+	return p, w, reg
+}
+
+// track is 60 messages of one device a minute apart over the last hour,
+// shuffled: a tracker's buffered hour, delivered in one batch.
+func track(now time.Time) ([]byte, []int64) {
+	var msgs []string
+	var times []int64
+	for i := range 60 {
+		at := now.Add(-time.Hour).Add(time.Duration(i) * time.Minute).Truncate(time.Second)
+		times = append(times, at.UnixMilli())
+		msgs = append(msgs, fmt.Sprintf(`{"ident":"truck","timestamp":%d,"position.speed":%d}`, at.Unix(), 36*i))
+	}
+	rand.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	return []byte("[" + strings.Join(msgs, ",") + "]"), times
+}
+
+// TestBufferedTrackWithItsTimes: a buffered hour sent in one shuffled
+// batch reaches the receiver as one series with a sample at each
+// message's own time, in order, the exact value (km/h as m/s), beside
+// the device gauges; with the configured bearer token.
+func TestBufferedTrackWithItsTimes(t *testing.T) {
+	rc := &receiver{series: map[string][]string{}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	p, _, reg := pipe(t, srv.URL)
+	body, times := track(time.Now())
+	received := time.Now()
+	if _, err := p.Process(context.Background(), "http", body, received); err != nil {
+		t.Fatal(err)
+	}
+	speed := rc.series["__name__=flespi_position_speed_meters_per_second,ident=truck"]
+	if len(speed) != 60 {
+		t.Fatalf("%d samples of the speed; series %v", len(speed), rc.series)
+	}
+	for i, s := range speed {
+		if want := fmt.Sprintf("%v@%d", float64(36*i)/3.6, times[i]); s != want {
+			t.Errorf("sample %d: %s, want %s", i, s, want)
+		}
+	}
+	if last := rc.series["__name__=flespi_device_last_message_timestamp_seconds,ident=truck"]; len(last) != 60 {
+		t.Errorf("last-message samples: %v", last)
+	}
+	if got := rc.headers.Get("Authorization"); got != "Bearer rw-secret" {
+		t.Errorf("Authorization %q", got)
+	}
+	if got := testutil.ToFloat64(mustCounter(t, reg, "flespi_exporter_remote_write_samples_total")); got != 121 {
+		t.Errorf("samples sent %v, want 121 (60 speeds, 60 last-message, 1 last-received)", got)
+	}
+}
+
+// TestReceiverFailures: a 503 is tried again and the batch stored; a 400
+// (refused for good) is counted and does not hold the batch; a receiver
+// that keeps failing leaves the batch not stored (503 to flespi).
+func TestReceiverFailures(t *testing.T) {
+	rc := &receiver{series: map[string][]string{}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	p, _, reg := pipe(t, srv.URL)
+	body, _ := track(time.Now())
+	rc.script = []int{503}
+	if _, err := p.Process(context.Background(), "http", body, time.Now()); err != nil {
+		t.Errorf("a 503 then success: %v", err)
+	}
+	rc.script = []int{400}
+	if _, err := p.Process(context.Background(), "http", body, time.Now()); err != nil {
+		t.Errorf("a 400: %v", err)
+	}
+	if got := testutil.ToFloat64(mustCounter(t, reg, "flespi_exporter_remote_write_samples_refused_total")); got != 121 {
+		t.Errorf("refused %v, want the 121 samples of the refused request", got)
+	}
+	rc.script = []int{404} // a wrong URL: the batch waits for the fix, nothing is counted refused
+	if _, err := p.Process(context.Background(), "http", body, time.Now()); err == nil {
+		t.Error("a 404 stored the batch")
+	}
+	rc.script = []int{503, 503, 503}
+	_, err := p.Process(context.Background(), "http", body, time.Now())
+	var nse *pipeline.NotStoredError
+	if err == nil || !strings.Contains(err.Error(), "remote write failed") || !asNotStored(err, &nse) {
+		t.Errorf("a receiver failing: %v", err)
+	}
+}
+
+type mappingGauge = mapping.Gauge
+
+func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: "x"}, func() float64 { return mf.GetMetric()[0].GetCounter().GetValue() })
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return nil
+}
+
+func asNotStored(err error, target **pipeline.NotStoredError) bool { return errors.As(err, target) }
