@@ -42,12 +42,16 @@ groups:
   - name: flespi-device-thresholds
     rules:
 `)
+	rules := m.Rules()
 	for i, a := range m.Alerts() {
 		if i > 0 {
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "      - alert: %s\n", a.Name)
-		fmt.Fprintf(&b, "        # %s %s %s (%s)\n", a.Name, comparison(&a), thresholdText(&a), from(a.Rule))
+		// The rule by its pattern and file, not its line: an edit elsewhere
+		// in the file must not make these files differ.
+		file, _, _ := strings.Cut(from(a.Rule), ":")
+		fmt.Fprintf(&b, "        # %s %s %s: the rule %s in %s\n", a.Name, comparison(&a), thresholdText(&a), rules[a.Rule].Pattern, file)
 		fmt.Fprintf(&b, "        expr: %s\n", yamlString(a.Selector()+" "+a.Op()+" "+number(a.Base)))
 		if a.For > 0 {
 			fmt.Fprintf(&b, "        for: %s\n", promDuration(a.For))
