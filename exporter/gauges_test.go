@@ -130,8 +130,8 @@ func TestExpiry(t *testing.T) {
 		t.Errorf("expired_total = %v, want 1", got)
 	}
 	clock.Add(2 * time.Hour)
-	if got := ex.MetricValue(t, "flespi_exporter_device_series"); got != 0 {
-		t.Errorf("%v series left after everyone's TTL, want 0", got)
+	if got := ex.MetricValue(t, "flespi_exporter_device_series"); got != 6 {
+		t.Errorf("%v series left after everyone's TTL, want the registry's 6 (3 a device, no TTL)", got)
 	}
 	for ident, want := range map[string]float64{"a": 1717171200, "b": 1717171300} {
 		if got := ex.MetricValue(t, "flespi_device_last_message_timestamp_seconds", "ident", ident); got != want {
@@ -141,23 +141,27 @@ func TestExpiry(t *testing.T) {
 }
 
 // TestSeriesCap: past prometheus.max_series new series are refused and
-// counted; existing ones still update.
+// counted; existing ones still update. The device registry's three gauges
+// a device count against the cap too: /metrics serves them beside.
 func TestSeriesCap(t *testing.T) {
-	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.Prometheus.MaxSeries = 2 })
-	body := []byte(`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1,"battery.level":50},{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`)
-	if code, answer := post(t, ex.URL+"/flespi", body, nil); code != 200 {
-		t.Fatalf("%d %s", code, answer)
+	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.Prometheus.MaxSeries = 7 })
+	for _, body := range []string{
+		`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1,"battery.level":50}]`, // 2 + a's 3 = 5
+		`[{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`,                    // 5 < 7: taken; + b's 3 = 9
+		`[{"ident":"c","timestamp":1717171200,"battery.voltage":3.9}]`,                    // 9: refused
+	} {
+		if code, answer := post(t, ex.URL+"/flespi", []byte(body), nil); code != 200 {
+			t.Fatalf("%d %s", code, answer)
+		}
 	}
-	// a: voltage and level = 2 series; b's voltage is refused. The device
-	// gauges are the registry's, outside the cap: every device has them.
-	if got := ex.MetricValue(t, "flespi_exporter_device_series"); got != 2 {
-		t.Errorf("series = %v, want 2", got)
+	if got := ex.MetricValue(t, "flespi_exporter_device_series"); got != 12 {
+		t.Errorf("series = %v, want 12 (3 rule series, 9 of the registry)", got)
 	}
 	if got := ex.MetricValue(t, "flespi_exporter_device_series_refused_total"); got != 1 {
 		t.Errorf("refused = %v, want 1", got)
 	}
-	if got := ex.MetricValue(t, "flespi_device_last_message_timestamp_seconds", "ident", "b"); got != 1717171200 {
-		t.Errorf("b's last message past the cap: %v", got)
+	if got := ex.MetricValue(t, "flespi_device_last_message_timestamp_seconds", "ident", "c"); got != 1717171200 {
+		t.Errorf("c's last message past the cap: %v", got)
 	}
 	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"battery.voltage":4.2}]`), nil)
 	if got := ex.MetricValue(t, "flespi_battery_voltage_volts", "ident", "a"); got != 4.2 {

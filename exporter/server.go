@@ -123,6 +123,7 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		s.influx = sink
 	}
 	s.gauges = gauges.New(cfg.Prometheus.MaxSeries, opts.Now, s.reg, s.log)
+	s.gauges.CountAlso(func() int { return 3 * s.devices.Len() }) // last message, last received, silent after
 	tracker := status.NewTracker()
 	// The stores first (they must hold a batch before it is answered),
 	// then what follows the stored batches.
