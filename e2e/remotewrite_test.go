@@ -87,3 +87,27 @@ func TestRemoteWriteBufferedTrack(t *testing.T) {
 		})
 	}
 }
+
+// TestInfluxOutputIntoVictoriaMetrics: the InfluxDB output writes into
+// VictoriaMetrics as it is (its /api/v2/write takes line protocol): each
+// field becomes a series named after the measurement and the field,
+// flespi_position.speed, tagged ident, at the message's time. README
+// "Scaling out" says so.
+func TestInfluxOutputIntoVictoriaMetrics(t *testing.T) {
+	vm := testprom.StartVictoriaMetrics(t)
+	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": vm.URL, "INFLUXDB_BUCKET": "flespi", "INFLUXDB_TOKEN": "unused"})
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	body := fmt.Sprintf(`[{"ident":"vm-1","timestamp":%d,"position.speed":36,"battery.voltage":4.1}]`, at.Unix())
+	if code, answer := post(t, "http://"+ex.Addr+"/flespi", []byte(body), nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
+	var got map[string][]testprom.Point
+	waitFor(t, 20*time.Second, "the field in VictoriaMetrics", func() bool {
+		got = vm.Samples(`{__name__=~"flespi_.*", ident="vm-1"}[1h]`, time.Now())
+		return len(got) >= 2
+	})
+	speed := got[`{__name__="flespi_position.speed",ident="vm-1"}`]
+	if len(speed) != 1 || int64(speed[0].Time) != at.Unix() || speed[0].Value != "36" {
+		t.Errorf("flespi_position.speed: %v; all: %v", speed, got)
+	}
+}
