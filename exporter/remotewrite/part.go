@@ -60,6 +60,8 @@ func (p *part) add(name string, tags []mapping.Tag, labels []mapping.Label, s sa
 	if se == nil {
 		se = &series{labels: seriesLabels(name, tags, labels)}
 		p.series[string(p.key)] = se
+	}
+	if len(se.samples) == 0 { // first of this batch
 		p.order = append(p.order, se)
 	}
 	se.samples = append(se.samples, s)
@@ -77,9 +79,19 @@ func seriesLabels(name string, tags []mapping.Tag, labels []mapping.Label) []map
 	return append([]mapping.Label{{Name: "__name__", Value: name}}, out...)
 }
 
+// keptSeries bounds the series a part keeps from one batch to the next:
+// a fleet's devices report again, and their series (labels, key) need not
+// be made anew each batch (that was a third of remote write's CPU).
+const keptSeries = 50_000
+
 func (p *part) Reset() {
-	clear(p.series)
+	for _, se := range p.order {
+		se.samples = se.samples[:0]
+	}
 	p.order = p.order[:0]
+	if len(p.series) > keptSeries {
+		clear(p.series)
+	}
 }
 
 func (p *part) Size() int {
@@ -126,32 +138,58 @@ func (w *writeRequest) encode() []byte {
 	if w.encoded != nil {
 		return w.encoded
 	}
-	var b, ts []byte
+	// Each message's length comes before it: sizes are worked out first,
+	// and everything is appended to one buffer, without a slice per label
+	// or sample (those made remote write cost ten times InfluxDB's CPU).
+	size := 0
 	for _, se := range w.series {
-		ts = ts[:0]
+		n := seriesSize(se)
+		size += 1 + protowire.SizeVarint(uint64(n)) + n
+	}
+	b := make([]byte, 0, size)
+	for _, se := range w.series {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(seriesSize(se)))
 		for _, l := range se.labels {
-			var lb []byte
-			lb = protowire.AppendTag(lb, 1, protowire.BytesType)
-			lb = protowire.AppendString(lb, l.Name)
-			lb = protowire.AppendTag(lb, 2, protowire.BytesType)
-			lb = protowire.AppendString(lb, l.Value)
-			ts = protowire.AppendTag(ts, 1, protowire.BytesType)
-			ts = protowire.AppendBytes(ts, lb)
+			b = protowire.AppendTag(b, 1, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(labelSize(l)))
+			b = protowire.AppendTag(b, 1, protowire.BytesType)
+			b = protowire.AppendString(b, l.Name)
+			b = protowire.AppendTag(b, 2, protowire.BytesType)
+			b = protowire.AppendString(b, l.Value)
 		}
 		for _, s := range se.samples {
-			var sb []byte
-			sb = protowire.AppendTag(sb, 1, protowire.Fixed64Type)
-			sb = protowire.AppendFixed64(sb, math.Float64bits(s.value))
-			sb = protowire.AppendTag(sb, 2, protowire.VarintType)
-			sb = protowire.AppendVarint(sb, uint64(s.ms))
-			ts = protowire.AppendTag(ts, 2, protowire.BytesType)
-			ts = protowire.AppendBytes(ts, sb)
+			b = protowire.AppendTag(b, 2, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(sampleSize(s)))
+			b = protowire.AppendTag(b, 1, protowire.Fixed64Type)
+			b = protowire.AppendFixed64(b, math.Float64bits(s.value))
+			b = protowire.AppendTag(b, 2, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(s.ms))
 		}
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendBytes(b, ts)
 	}
 	w.encoded = b
 	return b
+}
+
+// The sizes of the messages of a TimeSeries (each field: a one-byte tag,
+// a length for strings and messages, the bytes).
+func labelSize(l mapping.Label) int {
+	return 1 + protowire.SizeBytes(len(l.Name)) + 1 + protowire.SizeBytes(len(l.Value))
+}
+
+func sampleSize(s sample) int { return 1 + 8 + 1 + protowire.SizeVarint(uint64(s.ms)) }
+
+func seriesSize(se *series) int {
+	n := 0
+	for _, l := range se.labels {
+		m := labelSize(l)
+		n += 1 + protowire.SizeVarint(uint64(m)) + m
+	}
+	for _, s := range se.samples {
+		m := sampleSize(s)
+		n += 1 + protowire.SizeVarint(uint64(m)) + m
+	}
+	return n
 }
 
 // Size and MarshalToSizedBuffer are what the remote write client encodes

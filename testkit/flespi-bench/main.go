@@ -32,6 +32,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testmqtt"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
 	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
@@ -45,6 +46,7 @@ func main() {
 	profiles := flag.String("profile", "", "directory for a CPU profile of the exporter in each run (go tool pprof)")
 	memory := flag.Int("memory", 0, "instead of the CPU scenarios, the memory of batches of this many MB: one, then 16 at once")
 	onlyMQTT := flag.Bool("mqtt", false, "only the MQTT scenarios (live, and a backlog after an outage) and the HTTP one they compare with")
+	onlyRemote := flag.Bool("remote-write", false, "only the remote write scenario (into VictoriaMetrics) and the InfluxDB one it compares with")
 	flag.Parse()
 
 	c := &tb.Command{}
@@ -63,6 +65,16 @@ func main() {
 	lines := encodeLines(c, w.Batches)
 
 	var rows []result
+	if *onlyRemote {
+		b.vm = testprom.StartVictoriaMetrics(c)
+		influx, rw := b.paired("exporter → InfluxDB, 1 stream(s)", func() result { return b.exporter(w, 1, toInfluxDB) },
+			"exporter → remote write (VictoriaMetrics), 1 stream", func() result { return b.exporter(w, 1, toRemoteWrite) }, cpuOf)
+		cpuRatio := rw.ratio
+		rw.ratio = 0
+		report(os.Stdout, []result{influx, rw}, *messages, *devices, *batchSize)
+		fmt.Printf("\nremote write over InfluxDB, CPU per message: %.2f× (median of %d back-to-back pairs)\n", cpuRatio, b.runs)
+		return
+	}
 	broker := testmqtt.Start(c, "bench-token")
 	msgs := objects(b, w)
 	if *onlyMQTT {
@@ -102,6 +114,7 @@ func main() {
 type bench struct {
 	c        *tb.Command
 	db       *testinflux.Server
+	vm       *testprom.Server // the remote write receiver, with -remote-write
 	sink     *sink
 	bin      string
 	runs     int
@@ -214,9 +227,10 @@ func (b *bench) checkStored(want int) {
 type output int
 
 const (
-	toNone     output = iota // no InfluxDB output: Prometheus only
-	toInfluxDB               // the test InfluxDB
-	toSink                   // the null write API: the same requests, nothing stored
+	toNone        output = iota // no InfluxDB output: Prometheus only
+	toInfluxDB                  // the test InfluxDB
+	toSink                      // the null write API: the same requests, nothing stored
+	toRemoteWrite               // remote write into VictoriaMetrics, no InfluxDB
 )
 
 // exporter replays w through a fresh exporter process over streams streams.
@@ -233,6 +247,9 @@ func (b *bench) exporter(w *workload.Workload, streams int, out output) result {
 	env := map[string]string{}
 	if url != "" {
 		env = map[string]string{"INFLUXDB_URL": url, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token}
+	}
+	if out == toRemoteWrite {
+		env = map[string]string{"INFLUXDB_URL": "", "REMOTE_WRITE_URL": b.vm.URL + "/api/v1/write"}
 	}
 	var args []string
 	if b.profile != "" {
@@ -255,6 +272,12 @@ func (b *bench) exporter(w *workload.Workload, streams int, out output) result {
 	case toSink:
 		if n := b.sink.lines.Load(); n != int64(len(w.Messages)) {
 			b.c.Fatalf("%d lines reached the null write API, want %d", n, len(w.Messages))
+		}
+	case toRemoteWrite:
+		metrics := "http://" + p.InternalAddr + "/metrics"
+		if sent, refused := testexporter.MetricValue(b.c, metrics, "flespi_exporter_remote_write_samples_total"),
+			testexporter.MetricValue(b.c, metrics, "flespi_exporter_remote_write_samples_refused_total"); sent < float64(len(w.Messages)) || refused > 0 {
+			b.c.Fatalf("remote write: %v samples sent, %v refused, for %d messages", sent, refused, len(w.Messages))
 		}
 	}
 	r.scrape, r.series = scrapeMetrics(b.c, "http://"+p.InternalAddr+"/metrics")
