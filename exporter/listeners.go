@@ -75,6 +75,9 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 	if s.influx != nil {
 		s.influx.Close()
 	}
+	if s.remote != nil {
+		s.remote.Close()
+	}
 	stopSaving() // the last save, after the last batch
 	<-saved
 	s.log.Info("stopped")

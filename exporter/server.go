@@ -36,6 +36,7 @@ const shutdownTimeout = 30 * time.Second
 
 // Server is the exporter's HTTP service.
 type Server struct {
+	remote   *remotewrite.Writer // nil without [remote_write]
 	cfg      *config.Loaded
 	reg      *prometheus.Registry
 	log      *slog.Logger
@@ -132,11 +133,13 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		outputs = append(outputs, s.influx)
 	}
 	if cfg.RemoteWrite.URL != "" {
-		rw, err := remotewrite.New(cfg.RemoteWrite, func() (last, received *mapping.Gauge) { return s.pipe.Mapping().DeviceGauges() }, s.reg, s.log)
+		rw, err := remotewrite.New(cfg.RemoteWrite, func() (last, received *mapping.Gauge) { return s.pipe.Mapping().DeviceGauges() },
+			filepath.Join(cfg.Data.Dir, "remote-write-dead-letters.jsonl"), s.reg, s.log)
 		if err != nil {
 			return nil, err
 		}
 		outputs = append(outputs, rw)
+		s.remote = rw
 	}
 	outputs = append(outputs, s.gauges, s.devices, tracker)
 	s.pipe = pipeline.New(cfg.Mapping, outputs, s.reg, s.log)

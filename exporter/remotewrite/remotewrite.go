@@ -15,6 +15,7 @@ package remotewrite
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/internal/appendfile"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -41,11 +43,13 @@ type Writer struct {
 	sent    prometheus.Counter
 	refused prometheus.Counter
 	failed  prometheus.Counter
+	dead    *appendfile.Log // refused samples; nil: only counted and logged
 }
 
 // New returns the output for cfg; devices names the device gauges (the
-// mapping's).
-func New(cfg config.RemoteWrite, devices func() (last, received *mapping.Gauge), reg prometheus.Registerer, log *slog.Logger) (*Writer, error) {
+// mapping's); the samples a receiver refuses for good are kept in
+// deadLetters (JSON lines; "" keeps none).
+func New(cfg config.RemoteWrite, devices func() (last, received *mapping.Gauge), deadLetters string, reg prometheus.Registerer, log *slog.Logger) (*Writer, error) {
 	timeout := time.Duration(cfg.Timeout)
 	client := &http.Client{Timeout: timeout, Transport: &auth{cfg: cfg, next: http.DefaultTransport}}
 	// The client takes the receiver's base and its path apart.
@@ -79,7 +83,20 @@ func New(cfg config.RemoteWrite, devices func() (last, received *mapping.Gauge),
 	if reg != nil {
 		reg.MustRegister(w.sent, w.refused, w.failed)
 	}
+	if deadLetters != "" {
+		// Bounded like InfluxDB's: 64 MiB, one old file kept.
+		if w.dead, err = appendfile.Open(deadLetters, 64<<20, 1); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
+}
+
+// Close closes the dead-letter file.
+func (w *Writer) Close() {
+	if w.dead != nil {
+		w.dead.Close()
+	}
 }
 
 // auth adds the configured authentication to each request.
@@ -122,9 +139,13 @@ func (w *Writer) Store(ctx context.Context, p pipeline.Part) (pipeline.Stored, e
 			w.sent.Add(float64(req.samples))
 		case permanent(err):
 			// Refused for good: sending it again cannot help, and it must
-			// not hold the batches behind it.
+			// not hold the batches behind it; kept, so that nothing
+			// acknowledged is lost without a trace.
+			if derr := w.deadLetter(req, err); derr != nil {
+				return pipeline.Stored{}, derr
+			}
 			w.refused.Add(float64(req.samples))
-			w.log.Warn("the remote write receiver refused samples for good (out of order beyond its window, too old, or invalid); they are not sent again",
+			w.log.Warn("the remote write receiver refused samples for good (out of order beyond its window, too old, or invalid); kept in the dead-letter file, not sent again",
 				"samples", req.samples, "err", err)
 		default:
 			w.failed.Inc()
@@ -132,6 +153,40 @@ func (w *Writer) Store(ctx context.Context, p pipeline.Part) (pipeline.Stored, e
 		}
 	}
 	return pipeline.Stored{}, nil
+}
+
+// deadLetter keeps a refused request's series: a JSON line each, with
+// its labels, its samples ([Unix ms, value]) and the receiver's answer.
+func (w *Writer) deadLetter(req *writeRequest, cause error) error {
+	if w.dead == nil {
+		return nil
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	var lines []byte
+	for _, se := range req.series {
+		labels := make(map[string]string, len(se.labels))
+		for _, l := range se.labels {
+			labels[l.Name] = l.Value
+		}
+		samples := make([][2]any, len(se.samples))
+		for i, s := range se.samples {
+			samples[i] = [2]any{s.ms, s.value}
+		}
+		line, err := json.Marshal(struct {
+			Time    string            `json:"time"`
+			Error   string            `json:"error"`
+			Series  map[string]string `json:"series"`
+			Samples [][2]any          `json:"samples"`
+		}{now, cause.Error(), labels, samples})
+		if err != nil {
+			return err
+		}
+		lines = append(append(lines, line...), '\n')
+	}
+	if err := w.dead.Append(lines); err != nil {
+		return fmt.Errorf("keeping %d samples the remote write receiver refused in the dead-letter file: %w", req.samples, err)
+	}
+	return nil
 }
 
 // permanent reports whether the receiver refused a request for what it

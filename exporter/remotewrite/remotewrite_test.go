@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -94,7 +96,9 @@ func each(b []byte, f func(protowire.Number, []byte)) {
 	}
 }
 
-func pipe(t *testing.T, url string) (*pipeline.Pipeline, *Writer, *prometheus.Registry) {
+// pipe is a pipeline with a Writer to url; it returns the Writer's
+// dead-letter file too.
+func pipe(t *testing.T, url string) (*pipeline.Pipeline, string, *prometheus.Registry) {
 	t.Helper()
 	text := "[[rule]]\nmatch = \"position.speed\"\nunit = \"km/h\"\n"
 	cfg, err := config.Parse("config.toml", text, func(string) (string, bool) { return "", false })
@@ -105,12 +109,14 @@ func pipe(t *testing.T, url string) (*pipeline.Pipeline, *Writer, *prometheus.Re
 	rw.URL, rw.BearerToken, rw.Timeout = url, "rw-secret", config.Duration(2*time.Second)
 	reg := prometheus.NewRegistry()
 	var p *pipeline.Pipeline
-	w, err := New(rw, func() (l, r *mappingGauge) { return p.Mapping().DeviceGauges() }, reg, slog.New(slog.DiscardHandler))
+	dead := filepath.Join(t.TempDir(), "dead.jsonl")
+	w, err := New(rw, func() (l, r *mappingGauge) { return p.Mapping().DeviceGauges() }, dead, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(w.Close)
 	p = pipeline.New(cfg.Mapping, []pipeline.Output{w}, reg, slog.New(slog.DiscardHandler))
-	return p, w, reg
+	return p, dead, reg
 }
 
 // track is 60 messages of one device a minute apart over the last hour,
@@ -168,7 +174,7 @@ func TestReceiverFailures(t *testing.T) {
 	rc := &receiver{series: map[string][]string{}}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	p, _, reg := pipe(t, srv.URL)
+	p, deadPath, reg := pipe(t, srv.URL)
 	body, _ := track(time.Now())
 	rc.script = []int{503}
 	if _, err := p.Process(context.Background(), "http", body, time.Now()); err != nil {
@@ -180,6 +186,11 @@ func TestReceiverFailures(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(mustCounter(t, reg, "flespi_exporter_remote_write_samples_refused_total")); got != 121 {
 		t.Errorf("refused %v, want the 121 samples of the refused request", got)
+	}
+	dead, _ := os.ReadFile(deadPath)
+	if n := strings.Count(string(dead), "\n"); n != 3 || !strings.Contains(string(dead), `"__name__":"flespi_position_speed_meters_per_second"`) ||
+		!strings.Contains(string(dead), "400 Bad Request") {
+		t.Errorf("dead letters (%d lines, want the 3 series):\n%.600s", n, dead)
 	}
 	rc.script = []int{404} // a wrong URL: the batch waits for the fix, nothing is counted refused
 	if _, err := p.Process(context.Background(), "http", body, time.Now()); err == nil {
