@@ -175,7 +175,8 @@ type RemoteWrite struct {
 	// Timeout bounds one request; BatchSize the samples of one.
 	Timeout   Duration `toml:"timeout"`
 	BatchSize int      `toml:"batch_size"`
-	// Protocol is the remote write protocol: "1.0" (every receiver).
+	// Protocol is the remote write protocol: "1.0" (every receiver) or
+	// "2.0" (where the receiver speaks it).
 	Protocol string `toml:"protocol"`
 }
 
@@ -392,8 +393,8 @@ func (r *RemoteWrite) validate() []problem {
 	if r.BatchSize < 1 {
 		add("remote_write.batch_size", "must be at least 1")
 	}
-	if r.Protocol != "1.0" {
-		add("remote_write.protocol", "%q: only \"1.0\", which every receiver takes, is written so far", r.Protocol)
+	if r.Protocol != "1.0" && r.Protocol != "2.0" {
+		add("remote_write.protocol", "want \"1.0\" (every receiver) or \"2.0\" (Prometheus 3 with --web.remote-write-receiver.accepted-protobuf-messages naming it); got %q", r.Protocol)
 	}
 	return ps
 }

@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -109,5 +110,38 @@ func TestInfluxOutputIntoVictoriaMetrics(t *testing.T) {
 	speed := got[`{__name__="flespi_position.speed",ident="vm-1"}`]
 	if len(speed) != 1 || int64(speed[0].Time) != at.Unix() || speed[0].Value != "36" {
 		t.Errorf("flespi_position.speed: %v; all: %v", speed, got)
+	}
+}
+
+// TestReplicasDeviceMoved: two exporters scraped by one Prometheus with
+// the shipped alert rules; a device reported to replica a an hour ago and
+// to replica b now. Replica a still serves its old series (its registry
+// keeps devices), yet the device is not silent: the alert takes the
+// newest over replicas. The per-replica expression of before would have
+// fired for a's series.
+func TestReplicasDeviceMoved(t *testing.T) {
+	hourAgo := func() time.Time { return time.Now().Add(-time.Hour) }
+	a := testexporter.StartInProcess(t, testexporter.Options{Now: hourAgo})
+	b := testexporter.StartInProcess(t, testexporter.Options{})
+	msg := func(at time.Time) []byte {
+		return []byte(fmt.Sprintf(`[{"ident":"mover","timestamp":%d,"position.speed":10}]`, at.Unix()))
+	}
+	if code, answer := post(t, a.URL+"/flespi", msg(hourAgo()), nil); code != 200 {
+		t.Fatalf("a: %d %s", code, answer)
+	}
+	if code, answer := post(t, b.URL+"/flespi", msg(time.Now()), nil); code != 200 {
+		t.Fatalf("b: %d %s", code, answer)
+	}
+	rules, _ := filepath.Abs("../grafana/prometheus/alerts.yml")
+	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics",
+		Targets: []string{strings.TrimPrefix(a.InternalURL, "http://"), strings.TrimPrefix(b.InternalURL, "http://")}, RuleFiles: []string{rules}})
+	prom.WaitFor(`count(flespi_device_last_received_timestamp_seconds{ident="mover"}) == 2`, 1)
+	perReplica := prom.Query(`time() - flespi_device_last_received_timestamp_seconds{ident="mover"} > flespi_device_silent_after_seconds`)
+	if len(perReplica) != 1 {
+		t.Fatalf("the per-replica expression gives %v: the test does not show the case", perReplica)
+	}
+	time.Sleep(3 * time.Second) // rule evaluations every second
+	if got := prom.Query(`ALERTS{alertname="FlespiDeviceSilent", ident="mover"}`); len(got) != 0 {
+		t.Errorf("the device that moved replicas is alerted silent: %v", got)
 	}
 }

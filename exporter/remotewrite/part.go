@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	writev2 "github.com/prometheus/client_golang/exp/api/remote/genproto/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -201,4 +202,28 @@ func (w *writeRequest) MarshalToSizedBuffer(b []byte) (int, error) {
 	enc := w.encode()
 	copy(b[len(b)-len(enc):], enc)
 	return len(enc), nil
+}
+
+// v2 is the request in remote write 2.0: strings in a symbol table, each
+// series a gauge (its metadata).
+func (w *writeRequest) v2() *writev2.Request {
+	symbols := writev2.NewSymbolTable()
+	req := &writev2.Request{}
+	var flat []string
+	for _, se := range w.series {
+		flat = flat[:0]
+		for _, l := range se.labels {
+			flat = append(flat, l.Name, l.Value)
+		}
+		ts := &writev2.TimeSeries{
+			LabelsRefs: symbols.SymbolizeLabels(flat, nil),
+			Metadata:   &writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_GAUGE},
+		}
+		for _, s := range se.samples {
+			ts.Samples = append(ts.Samples, &writev2.Sample{Value: s.value, Timestamp: s.ms})
+		}
+		req.Timeseries = append(req.Timeseries, ts)
+	}
+	req.Symbols = symbols.Symbols()
+	return req
 }

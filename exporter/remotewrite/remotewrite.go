@@ -36,6 +36,7 @@ import (
 // Writer is the remote write output.
 type Writer struct {
 	api     *remote.API
+	v2      bool // remote write 2.0: symbols, metadata, written counts in the answer
 	batch   int
 	timeout time.Duration
 	devices func() (last, received *mapping.Gauge) // the device gauges' names
@@ -72,7 +73,7 @@ func New(cfg config.RemoteWrite, devices func() (last, received *mapping.Gauge),
 	if err != nil {
 		return nil, fmt.Errorf("remote_write.url: %w", err)
 	}
-	w := &Writer{api: api, batch: cfg.BatchSize, timeout: timeout, devices: devices, log: log,
+	w := &Writer{api: api, v2: cfg.Protocol == "2.0", batch: cfg.BatchSize, timeout: timeout, devices: devices, log: log,
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_samples_total",
 			Help: "Samples the remote write receiver took."}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_samples_refused_total",
@@ -133,7 +134,15 @@ func (w *Writer) Store(ctx context.Context, p pipeline.Part) (pipeline.Stored, e
 	ctx, cancel := context.WithTimeout(ctx, 2*w.timeout)
 	defer cancel()
 	for _, req := range pt.requests(w.batch) {
-		_, err := w.api.Write(ctx, remote.WriteV1MessageType, req)
+		var err error
+		if w.v2 {
+			// A receiver of 1.0 only answers 2xx without the written
+			// counts: the client takes that as a failure (503), not as
+			// stored.
+			_, err = w.api.Write(ctx, remote.WriteV2MessageType, req.v2())
+		} else {
+			_, err = w.api.Write(ctx, remote.WriteV1MessageType, req)
+		}
 		switch {
 		case err == nil:
 			w.sent.Add(float64(req.samples))

@@ -13,12 +13,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/snappy"
+	writev2 "github.com/prometheus/client_golang/exp/api/remote/genproto/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -222,3 +224,72 @@ func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus
 }
 
 func asNotStored(err error, target **pipeline.NotStoredError) bool { return errors.As(err, target) }
+
+// TestProtocol2: with protocol "2.0" the samples go as a remote write 2.0
+// request (symbols, gauge metadata) that a receiver of 2.0 decodes to the
+// same series and times; a receiver of 1.0 only, which answers 2xx
+// without the written counts, leaves the batch not stored instead of
+// losing it.
+func TestProtocol2(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]string{}
+	speaks2 := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !speaks2 {
+			w.WriteHeader(http.StatusNoContent) // 1.0 only: no counts
+			return
+		}
+		compressed, _ := io.ReadAll(r.Body)
+		raw, _ := snappy.Decode(nil, compressed)
+		var req writev2.Request
+		if err := req.UnmarshalVT(raw); err != nil || !strings.Contains(r.Header.Get("Content-Type"), "io.prometheus.write.v2.Request") {
+			http.Error(w, fmt.Sprint(err), 400)
+			return
+		}
+		n := 0
+		for _, ts := range req.Timeseries {
+			var labels []string
+			for i := 0; i+1 < len(ts.LabelsRefs); i += 2 {
+				labels = append(labels, req.Symbols[ts.LabelsRefs[i]]+"="+req.Symbols[ts.LabelsRefs[i+1]])
+			}
+			if ts.Metadata.GetType() != writev2.Metadata_METRIC_TYPE_GAUGE {
+				http.Error(w, "not a gauge", 400)
+				return
+			}
+			for _, s := range ts.Samples {
+				got[strings.Join(labels, ",")] = append(got[strings.Join(labels, ",")], fmt.Sprintf("%v@%d", s.Value, s.Timestamp))
+				n++
+			}
+		}
+		w.Header().Set("X-Prometheus-Remote-Write-Samples-Written", strconv.Itoa(n))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	text := "[[rule]]\nmatch = \"position.speed\"\nunit = \"km/h\"\n"
+	cfg, err := config.Parse("config.toml", text, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := config.Default().RemoteWrite
+	rw.URL, rw.Protocol, rw.Timeout = srv.URL, "2.0", config.Duration(2*time.Second)
+	var p *pipeline.Pipeline
+	w, err := New(rw, func() (l, r *mappingGauge) { return p.Mapping().DeviceGauges() }, "", nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = pipeline.New(cfg.Mapping, []pipeline.Output{w}, nil, slog.New(slog.DiscardHandler))
+	body, times := track(time.Now())
+	if _, err := p.Process(context.Background(), "http", body, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	speed := got["__name__=flespi_position_speed_meters_per_second,ident=truck"]
+	if len(speed) != 60 || speed[0] != fmt.Sprintf("0@%d", times[0]) || speed[59] != fmt.Sprintf("%v@%d", float64(36*59)/3.6, times[59]) {
+		t.Errorf("speed over 2.0: %v", speed)
+	}
+	speaks2 = false
+	if _, err := p.Process(context.Background(), "http", body, time.Now()); err == nil {
+		t.Error("a receiver of 1.0 only stored a 2.0 batch")
+	}
+}
