@@ -5,15 +5,20 @@ package e2e
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
+	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
 // TestRemoteWriteBufferedTrack: a tracker's hour out of coverage, 60
@@ -143,5 +148,93 @@ func TestReplicasDeviceMoved(t *testing.T) {
 	time.Sleep(3 * time.Second) // rule evaluations every second
 	if got := prom.Query(`ALERTS{alertname="FlespiDeviceSilent", ident="mover"}`); len(got) != 0 {
 		t.Errorf("the device that moved replicas is alerted silent: %v", got)
+	}
+}
+
+// TestRemoteWriteReceiverDown: with the receiver down a batch is answered
+// 503 (nothing acknowledged); the receiver back, the batch sent again is
+// answered 200 and every sample is there once.
+func TestRemoteWriteReceiverDown(t *testing.T) {
+	vm := testprom.StartVictoriaMetrics(t)
+	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": "", "REMOTE_WRITE_URL": vm.URL + "/api/v1/write"})
+	now := time.Now().Truncate(time.Second)
+	var msgs []string
+	for i := range 30 {
+		msgs = append(msgs, fmt.Sprintf(`{"ident":"rw-down","timestamp":%d,"position.speed":%d}`, now.Add(-time.Duration(30-i)*time.Minute).Unix(), i))
+	}
+	body := []byte("[" + strings.Join(msgs, ",") + "]")
+	vm.Stop()
+	if code, answer := post(t, "http://"+ex.Addr+"/flespi", body, nil); code != 503 {
+		t.Fatalf("with the receiver down: %d %s", code, answer)
+	}
+	vm.Restart()
+	if code, answer := post(t, "http://"+ex.Addr+"/flespi", body, nil); code != 200 {
+		t.Fatalf("with the receiver back: %d %s", code, answer)
+	}
+	var got []testprom.Point
+	waitFor(t, 20*time.Second, "30 samples", func() bool {
+		got = vm.Samples(`flespi_position_speed_meters_per_second{ident="rw-down"}[1h]`, time.Now())[`{__name__="flespi_position_speed_meters_per_second",ident="rw-down"}`]
+		return len(got) >= 30
+	})
+	if len(got) != 30 {
+		t.Errorf("%d samples, want 30 (each once)", len(got))
+	}
+}
+
+// TestReplicasBehindHAProxy: two exporters behind haproxy (round robin),
+// one killed mid-stream; the sender (as flespi does) sends again what was
+// not answered 200: every message is in InfluxDB once.
+func TestReplicasBehindHAProxy(t *testing.T) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatal("haproxy is not installed: run the tests with scripts/test.sh, which installs it")
+	}
+	db := testinflux.Start(t)
+	env := map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token}
+	a, b := testexporter.Start(t, env), testexporter.Start(t, env)
+	front := tb.FreeAddr(t)
+	conf := filepath.Join(t.TempDir(), "haproxy.cfg")
+	cfg := fmt.Sprintf(`defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  timeout server 30s
+  retries 2
+  option redispatch
+frontend stream
+  bind %s
+  default_backend exporters
+backend exporters
+  balance roundrobin
+  server a %s check inter 300ms fall 1
+  server b %s check inter 300ms fall 1
+`, front, a.Addr, b.Addr)
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proxy := exec.Command(bin, "-f", conf, "-db")
+	var proxyLog syncBuffer
+	proxy.Stdout, proxy.Stderr = &proxyLog, &proxyLog
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Process.Kill(); _ = proxy.Wait() })
+	waitFor(t, 10*time.Second, "haproxy", func() bool {
+		c, err := net.Dial("tcp", front)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	w := workload.Generate(4000, 200, 100, 11)
+	done := make(chan error, 1)
+	go func() { done <- workload.Replay("http://"+front+"/flespi", w.Batches, 2) }()
+	waitFor(t, 30*time.Second, "some messages stored", func() bool { return countAll(t, db) > 500 })
+	a.Kill()
+	if err := <-done; err != nil {
+		t.Fatalf("replay: %v\n%s", err, proxyLog.String())
+	}
+	if n := countAll(t, db); n != len(w.Messages) {
+		t.Errorf("%d points, want the %d messages once each", n, len(w.Messages))
 	}
 }

@@ -10,6 +10,7 @@
 #     keeps one message in flight; started by the tests without its service.
 #   - victoria-metrics (Debian package, one binary): a second remote write
 #     receiver beside Prometheus; started by the tests without its service.
+#   - haproxy (Debian package): the load balancer in front of two exporters.
 #   - influxd, InfluxDB OSS 1.8.10 built from source with go install (pure Go,
 #     about 3 minutes the first time, cached after): the real database that the
 #     receiver tests write to.
@@ -21,6 +22,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v ejabberdctl >/dev/null 2>&1 || [ -x /usr/sbin/ejabberdctl ] || need+=(ejabberd)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -22,9 +22,11 @@ import (
 
 // Server is a running Prometheus.
 type Server struct {
-	URL string
-	t   tb.T
-	dir string
+	URL   string
+	t     tb.T
+	dir   string
+	cmd   *exec.Cmd        // VictoriaMetrics' process, for Stop and Restart
+	start func() *exec.Cmd // starts it
 }
 
 // Config says what the test Prometheus scrapes and evaluates.

@@ -29,26 +29,54 @@ func StartVictoriaMetrics(t tb.T) *Server {
 	}
 	// -search.latencyOffset 0: samples are queryable at once, not 30 s
 	// later, so that a test need not wait.
-	cmd := exec.Command(bin, "-storageDataPath="+filepath.Join(dir, "data"), "-httpListenAddr="+addr, "-search.latencyOffset=0s")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	s.start = func() *exec.Cmd {
+		cmd := exec.Command(bin, "-storageDataPath="+filepath.Join(dir, "data"), "-httpListenAddr="+addr, "-search.latencyOffset=0s")
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
 	}
+	s.cmd = s.start()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		s.Stop()
 		log.Close()
 	})
+	s.waitHealthy(log.Name())
+	return s
+}
+
+// Stop ends a VictoriaMetrics started by StartVictoriaMetrics (its data
+// stays); Restart starts it again on the same port and data.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts VictoriaMetrics again after Stop.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.cmd = s.start()
+	s.waitHealthy(filepath.Join(s.dir, "victoria-metrics.log"))
+}
+
+func (s *Server) waitHealthy(logFile string) {
+	t := s.t
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if resp, err := http.Get(s.URL + "/health"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
+			b, _ := os.ReadFile(logFile)
 			t.Fatalf("victoria-metrics did not start:\n%s", b)
 		}
 		time.Sleep(50 * time.Millisecond)
