@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/internal/retry"
 )
@@ -58,17 +57,7 @@ type flespiState struct {
 	Complete bool               `json:"complete"`
 }
 
-func (s *flespiState) save() error {
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, s.path)
-}
+func (s *flespiState) save() error { return saveState(s.path, s) }
 
 // flespiRetry is how a refused or failed request is tried again: 429 and
 // 5xx, from 1 s to a minute (or what Retry-After says), ten times.
@@ -367,24 +356,10 @@ func (p *flespiPages) store(ctx context.Context, pg page) error {
 	if err := b.Add(body.Bytes()); err != nil {
 		return err
 	}
-	var res pipeline.Result
-	var refused *influx.ConfigError
-	err := storePolicy.Do(ctx, func() (err error) {
-		res, err = b.Store(ctx)
+	if err := storeChunk(ctx, b, p.sum); err != nil {
 		return err
-	}, func(err error) bool { return !errors.As(err, &refused) }, nil)
-	switch {
-	case refused != nil:
-		return fmt.Errorf("%s; the progress is saved: once that is fixed the same command continues", refused.Fix)
-	case err != nil:
-		return fmt.Errorf("%w (progress is saved: run the same import again to continue)", err)
 	}
 	p.sum.Messages += len(pg.fresh)
-	p.sum.Points += res.Points
-	p.sum.DeadLettered += res.DeadLettered
-	p.sum.SkippedMessages += res.SkippedMessages
-	p.sum.SkippedValues += res.SkippedValues
-	p.sum.Unmapped += res.Unmapped
 	return nil
 }
 

@@ -191,13 +191,46 @@ func readState(state *importState) error {
 	return nil
 }
 
-func (s *importState) save() error {
-	raw, _ := json.Marshal(s)
-	tmp := s.path + ".tmp"
+func (s *importState) save() error { return saveState(s.path, s) }
+
+// saveState writes an import's progress whole or not at all.
+func saveState(path string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, s.path) // whole or not at all
+	return os.Rename(tmp, path)
+}
+
+// storeChunk stores a chunk of an import (a file's or a flespi page),
+// retrying while InfluxDB fails for a passing reason, and adds what it
+// made to sum. A setting InfluxDB refuses stops at once with the fix.
+func storeChunk(ctx context.Context, b *pipeline.Batch, sum *Summary) error {
+	var res pipeline.Result
+	attempts := 0
+	var refused *influx.ConfigError
+	err := storePolicy.Do(ctx, func() (err error) {
+		attempts++
+		res, err = b.Store(ctx)
+		return err
+	}, func(err error) bool { return !errors.As(err, &refused) }, nil)
+	switch {
+	case refused != nil:
+		// A setting to fix, not a passing failure: waiting does not help.
+		return fmt.Errorf("%s; nothing of this chunk was written, and the progress is saved: once that is fixed the same command continues", refused.Fix)
+	case err != nil:
+		return fmt.Errorf("after %d attempts: %w (progress is saved: run the same import again to continue)", attempts, err)
+	}
+	sum.Points += res.Points
+	sum.DeadLettered += res.DeadLettered
+	sum.SkippedMessages += res.SkippedMessages
+	sum.SkippedValues += res.SkippedValues
+	sum.Unmapped += res.Unmapped
+	return nil
 }
 
 // countMessages decodes body once, to know the total and to reject an
@@ -252,26 +285,9 @@ func (imp *importer) run(body []byte) error {
 // progress. The messages of the chunk are those since the last flush.
 func (imp *importer) flush() error {
 	b := imp.b
-	var res pipeline.Result
-	attempts := 0
-	var refused *influx.ConfigError
-	err := storePolicy.Do(imp.ctx, func() (err error) {
-		attempts++
-		res, err = b.Store(imp.ctx)
+	if err := storeChunk(imp.ctx, b, imp.sum); err != nil {
 		return err
-	}, func(err error) bool { return !errors.As(err, &refused) }, nil)
-	switch {
-	case refused != nil:
-		// A setting to fix, not a passing failure: waiting does not help.
-		return fmt.Errorf("%s; nothing of this chunk was written, and the progress is saved: once that is fixed the same command continues", refused.Fix)
-	case err != nil:
-		return fmt.Errorf("after %d attempts: %w (progress is saved: run the same import again to continue)", attempts, err)
 	}
-	imp.sum.Points += res.Points
-	imp.sum.DeadLettered += res.DeadLettered
-	imp.sum.SkippedMessages += res.SkippedMessages
-	imp.sum.SkippedValues += res.SkippedValues
-	imp.sum.Unmapped += res.Unmapped
 	imp.sum.Messages += imp.index - imp.state.Done // counted once stored, as the progress line does
 	imp.state.Done = imp.index
 	if err := imp.state.save(); err != nil {
