@@ -48,14 +48,23 @@ func TestInternalListenerTrustsNoPage(t *testing.T) {
 	if code := request(t, "POST", ex.InternalURL+"/-/reload", "", map[string]string{"Origin": "http://evil.example"}); code != http.StatusForbidden {
 		t.Errorf("a cross-site reload: %d, want 403", code)
 	}
+	browser := map[string]string{"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}
 	for _, host := range []string{"evil.example", "evil.example:9884", "rebind.attacker.net."} {
-		if code := request(t, "GET", ex.InternalURL+"/api/status", host, nil); code != http.StatusMisdirectedRequest {
-			t.Errorf("GET the status as %s: %d, want 421", host, code)
+		if code := request(t, "GET", ex.InternalURL+"/api/status", host, browser); code != http.StatusMisdirectedRequest {
+			t.Errorf("a browser's GET of the status as %s: %d, want 421", host, code)
 		}
 	}
+	if code := request(t, "GET", ex.InternalURL+"/api/status", "evil.example", map[string]string{"User-Agent": "Mozilla/4.0 (an old browser)"}); code != http.StatusMisdirectedRequest {
+		t.Errorf("an old browser (no Sec-Fetch) as evil.example: %d, want 421", code)
+	}
+	// Not browsers: Prometheus scraping a Kubernetes service by its name.
+	if code := request(t, "GET", ex.InternalURL+"/metrics", "flespi-exporter.monitoring.svc.cluster.local:9884",
+		map[string]string{"User-Agent": "Prometheus/2.42.0"}); code != 200 {
+		t.Errorf("Prometheus by a dotted service name: %d, want 200", code)
+	}
 	for _, host := range []string{"", "localhost:9884", "exporter:9884", "[::1]:9884", "monitor.example.org", "MONITOR.example.org:443"} {
-		if code := request(t, "GET", ex.InternalURL+"/api/status", host, nil); code != 200 {
-			t.Errorf("GET the status as %q: %d, want 200", host, code)
+		if code := request(t, "GET", ex.InternalURL+"/api/status", host, browser); code != 200 {
+			t.Errorf("a browser's GET of the status as %q: %d, want 200", host, code)
 		}
 	}
 	if code := request(t, "POST", forget, "", map[string]string{"Sec-Fetch-Site": "same-origin"}); code != 200 {
