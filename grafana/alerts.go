@@ -24,8 +24,8 @@ const (
 )
 
 // AlertFiles are the contents of RuleAlertsFile and RuleAlertsTestFile.
-func AlertFiles(m *mapping.Mapping, from func(rule int) string) (rules, tests []byte, err error) {
-	return AlertRules(m, from), AlertTests(m), nil
+func AlertFiles(m *mapping.Mapping, from func(rule int) string) (rules, tests []byte) {
+	return AlertRules(m, from), AlertTests(m)
 }
 
 // AlertRules is the Prometheus rule file of the rules' alerts.
@@ -217,7 +217,7 @@ func encodeDashboard(d map[string]any) []byte {
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(d) // from json.Unmarshal: always encodable
+	_ = enc.Encode(d) // maps, slices, strings and numbers: always encodable
 	return b.Bytes()
 }
 

@@ -7,8 +7,6 @@
 package grafana
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -123,14 +121,7 @@ func GenerateDashboard(m *mapping.Mapping, opts Options) ([]byte, error) {
 		"links":       []any{},
 		"panels":      g.panels,
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(d); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return encodeDashboard(d), nil
 }
 
 // generator lays panels out: a row per section, two panels a line.

@@ -17,11 +17,7 @@ func alerts(file, dir, dashboard string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return 1
 	}
-	rules, tests, err := grafana.AlertFiles(cfg.Mapping, cfg.RelativeRuleOrigin)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
+	rules, tests := grafana.AlertFiles(cfg.Mapping, cfg.RelativeRuleOrigin)
 	for name, b := range map[string][]byte{grafana.RuleAlertsFile: rules, grafana.RuleAlertsTestFile: tests} {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, b, 0o644); err != nil {

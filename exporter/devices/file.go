@@ -188,11 +188,10 @@ func (r *Registry) Save() error {
 		return nil
 	}
 	r.mu.Lock()
-	dirty, changed := r.dirty, r.takeChanged()
-	r.dirty = false
+	changed := r.takeChanged()
 	r.mu.Unlock()
 	_, statErr := os.Stat(r.file)
-	if !dirty && statErr == nil {
+	if len(changed) == 0 && statErr == nil {
 		return nil
 	}
 	appended, err := r.appendJournal(changed)
@@ -203,8 +202,7 @@ func (r *Registry) Save() error {
 	}
 	if err != nil {
 		r.mu.Lock()
-		r.dirty = true // try again next time, with what changed since too
-		r.giveBackChanged(changed)
+		r.giveBackChanged(changed) // tried again next time, with what changed since
 		r.mu.Unlock()
 		return fmt.Errorf("saving the device registry: %w", err)
 	}
@@ -213,7 +211,7 @@ func (r *Registry) Save() error {
 
 func (r *Registry) write() error {
 	f := fileFormat{Version: 1, Saved: r.now().UTC()}
-	for _, s := range r.snapshots() {
+	for _, s := range r.snapshots(false) {
 		f.Devices = append(f.Devices, toFile(&s))
 	}
 	raw, err := json.Marshal(f)

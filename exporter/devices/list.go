@@ -50,7 +50,7 @@ type Query struct {
 // Find returns the page of devices q asks for, and how many devices match
 // q's filter in all.
 func (r *Registry) Find(q Query) ([]Device, int) {
-	snaps := r.snapshots()
+	snaps := r.snapshots(true)
 	if q.Filter != "" {
 		f := strings.ToLower(q.Filter)
 		snaps = slices.DeleteFunc(snaps, func(s snapshot) bool {

@@ -51,8 +51,7 @@ type device struct {
 type Registry struct {
 	mu      sync.Mutex
 	devices map[string]*device // by ident
-	dirty   bool               // changed since the last save
-	changed map[string]bool    // idents changed since the last save (the journal's)
+	changed map[string]bool    // idents changed since the last save: what it writes
 	forget  time.Duration      // 0: never
 	now     func() time.Time
 	file    string // "" : kept in memory only
@@ -115,7 +114,6 @@ func (r *Registry) Update(seen []Seen, source string) {
 		}
 		d.mapped, d.unmapped = s.Mapped, s.Unmapped
 	}
-	r.dirty = true
 }
 
 // refuse counts a message of a device past data.max_devices, and says so
@@ -149,7 +147,6 @@ func (r *Registry) Forget(ident string) bool {
 		return false
 	}
 	delete(r.devices, ident)
-	r.dirty = true
 	r.change(ident)
 	return true
 }
@@ -205,7 +202,6 @@ func (r *Registry) sweep() {
 	for ident, d := range r.devices {
 		if d.lastReceived < cutoff {
 			delete(r.devices, ident)
-			r.dirty = true
 			r.change(ident)
 			r.log.Info("forgot a device silent for longer than data.forget_devices_after", "ident", ident,
 				"last_received", time.Unix(0, d.lastReceived).UTC())
@@ -220,14 +216,19 @@ type snapshot struct {
 	silentAfter time.Duration
 }
 
-// snapshots copies the devices, sorted by ident, after a sweep. Labels are
+// snapshots copies the devices, sorted by ident, after a sweep, with
+// their silence when withSilence (a full save needs none). Labels are
 // never modified once set (a rename sets new ones), so they are shared.
-func (r *Registry) snapshots() []snapshot {
+func (r *Registry) snapshots(withSilence bool) []snapshot {
 	r.mu.Lock()
 	r.sweep()
 	out := make([]snapshot, 0, len(r.devices))
 	for ident, d := range r.devices {
-		out = append(out, snapshot{ident, *d, r.silentAfter(ident, d)})
+		s := snapshot{ident: ident, device: *d}
+		if withSilence {
+			s.silentAfter = r.silentAfter(ident, d)
+		}
+		out = append(out, s)
 	}
 	r.mu.Unlock()
 	slices.SortFunc(out, func(a, b snapshot) int { return strings.Compare(a.ident, b.ident) })
@@ -238,7 +239,7 @@ func (r *Registry) snapshots() []snapshot {
 // Prometheus text format, with the names and help of m's device gauges.
 // They carry no TTL: a silent device stays, and ages.
 func (r *Registry) WriteText(w io.Writer, m *mapping.Mapping) error {
-	devs := r.snapshots()
+	devs := r.snapshots(true)
 	last, received := m.DeviceGauges()
 	silentAfter := m.SilenceGauge()
 	bw := bufio.NewWriterSize(w, 64<<10)

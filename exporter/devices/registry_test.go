@@ -256,7 +256,7 @@ func TestSaveCostsWhatChanged(t *testing.T) {
 	defer func(old int64) { compactAt = old }(compactAt)
 	compactAt = 0
 	r.mu.Lock()
-	r.dirty = true
+	r.change("dev00000") // something to save
 	r.mu.Unlock()
 	if err := r.Save(); err != nil {
 		t.Fatal(err)
