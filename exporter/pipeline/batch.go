@@ -177,6 +177,8 @@ func (b *Batch) Store(ctx context.Context) (Result, error) {
 		}
 		res.Points += s.Points
 		res.DeadLettered += s.DeadLettered
+		res.Samples += s.Samples
+		res.SamplesRefused += s.SamplesRefused
 	}
 	for i := p.stores; i < len(p.outputs); i++ {
 		p.outputs[i].(Follower).Follow(b.parts[i], b)

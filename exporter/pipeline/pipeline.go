@@ -59,8 +59,11 @@ type Store interface {
 
 // Stored is what a Store did with a batch.
 type Stored struct {
-	Points       int // stored
-	DeadLettered int // refused for good, kept in the dead-letter file
+	Points       int // stored in InfluxDB
+	DeadLettered int // refused for good by InfluxDB, kept in its dead-letter file
+	// Samples a remote write receiver took; SamplesRefused it refused for
+	// good (kept in the remote write dead-letter file).
+	Samples, SamplesRefused int
 }
 
 // Follower is an output that follows what is stored: it is told of a
@@ -128,6 +131,8 @@ type Result struct {
 	Unmapped        int // values of parameters no rule matches
 	Points          int // stored in InfluxDB
 	DeadLettered    int // refused for good by InfluxDB, kept in the dead-letter file
+	Samples         int // taken by the remote write receiver
+	SamplesRefused  int // refused for good by it, kept in its dead-letter file
 	NoStore         bool
 }
 
@@ -181,6 +186,10 @@ func (r Result) String() string {
 	if r.NoStore {
 		return fmt.Sprintf("stored: %d messages as gauges (no InfluxDB output), %d skipped messages", r.Messages, r.SkippedMessages)
 	}
-	return fmt.Sprintf("stored: %d messages, %d points, %d skipped messages, %d dead-lettered points",
+	out := fmt.Sprintf("stored: %d messages, %d points, %d skipped messages, %d dead-lettered points",
 		r.Messages, r.Points, r.SkippedMessages, r.DeadLettered)
+	if r.Samples > 0 || r.SamplesRefused > 0 {
+		out += fmt.Sprintf("; remote write: %d samples, %d refused (dead-lettered)", r.Samples, r.SamplesRefused)
+	}
+	return out
 }

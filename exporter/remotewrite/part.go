@@ -105,19 +105,23 @@ func (p *part) Size() int {
 
 // requests cuts the part into requests of about batch samples (a series
 // whole in one), each series' samples in time order, one sample of a
-// series a time (a resent message makes the same one again).
-func (p *part) requests(batch int) []*writeRequest {
+// series a time: the last of a time wins, as on /metrics and in InfluxDB
+// (a resent message makes the same one again). done, when not nil, names
+// the series whose samples of this batch the receiver has already (an
+// earlier try of the batch took them): they are left out.
+func (p *part) requests(batch int, done func(*series) bool) []*writeRequest {
 	var out []*writeRequest
 	req := &writeRequest{}
 	for _, se := range p.order {
-		slices.SortStableFunc(se.samples, func(a, b sample) int { return cmp.Compare(a.ms, b.ms) })
-		se.samples = slices.CompactFunc(se.samples, func(a, b sample) bool { return a.ms == b.ms })
+		se.samples = lastOfEachTime(se.samples)
+		if done != nil && done(se) {
+			continue
+		}
 		if req.samples > 0 && req.samples+len(se.samples) > batch {
 			out = append(out, req)
 			req = &writeRequest{}
 		}
-		req.series = append(req.series, se)
-		req.samples += len(se.samples)
+		req.add(se.labels, se.samples)
 	}
 	if req.samples > 0 {
 		out = append(out, req)
@@ -125,33 +129,64 @@ func (p *part) requests(batch int) []*writeRequest {
 	return out
 }
 
-// writeRequest is a remote write 1.0 prometheus.WriteRequest, encoded by
-// hand (its four small messages: WriteRequest, TimeSeries, Label, Sample)
-// rather than through Prometheus' module: the client encodes any message
-// with Size and MarshalToSizedBuffer.
-type writeRequest struct {
-	series  []*series
-	samples int
-	encoded []byte
+// lastOfEachTime sorts samples by time and keeps the last added of each
+// time.
+func lastOfEachTime(ss []sample) []sample {
+	slices.SortStableFunc(ss, func(a, b sample) int { return cmp.Compare(a.ms, b.ms) })
+	out := ss[:0]
+	for i, s := range ss {
+		if i+1 < len(ss) && ss[i+1].ms == s.ms {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
-func (w *writeRequest) encode() []byte {
-	if w.encoded != nil {
-		return w.encoded
+// writeRequest is one request: series, each with some of its samples.
+type writeRequest struct {
+	chunks  []chunk
+	samples int
+}
+
+// chunk is a series in a request, with the samples of it the request
+// carries (all of the batch's, or some, when a refusal is narrowed down).
+type chunk struct {
+	labels  []mapping.Label
+	samples []sample
+}
+
+func (w *writeRequest) add(labels []mapping.Label, samples []sample) {
+	w.chunks = append(w.chunks, chunk{labels, samples})
+	w.samples += len(samples)
+}
+
+// encode appends the request as the receiver reads it: a remote write 1.0
+// prometheus.WriteRequest, or 2.0's io.prometheus.write.v2.Request.
+func (w *writeRequest) encode(b []byte, v2 bool) ([]byte, error) {
+	if v2 {
+		return w.v2().MarshalVT()
 	}
-	// Each message's length comes before it: sizes are worked out first,
-	// and everything is appended to one buffer, without a slice per label
-	// or sample (those made remote write cost ten times InfluxDB's CPU).
+	return w.encodeV1(b), nil
+}
+
+// encodeV1 writes a remote write 1.0 prometheus.WriteRequest by hand (its
+// four small messages: WriteRequest, TimeSeries, Label, Sample) rather
+// than through Prometheus' module. Each message's length comes before it:
+// sizes are worked out first, and everything is appended to one buffer,
+// without a slice per label or sample (those made remote write cost ten
+// times InfluxDB's CPU).
+func (w *writeRequest) encodeV1(b []byte) []byte {
 	size := 0
-	for _, se := range w.series {
-		n := seriesSize(se)
+	for _, c := range w.chunks {
+		n := chunkSize(c)
 		size += 1 + protowire.SizeVarint(uint64(n)) + n
 	}
-	b := make([]byte, 0, size)
-	for _, se := range w.series {
+	b = slices.Grow(b[:0], size)
+	for _, c := range w.chunks {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(seriesSize(se)))
-		for _, l := range se.labels {
+		b = protowire.AppendVarint(b, uint64(chunkSize(c)))
+		for _, l := range c.labels {
 			b = protowire.AppendTag(b, 1, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(labelSize(l)))
 			b = protowire.AppendTag(b, 1, protowire.BytesType)
@@ -159,7 +194,7 @@ func (w *writeRequest) encode() []byte {
 			b = protowire.AppendTag(b, 2, protowire.BytesType)
 			b = protowire.AppendString(b, l.Value)
 		}
-		for _, s := range se.samples {
+		for _, s := range c.samples {
 			b = protowire.AppendTag(b, 2, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(sampleSize(s)))
 			b = protowire.AppendTag(b, 1, protowire.Fixed64Type)
@@ -168,7 +203,6 @@ func (w *writeRequest) encode() []byte {
 			b = protowire.AppendVarint(b, uint64(s.ms))
 		}
 	}
-	w.encoded = b
 	return b
 }
 
@@ -180,28 +214,17 @@ func labelSize(l mapping.Label) int {
 
 func sampleSize(s sample) int { return 1 + 8 + 1 + protowire.SizeVarint(uint64(s.ms)) }
 
-func seriesSize(se *series) int {
+func chunkSize(c chunk) int {
 	n := 0
-	for _, l := range se.labels {
+	for _, l := range c.labels {
 		m := labelSize(l)
 		n += 1 + protowire.SizeVarint(uint64(m)) + m
 	}
-	for _, s := range se.samples {
+	for _, s := range c.samples {
 		m := sampleSize(s)
 		n += 1 + protowire.SizeVarint(uint64(m)) + m
 	}
 	return n
-}
-
-// Size and MarshalToSizedBuffer are what the remote write client encodes
-// a message with (gogo/protobuf's methods: the buffer is filled from its
-// end).
-func (w *writeRequest) Size() int { return len(w.encode()) }
-
-func (w *writeRequest) MarshalToSizedBuffer(b []byte) (int, error) {
-	enc := w.encode()
-	copy(b[len(b)-len(enc):], enc)
-	return len(enc), nil
 }
 
 // v2 is the request in remote write 2.0: strings in a symbol table, each
@@ -210,16 +233,16 @@ func (w *writeRequest) v2() *writev2.Request {
 	symbols := writev2.NewSymbolTable()
 	req := &writev2.Request{}
 	var flat []string
-	for _, se := range w.series {
+	for _, c := range w.chunks {
 		flat = flat[:0]
-		for _, l := range se.labels {
+		for _, l := range c.labels {
 			flat = append(flat, l.Name, l.Value)
 		}
 		ts := &writev2.TimeSeries{
 			LabelsRefs: symbols.SymbolizeLabels(flat, nil),
 			Metadata:   &writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_GAUGE},
 		}
-		for _, s := range se.samples {
+		for _, s := range c.samples {
 			ts.Samples = append(ts.Samples, &writev2.Sample{Value: s.value, Timestamp: s.ms})
 		}
 		req.Timeseries = append(req.Timeseries, ts)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -31,17 +32,37 @@ import (
 )
 
 // receiver is a remote write 1.0 receiver in the test: it decodes what it
-// gets, series by series, or answers what the test scripts.
+// gets, series by series, or answers what the test scripts. With inOrder
+// it refuses a request whole, as Prometheus without an out-of-order
+// window does, when a sample is older than its series' newest (400 "out
+// of order sample"); with delay it takes that long to answer.
 type receiver struct {
-	mu      sync.Mutex
-	script  []int // status codes of the next requests
-	series  map[string][]string
-	headers http.Header
+	mu       sync.Mutex
+	script   []int // status codes of the next requests
+	series   map[string][]string
+	headers  http.Header
+	inOrder  bool
+	head     map[string]int64
+	delay    time.Duration
+	requests int
+	// What an inOrder receiver answers a refused request (400 "out of
+	// order sample" when zero).
+	refuseStatus int
+	refuseAnswer string
+}
+
+type received struct {
+	key     string
+	ms      []int64
+	samples []string
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	compressed, _ := io.ReadAll(r.Body)
+	time.Sleep(rc.delay)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	rc.requests++
 	rc.headers = r.Header.Clone()
 	if len(rc.script) > 0 {
 		code := rc.script[0]
@@ -49,15 +70,15 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "scripted", code)
 		return
 	}
-	compressed, _ := io.ReadAll(r.Body)
 	raw, err := snappy.Decode(nil, compressed)
 	if err != nil {
 		http.Error(w, err.Error(), 400)
 		return
 	}
+	var got []received
 	each(raw, func(num protowire.Number, ts []byte) {
 		var labels []string
-		var samples []string
+		var rs received
 		each(ts, func(num protowire.Number, v []byte) {
 			switch num {
 			case 1:
@@ -78,12 +99,35 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 						ms, v = int64(x), v[k:]
 					}
 				}
-				samples = append(samples, fmt.Sprintf("%v@%d", value, ms))
+				rs.ms = append(rs.ms, ms)
+				rs.samples = append(rs.samples, fmt.Sprintf("%v@%d", value, ms))
 			}
 		})
-		key := strings.Join(labels, ",")
-		rc.series[key] = append(rc.series[key], samples...)
+		rs.key = strings.Join(labels, ",")
+		got = append(got, rs)
 	})
+	if rc.inOrder {
+		head := maps.Clone(rc.head)
+		if head == nil {
+			head = map[string]int64{}
+		}
+		for _, rs := range got {
+			for _, ms := range rs.ms {
+				if h, ok := head[rs.key]; ok && ms < h {
+					if rc.refuseStatus == 0 {
+						rc.refuseStatus, rc.refuseAnswer = http.StatusBadRequest, "out of order sample"
+					}
+					http.Error(w, rc.refuseAnswer, rc.refuseStatus)
+					return
+				}
+				head[rs.key] = ms
+			}
+		}
+		rc.head = head
+	}
+	for _, rs := range got {
+		rc.series[rs.key] = append(rc.series[rs.key], rs.samples...)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -100,7 +144,7 @@ func each(b []byte, f func(protowire.Number, []byte)) {
 
 // pipe is a pipeline with a Writer to url; it returns the Writer's
 // dead-letter file too.
-func pipe(t *testing.T, url string) (*pipeline.Pipeline, string, *prometheus.Registry) {
+func pipe(t *testing.T, url string, change ...func(*config.RemoteWrite)) (*pipeline.Pipeline, string, *prometheus.Registry) {
 	t.Helper()
 	text := "[[rule]]\nmatch = \"position.speed\"\nunit = \"km/h\"\n"
 	cfg, err := config.Parse("config.toml", text, func(string) (string, bool) { return "", false })
@@ -109,6 +153,9 @@ func pipe(t *testing.T, url string) (*pipeline.Pipeline, string, *prometheus.Reg
 	}
 	rw := config.Default().RemoteWrite
 	rw.URL, rw.BearerToken, rw.Timeout = url, "rw-secret", config.Duration(2*time.Second)
+	for _, c := range change {
+		c(&rw)
+	}
 	reg := prometheus.NewRegistry()
 	var p *pipeline.Pipeline
 	dead := filepath.Join(t.TempDir(), "dead.jsonl")
@@ -170,7 +217,8 @@ func TestBufferedTrackWithItsTimes(t *testing.T) {
 }
 
 // TestReceiverFailures: a 503 is tried again and the batch stored; a 400
-// (refused for good) is counted and does not hold the batch; a receiver
+// (refused for good) of a request that the receiver then takes in halves
+// costs one sample, dead-lettered, and does not hold the batch; a receiver
 // that keeps failing leaves the batch not stored (503 to flespi).
 func TestReceiverFailures(t *testing.T) {
 	rc := &receiver{series: map[string][]string{}}
@@ -183,23 +231,25 @@ func TestReceiverFailures(t *testing.T) {
 		t.Errorf("a 503 then success: %v", err)
 	}
 	rc.script = []int{400}
-	if _, err := p.Process(context.Background(), "http", body, time.Now()); err != nil {
+	res, err := p.Process(context.Background(), "http", body, time.Now())
+	if err != nil {
 		t.Errorf("a 400: %v", err)
 	}
-	if got := testutil.ToFloat64(mustCounter(t, reg, "flespi_exporter_remote_write_samples_refused_total")); got != 121 {
-		t.Errorf("refused %v, want the 121 samples of the refused request", got)
+	// The first half taken whole, the refusal lies in the second: halved
+	// down to its last sample without sending it whole.
+	if got := testutil.ToFloat64(mustCounter(t, reg, "flespi_exporter_remote_write_samples_refused_total")); got != 1 || res.SamplesRefused != 1 || res.Samples != 120 {
+		t.Errorf("refused %v (answer %+v), want 1 of the 121 samples", got, res)
 	}
 	dead, _ := os.ReadFile(deadPath)
-	if n := strings.Count(string(dead), "\n"); n != 3 || !strings.Contains(string(dead), `"__name__":"flespi_position_speed_meters_per_second"`) ||
-		!strings.Contains(string(dead), "400 Bad Request") {
-		t.Errorf("dead letters (%d lines, want the 3 series):\n%.600s", n, dead)
+	if n := strings.Count(string(dead), "\n"); n != 1 || !strings.Contains(string(dead), "400 Bad Request") {
+		t.Errorf("dead letters (%d lines, want 1):\n%.600s", n, dead)
 	}
 	rc.script = []int{404} // a wrong URL: the batch waits for the fix, nothing is counted refused
-	if _, err := p.Process(context.Background(), "http", body, time.Now()); err == nil {
-		t.Error("a 404 stored the batch")
+	if _, err := p.Process(context.Background(), "http", body, time.Now()); err == nil || !strings.Contains(err.Error(), "remote_write.url") {
+		t.Errorf("a 404: %v", err)
 	}
 	rc.script = []int{503, 503, 503}
-	_, err := p.Process(context.Background(), "http", body, time.Now())
+	_, err = p.Process(context.Background(), "http", body, time.Now())
 	var nse *pipeline.NotStoredError
 	if err == nil || !strings.Contains(err.Error(), "remote write failed") || !asNotStored(err, &nse) {
 		t.Errorf("a receiver failing: %v", err)
