@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/remotewrite"
 )
 
 // Run serves until ctx is cancelled, then stops accepting connections, lets
@@ -103,8 +104,9 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       read,
-		// Room to read the body, write it (a write and its retry), answer.
-		WriteTimeout: read + 2*time.Duration(s.cfg.InfluxDB.Timeout) + 5*time.Second,
+		// Room to read the body, write it (a write and its retry, the
+		// remote write's time), answer.
+		WriteTimeout: read + 2*time.Duration(s.cfg.InfluxDB.Timeout) + remotewrite.StoreTime(s.cfg.RemoteWrite) + 5*time.Second,
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

@@ -95,3 +95,29 @@ func lineOf(t *testing.T, file, s string) string {
 	t.Fatalf("%q not in %s", s, file)
 	return ""
 }
+
+// TestReloadOfRemoteWrite: a reload that changes [remote_write] says that
+// only a restart applies it, rather than "reloaded" with nothing changed.
+func TestReloadOfRemoteWrite(t *testing.T) {
+	base, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(file, base, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ex := startFromFile(t, file)
+	changed := strings.Replace(string(base), `batch_size = 5000
+protocol = "1.0"`, `batch_size = 2000
+protocol = "1.0"`, 1)
+	if changed == string(base) {
+		t.Fatal("config.toml's [remote_write] batch_size is not where the test looks")
+	}
+	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, answer := postReload(t, ex); code != 200 || !strings.Contains(answer, "only a restart applies: remote_write") {
+		t.Errorf("reload of [remote_write]: %d %q", code, answer)
+	}
+}

@@ -204,12 +204,13 @@ func (s *Server) Reload() ([]string, error) {
 func sectionsChanged(old, next *config.Loaded) []string {
 	var out []string
 	for name, same := range map[string]bool{
-		"http":       reflect.DeepEqual(old.HTTP, next.HTTP),
-		"influxdb":   reflect.DeepEqual(old.InfluxDB, next.InfluxDB),
-		"prometheus": reflect.DeepEqual(old.Prometheus, next.Prometheus),
-		"log":        reflect.DeepEqual(old.Log, next.Log),
-		"data":       reflect.DeepEqual(old.Data, next.Data),
-		"mqtt":       reflect.DeepEqual(old.MQTT, next.MQTT),
+		"http":         reflect.DeepEqual(old.HTTP, next.HTTP),
+		"influxdb":     reflect.DeepEqual(old.InfluxDB, next.InfluxDB),
+		"prometheus":   reflect.DeepEqual(old.Prometheus, next.Prometheus),
+		"log":          reflect.DeepEqual(old.Log, next.Log),
+		"data":         reflect.DeepEqual(old.Data, next.Data),
+		"mqtt":         reflect.DeepEqual(old.MQTT, next.MQTT),
+		"remote_write": reflect.DeepEqual(old.RemoteWrite, next.RemoteWrite),
 	} {
 		if !same {
 			out = append(out, name)

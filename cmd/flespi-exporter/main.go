@@ -306,6 +306,9 @@ func importDumps(file string, inputs []string, restart bool, state string, src *
 	})
 	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d values dead-lettered\n",
 		sum.Messages, sum.Resumed, sum.Points, sum.SkippedMessages, sum.SkippedValues, sum.DeadLettered)
+	if sum.Samples > 0 || sum.SamplesRefused > 0 {
+		fmt.Fprintf(stdout, "replayed remote write dead letters: %d samples stored, %d refused again\n", sum.Samples, sum.SamplesRefused)
+	}
 	if sum.Unmapped > 0 {
 		fmt.Fprintf(stdout, "%d values of parameters no rule maps were left out (mapping.unmatched = %q): flespi-exporter map -config %s FILE lists them, and rules.d/ is where a rule for them goes\n",
 			sum.Unmapped, cfg.Mapping.Config().Unmatched, file)

@@ -22,6 +22,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/exporter/remotewrite"
 	"github.com/flespi-exporter/flespi-exporter/internal/retry"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
@@ -57,6 +58,9 @@ type Summary struct {
 	DeadLettered    int
 	Unreadable      int // lines of dead-letter files that are not entries
 	Unmapped        int // values of parameters no rule matches
+	// Samples a remote write receiver took from replayed remote write
+	// dead letters, and refused again.
+	Samples, SamplesRefused int
 }
 
 // storePolicy is how a chunk is tried again while InfluxDB fails: a
@@ -73,17 +77,25 @@ func Import(ctx context.Context, cfg *config.Loaded, opts Options) (Summary, err
 	if opts.State != "" && len(opts.Files) > 1 {
 		return sum, errors.New("-state keeps the progress of one file: import the files one by one")
 	}
-	if cfg.InfluxDB.URL == "" {
-		return sum, errors.New("influxdb.url is empty: import writes to InfluxDB")
+	var messages *messageStore
+	defer func() {
+		if messages != nil {
+			messages.close()
+		}
+	}()
+	toMessages := func() (*messageStore, error) {
+		if messages != nil {
+			return messages, nil
+		}
+		var err error
+		messages, err = newMessageStore(cfg, opts)
+		return messages, err
 	}
-	// No registry: the import command has no /metrics.
-	sink, err := influx.New(cfg.InfluxDB, nil, opts.Log)
-	if err != nil {
-		return sum, err
-	}
-	defer sink.Close()
-	pipe := pipeline.New(cfg.Mapping, []pipeline.Output{sink}, nil, opts.Log)
 	if src := opts.Flespi; src != nil {
+		ms, err := toMessages()
+		if err != nil {
+			return sum, err
+		}
 		state := opts.State
 		if state == "" {
 			state = filepath.Join(cfg.Data.Dir, flespiStateName(src))
@@ -91,15 +103,48 @@ func Import(ctx context.Context, cfg *config.Loaded, opts Options) (Summary, err
 				return sum, err
 			}
 		}
-		return sum, importFlespi(ctx, pipe, *src, state, opts, &sum)
+		return sum, importFlespi(ctx, ms.pipe, *src, state, opts, &sum)
 	}
 	for _, file := range opts.Files {
-		if err := importFile(ctx, pipe, sink.BatchSize(), file, opts, &sum); err != nil {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return sum, err
+		}
+		if remotewrite.IsDeadLetterFile(data) {
+			err = replayRemoteWrite(ctx, cfg, file, data, opts, &sum)
+		} else {
+			var ms *messageStore
+			if ms, err = toMessages(); err == nil {
+				err = importFile(ctx, ms.pipe, ms.sink.BatchSize(), file, data, opts, &sum)
+			}
+		}
+		if err != nil {
 			return sum, fmt.Errorf("%s: %w", file, err)
 		}
 	}
 	return sum, nil
 }
+
+// messageStore is where imported messages go: InfluxDB, through a
+// pipeline of its own.
+type messageStore struct {
+	sink *influx.Sink
+	pipe *pipeline.Pipeline
+}
+
+func newMessageStore(cfg *config.Loaded, opts Options) (*messageStore, error) {
+	if cfg.InfluxDB.URL == "" {
+		return nil, errors.New("influxdb.url is empty: import writes messages to InfluxDB")
+	}
+	// No registry: the import command has no /metrics.
+	sink, err := influx.New(cfg.InfluxDB, nil, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	return &messageStore{sink: sink, pipe: pipeline.New(cfg.Mapping, []pipeline.Output{sink}, nil, opts.Log)}, nil
+}
+
+func (m *messageStore) close() { m.sink.Close() }
 
 // importState is the content of FILE.import-state.
 type importState struct {
@@ -119,11 +164,7 @@ func statePath(file string, opts Options) string {
 	return file + ".import-state"
 }
 
-func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file string, opts Options, sum *Summary) error {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
+func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file string, data []byte, opts Options, sum *Summary) error {
 	state := importState{path: statePath(file, opts), File: file, Size: int64(len(data))}
 	if !opts.Restart {
 		if err := readState(&state); err != nil {

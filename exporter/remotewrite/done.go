@@ -29,7 +29,7 @@ type doneSet struct {
 	mu   sync.Mutex
 	seed maphash.Seed
 	set  map[uint64]time.Time // until when
-	ring []uint64 // in the order added; the oldest are forgotten first
+	ring []uint64             // in the order added; the oldest are forgotten first
 	next int
 	max  int
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -95,6 +96,15 @@ func (w *Writer) NewPart() pipeline.Part {
 // still gets the whole batch over flespi's resends, since a resend leaves
 // out what it took already.
 const batchTries = 3
+
+// StoreTime is the longest a batch is sent for with cfg (0 without
+// remote write).
+func StoreTime(cfg config.RemoteWrite) time.Duration {
+	if cfg.URL == "" {
+		return 0
+	}
+	return batchTries * time.Duration(cfg.Timeout)
+}
 
 // Store sends the batch's samples, a request of at most batch_size
 // samples at a time. What the receiver refuses for good is narrowed down

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
@@ -25,8 +26,9 @@ type Server struct {
 	URL   string
 	t     tb.T
 	dir   string
-	cmd   *exec.Cmd        // VictoriaMetrics' process, for Stop and Restart
-	start func() *exec.Cmd // starts it
+	cmd   *exec.Cmd        // the process, for Stop, Restart and reloads
+	start func() *exec.Cmd // starts it (VictoriaMetrics)
+	conf  Config           // Prometheus' configuration
 }
 
 // Config says what the test Prometheus scrapes and evaluates.
@@ -50,28 +52,12 @@ func Start(t tb.T, c Config) *Server {
 		t.Fatal("prometheus is not installed: run the tests with scripts/test.sh, which installs it")
 	}
 	dir := t.TempDir()
-	targets, _ := json.Marshal(c.Targets)
-	rules, _ := json.Marshal(c.RuleFiles)
-	storage := ""
-	if c.OutOfOrder > 0 {
-		storage = fmt.Sprintf("storage:\n  tsdb:\n    out_of_order_time_window: %ds\n", int(c.OutOfOrder.Seconds()))
-	}
-	conf := storage + fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: %s
-scrape_configs:
-  - job_name: flespi-exporter
-    metrics_path: %s
-    static_configs:
-      - targets: %s
-`, rules, c.MetricsPath, targets)
 	confFile := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(confFile, []byte(c.yaml()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addr := tb.FreeAddr(t)
-	s := &Server{URL: "http://" + addr, t: t, dir: dir}
+	s := &Server{URL: "http://" + addr, t: t, dir: dir, conf: c}
 	log, err := os.Create(filepath.Join(dir, "prometheus.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +71,7 @@ scrape_configs:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	s.cmd = cmd
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -105,6 +92,65 @@ scrape_configs:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// yaml is the configuration file.
+func (c Config) yaml() string {
+	targets, _ := json.Marshal(c.Targets)
+	rules, _ := json.Marshal(c.RuleFiles)
+	storage := ""
+	if c.OutOfOrder > 0 {
+		storage = fmt.Sprintf("storage:\n  tsdb:\n    out_of_order_time_window: %ds\n", int(c.OutOfOrder.Seconds()))
+	}
+	return storage + fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: %s
+scrape_configs:
+  - job_name: flespi-exporter
+    metrics_path: %s
+    static_configs:
+      - targets: %s
+`, rules, c.MetricsPath, targets)
+}
+
+// SetOutOfOrder widens (or narrows) the out-of-order window of the running
+// Prometheus: its configuration rewritten and reloaded (SIGHUP).
+func (s *Server) SetOutOfOrder(d time.Duration) {
+	s.t.Helper()
+	s.conf.OutOfOrder = d
+	if err := os.WriteFile(filepath.Join(s.dir, "prometheus.yml"), []byte(s.conf.yaml()), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	before := s.reloads()
+	time.Sleep(1100 * time.Millisecond) // the load time is in whole seconds
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.reloads() == before {
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(s.dir, "prometheus.log"))
+			s.t.Fatalf("prometheus did not reload its configuration:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// reloads is the time of Prometheus' last successful configuration load.
+func (s *Server) reloads() string {
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "prometheus_config_last_reload_success_timestamp_seconds ") {
+			return line
+		}
+	}
+	return ""
 }
 
 // Sample is one element of an instant vector.
