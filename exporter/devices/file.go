@@ -28,9 +28,11 @@ const SaveEvery = 5 * time.Second
 
 // fileFormat is the content of devices.json.
 type fileFormat struct {
-	Version int          `json:"version"`
-	Saved   time.Time    `json:"saved"`
-	Devices []fileDevice `json:"devices"`
+	Version int `json:"version"`
+	// Generation counts full saves: the journal names the one it follows.
+	Generation int64        `json:"generation,omitempty"`
+	Saved      time.Time    `json:"saved"`
+	Devices    []fileDevice `json:"devices"`
 }
 
 type fileDevice struct {
@@ -82,6 +84,8 @@ func Open(opts Options) (*Registry, error) {
 	r.file = filepath.Join(opts.Dir, FileName)
 	r.removeTemporaries()
 	if err := r.load(); err != nil {
+		r.devices, r.generation = map[string]*device{}, 0
+		_ = r.dropJournal()
 		aside := fmt.Sprintf("%s.corrupt-%d", r.file, opts.Now().Unix())
 		if rerr := os.Rename(r.file, aside); rerr != nil {
 			return nil, fmt.Errorf("%s: %v, and it could not be set aside: %w", r.file, err, rerr)
@@ -123,6 +127,7 @@ func (r *Registry) load() error {
 	if f.Version != 1 {
 		return fmt.Errorf("version %d, want 1", f.Version)
 	}
+	r.generation = f.Generation
 	for _, d := range f.Devices {
 		if dev := r.fromFile(d); dev != nil {
 			r.devices[d.Ident] = dev
@@ -187,6 +192,8 @@ func (r *Registry) Save() error {
 	if r.file == "" {
 		return nil
 	}
+	r.saveMu.Lock() // one save at a time: the files and the generation
+	defer r.saveMu.Unlock()
 	r.mu.Lock()
 	changed := r.takeChanged()
 	r.mu.Unlock()
@@ -210,7 +217,7 @@ func (r *Registry) Save() error {
 }
 
 func (r *Registry) write() error {
-	f := fileFormat{Version: 1, Saved: r.now().UTC()}
+	f := fileFormat{Version: 1, Generation: r.generation + 1, Saved: r.now().UTC()}
 	for _, s := range r.snapshots(false) {
 		f.Devices = append(f.Devices, toFile(&s))
 	}
@@ -218,7 +225,11 @@ func (r *Registry) write() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(r.file, raw)
+	if err := writeAtomic(r.file, raw); err != nil {
+		return err
+	}
+	r.generation = f.Generation
+	return nil
 }
 
 // writeAtomic replaces path with data: a temporary file, synced, renamed,

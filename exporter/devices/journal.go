@@ -1,7 +1,6 @@
 package devices
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -30,27 +29,59 @@ type journalEntry struct {
 	Forget bool `json:"forget,omitempty"`
 }
 
+// journalHeader is the journal's first line: the generation of the
+// devices.json it follows. A crash between a full save (a new generation)
+// and the journal's removal leaves a journal of the generation before:
+// replayed over the newer file it would turn devices back, so it is left
+// out.
+type journalHeader struct {
+	Generation int64 `json:"generation"`
+}
+
 // journalPath is where the journal of r is.
 func (r *Registry) journalPath() string { return r.file[:len(r.file)-len(FileName)] + JournalName }
 
 // replayJournal applies the journal's entries after devices.json was
-// read: later ones win. A line cut short by a crash is the last one: it
-// is left out.
+// read: later ones win. A line that cannot be read (cut short by a crash,
+// damaged) loses that line only; a line cut short at the end is cut off
+// the file, so that the next append does not glue onto it.
 func (r *Registry) replayJournal() error {
-	raw, err := os.ReadFile(r.journalPath())
+	path := r.journalPath()
+	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
+	if whole := bytes.LastIndexByte(raw, '\n') + 1; whole < len(raw) {
+		if err := os.Truncate(path, int64(whole)); err != nil {
+			return fmt.Errorf("cutting the line a crash left unfinished off %s: %w", path, err)
+		}
+		r.log.Warn("the device registry's journal ended in a line cut short (a crash); it is left out", "file", path, "bytes", len(raw)-whole)
+		raw = raw[:whole]
+	}
+	lines := bytes.Split(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n"))
+	if len(raw) == 0 {
+		return nil
+	}
+	var h journalHeader
+	if json.Unmarshal(lines[0], &h) == nil && !bytes.Contains(lines[0], []byte(`"ident"`)) {
+		lines = lines[1:]
+	}
+	if h.Generation != r.generation {
+		r.log.Warn("the device registry's journal is older than devices.json (a crash after a full save); it is left out",
+			"file", path, "journal_generation", h.Generation, "generation", r.generation)
+		return r.dropJournal()
+	}
+	bad, applied := 0, 0
+	for _, line := range lines {
 		var e journalEntry
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Ident == "" {
+		if json.Unmarshal(line, &e) != nil || e.Ident == "" {
+			bad++
 			continue
 		}
+		applied++
 		if e.Forget {
 			delete(r.devices, e.Ident)
 			continue
@@ -59,7 +90,11 @@ func (r *Registry) replayJournal() error {
 			r.devices[e.Ident] = dev
 		}
 	}
-	return sc.Err()
+	if bad > 0 {
+		r.log.Warn("lines of the device registry's journal could not be read and are left out; the rest is kept",
+			"file", path, "left_out", bad, "applied", applied, "devices", len(r.devices))
+	}
+	return nil
 }
 
 // appendJournal appends the devices that changed (nil: forgotten). It
@@ -83,6 +118,10 @@ func (r *Registry) appendJournal(changed map[string]*snapshot) (bool, error) {
 		return false, nil
 	}
 	var buf []byte
+	if st.Size() == 0 {
+		buf, _ = json.Marshal(journalHeader{Generation: r.generation})
+		buf = append(buf, '\n')
+	}
 	for ident, s := range changed {
 		e := journalEntry{fileDevice: fileDevice{Ident: ident}, Forget: s == nil}
 		if s != nil {

@@ -50,16 +50,19 @@ type device struct {
 // Registry holds every device seen. It is safe for concurrent use.
 type Registry struct {
 	mu      sync.Mutex
+	saveMu  sync.Mutex
 	devices map[string]*device // by ident
 	changed map[string]bool    // idents changed since the last save: what it writes
-	forget  time.Duration      // 0: never
-	now     func() time.Time
-	file    string // "" : kept in memory only
-	log     *slog.Logger
-	silence *SilencePolicy
-	max     int           // devices registered at most; 0: no bound
-	refused atomic.Uint64 // messages of devices past max, not registered
-	warned  time.Time     // when the last refusal was logged
+	// generation is devices.json's: its full saves counted (journal.go).
+	generation int64
+	forget     time.Duration // 0: never
+	now        func() time.Time
+	file       string // "" : kept in memory only
+	log        *slog.Logger
+	silence    *SilencePolicy
+	max        int           // devices registered at most; 0: no bound
+	refused    atomic.Uint64 // messages of devices past max, not registered
+	warned     time.Time     // when the last refusal was logged
 }
 
 // Refused counts the messages of devices not registered, past

@@ -285,3 +285,127 @@ func TestSaveCostsWhatChanged(t *testing.T) {
 		t.Error("a forgotten device came back from the journal")
 	}
 }
+
+// journalFixture is a registry of two devices in dir, saved in full
+// (devices.json), then with changes in the journal.
+func journalFixture(t *testing.T, dir string) (*Registry, time.Time) {
+	t.Helper()
+	r, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1717171200, 0)
+	r.Update([]Seen{seen("a", "", t0, t0), seen("b", "", t0, t0)}, "http")
+	fullSave(t, r)
+	return r, t0
+}
+
+// fullSave folds everything into devices.json.
+func fullSave(t *testing.T, r *Registry) {
+	t.Helper()
+	defer func(old int64) { compactAt = old }(compactAt)
+	compactAt = 0
+	r.mu.Lock()
+	r.change("a")
+	r.mu.Unlock()
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJournalOfAnOlderGeneration: a crash between a full save and the
+// journal's removal leaves the journal of the save before; a restart
+// leaves it out rather than turning a device's last message back or
+// forgetting a device registered again.
+func TestJournalOfAnOlderGeneration(t *testing.T) {
+	dir := t.TempDir()
+	r, t0 := journalFixture(t, dir)
+	r.Update([]Seen{seen("a", "", t0.Add(time.Hour), t0.Add(time.Hour))}, "http")
+	r.Forget("b")
+	if err := r.Save(); err != nil { // journal: a at +1h, b forgotten
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(filepath.Join(dir, JournalName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Update([]Seen{seen("a", "", t0.Add(2*time.Hour), t0.Add(2*time.Hour)), seen("b", "", t0.Add(2*time.Hour), t0.Add(2*time.Hour))}, "http")
+	fullSave(t, r)
+	// The crash: the journal's removal never happened.
+	if err := os.WriteFile(filepath.Join(dir, JournalName), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, _ := exposition(t, again)
+	if values[lastMsg+" a"] != float64(t0.Add(2*time.Hour).Unix()) || again.Len() != 2 {
+		t.Errorf("after the restart: a at %v, %d devices; want a at +2h and b registered", values[lastMsg+" a"], again.Len())
+	}
+}
+
+// TestJournalLineCutShort: a crash in the middle of an append leaves a
+// line cut short; the next run's appends do not glue onto it, so the
+// device they save survives the restart after.
+func TestJournalLineCutShort(t *testing.T) {
+	dir := t.TempDir()
+	r, t0 := journalFixture(t, dir)
+	r.Update([]Seen{seen("a", "", t0.Add(time.Hour), t0.Add(time.Hour))}, "http")
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, JournalName), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"ident":"b","last_message_ns":17`) // the crash
+	f.Close()
+	second, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Update([]Seen{seen("c", "", t0, t0)}, "http")
+	if err := second.Save(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, _ := exposition(t, third)
+	if _, ok := values[lastMsg+" c"]; !ok || values[lastMsg+" a"] != float64(t0.Add(time.Hour).Unix()) || third.Len() != 3 {
+		t.Errorf("after two restarts: %d devices, c present %v, a at %v", third.Len(), ok, values[lastMsg+" a"])
+	}
+}
+
+// TestJournalLineTooLong: a line of the journal over 16 MiB (damage) loses
+// that line only: the registry is not set aside, and the lines after it
+// are applied.
+func TestJournalLineTooLong(t *testing.T) {
+	dir := t.TempDir()
+	r, t0 := journalFixture(t, dir)
+	r.Update([]Seen{seen("a", "", t0.Add(time.Hour), t0.Add(time.Hour))}, "http")
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, JournalName), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"ident":"x","name":"` + strings.Repeat("y", 17<<20) + "\"}\n")
+	f.WriteString(fmt.Sprintf(`{"ident":"b","last_message_ns":%d,"last_received_ns":%d}`+"\n", t0.Add(time.Hour).UnixNano(), t0.Add(time.Hour).UnixNano()))
+	f.Close()
+	var logged strings.Builder
+	again, err := Open(Options{Dir: dir, Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, _ := exposition(t, again)
+	if values[lastMsg+" a"] != float64(t0.Add(time.Hour).Unix()) || values[lastMsg+" b"] != float64(t0.Add(time.Hour).Unix()) {
+		t.Errorf("after the restart: a at %v, b at %v; want both at +1h", values[lastMsg+" a"], values[lastMsg+" b"])
+	}
+	if matches, _ := filepath.Glob(filepath.Join(dir, "*.corrupt-*")); len(matches) > 0 || strings.Contains(logged.String(), "starts empty") {
+		t.Errorf("the registry was set aside for one long line: %v\n%s", matches, logged.String())
+	}
+}
