@@ -220,3 +220,51 @@ func TestServerReference(t *testing.T) {
 		t.Errorf("the log does not name the server:\n%s", logs.String())
 	}
 }
+
+// TestOversizePacketBacksOff: a broker that ignores the Maximum Packet
+// Size the source asked for and sends a larger message on every
+// connection gets one clear log line a connection and a growing wait,
+// not a reconnect every second.
+func TestOversizePacketBacksOff(t *testing.T) {
+	b, db := startBroker(t), fakeinflux.Start(t)
+	var logs logBuffer
+	sourceLogging(t, b, db, func(c *config.MQTT) { c.MaxPacketSize = 1000 }, slog.New(slog.NewTextHandler(&logs, nil)))
+	big := fmt.Sprintf(`{"ident":"big","timestamp":1765200000,"pad":"%s"}`, strings.Repeat("x", 2000))
+	start := time.Now()
+	connections := 0
+	for time.Since(start) < 8*time.Second {
+		select {
+		case bc := <-b.conns:
+			connections++
+			go func() {
+				// As acceptWith, without failing the test once the source hangs up.
+				if cp, err := bc.readWithin(5 * time.Second); err != nil || cp.Type != packets.CONNECT {
+					return
+				}
+				_, _ = packets.NewControlPacket(packets.CONNACK).WriteTo(bc.c)
+				sub, err := bc.readWithin(5 * time.Second)
+				if err != nil {
+					return
+				}
+				ack := packets.NewControlPacket(packets.SUBACK)
+				ack.Content.(*packets.Suback).PacketID = sub.PacketID()
+				ack.Content.(*packets.Suback).Reasons = []byte{1}
+				_, _ = ack.WriteTo(bc.c)
+				pub := packets.NewControlPacket(packets.PUBLISH)
+				p := pub.Content.(*packets.Publish)
+				p.Topic, p.QoS, p.PacketID, p.Payload = "flespi/message/gw/devices/1", 1, 1, []byte(big)
+				_, _ = pub.WriteTo(bc.c)
+				_, _ = bc.readWithin(5 * time.Second) // the source hangs up
+				bc.c.Close()
+			}()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// Waits of 2 s and 4 s: connections at 0, 2 and 6 s.
+	if connections > 3 {
+		t.Errorf("%d connections in 8 s to a broker sending a packet over the maximum, want at most 3", connections)
+	}
+	if n := strings.Count(logs.String(), "larger than mqtt.max_packet_size"); n < 1 || n > connections {
+		t.Errorf("%d log lines for %d connections:\n%s", n, connections, logs.String())
+	}
+}

@@ -85,6 +85,7 @@ func (s *Source) Run(ctx context.Context) error {
 		s.batches(ctx)
 	}()
 	u, _ := url.Parse(s.cfg.URL) // checked at load
+	tooLarge := 0                // sessions in a row ended by a packet over max_packet_size
 	for attempt := 0; ; {
 		select {
 		case <-ctx.Done():
@@ -102,8 +103,20 @@ func (s *Source) Run(ctx context.Context) error {
 		if up {
 			s.state.changed(s.now())
 		}
+		var pe *mqtt5.ProtocolError
+		if up && errors.As(err, &pe) && pe.Code == 0x95 {
+			tooLarge++
+		} else {
+			tooLarge = 0
+		}
 		switch {
 		case ctx.Err() != nil:
+		case tooLarge > 0:
+			// The broker sends the same message again at once: waiting
+			// longer each time, not a reconnect a second (12 a minute).
+			attempt = tooLarge + 1
+			s.log.Error("the broker sent a message larger than mqtt.max_packet_size allows (it ignores the maximum the exporter asked for); the message is not acknowledged and comes again: raise mqtt.max_packet_size, or remove the message from the broker's session",
+				"err", err, "max_packet_size", int64(s.cfg.MaxPacketSize), "retry_in", backoff(attempt))
 		case up:
 			// A connection that was up: again after a second, so that
 			// two exporters with one client id, which take the session
