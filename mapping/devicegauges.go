@@ -8,8 +8,8 @@ import (
 // The help texts of the device gauges.
 const (
 	HelpLastMessage  = "Device time of the newest message of the device, in Unix seconds: time() minus it is how long the device has been silent."
-	HelpLastReceived = "When the exporter last received a message of the device, in Unix seconds (late buffered messages count too)."
-	HelpSilentAfter  = "After how long without a message the device counts as silent, in seconds: its usual gap between messages in the state of its newest message (moving or parked) times silence.factor, within silence.floor and silence.max, or what [[silence.device]] sets. The FlespiDeviceSilent alert compares time() minus the last-received gauge with it."
+	HelpLastReceived = "When the device last uploaded, in Unix seconds: when flespi received its newest message (server.timestamp), or the exporter did without it (late buffered messages count too)."
+	HelpSilentAfter  = "After how long without a message the device counts as silent, in seconds: its usual gap between uploads in the state of its newest message (moving or parked) times silence.factor, within silence.floor and silence.max, or what [[silence.device]] sets. The FlespiDeviceSilent alert compares time() minus the last-received gauge with it."
 )
 
 // deviceGauges are the gauges that every stored message of a device

@@ -42,6 +42,7 @@ type fileDevice struct {
 	Source         string            `json:"source,omitempty"` // of its last message
 	LastMessageNS  int64             `json:"last_message_ns"`
 	LastReceivedNS int64             `json:"last_received_ns"`
+	LastArrivalNS  int64             `json:"last_arrival_ns,omitempty"`
 	// Its rhythm: the state of its newest message and the last gaps
 	// (seconds, newest last) per state.
 	Moving     bool     `json:"moving,omitempty"`
@@ -157,14 +158,14 @@ func (r *Registry) fromFile(d fileDevice) *device {
 	if name == "" {
 		name = d.Labels["device_name"] // saved before names were
 	}
-	dev := &device{labels: labels, name: name, source: d.Source, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS}
+	dev := &device{labels: labels, name: name, source: d.Source, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS, lastArrival: max(d.LastArrivalNS, d.LastReceivedNS)}
 	dev.rhythm.load(d.Moving, d.GapsParked, d.GapsMoving)
 	return dev
 }
 
 // toFile is a device as the file keeps it.
 func toFile(s *snapshot) fileDevice {
-	fd := fileDevice{Ident: s.ident, Name: s.name, Source: s.source, LastMessageNS: s.lastMessage, LastReceivedNS: s.lastReceived,
+	fd := fileDevice{Ident: s.ident, Name: s.name, Source: s.source, LastMessageNS: s.lastMessage, LastReceivedNS: s.lastReceived, LastArrivalNS: s.lastArrival,
 		Moving: s.rhythm.moving, GapsParked: s.rhythm.list(0), GapsMoving: s.rhythm.list(1)}
 	for _, l := range s.labels {
 		if l.Name != "ident" {

@@ -13,7 +13,7 @@ type Device struct {
 	Name         string            `json:"name"`             // device.name of its newest message
 	Labels       map[string]string `json:"labels,omitempty"` // the message tags (device_name), without ident
 	LastMessage  time.Time         `json:"last_message"`     // device time of the newest message
-	LastReceived time.Time         `json:"last_received"`    // arrival of the last message
+	LastReceived time.Time         `json:"last_received"`    // its newest upload: server.timestamp, else arrival
 	Messages     int64             `json:"messages"`         // since the exporter started
 	Mapped       int               `json:"mapped"`           // parameters a rule matched, in its newest message
 	Unmapped     int               `json:"unmapped"`         // parameters no rule matched, in its newest message

@@ -36,7 +36,7 @@ func (p *part) Add(msg *message.Message, res *mapping.Result, received time.Time
 	if res.Future {
 		at = 0 // a device time far ahead must not become the device's newest
 	}
-	nameParam, motion := read(msg)
+	nameParam, motion, uploaded := read(msg)
 	var name []byte
 	if nameParam != nil {
 		n := len(p.names)
@@ -45,14 +45,15 @@ func (p *part) Add(msg *message.Message, res *mapping.Result, received time.Time
 	}
 	p.seen = append(p.seen, Seen{
 		Ident: res.Ident, Labels: p.labels[start:len(p.labels):len(p.labels)], Name: name,
-		At: at, Received: received.UnixNano(), Mapped: res.Mapped, Unmapped: len(res.Unmapped), Motion: motion,
+		At: at, Received: message.UploadTime(uploaded, received), Arrival: received.UnixNano(), Mapped: res.Mapped, Unmapped: len(res.Unmapped), Motion: motion,
 	})
 }
 
-// read finds, in one pass over the message, its device.name and what it
-// says of the vehicle's motion. The names are told apart by length first:
-// most parameters cost one comparison of integers.
-func read(msg *message.Message) (name *message.Param, motion Motion) {
+// read finds, in one pass over the message, its device.name, what it
+// says of the vehicle's motion and when flespi received it (0: not said).
+// The names are told apart by length first: most parameters cost one
+// comparison of integers.
+func read(msg *message.Message) (name *message.Param, motion Motion, uploaded float64) {
 	var m motionReader
 	for i := range msg.Params {
 		prm := &msg.Params[i]
@@ -61,10 +62,21 @@ func read(msg *message.Message) (name *message.Param, motion Motion) {
 			if prm.Name == "device.name" && prm.Kind == message.String {
 				name = prm
 			}
-		case len("position.speed"):
-			if prm.Name == "position.speed" {
+		case len("position.speed"): // and rest.timestamp
+			switch prm.Name {
+			case "position.speed":
 				if v, ok := prm.Float(); ok {
 					m.speed(v)
+				}
+			case "rest.timestamp":
+				if v, ok := prm.Float(); ok && uploaded == 0 {
+					uploaded = v
+				}
+			}
+		case len("server.timestamp"):
+			if prm.Name == "server.timestamp" {
+				if v, ok := prm.Float(); ok {
+					uploaded = v
 				}
 			}
 		case len("movement.status"):
@@ -77,7 +89,7 @@ func read(msg *message.Message) (name *message.Param, motion Motion) {
 			}
 		}
 	}
-	return name, m.motion()
+	return name, m.motion(), uploaded
 }
 
 func (p *part) Reset() {

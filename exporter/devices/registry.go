@@ -28,7 +28,8 @@ type Seen struct {
 	Labels   []mapping.Label // ident and message tags, sorted by name; not owned
 	Name     []byte          // device.name of the message; not owned
 	At       int64           // device time, Unix nanoseconds; 0: not to be the newest
-	Received int64           // arrival, Unix nanoseconds
+	Received int64           // when flespi received it (server.timestamp), else its arrival; Unix ns
+	Arrival  int64           // when the exporter received it, Unix ns
 	Mapped   int             // parameters a rule matched
 	Unmapped int             // parameters no rule matched
 	Motion   Motion          // moving or parked, as far as the message says
@@ -40,7 +41,8 @@ type device struct {
 	name         string          // device.name of its newest message
 	source       string          // where its last message came from: http, mqtt, import
 	lastMessage  int64           // newest device time, Unix ns
-	lastReceived int64           // newest arrival, Unix ns
+	lastReceived int64           // newest upload (Seen.Received), Unix ns
+	lastArrival  int64           // newest arrival at the exporter: what forgetting counts from
 	messages     int64           // since the exporter started
 	// parameters of its newest message: matched by a rule, and not
 	mapped, unmapped int
@@ -99,15 +101,15 @@ func (r *Registry) Update(seen []Seen, source string) {
 		d.messages++
 		d.source = source
 		r.change(s.Ident)
-		d.lastReceived = max(d.lastReceived, s.Received)
+		d.lastArrival = max(d.lastArrival, s.Arrival)
+		if s.Received > d.lastReceived {
+			d.rhythm.upload(time.Duration(s.Received-d.lastReceived), d.lastReceived != 0)
+			d.lastReceived = s.Received
+		}
 		if s.At < d.lastMessage || (s.At == 0 && d.lastMessage != 0) {
 			continue // late: the newest message's name and counts stay
 		}
-		if d.lastMessage != 0 && s.At != 0 {
-			d.rhythm.learn(time.Duration(s.At-d.lastMessage), s.Motion)
-		} else {
-			d.rhythm.set(s.Motion)
-		}
+		d.rhythm.set(s.Motion)
 		d.lastMessage = s.At
 		if !slices.Equal(d.labels, s.Labels) {
 			d.labels = cloneLabels(s.Labels) // renamed: the newest message's name wins
@@ -203,11 +205,14 @@ func (r *Registry) sweep() {
 	}
 	cutoff := r.now().Add(-r.forget).UnixNano()
 	for ident, d := range r.devices {
-		if d.lastReceived < cutoff {
+		// From the exporter's clock: a device whose history was just
+		// imported, or delivered after an outage, is not forgotten for the
+		// age of its uploads.
+		if max(d.lastReceived, d.lastArrival) < cutoff {
 			delete(r.devices, ident)
 			r.change(ident)
 			r.log.Info("forgot a device silent for longer than data.forget_devices_after", "ident", ident,
-				"last_received", time.Unix(0, d.lastReceived).UTC())
+				"last_received", time.Unix(0, d.lastReceived).UTC(), "last_arrival", time.Unix(0, d.lastArrival).UTC())
 		}
 	}
 }

@@ -33,7 +33,7 @@ func seen(ident, name string, at, received time.Time) Seen {
 	if name != "" {
 		labels = append([]mapping.Label{{Name: "device_name", Value: name}}, labels...)
 	}
-	return Seen{Ident: ident, Labels: labels, At: at.UnixNano(), Received: received.UnixNano()}
+	return Seen{Ident: ident, Labels: labels, At: at.UnixNano(), Received: received.UnixNano(), Arrival: received.UnixNano()}
 }
 
 // exposition parses what the registry serves: value by metric name and

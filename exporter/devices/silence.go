@@ -9,13 +9,22 @@ import (
 )
 
 // A device counts as silent after a multiple of its usual gap between
-// messages, learned apart for moving and parked: trackers report every
+// uploads, learned apart for moving and parked: trackers report every
 // minute or so while moving and every 30 to 60 minutes (or a heartbeat
 // every few hours) while parked, and one threshold for all pages for every
-// parked tracker at night. The gaps are measured between the device times
-// of messages that come in order, so a burst of buffered messages teaches
-// the gaps at which they were recorded, not the burst's, and an import of
-// a device's history teaches its rhythm too.
+// parked tracker at night.
+//
+// The gaps are measured on the upload clock: when flespi received each
+// message (server.timestamp; the exporter's arrival without it), which is
+// also the clock the silent-device alert compares with. Many trackers
+// record at one period and upload at another (Teltonika's "min period"
+// and "send period"; a truck out of coverage uploads when it returns): a
+// trailer recording hourly and uploading every 12 hours is quiet for 12
+// hours, whatever its device times say. Arrivals less than uploadGap apart
+// are one upload, so a catch-up burst after an outage (of the exporter or
+// the stream: flespi's receive times keep the rhythm) is one upload, not a
+// thousand one-second gaps. An import of a device's history from flespi
+// carries the receive times and teaches its rhythm too.
 
 // Motion is what a message says of the vehicle.
 type Motion uint8
@@ -42,15 +51,21 @@ type rhythm struct {
 	next [2]uint8
 }
 
-// learn records the gap of a message newer than the device's newest:
-// the gap belongs to the state the device was in while it was quiet.
-func (r *rhythm) learn(gap time.Duration, m Motion) {
-	if s := int64(gap / time.Second); s >= 1 {
-		st := state(r.moving)
-		r.gaps[st][r.next[st]] = uint32(min(s, 1<<32-1))
-		r.next[st] = (r.next[st] + 1) % gapsKept
+// uploadGap is the least gap between two arrivals that makes them two
+// uploads.
+const uploadGap = time.Minute
+
+// upload records the gap since the device's newest upload (after is
+// false for its first): the gap belongs to the state the device was in
+// while it was quiet. Gaps under uploadGap are one upload going on.
+func (r *rhythm) upload(gap time.Duration, after bool) {
+	if !after || gap < uploadGap {
+		return
 	}
-	r.set(m)
+	s := int64(gap / time.Second)
+	st := state(r.moving)
+	r.gaps[st][r.next[st]] = uint32(min(s, 1<<32-1))
+	r.next[st] = (r.next[st] + 1) % gapsKept
 }
 
 // set takes the state of the device's newest message.

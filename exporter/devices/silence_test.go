@@ -66,26 +66,98 @@ func TestSilenceFollowsTheRhythm(t *testing.T) {
 	}
 }
 
-// TestSilenceFromDeviceTimes: a track buffered for an hour and delivered
-// in one batch teaches the gaps at which it was recorded (a minute), not
-// the batch's (none); late messages teach nothing and leave the state.
-func TestSilenceFromDeviceTimes(t *testing.T) {
-	r := openWith(t, "", config.Default().Silence)
-	start := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	arrival := start.Add(2 * time.Hour)
+// upload feeds the registry one upload of ident: messages recorded every
+// recorded before at (device times), all received by flespi at at, a
+// second apart.
+func upload(r *Registry, ident string, at time.Time, n int, recorded time.Duration, m Motion) {
 	var batch []Seen
-	for i := range 60 {
-		s := seen("truck", "", start.Add(time.Duration(i)*time.Minute), arrival)
-		s.Motion = Moving
+	for i := range n {
+		s := seen(ident, "", at.Add(-time.Duration(n-1-i)*recorded), at.Add(time.Duration(i)*time.Second))
+		s.Motion = m
 		batch = append(batch, s)
 	}
-	r.Update(batch, "mqtt")
-	late := seen("truck", "", start.Add(-time.Hour), arrival)
-	late.Motion = Parked
+	r.Update(batch, "http")
+}
+
+// TestSilenceOnTheUploadClock: a trailer that records hourly and uploads
+// every 12 hours is silent after at least 12 hours (from its device times
+// it would have learned 2 hours, and fired 10 hours in 12); a tracker
+// buffered for an hour and delivered in one batch is one upload; a late
+// message teaches nothing and leaves the state.
+func TestSilenceOnTheUploadClock(t *testing.T) {
+	r := openWith(t, "", config.Default().Silence)
+	day := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		upload(r, "trailer", day.Add(time.Duration(i)*12*time.Hour), 12, time.Hour, Parked)
+	}
+	values, _ := exposition(t, r)
+	if got := values[silentAfter+" trailer"]; got < (12 * time.Hour).Seconds() {
+		t.Errorf("the 12-hour uploader: silent after %vs, want at least 12h", got)
+	}
+	// A van reporting every 10 minutes, then an hour out of coverage
+	// delivered at once, then every 10 minutes again.
+	at := report(r, "van", day, 10*time.Minute, 6, Parked)
+	upload(r, "van", at.Add(time.Hour), 60, time.Minute, Parked)
+	report(r, "van", at.Add(time.Hour+10*time.Minute), 10*time.Minute, 3, Parked)
+	late := seen("van", "", day.Add(-time.Hour), day.Add(-time.Hour))
+	late.Motion = Moving
 	r.Update([]Seen{late}, "mqtt")
 	devs := r.List()
-	if len(devs) != 1 || devs[0].UsualGap != 60 || !devs[0].Moving || devs[0].SilentAfter != 900 {
-		t.Errorf("%+v", devs)
+	for _, d := range devs {
+		if d.Ident == "van" && (d.UsualGap != 600 || d.Moving || d.SilentAfter != 1200) {
+			t.Errorf("van: %+v; want a usual gap of 10 minutes, parked, silent after 20", d)
+		}
+	}
+}
+
+// TestCatchUpKeepsTheRhythm: a 2-hour outage of the exporter, then the
+// catch-up burst: with flespi's receive times the gaps are the usual
+// ones; without them (all arriving at once) the burst is one upload, and
+// one long gap does not become the rule. Either way the silence stays.
+func TestCatchUpKeepsTheRhythm(t *testing.T) {
+	for _, withServerTime := range []bool{true, false} {
+		r := openWith(t, "", config.Default().Silence)
+		day := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+		at := report(r, "bus", day, 30*time.Minute, 8, Parked)
+		before := r.List()[0].SilentAfter
+		var burst []Seen
+		arrival := at.Add(2 * time.Hour)
+		for i := 1; i <= 4; i++ {
+			sent := at.Add(time.Duration(i) * 30 * time.Minute)
+			received := sent // flespi's server.timestamp
+			if !withServerTime {
+				received = arrival.Add(time.Duration(i) * time.Millisecond)
+			}
+			s := seen("bus", "", sent, received)
+			s.Motion = Parked
+			burst = append(burst, s)
+		}
+		r.Update(burst, "http")
+		if after := r.List()[0].SilentAfter; after != before || before != 3600 {
+			t.Errorf("server.timestamp %v: silent after %vs before the outage, %vs after; want 1h both", withServerTime, before, after)
+		}
+	}
+}
+
+// TestUploadTime: the upload clock is flespi's server.timestamp, else
+// rest.timestamp, else the arrival; never ahead of the arrival.
+func TestUploadTime(t *testing.T) {
+	arrival := time.Unix(1765200000, 0)
+	for body, want := range map[string]int64{
+		`{"ident":"a","timestamp":1,"server.timestamp":1765199000.5}`: 1765199000_500000000,
+		`{"ident":"a","timestamp":1,"rest.timestamp":1765199001}`:     1765199001_000000000,
+		`{"ident":"a","timestamp":1}`:                                 arrival.UnixNano(),
+		`{"ident":"a","timestamp":1,"server.timestamp":1865199000}`:   arrival.UnixNano(), // ahead
+	} {
+		if err := message.NewDecoder().Decode([]byte(body), func(m *message.Message) error {
+			_, _, uploaded := read(m)
+			if got := message.UploadTime(uploaded, arrival); got != want || m.ServerTime() != uploaded {
+				t.Errorf("%s: %d, want %d", body, got, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -148,7 +220,7 @@ func TestMotionOfAMessage(t *testing.T) {
 		var got Motion
 		var name *message.Param
 		if err := message.NewDecoder().Decode([]byte(body), func(m *message.Message) error {
-			name, got = read(m)
+			name, got, _ = read(m)
 			return nil
 		}); err != nil {
 			t.Fatal(err)

@@ -34,8 +34,8 @@ type sample struct {
 }
 
 // Add keeps the gauge samples of one message at its own time, and the
-// device gauges: its time, at its time; its arrival, at its arrival.
-func (p *part) Add(_ *message.Message, r *mapping.Result, received time.Time) {
+// device gauges: its time, at its time; its upload, at its upload.
+func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) {
 	if r.Ident == "" {
 		return
 	}
@@ -46,10 +46,19 @@ func (p *part) Add(_ *message.Message, r *mapping.Result, received time.Time) {
 	if !r.Future {
 		p.add(p.last.Name, r.Tags, nil, sample{at, mapping.UnixSeconds(r.Time)})
 	}
-	p.add(p.received.Name, r.Tags, nil, sample{received.UnixMilli(), mapping.UnixSeconds(received)})
+	// The last upload, on the clock the registry's gauge uses: when flespi
+	// received the message. One sample a device a batch, the newest.
+	up := time.Unix(0, message.UploadTime(msg.ServerTime(), received))
+	se := p.add(p.received.Name, r.Tags, nil, sample{up.UnixMilli(), mapping.UnixSeconds(up)})
+	if n := len(se.samples); n > 1 {
+		if se.samples[n-1].ms < se.samples[0].ms {
+			se.samples[n-1] = se.samples[0]
+		}
+		se.samples[0], se.samples = se.samples[n-1], se.samples[:1]
+	}
 }
 
-func (p *part) add(name string, tags []mapping.Tag, labels []mapping.Label, s sample) {
+func (p *part) add(name string, tags []mapping.Tag, labels []mapping.Label, s sample) *series {
 	p.key = append(p.key[:0], name...)
 	for _, t := range tags {
 		p.key = append(append(append(append(p.key, 0xff), t.Key...), 0xfe), t.Value...)
@@ -66,6 +75,7 @@ func (p *part) add(name string, tags []mapping.Tag, labels []mapping.Label, s sa
 		p.order = append(p.order, se)
 	}
 	se.samples = append(se.samples, s)
+	return se
 }
 
 // seriesLabels are a series' labels as a receiver wants them: __name__,

@@ -1,0 +1,40 @@
+package message
+
+import "time"
+
+// UploadTime is when flespi received a message: its server.timestamp (or
+// rest.timestamp, for one posted through flespi's REST API) in Unix
+// seconds, given as seconds (0: the message has neither), as Unix
+// nanoseconds; arrival, the exporter's, where the message has neither or
+// where it lies ahead of the arrival (a wrong clock or payload). This is
+// the upload clock: a device's silence is measured on it.
+func UploadTime(seconds float64, arrival time.Time) int64 {
+	if seconds <= 0 {
+		return arrival.UnixNano()
+	}
+	at := int64(seconds * 1e9)
+	if at > arrival.Add(time.Minute).UnixNano() {
+		return arrival.UnixNano()
+	}
+	return at
+}
+
+// ServerTime is the message's server.timestamp, else its rest.timestamp,
+// in Unix seconds; 0 without either.
+func (m *Message) ServerTime() float64 {
+	rest := 0.0
+	for i := range m.Params {
+		p := &m.Params[i]
+		switch p.Name {
+		case "server.timestamp":
+			if v, ok := p.Float(); ok {
+				return v
+			}
+		case "rest.timestamp":
+			if v, ok := p.Float(); ok {
+				rest = v
+			}
+		}
+	}
+	return rest
+}
