@@ -104,7 +104,8 @@ func TestRemoteWriteRefusalNarrowed(t *testing.T) {
 			}
 			replay := func() string {
 				cmd := exec.Command(testexporter.Binary(t), "import", "-config", testexporter.ConfigFile(), moved)
-				cmd.Env = append(os.Environ(), "INFLUXDB_URL=", "REMOTE_WRITE_URL="+writeURL, "FLESPI_EXPORTER_DATA_DIR="+ex.DataDir)
+				cmd.Env = append(os.Environ(), "INFLUXDB_URL=", "REMOTE_WRITE_URL="+writeURL, "FLESPI_EXPORTER_DATA_DIR="+ex.DataDir,
+					"FLESPI_EXPORTER_INTERNAL_LISTEN="+ex.InternalAddr) // the exporter runs: it replays
 				out, err := cmd.CombinedOutput()
 				if err != nil {
 					t.Fatalf("import: %v\n%s", err, out)

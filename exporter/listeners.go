@@ -24,6 +24,7 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 	if err := ln.open(s.cfg); err != nil {
 		return err
 	}
+	s.runCtx.Store(&ctx)
 	servers := []*http.Server{s.httpServer(s.Handler())}
 	listeners := []net.Listener{ln.Stream}
 	if ln.Internal != nil {

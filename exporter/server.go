@@ -6,6 +6,7 @@
 package exporter
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +51,8 @@ type Server struct {
 	mqtt     *mqtt.Source // nil without mqtt.token
 	now      func() time.Time
 	started  time.Time
+	// runCtx ends when Run begins to stop: imports in flight stop too.
+	runCtx atomic.Pointer[context.Context]
 
 	reloadMu   sync.Mutex // one reload at a time
 	rules      prometheus.Gauge
@@ -218,6 +222,14 @@ func sectionsChanged(old, next *config.Loaded) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// running is a context that ends when Run begins to stop.
+func (s *Server) running() context.Context {
+	if c := s.runCtx.Load(); c != nil {
+		return *c
+	}
+	return context.Background()
 }
 
 // SaveDevices writes the device registry now (Run saves it every few

@@ -25,8 +25,8 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter"
-	"github.com/flespi-exporter/flespi-exporter/exporter/importer"
 	"github.com/flespi-exporter/flespi-exporter/grafana"
+	"github.com/flespi-exporter/flespi-exporter/internal/datalock"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -244,6 +244,14 @@ func serve(file, cpuProfile string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if cfg.Data.Dir != "" {
+		release, err := datalock.Take(cfg.Data.Dir)
+		if err != nil {
+			log.Error("cannot start: the data directory (data.dir) is in use by another exporter, or by an import running alone; give each exporter a data.dir of its own", "err", err)
+			return 1
+		}
+		defer release()
+	}
 	srv, err := exporter.New(cfg, exporter.Options{Registry: prometheus.NewRegistry(), Log: log, Version: buildVersion()})
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -280,51 +288,6 @@ func startCPUProfile(file string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
-}
-
-// importDumps is the backfill: flespi message dumps into InfluxDB.
-func importDumps(file string, inputs []string, restart bool, state string, src *importer.FlespiSource, stdout, stderr io.Writer) int {
-	if len(inputs) == 0 && src == nil {
-		fmt.Fprintln(stderr, "import needs at least one file of flespi messages, or -flespi DEVICES")
-		return 2
-	}
-	cfg := load(file, stderr)
-	if cfg == nil {
-		return 1
-	}
-	if src != nil {
-		src.Token = os.Getenv("FLESPI_TOKEN")
-		if src.Token == "" {
-			src.Token = cfg.MQTT.Token
-		}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	sum, err := importer.Import(ctx, cfg, importer.Options{
-		Files: inputs, Restart: restart, State: state, Progress: stderr, Terminal: isTerminal(stderr),
-		Log: newLogger(cfg.Log, stderr), Flespi: src,
-	})
-	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d values dead-lettered\n",
-		sum.Messages, sum.Resumed, sum.Points, sum.SkippedMessages, sum.SkippedValues, sum.DeadLettered)
-	if sum.Samples > 0 || sum.SamplesRefused > 0 {
-		fmt.Fprintf(stdout, "replayed remote write dead letters: %d samples stored, %d refused again\n", sum.Samples, sum.SamplesRefused)
-	}
-	if sum.Unmapped > 0 {
-		fmt.Fprintf(stdout, "%d values of parameters no rule maps were left out (mapping.unmatched = %q): flespi-exporter map -config %s FILE lists them, and rules.d/ is where a rule for them goes\n",
-			sum.Unmapped, cfg.Mapping.Config().Unmatched, file)
-	}
-	if sum.Unreadable > 0 {
-		fmt.Fprintf(stdout, "%d lines of dead-letter files could not be read and were left out (see above)\n", sum.Unreadable)
-	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "import interrupted: the messages above are stored and recorded; run the same command again to continue")
-		return 130 // as a shell reports a command ended by Ctrl-C
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "import failed:", err)
-		return 1
-	}
-	return 0
 }
 
 // isTerminal reports whether w is a terminal, for the progress display.

@@ -2,15 +2,18 @@ package importer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,9 +28,15 @@ import (
 // before the next is asked for. Pages go by time: each asks from the time
 // of the last message stored (inclusive, so that messages of the same
 // microsecond split by a page's end are not skipped), and the messages at
-// that time already stored are left out. The progress is kept after each
-// page: an interrupted run continues where it stopped, and a second run of
-// the same range stores nothing twice.
+// that time already stored are left out.
+//
+// What was read is kept per selector, as the time ranges read whole
+// (covered), after every page: a run reads only what its range has outside
+// them. So the same command with a relative range (-from 30d -to now) run
+// again continues where an interrupted run stopped and then reads only
+// what is new since the last run (an incremental backfill, as often as
+// wanted); a wider -from reads only the older part; a finished range asks
+// nothing.
 
 // FlespiSource says what to read from flespi.
 type FlespiSource struct {
@@ -38,26 +47,78 @@ type FlespiSource struct {
 	PageSize int // messages a request asks for; 1,000 when 0
 	// Client and Sleep are the HTTP client and the wait between retries
 	// (tests shorten them).
-	Client *http.Client
-	Sleep  func(ctx context.Context, d time.Duration) error
+	Client *http.Client                                     `json:"-"`
+	Sleep  func(ctx context.Context, d time.Duration) error `json:"-"`
 }
 
-// flespiState is the progress of a backfill, kept after every page.
+// span is a time range in Unix microseconds, both ends included.
+type span [2]int64
+
+// flespiState is what a selector's backfills read, kept after every page.
 type flespiState struct {
 	path     string
-	Host     string   `json:"host"`
-	Selector string   `json:"selector"`
-	From     float64  `json:"from"`
-	To       float64  `json:"to"`
-	Cursor   float64  `json:"cursor"`    // the next page starts at this time (inclusive)
-	AtCursor []uint64 `json:"at_cursor"` // messages at Cursor stored already
+	Host     string `json:"host"`
+	Selector string `json:"selector"`
+	// Covered are the ranges read whole, sorted and apart.
+	Covered []span `json:"covered"`
+	// ReadingAt is where a run stopped in the middle of a range: the
+	// range after the covered one ending just before it. The messages at
+	// that time stored already are AtCursor.
+	ReadingAt int64    `json:"reading_at,omitempty"`
+	AtCursor  []uint64 `json:"at_cursor,omitempty"`
 	// Devices is, per ident, the time of the last message stored.
-	Devices  map[string]float64 `json:"devices"`
-	Done     int                `json:"done"` // messages stored
-	Complete bool               `json:"complete"`
+	Devices map[string]float64 `json:"devices"`
+	Done    int                `json:"done"` // messages stored, all runs
 }
 
 func (s *flespiState) save() error { return saveState(s.path, s) }
+
+// cover adds sp to the covered ranges, joining those it touches.
+func (s *flespiState) cover(sp span) {
+	out := make([]span, 0, len(s.Covered)+1)
+	for _, c := range s.Covered {
+		switch {
+		case c[1]+1 < sp[0] || sp[1]+1 < c[0]:
+			out = append(out, c)
+		default:
+			sp = span{min(sp[0], c[0]), max(sp[1], c[1])}
+		}
+	}
+	out = append(out, sp)
+	slices.SortFunc(out, func(a, b span) int { return cmp.Compare(a[0], b[0]) })
+	s.Covered = out
+}
+
+// missing is what of [from, to] is not covered, oldest first.
+func (s *flespiState) missing(from, to int64) []span {
+	var out []span
+	at := from
+	for _, c := range s.Covered {
+		if c[1] < at || c[0] > to {
+			continue
+		}
+		if c[0] > at {
+			out = append(out, span{at, c[0] - 1})
+		}
+		at = c[1] + 1
+	}
+	if at <= to {
+		out = append(out, span{at, to})
+	}
+	return out
+}
+
+// share is how much of [from, to] is covered, 0 to 1.
+func (s *flespiState) share(from, to int64) float64 {
+	if to <= from {
+		return 1
+	}
+	var in int64
+	for _, c := range s.Covered {
+		in += max(0, min(c[1], to)-max(c[0], from)+1)
+	}
+	return min(float64(in)/float64(to-from+1), 1)
+}
 
 // flespiRetry is how a refused or failed request is tried again: 429 and
 // 5xx, from 1 s to a minute (or what Retry-After says), ten times.
@@ -77,24 +138,29 @@ func importFlespi(ctx context.Context, pipe *pipeline.Pipeline, src FlespiSource
 	if src.Sleep == nil {
 		src.Sleep = sleep
 	}
-	st := flespiState{path: statePath, Host: src.Host, Selector: src.Selector, From: unix(src.From), To: unix(src.To), Devices: map[string]float64{}}
+	st := flespiState{path: statePath, Host: src.Host, Selector: src.Selector, Devices: map[string]float64{}}
 	if err := loadFlespiState(&st, opts.Restart); err != nil {
 		return err
 	}
 	name := "flespi " + src.Selector
-	if st.Complete {
-		fmt.Fprintf(opts.Progress, "%s: imported already (%d messages from %s to %s); -restart imports it again\n",
+	from, to := src.From.UnixMicro(), src.To.UnixMicro()
+	gaps := st.missing(from, to)
+	if len(gaps) == 0 {
+		fmt.Fprintf(opts.Progress, "%s: imported already (%d messages, all of %s to %s read); -restart imports it again\n",
 			name, st.Done, src.From.UTC().Format(time.RFC3339), src.To.UTC().Format(time.RFC3339))
 		sum.Messages += st.Done
 		sum.Resumed += st.Done
 		return nil
 	}
-	if st.Done > 0 {
-		fmt.Fprintf(opts.Progress, "%s: resuming at %s, %d messages stored by an earlier run\n", name, time.Unix(0, int64(st.Cursor*1e9)).UTC().Format(time.RFC3339), st.Done)
+	if st.ReadingAt != 0 && gaps[0][0] == st.ReadingAt {
+		fmt.Fprintf(opts.Progress, "%s: resuming at %s, %d messages stored by earlier runs\n", name, micros(st.ReadingAt).Format(time.RFC3339), st.Done)
+	} else if len(st.Covered) > 0 {
+		fmt.Fprintf(opts.Progress, "%s: reading only what earlier runs did not: %s\n", name, spans(gaps))
 	}
-	p := &flespiPages{src: src, st: &st, pipe: pipe, sum: sum, out: opts.Progress, terminal: opts.Terminal, name: name, start: time.Now(), startDone: st.Done}
-	for !st.Complete {
-		if err := p.next(ctx); err != nil {
+	p := &flespiPages{src: src, st: &st, pipe: pipe, sum: sum, out: opts.Progress, terminal: opts.Terminal, name: name,
+		start: time.Now(), startDone: st.Done, from: from, to: to}
+	for _, g := range gaps {
+		if err := p.read(ctx, g); err != nil {
 			p.print(true)
 			return err
 		}
@@ -103,8 +169,26 @@ func importFlespi(ctx context.Context, pipe *pipeline.Pipeline, src FlespiSource
 	return nil
 }
 
+// micros is a time of Unix microseconds.
+func micros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// spans writes ranges for people.
+func spans(ss []span) string {
+	var parts []string
+	for _, s := range ss {
+		parts = append(parts, micros(s[0]).Format(time.RFC3339)+" to "+micros(s[1]).Format(time.RFC3339))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// oldFlespiState is the state file of a version that kept one range:
+// read, it becomes what it covered.
+type oldFlespiState struct {
+	From, To, Cursor float64
+	Complete         bool
+}
+
 func loadFlespiState(st *flespiState, restart bool) error {
-	st.Cursor = st.From
 	if restart {
 		return nil
 	}
@@ -115,18 +199,32 @@ func loadFlespiState(st *flespiState, restart bool) error {
 	if err != nil {
 		return err
 	}
-	var old flespiState
-	if err := json.Unmarshal(raw, &old); err != nil {
+	var got flespiState
+	var old oldFlespiState
+	if err := json.Unmarshal(raw, &got); err != nil {
 		return fmt.Errorf("%s is not the state of a flespi import (%v); remove it or use -restart", st.path, err)
 	}
-	if old.Host != st.Host || old.Selector != st.Selector || old.From != st.From || old.To != st.To {
-		return fmt.Errorf("%s records an import of %s %s from %v to %v, not this one; use -restart or another -state", st.path, old.Host, old.Selector, old.From, old.To)
+	_ = json.Unmarshal(raw, &old)
+	if got.Host != st.Host || got.Selector != st.Selector {
+		return fmt.Errorf("%s records an import of %s %s, not of %s %s; use -restart or another -state", st.path, got.Host, got.Selector, st.Host, st.Selector)
 	}
-	old.path = st.path
-	if old.Devices == nil {
-		old.Devices = map[string]float64{}
+	if got.Covered == nil && old.From != 0 {
+		from := int64(math.Round(old.From * 1e6))
+		switch {
+		case old.Complete:
+			got.Covered = []span{{from, int64(math.Round(old.To * 1e6))}}
+		case old.Cursor > old.From:
+			got.ReadingAt = int64(math.Round(old.Cursor * 1e6))
+			got.Covered = []span{{from, got.ReadingAt - 1}}
+		default:
+			got.AtCursor = nil
+		}
 	}
-	*st = old
+	got.path = st.path
+	if got.Devices == nil {
+		got.Devices = map[string]float64{}
+	}
+	*st = got
 	return nil
 }
 
@@ -142,25 +240,61 @@ type flespiPages struct {
 	start     time.Time
 	startDone int
 	printed   time.Time
-	count     int // the page size of the next request: doubled while a page holds one time only
+	from, to  int64 // the run's range, for the progress
+
+	cursor   int64    // the next page starts here (inclusive)
+	atCursor []uint64 // messages at cursor stored already
+	end      int64    // of the range being read
+	count    int      // the page size of the next request: doubled while a page holds one time only
+}
+
+// read reads the range g page by page, keeping what is covered after
+// each page. The range ends with an empty page (or the cursor past its
+// end): a page shorter than asked is not the end, since flespi may cap a
+// page.
+func (p *flespiPages) read(ctx context.Context, g span) error {
+	p.cursor, p.end, p.atCursor, p.count = g[0], g[1], nil, p.src.PageSize
+	if p.st.ReadingAt == g[0] {
+		p.atCursor = p.st.AtCursor
+	}
+	for {
+		done, err := p.next(ctx)
+		if err != nil {
+			return err
+		}
+		st := p.st
+		if done {
+			st.cover(g)
+			st.ReadingAt, st.AtCursor = 0, nil
+		} else {
+			if p.cursor > g[0] {
+				st.cover(span{g[0], p.cursor - 1})
+			}
+			st.ReadingAt, st.AtCursor = p.cursor, p.atCursor
+		}
+		if err := st.save(); err != nil {
+			return err
+		}
+		p.print(false)
+		if done {
+			return nil
+		}
+	}
 }
 
 // next asks for the page at the cursor, stores what it has not stored
-// yet, and moves the cursor past it.
-func (p *flespiPages) next(ctx context.Context) error {
-	if p.count == 0 {
-		p.count = p.src.PageSize
-	}
+// yet, and moves the cursor past it; done reports the range's end.
+func (p *flespiPages) next(ctx context.Context) (done bool, err error) {
 	msgs, err := p.fetch(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
-	page, err := p.read(msgs)
+	page, err := p.page(msgs)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := p.store(ctx, page); err != nil {
-		return err
+		return false, err
 	}
 	st := p.st
 	st.Done += len(page.fresh)
@@ -168,28 +302,29 @@ func (p *flespiPages) next(ctx context.Context) error {
 		st.Devices[ident] = max(st.Devices[ident], t)
 	}
 	switch {
-	case len(msgs) < p.count: // the last page
-		st.Complete = true
-	case page.last > st.Cursor:
-		st.Cursor, st.AtCursor, p.count = page.last, page.atLast, p.src.PageSize
-	default:
+	case len(msgs) == 0 || p.cursor > p.end:
+		return true, nil
+	case page.last > p.cursor:
+		p.cursor, p.atCursor, p.count = page.last, page.atLast, p.src.PageSize
+	case len(msgs) >= p.count:
 		// A whole page of one time: ask for more at once, or the next
 		// page would be this one again.
-		st.AtCursor = union(st.AtCursor, page.atLast)
+		p.atCursor = union(p.atCursor, page.atLast)
 		p.count *= 2
+	default:
+		// Every message at the cursor flespi gives is stored: on past it.
+		// (A page shorter than asked is not the end: flespi may cap a
+		// page. Only more messages in one microsecond than its cap would
+		// be left out.)
+		p.cursor, p.atCursor, p.count = p.cursor+1, nil, p.src.PageSize
 	}
-	if err := st.save(); err != nil {
-		return err
-	}
-	p.print(false)
-	return nil
+	return false, nil
 }
 
 // fetch asks flespi for the page at the cursor, trying again on 429 and
 // 5xx, and stopping at once on what waiting does not cure.
 func (p *flespiPages) fetch(ctx context.Context) ([]json.RawMessage, error) {
-	data, _ := json.Marshal(map[string]any{"from": json.Number(strconv.FormatFloat(p.st.Cursor, 'f', 6, 64)),
-		"to": json.Number(strconv.FormatFloat(p.st.To, 'f', 6, 64)), "count": p.count})
+	data, _ := json.Marshal(map[string]any{"from": seconds(p.cursor), "to": seconds(p.end), "count": p.count})
 	u := strings.TrimSuffix(p.src.Host, "/") + "/gw/devices/" + url.PathEscape(p.src.Selector) + "/messages?data=" + url.QueryEscape(string(data))
 	var result []json.RawMessage
 	var wait time.Duration
@@ -273,17 +408,17 @@ func retryAfter(h string) time.Duration {
 // page is a page's messages to store and what it moves the cursor to.
 type page struct {
 	fresh   []json.RawMessage // not stored yet
-	last    float64           // the time of its last message
+	last    int64             // the time of its last message, Unix µs
 	atLast  []uint64          // keys of its messages at last
 	devices map[string]float64
 }
 
-// read leaves out the messages at the cursor stored already and finds the
+// page leaves out the messages at the cursor stored already and finds the
 // page's last time.
-func (p *flespiPages) read(msgs []json.RawMessage) (page, error) {
-	pg := page{last: p.st.Cursor, devices: map[string]float64{}}
+func (p *flespiPages) page(msgs []json.RawMessage) (page, error) {
+	pg := page{last: p.cursor, devices: map[string]float64{}}
 	stored := map[uint64]bool{}
-	for _, k := range p.st.AtCursor {
+	for _, k := range p.atCursor {
 		stored[k] = true
 	}
 	for _, raw := range msgs {
@@ -298,23 +433,24 @@ func (p *flespiPages) read(msgs []json.RawMessage) (page, error) {
 		if err != nil {
 			return pg, fmt.Errorf("flespi sent a message without a timestamp: %.200s", raw)
 		}
+		us := int64(math.Round(t * 1e6))
 		k := messageKey(raw)
-		if t == p.st.Cursor && stored[k] {
+		if us == p.cursor && stored[k] {
 			continue
 		}
 		pg.fresh = append(pg.fresh, raw)
 		if m.Ident != "" {
 			pg.devices[m.Ident] = max(pg.devices[m.Ident], t)
 		}
-		if t > pg.last {
-			pg.last, pg.atLast = t, pg.atLast[:0]
+		if us > pg.last {
+			pg.last, pg.atLast = us, pg.atLast[:0]
 		}
-		if t == pg.last {
+		if us == pg.last {
 			pg.atLast = append(pg.atLast, k)
 		}
 	}
-	if pg.last == p.st.Cursor {
-		pg.atLast = union(p.st.AtCursor, pg.atLast)
+	if pg.last == p.cursor {
+		pg.atLast = union(p.atCursor, pg.atLast)
 	}
 	return pg, nil
 }
@@ -375,10 +511,7 @@ func (p *flespiPages) print(final bool) {
 	}
 	p.printed = time.Now()
 	st := p.st
-	covered := 1.0
-	if st.To > st.From && !st.Complete {
-		covered = min(max((st.Cursor-st.From)/(st.To-st.From), 0), 1)
-	}
+	covered := st.share(p.from, p.to)
 	elapsed := time.Since(p.start)
 	rate := float64(st.Done-p.startDone) / max(elapsed.Seconds(), 1e-3)
 	eta := "-"
@@ -386,7 +519,7 @@ func (p *flespiPages) print(final bool) {
 		eta = (time.Duration(float64(elapsed) * (1 - covered) / covered)).Round(time.Second).String()
 	}
 	line := fmt.Sprintf("%s: %d messages of %d devices, up to %s (%.0f%% of the range), %.0f msg/s, ETA %s",
-		p.name, st.Done, len(st.Devices), time.Unix(0, int64(st.Cursor*1e9)).UTC().Format(time.RFC3339), 100*covered, rate, eta)
+		p.name, st.Done, len(st.Devices), micros(p.cursor).Format(time.RFC3339), 100*covered, rate, eta)
 	if p.terminal && !final {
 		fmt.Fprintf(p.out, "\r\033[K%s", line)
 		return
@@ -397,7 +530,11 @@ func (p *flespiPages) print(final bool) {
 	fmt.Fprintln(p.out, line)
 }
 
-func unix(t time.Time) float64 { return float64(t.UnixMicro()) / 1e6 }
+// seconds is a time of Unix microseconds as flespi takes it: seconds with
+// six decimals.
+func seconds(us int64) json.Number {
+	return json.Number(strconv.FormatFloat(float64(us)/1e6, 'f', 6, 64))
+}
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

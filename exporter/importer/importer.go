@@ -48,6 +48,21 @@ type Options struct {
 	Flespi *FlespiSource
 }
 
+// Request is an import asked of a running exporter (POST /-/import on its
+// internal listener), so that it goes through the exporter's own outputs
+// and device registry: the import command's flags.
+type Request struct {
+	Files   []string      `json:"files,omitempty"`
+	Restart bool          `json:"restart,omitempty"`
+	State   string        `json:"state,omitempty"`
+	Flespi  *FlespiSource `json:"flespi,omitempty"`
+}
+
+// Options of the request, writing the progress to progress.
+func (r *Request) Options(progress io.Writer, log *slog.Logger) Options {
+	return Options{Files: r.Files, Restart: r.Restart, State: r.State, Flespi: r.Flespi, Progress: progress, Log: log}
+}
+
 // Summary counts what an import did.
 type Summary struct {
 	Messages        int // read, resumed ones included
@@ -58,9 +73,11 @@ type Summary struct {
 	DeadLettered    int
 	Unreadable      int // lines of dead-letter files that are not entries
 	Unmapped        int // values of parameters no rule matches
-	// Samples a remote write receiver took from replayed remote write
-	// dead letters, and refused again.
+	// Samples the remote write receiver took of the messages, and refused.
 	Samples, SamplesRefused int
+	// Replayed are the samples of remote write dead letters the receiver
+	// took; ReplayRefused it refused again.
+	Replayed, ReplayRefused int
 }
 
 // storePolicy is how a chunk is tried again while InfluxDB fails: a
@@ -68,34 +85,20 @@ type Summary struct {
 // + 16 s), but not forever.
 var storePolicy = retry.Policy{First: time.Second, Max: 16 * time.Second, Tries: 6}
 
-// Import maps the messages of each file with the configuration's rules and
-// writes them to its InfluxDB in chunks of influxdb.batch_size messages.
-// After each chunk it records in FILE.import-state how many messages are
-// done, so that an interrupted import continues where it stopped.
-func Import(ctx context.Context, cfg *config.Loaded, opts Options) (Summary, error) {
+// Import stores the messages of each file, or of flespi's REST API, through
+// pipe: the wiring's pipeline, so that a backfill reaches every store the
+// live stream does (InfluxDB, remote write) and the device registry. A
+// file is written in chunks of influxdb.batch_size messages; after each
+// chunk, the progress is recorded (FILE.import-state, or a state per
+// flespi selector in data.dir), so that an interrupted import continues
+// where it stopped. A remote write dead-letter file is replayed into
+// remote_write.url instead.
+func Import(ctx context.Context, pipe *pipeline.Pipeline, cfg *config.Loaded, opts Options) (Summary, error) {
 	var sum Summary
 	if opts.State != "" && len(opts.Files) > 1 {
 		return sum, errors.New("-state keeps the progress of one file: import the files one by one")
 	}
-	var messages *messageStore
-	defer func() {
-		if messages != nil {
-			messages.close()
-		}
-	}()
-	toMessages := func() (*messageStore, error) {
-		if messages != nil {
-			return messages, nil
-		}
-		var err error
-		messages, err = newMessageStore(cfg, opts)
-		return messages, err
-	}
 	if src := opts.Flespi; src != nil {
-		ms, err := toMessages()
-		if err != nil {
-			return sum, err
-		}
 		state := opts.State
 		if state == "" {
 			state = filepath.Join(cfg.Data.Dir, flespiStateName(src))
@@ -103,7 +106,11 @@ func Import(ctx context.Context, cfg *config.Loaded, opts Options) (Summary, err
 				return sum, err
 			}
 		}
-		return sum, importFlespi(ctx, ms.pipe, *src, state, opts, &sum)
+		return sum, importFlespi(ctx, pipe, *src, state, opts, &sum)
+	}
+	chunk := cfg.InfluxDB.BatchSize
+	if chunk <= 0 {
+		chunk = 5000
 	}
 	for _, file := range opts.Files {
 		data, err := os.ReadFile(file)
@@ -113,10 +120,7 @@ func Import(ctx context.Context, cfg *config.Loaded, opts Options) (Summary, err
 		if remotewrite.IsDeadLetterFile(data) {
 			err = replayRemoteWrite(ctx, cfg, file, data, opts, &sum)
 		} else {
-			var ms *messageStore
-			if ms, err = toMessages(); err == nil {
-				err = importFile(ctx, ms.pipe, ms.sink.BatchSize(), file, data, opts, &sum)
-			}
+			err = importFile(ctx, pipe, chunk, file, data, opts, &sum)
 		}
 		if err != nil {
 			return sum, fmt.Errorf("%s: %w", file, err)
@@ -124,27 +128,6 @@ func Import(ctx context.Context, cfg *config.Loaded, opts Options) (Summary, err
 	}
 	return sum, nil
 }
-
-// messageStore is where imported messages go: InfluxDB, through a
-// pipeline of its own.
-type messageStore struct {
-	sink *influx.Sink
-	pipe *pipeline.Pipeline
-}
-
-func newMessageStore(cfg *config.Loaded, opts Options) (*messageStore, error) {
-	if cfg.InfluxDB.URL == "" {
-		return nil, errors.New("influxdb.url is empty: import writes messages to InfluxDB")
-	}
-	// No registry: the import command has no /metrics.
-	sink, err := influx.New(cfg.InfluxDB, nil, opts.Log)
-	if err != nil {
-		return nil, err
-	}
-	return &messageStore{sink: sink, pipe: pipeline.New(cfg.Mapping, []pipeline.Output{sink}, nil, opts.Log)}, nil
-}
-
-func (m *messageStore) close() { m.sink.Close() }
 
 // importState is the content of FILE.import-state.
 type importState struct {
@@ -258,16 +241,20 @@ func storeChunk(ctx context.Context, b *pipeline.Batch, sum *Summary) error {
 		attempts++
 		res, err = b.Store(ctx)
 		return err
-	}, func(err error) bool { return !errors.As(err, &refused) }, nil)
+	}, func(err error) bool { return !errors.As(err, &refused) && !remotewrite.IsSetting(err) }, nil)
 	switch {
 	case refused != nil:
 		// A setting to fix, not a passing failure: waiting does not help.
 		return fmt.Errorf("%s; nothing of this chunk was written, and the progress is saved: once that is fixed the same command continues", refused.Fix)
+	case remotewrite.IsSetting(err):
+		return fmt.Errorf("%w; the progress is saved: once that is fixed the same command continues", err)
 	case err != nil:
 		return fmt.Errorf("after %d attempts: %w (progress is saved: run the same import again to continue)", attempts, err)
 	}
 	sum.Points += res.Points
 	sum.DeadLettered += res.DeadLettered
+	sum.Samples += res.Samples
+	sum.SamplesRefused += res.SamplesRefused
 	sum.SkippedMessages += res.SkippedMessages
 	sum.SkippedValues += res.SkippedValues
 	sum.Unmapped += res.Unmapped
@@ -352,10 +339,10 @@ func lineList(lines []int) string {
 	return s
 }
 
-// flespiStateName names the progress file of a backfill from flespi after
-// what it reads: the same command finds it again, another range does not.
+// flespiStateName names the state of the backfills of a selector: every
+// range of it, relative or not, finds it again.
 func flespiStateName(src *FlespiSource) string {
 	h := fnv.New32a()
-	fmt.Fprintf(h, "%s %s %d %d", src.Host, src.Selector, src.From.UnixMicro(), src.To.UnixMicro())
-	return fmt.Sprintf("flespi-import-%08x.state", h.Sum32())
+	fmt.Fprintf(h, "%s %s", src.Host, src.Selector)
+	return fmt.Sprintf("flespi-backfill-%08x.state", h.Sum32())
 }

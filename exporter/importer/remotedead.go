@@ -67,8 +67,8 @@ func replayRemoteWrite(ctx context.Context, cfg *config.Loaded, file string, dat
 			prog.finish(false)
 			return fmt.Errorf("%w (progress is saved: run the same import again to continue)", err)
 		}
-		sum.Samples += taken
-		sum.SamplesRefused += refused
+		sum.Replayed += taken
+		sum.ReplayRefused += refused
 		state.Done = end
 		if err := state.save(); err != nil {
 			return err
@@ -77,8 +77,8 @@ func replayRemoteWrite(ctx context.Context, cfg *config.Loaded, file string, dat
 	}
 	state.Complete = true
 	prog.finish(true)
-	if sum.SamplesRefused > 0 {
-		fmt.Fprintf(opts.Progress, "%s: the receiver refused %d samples again: they are in %s\n", file, sum.SamplesRefused, deadPath)
+	if sum.ReplayRefused > 0 {
+		fmt.Fprintf(opts.Progress, "%s: the receiver refused %d samples again: they are in %s\n", file, sum.ReplayRefused, deadPath)
 	}
 	return state.save()
 }

@@ -42,8 +42,13 @@ type Server struct {
 	URL   string
 	Token string
 
+	// MaxCount caps a page as a server may: a request asking for more
+	// gets at most this many (0: what it asks).
+	MaxCount int
+
 	mu       sync.Mutex
 	msgs     []Message
+	queries  []Query
 	script   []Answer
 	requests int
 	apps     map[string]int // x-flespi-app values seen
@@ -69,6 +74,20 @@ func (s *Server) Add(id int, ident string, timestamp float64, params map[string]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.msgs = append(s.msgs, Message{DeviceID: id, Ident: ident, Timestamp: timestamp, JSON: raw})
+}
+
+// Query is what a request of messages asked for.
+type Query struct {
+	Selector string
+	From, To float64
+	Count    int
+}
+
+// Queries returns the requests of messages so far, in order.
+func (s *Server) Queries() []Query {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Query(nil), s.queries...)
 }
 
 // Then queues answers for the next requests, in order.
@@ -148,6 +167,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if q.To == 0 {
 		q.To = 1e12
 	}
+	s.mu.Lock()
+	s.queries = append(s.queries, Query{Selector: sel, From: q.From, To: q.To, Count: q.Count})
+	if s.MaxCount > 0 && (q.Count == 0 || q.Count > s.MaxCount) {
+		q.Count = s.MaxCount
+	}
+	s.mu.Unlock()
 	writeResult(w, s.selected(sel, q.From, q.To, q.Count))
 }
 

@@ -1,0 +1,85 @@
+package exporter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/exporter/importer"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+)
+
+// Pipeline is the pipeline of every configured store and of the device
+// registry: what an import goes through, as the live stream does.
+func (s *Server) Pipeline() *pipeline.Pipeline { return s.pipe }
+
+// Close closes what New opened, for a Server that is not Run (an import
+// running alone on the data directory): the outputs' clients and files,
+// after the device registry is saved.
+func (s *Server) Close() error {
+	err := s.devices.Save()
+	if s.influx != nil {
+		s.influx.Close()
+	}
+	if s.remote != nil {
+		s.remote.Close()
+	}
+	return err
+}
+
+// ImportResultPrefix starts the last line of an answer of /-/import: the
+// import's Summary and error, as JSON. The lines before are its progress.
+const ImportResultPrefix = "result: "
+
+// ImportResult is what that line holds.
+type ImportResult struct {
+	Summary importer.Summary `json:"summary"`
+	Error   string           `json:"error,omitempty"`
+}
+
+// importHandler runs an import through the exporter's pipeline (POST
+// /-/import on the internal listener, which `flespi-exporter import` asks
+// while the exporter holds the data directory), answering its progress as
+// it goes and its result last. It ends with the request (the import
+// command interrupted) or with the exporter.
+func (s *Server) importHandler(w http.ResponseWriter, r *http.Request) {
+	var req importer.Request
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		http.Error(w, "not an import request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a backfill takes hours, not the listener's write timeout
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.running(), cancel)
+	defer stop()
+	out := &flushWriter{w: w, rc: rc}
+	s.log.Info("an import runs through the exporter", "files", req.Files, "flespi", req.Flespi != nil)
+	sum, err := importer.Import(ctx, s.pipe, s.cfg, req.Options(out, s.log))
+	res := ImportResult{Summary: sum}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	line, _ := json.Marshal(res)
+	fmt.Fprintf(out, "%s%s\n", ImportResultPrefix, line)
+}
+
+// flushWriter sends each write at once.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f *flushWriter) Write(b []byte) (int, error) {
+	n, err := f.w.Write(b)
+	if err == nil {
+		err = f.rc.Flush()
+	}
+	return n, err
+}
