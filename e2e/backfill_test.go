@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeflespi"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
 )
 
 // TestBackfillFromFlespi is issue 25's acceptance: 10,000 messages of 50
@@ -109,4 +112,98 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// hourlyHistory stores in fs two days of three buses reporting hourly,
+// each message received by flespi 5 s after its time (server.timestamp).
+func hourlyHistory(fs *fakeflespi.Server) (start time.Time) {
+	start = time.Now().Add(-48 * time.Hour).Truncate(time.Hour)
+	for h := range 48 {
+		for b := range 3 {
+			at := start.Add(time.Duration(h) * time.Hour).Add(time.Duration(b) * time.Minute)
+			fs.Add(2000+b, fmt.Sprintf("bus%d", b), float64(at.Unix()),
+				map[string]any{"position.speed": 0, "engine.ignition.status": false, "server.timestamp": at.Unix() + 5})
+		}
+	}
+	return start
+}
+
+// TestBackfillEverywhere: a backfill goes where the live stream goes,
+// with the exporter stopped or running. Stopped: `import` takes the data
+// directory and writes InfluxDB and remote write (VictoriaMetrics) both,
+// and the device registry: the exporter started afterwards knows each
+// bus's hourly rhythm (silent after 2 hours). Running, with remote write
+// alone: the exporter does the import (one writer on the registry), and
+// the rhythm is on its /metrics at once. The same relative command run
+// again reads only what is new since.
+func TestBackfillEverywhere(t *testing.T) {
+	fs := fakeflespi.Start(t, "FlespiBackfillToken")
+	hourlyHistory(fs)
+	silences := func(t *testing.T, ex *testexporter.Process) {
+		t.Helper()
+		for b := range 3 {
+			if got := testexporter.MetricValue(t, "http://"+ex.InternalAddr+"/metrics", "flespi_device_silent_after_seconds", "ident", fmt.Sprintf("bus%d", b)); got != 7200 {
+				t.Errorf("bus%d silent after %vs, want the hourly rhythm's 7200", b, got)
+			}
+		}
+	}
+	vmSpeeds := func(t *testing.T, vm *testprom.Server) {
+		t.Helper()
+		var got map[string][]testprom.Point
+		waitFor(t, 20*time.Second, "the samples in VictoriaMetrics", func() bool {
+			got = vm.Samples(`flespi_position_speed_meters_per_second[3d]`, time.Now())
+			return len(got) == 3 && len(got[`{__name__="flespi_position_speed_meters_per_second",ident="bus2"}`]) >= 48
+		})
+		for b := range 3 {
+			if n := len(got[fmt.Sprintf(`{__name__="flespi_position_speed_meters_per_second",ident="bus%d"}`, b)]); n != 48 {
+				t.Errorf("bus%d: %d samples in VictoriaMetrics, want 48", b, n)
+			}
+		}
+	}
+	importRun := func(t *testing.T, env []string) string {
+		t.Helper()
+		cmd := exec.Command(testexporter.Binary(t), "import", "-config", testexporter.ConfigFile(), "-flespi", "all", "-from", "3d", "-flespi-host", fs.URL)
+		cmd.Env = append(append(os.Environ(), "FLESPI_TOKEN=FlespiBackfillToken"), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("import: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+
+	t.Run("exporter stopped, both stores", func(t *testing.T) {
+		db, vm, dir := testinflux.Start(t), testprom.StartVictoriaMetrics(t), t.TempDir()
+		env := []string{"INFLUXDB_URL=" + db.URL, "INFLUXDB_BUCKET=" + testinflux.Bucket, "INFLUXDB_TOKEN=" + testinflux.Token,
+			"REMOTE_WRITE_URL=" + vm.URL + "/api/v1/write", "FLESPI_EXPORTER_DATA_DIR=" + dir}
+		if out := importRun(t, env); strings.Contains(out, "the exporter runs") || !strings.Contains(out, "imported 144 messages") {
+			t.Errorf("import alone:\n%s", out)
+		}
+		if n := speeds(t, db); n != 144 {
+			t.Errorf("%d points in InfluxDB, want 144", n)
+		}
+		vmSpeeds(t, vm)
+		ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token,
+			"REMOTE_WRITE_URL": vm.URL + "/api/v1/write", "FLESPI_EXPORTER_DATA_DIR": dir})
+		silences(t, ex)
+	})
+
+	t.Run("exporter running, remote write alone", func(t *testing.T) {
+		vm, dir := testprom.StartVictoriaMetrics(t), t.TempDir()
+		ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": "", "REMOTE_WRITE_URL": vm.URL + "/api/v1/write", "FLESPI_EXPORTER_DATA_DIR": dir})
+		env := []string{"INFLUXDB_URL=", "REMOTE_WRITE_URL=" + vm.URL + "/api/v1/write", "FLESPI_EXPORTER_DATA_DIR=" + dir,
+			"FLESPI_EXPORTER_INTERNAL_LISTEN=" + ex.InternalAddr}
+		if out := importRun(t, env); !strings.Contains(out, "the exporter runs") || !strings.Contains(out, "imported 144 messages") {
+			t.Errorf("import through the exporter:\n%s", out)
+		}
+		vmSpeeds(t, vm)
+		silences(t, ex)
+		// The same command a little later: only what is new since (nothing
+		// here), in a request or two.
+		before := fs.Requests()
+		out := importRun(t, env)
+		if fs.Requests()-before > 2 || !strings.Contains(out, "reading only what earlier runs did not") {
+			t.Errorf("the same backfill again asked flespi %d times:\n%s", fs.Requests()-before, out)
+		}
+		vmSpeeds(t, vm)
+	})
 }
