@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 )
 
 // checkInflux says at start whether InfluxDB takes the exporter's writes:

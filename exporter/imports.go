@@ -8,13 +8,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/importer"
-	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/exporter/source/backfill"
 )
-
-// Pipeline is the pipeline of every configured store and of the device
-// registry: what an import goes through, as the live stream does.
-func (s *Server) Pipeline() *pipeline.Pipeline { return s.pipe }
 
 // Close closes what New opened, for a Server that is not Run (an import
 // running alone on the data directory): the outputs' clients and files,
@@ -30,13 +25,24 @@ func (s *Server) Close() error {
 	return err
 }
 
+// Import runs an import through the wiring: the pipeline of every store
+// and the registry, and the remote write output for its dead letters.
+func (s *Server) Import(ctx context.Context, req backfill.Request, progress io.Writer, terminal bool) (backfill.Summary, error) {
+	opts := req.Options(progress, s.log)
+	opts.Terminal = terminal
+	if s.remote != nil {
+		opts.Replay = s.remote.Replay
+	}
+	return backfill.Import(ctx, s.pipe, s.cfg, opts)
+}
+
 // ImportResultPrefix starts the last line of an answer of /-/import: the
 // import's Summary and error, as JSON. The lines before are its progress.
 const ImportResultPrefix = "result: "
 
 // ImportResult is what that line holds.
 type ImportResult struct {
-	Summary importer.Summary `json:"summary"`
+	Summary backfill.Summary `json:"summary"`
 	Error   string           `json:"error,omitempty"`
 }
 
@@ -46,7 +52,7 @@ type ImportResult struct {
 // it goes and its result last. It ends with the request (the import
 // command interrupted) or with the exporter.
 func (s *Server) importHandler(w http.ResponseWriter, r *http.Request) {
-	var req importer.Request
+	var req backfill.Request
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
 		http.Error(w, "not an import request: "+err.Error(), http.StatusBadRequest)
 		return
@@ -61,7 +67,7 @@ func (s *Server) importHandler(w http.ResponseWriter, r *http.Request) {
 	defer stop()
 	out := &flushWriter{w: w, rc: rc}
 	s.log.Info("an import runs through the exporter", "files", req.Files, "flespi", req.Flespi != nil)
-	sum, err := importer.Import(ctx, s.pipe, s.cfg, req.Options(out, s.log))
+	sum, err := s.Import(ctx, req, out, false)
 	res := ImportResult{Summary: sum}
 	if err != nil {
 		res.Error = err.Error()

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter/remotewrite"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/remotewrite"
 )
 
 // Run serves until ctx is cancelled, then stops accepting connections, lets

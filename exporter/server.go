@@ -21,14 +21,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
-	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
-	"github.com/flespi-exporter/flespi-exporter/exporter/mqtt"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/remotewrite"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
-	"github.com/flespi-exporter/flespi-exporter/exporter/remotewrite"
+	"github.com/flespi-exporter/flespi-exporter/exporter/source/mqtt"
+	"github.com/flespi-exporter/flespi-exporter/exporter/source/stream"
 	"github.com/flespi-exporter/flespi-exporter/exporter/status"
-	"github.com/flespi-exporter/flespi-exporter/exporter/stream"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 

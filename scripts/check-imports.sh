@@ -13,3 +13,15 @@ if [ -n "$leaks" ]; then
   echo "$leaks" >&2
   exit 1
 fi
+
+# Sources and outputs are rooms apart: a source hands batches to the
+# pipeline and never reaches into an output (what it must read of an
+# output's files is in exporter/deadletter, which both import).
+crossing=$(for p in $(go list ./exporter/source/...); do
+  go list -f '{{join .Imports "\n"}}' "$p" | grep '/exporter/output/' | sed "s#^#$p imports #" || true
+done)
+if [ -n "$crossing" ]; then
+  echo "sources import outputs:" >&2
+  echo "$crossing" >&2
+  exit 1
+fi

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/importer"
+	"github.com/flespi-exporter/flespi-exporter/exporter/source/backfill"
 )
 
 // flespiSource reads import -flespi's flags: the devices, the range, the
 // host.
-func flespiSource(devices, from, to, host string, now time.Time) (*importer.FlespiSource, error) {
+func flespiSource(devices, from, to, host string, now time.Time) (*backfill.FlespiSource, error) {
 	sel, err := selector(devices)
 	if err != nil {
 		return nil, err
@@ -30,7 +30,7 @@ func flespiSource(devices, from, to, host string, now time.Time) (*importer.Fles
 	if !strings.HasPrefix(host, "https://") && !strings.HasPrefix(host, "http://") {
 		return nil, fmt.Errorf("-flespi-host %q is not a URL like https://flespi.io", host)
 	}
-	return &importer.FlespiSource{Host: host, Selector: sel, From: f, To: t}, nil
+	return &backfill.FlespiSource{Host: host, Selector: sel, From: f, To: t}, nil
 }
 
 // selector is flespi's device selector for -flespi: all, ids, or an ident.

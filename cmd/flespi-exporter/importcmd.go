@@ -20,7 +20,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter"
-	"github.com/flespi-exporter/flespi-exporter/exporter/importer"
+	"github.com/flespi-exporter/flespi-exporter/exporter/source/backfill"
 	"github.com/flespi-exporter/flespi-exporter/internal/datalock"
 )
 
@@ -29,7 +29,7 @@ import (
 // registry. While the exporter runs on the data directory it does the
 // import itself, asked on its internal listener; else the import takes the
 // data directory and runs alone with the same wiring.
-func importDumps(file string, inputs []string, restart bool, state string, src *importer.FlespiSource, stdout, stderr io.Writer) int {
+func importDumps(file string, inputs []string, restart bool, state string, src *backfill.FlespiSource, stdout, stderr io.Writer) int {
 	if len(inputs) == 0 && src == nil {
 		fmt.Fprintln(stderr, "import needs at least one file of flespi messages, or -flespi DEVICES")
 		return 2
@@ -48,10 +48,10 @@ func importDumps(file string, inputs []string, restart bool, state string, src *
 			src.Token = cfg.MQTT.Token
 		}
 	}
-	req := importer.Request{Files: absolute(inputs), Restart: restart, State: absolute([]string{state})[0], Flespi: src}
+	req := backfill.Request{Files: absolute(inputs), Restart: restart, State: absolute([]string{state})[0], Flespi: src}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	var sum importer.Summary
+	var sum backfill.Summary
 	var err error
 	release, lockErr := datalock.Take(cfg.Data.Dir)
 	switch {
@@ -95,15 +95,13 @@ func absolute(paths []string) []string {
 // importAlone runs the import with the exporter's wiring, the data
 // directory held: every configured store and the device registry, saved
 // at the end.
-func importAlone(ctx context.Context, cfg *config.Loaded, req importer.Request, stderr io.Writer) (importer.Summary, error) {
+func importAlone(ctx context.Context, cfg *config.Loaded, req backfill.Request, stderr io.Writer) (backfill.Summary, error) {
 	log := newLogger(cfg.Log, stderr)
 	srv, err := exporter.New(cfg, exporter.Options{Registry: prometheus.NewRegistry(), Log: log, Version: buildVersion()})
 	if err != nil {
-		return importer.Summary{}, err
+		return backfill.Summary{}, err
 	}
-	opts := req.Options(stderr, log)
-	opts.Terminal = isTerminal(stderr)
-	sum, err := importer.Import(ctx, srv.Pipeline(), cfg, opts)
+	sum, err := srv.Import(ctx, req, stderr, isTerminal(stderr))
 	if cerr := srv.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -113,8 +111,8 @@ func importAlone(ctx context.Context, cfg *config.Loaded, req importer.Request, 
 // importThroughExporter asks the running exporter to import (POST
 // /-/import on its internal listener) and prints its progress as it
 // comes.
-func importThroughExporter(ctx context.Context, cfg *config.Loaded, req importer.Request, stderr io.Writer) (importer.Summary, error) {
-	var sum importer.Summary
+func importThroughExporter(ctx context.Context, cfg *config.Loaded, req backfill.Request, stderr io.Writer) (backfill.Summary, error) {
+	var sum backfill.Summary
 	addr := cfg.HTTP.InternalListen
 	if addr == "" {
 		return sum, errors.New("the exporter has no internal listener (http.internal_listen) to ask: set one, or stop the exporter and import alone")
@@ -164,7 +162,7 @@ func importThroughExporter(ctx context.Context, cfg *config.Loaded, req importer
 }
 
 // printImportSummary says what an import did.
-func printImportSummary(stdout io.Writer, sum importer.Summary, cfg *config.Loaded, file string) {
+func printImportSummary(stdout io.Writer, sum backfill.Summary, cfg *config.Loaded, file string) {
 	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d values dead-lettered\n",
 		sum.Messages, sum.Resumed, sum.Points, sum.SkippedMessages, sum.SkippedValues, sum.DeadLettered)
 	if sum.Samples > 0 || sum.SamplesRefused > 0 {

@@ -15,6 +15,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -142,6 +143,18 @@ type InvalidError struct{ Err error }
 
 func (e *InvalidError) Error() string { return e.Err.Error() }
 func (e *InvalidError) Unwrap() error { return e.Err }
+
+// Setting reports whether err is an output's refusal that only a change of
+// the configuration cures (a refused token, a wrong URL or database):
+// waiting does not help. fix says what to change. An output's error says
+// so with a method Setting() string.
+func Setting(err error) (fix string, ok bool) {
+	var s interface{ Setting() string }
+	if errors.As(err, &s) {
+		return s.Setting(), true
+	}
+	return "", false
+}
 
 // NotStoredError is a batch that an output could not store now (InfluxDB
 // down): nothing of it may be acknowledged, and it may be sent again.

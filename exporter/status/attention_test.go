@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
-	"github.com/flespi-exporter/flespi-exporter/exporter/mqtt"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/source/mqtt"
 )
 
 // TestAttentionMQTT: a source not connected, and a subscription refused

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
 )
 
 // The page is a template and two static files, embedded: no external

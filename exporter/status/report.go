@@ -12,10 +12,10 @@ package status
 import (
 	"time"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/devices"
-	"github.com/flespi-exporter/flespi-exporter/exporter/gauges"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
-	"github.com/flespi-exporter/flespi-exporter/exporter/mqtt"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/source/mqtt"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 

@@ -1,4 +1,4 @@
-package importer
+package backfill
 
 import (
 	"bufio"
@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"hash/fnv"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/deadletter"
 )
 
 // dumpMessages finds the messages in a file to import: a flespi REST
@@ -33,13 +33,6 @@ func dumpMessages(data []byte) (msgs []byte, bad []int, err error) {
 	return answer.Result, nil, nil
 }
 
-// isDeadLetterFile reports whether data's first line is a dead-letter entry.
-func isDeadLetterFile(data []byte) bool {
-	first, _, _ := bytes.Cut(bytes.TrimSpace(data), []byte("\n"))
-	var e influx.DeadLetter
-	return json.Unmarshal(first, &e) == nil && e.Line != "" && len(e.Message) > 0
-}
-
 // deadLetterMessages returns the messages of a dead-letter file as JSON
 // lines, each once (a message with several refused values has several
 // entries), when data is one: its first line is an entry. bad are the
@@ -56,7 +49,7 @@ func deadLetterMessages(data []byte) (out []byte, bad []int, ok bool) {
 		if len(line) == 0 {
 			continue
 		}
-		var e influx.DeadLetter
+		var e deadletter.Point
 		if err := json.Unmarshal(line, &e); err != nil || e.Line == "" || len(e.Message) == 0 {
 			if first {
 				return nil, nil, false // not a dead-letter file

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/deadletter"
 )
 
 // fleetBatch is 10 messages of each of devices devices, a second apart
@@ -89,12 +90,12 @@ func TestOneLateSampleCostsOnlyItself(t *testing.T) {
 			}
 			t.Logf("%d write requests", rc.requests)
 			dead, _ := os.ReadFile(deadPath)
-			entries, bad, err := ReadDeadLetters(dead)
+			entries, bad, err := deadletter.ReadSeries(dead)
 			if err != nil || len(bad) > 0 || len(entries) != 2 {
 				t.Fatalf("dead letters %v %v:\n%s", err, bad, dead)
 			}
 			for _, e := range entries {
-				if e.Series["ident"] != "dev-007" || len(e.Samples) != 1 || e.Samples[0].MS != start.UnixMilli() || !strings.Contains(e.Error, c.answer) {
+				if e.Labels["ident"] != "dev-007" || len(e.Samples) != 1 || e.Samples[0].MS != start.UnixMilli() || !strings.Contains(e.Error, c.answer) {
 					t.Errorf("dead letter %+v", e)
 				}
 			}
@@ -246,10 +247,10 @@ func TestReplayDeadLetters(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 	data, _ := os.ReadFile(deadPath)
-	if !IsDeadLetterFile(data) {
+	if !deadletter.IsSeriesFile(data) {
 		t.Fatalf("not recognised as a dead-letter file:\n%s", data)
 	}
-	entries, _, err := ReadDeadLetters(data)
+	entries, _, err := deadletter.ReadSeries(data)
 	if err != nil {
 		t.Fatal(err)
 	}

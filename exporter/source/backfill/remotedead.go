@@ -1,4 +1,4 @@
-package importer
+package backfill
 
 import (
 	"context"
@@ -7,7 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter/remotewrite"
+	"github.com/flespi-exporter/flespi-exporter/exporter/deadletter"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 )
 
 // remoteDeadLetters is the remote write output's dead-letter file, in
@@ -19,12 +20,13 @@ const remoteDeadLetters = "remote-write-dead-letters.jsonl"
 const replayChunk = 1000
 
 // replayRemoteWrite sends a remote write dead-letter file to the
-// configured receiver again: once its out-of-order window is widened, or
-// a series it refused is fixed. What it refuses again goes to the
-// exporter's remote write dead-letter file. The progress is kept as for
+// configured receiver again, through the remote write output
+// (Options.Replay): once its out-of-order window is widened, or a series
+// it refused is fixed. What it refuses again goes to the output's
+// dead-letter file. The progress is kept as for
 // message files, so a replay done already stores nothing twice.
 func replayRemoteWrite(ctx context.Context, cfg *config.Loaded, file string, data []byte, opts Options, sum *Summary) error {
-	if cfg.RemoteWrite.URL == "" {
+	if cfg.RemoteWrite.URL == "" || opts.Replay == nil {
 		return errors.New("this is a remote write dead-letter file, and remote_write.url is empty: set it to the receiver to replay it into")
 	}
 	deadPath := filepath.Join(cfg.Data.Dir, remoteDeadLetters)
@@ -41,7 +43,7 @@ func replayRemoteWrite(ctx context.Context, cfg *config.Loaded, file string, dat
 		fmt.Fprintf(opts.Progress, "%s: replayed already (%d series); -restart replays it again\n", file, state.Done)
 		return nil
 	}
-	entries, bad, err := remotewrite.ReadDeadLetters(data)
+	entries, bad, err := deadletter.ReadSeries(data)
 	if err != nil {
 		return err
 	}
@@ -50,19 +52,14 @@ func replayRemoteWrite(ctx context.Context, cfg *config.Loaded, file string, dat
 		fmt.Fprintf(opts.Progress, "%s: %d lines are not dead-letter entries (cut short by a crash or a full disk) and are left out: line %s\n",
 			file, len(bad), lineList(bad))
 	}
-	w, err := remotewrite.New(cfg.RemoteWrite, nil, deadPath, nil, opts.Log)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
 	prog := newProgress(opts.Progress, opts.Terminal, file, len(entries), state.Done)
 	for state.Done < len(entries) {
 		end := min(state.Done+replayChunk, len(entries))
 		var taken, refused int
 		err := storePolicy.Do(ctx, func() (err error) {
-			taken, refused, err = w.Replay(ctx, entries[state.Done:end])
+			taken, refused, err = opts.Replay(ctx, entries[state.Done:end])
 			return err
-		}, func(err error) bool { return !remotewrite.IsSetting(err) }, nil)
+		}, func(err error) bool { _, setting := pipeline.Setting(err); return !setting }, nil)
 		if err != nil {
 			prog.finish(false)
 			return fmt.Errorf("%w (progress is saved: run the same import again to continue)", err)

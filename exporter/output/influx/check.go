@@ -26,6 +26,9 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return e.Fix + " (InfluxDB answered: " + e.Err.Error() + ")" }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
+// Setting is what to change (pipeline.Setting).
+func (e *ConfigError) Setting() string { return e.Fix }
+
 // configError returns err as a *ConfigError when InfluxDB refused it for
 // the configuration, else err.
 func (s *Sink) configError(err error) error {

@@ -3,6 +3,7 @@ package influx
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/flespi-exporter/flespi-exporter/exporter/deadletter"
 	"hash/fnv"
 	"io"
 	"sync"
@@ -31,15 +32,7 @@ const maxSeen = 1 << 20
 const loadTail = 64 << 20
 
 // DeadLetter is one line of the dead-letter file.
-type DeadLetter struct {
-	Time  string `json:"time"`  // when it was refused, RFC 3339
-	Error string `json:"error"` // what InfluxDB said
-	// Field is the refused field, key=value, when only it was refused: the
-	// rest of the point is stored. Empty when the whole point was refused.
-	Field   string          `json:"field,omitempty"`
-	Line    string          `json:"line"`    // the point as it was sent, line protocol
-	Message json.RawMessage `json:"message"` // the flespi message it came from
-}
+type DeadLetter = deadletter.Point
 
 // The dead-letter file is rotated past deadLetterMax bytes, deadLetterKeep
 // old files kept (dead-letters.jsonl.1, .2, .3): at most 1 GiB of disk.

@@ -91,12 +91,8 @@ type settingError struct{ msg string }
 
 func (e *settingError) Error() string { return e.msg }
 
-// IsSetting reports whether err is an answer of the receiver that only a
-// change of the configuration cures: waiting does not help.
-func IsSetting(err error) bool {
-	var se *settingError
-	return errors.As(err, &se)
-}
+// Setting is what to change (pipeline.Setting).
+func (e *settingError) Setting() string { return e.msg }
 
 // permanentBodies are the 5xx answers of Prometheus' receiver for samples
 // it can never take (it answers 500 for "too old sample", out of its

@@ -1,4 +1,4 @@
-package importer
+package backfill
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeflespi"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"

@@ -3,7 +3,7 @@
 // dead-letter file) and stores them through the pipeline in chunks,
 // recording after each chunk how far it got, so that an interrupted
 // import continues where it stopped.
-package importer
+package backfill
 
 import (
 	"context"
@@ -20,9 +20,8 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/deadletter"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
-	"github.com/flespi-exporter/flespi-exporter/exporter/remotewrite"
 	"github.com/flespi-exporter/flespi-exporter/internal/retry"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
@@ -46,6 +45,9 @@ type Options struct {
 	// Flespi, when set, reads the messages from flespi's REST API instead
 	// of files; its progress is kept at State, or in data.dir.
 	Flespi *FlespiSource
+	// Replay sends remote write dead letters to the remote write output
+	// (the wiring's); nil without one.
+	Replay func(ctx context.Context, entries []deadletter.Series) (taken, refused int, err error)
 }
 
 // Request is an import asked of a running exporter (POST /-/import on its
@@ -117,7 +119,7 @@ func Import(ctx context.Context, pipe *pipeline.Pipeline, cfg *config.Loaded, op
 		if err != nil {
 			return sum, err
 		}
-		if remotewrite.IsDeadLetterFile(data) {
+		if deadletter.IsSeriesFile(data) {
 			err = replayRemoteWrite(ctx, cfg, file, data, opts, &sum)
 		} else {
 			err = importFile(ctx, pipe, chunk, file, data, opts, &sum)
@@ -184,7 +186,7 @@ func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file st
 	}
 	err = imp.run(body)
 	imp.progress.finish(err == nil)
-	if err == nil && isDeadLetterFile(data) {
+	if err == nil && deadletter.IsPointFile(data) {
 		// The exporter goes on appending to the file it writes: a replayed
 		// one is done with once its messages are stored.
 		fmt.Fprintf(opts.Progress, "%s: every message of these dead letters is stored now. Remove the file, or keep it as a record: "+
@@ -236,18 +238,16 @@ func saveState(path string, v any) error {
 func storeChunk(ctx context.Context, b *pipeline.Batch, sum *Summary) error {
 	var res pipeline.Result
 	attempts := 0
-	var refused *influx.ConfigError
 	err := storePolicy.Do(ctx, func() (err error) {
 		attempts++
 		res, err = b.Store(ctx)
 		return err
-	}, func(err error) bool { return !errors.As(err, &refused) && !remotewrite.IsSetting(err) }, nil)
-	switch {
-	case refused != nil:
+	}, func(err error) bool { _, setting := pipeline.Setting(err); return !setting }, nil)
+	if fix, setting := pipeline.Setting(err); setting {
 		// A setting to fix, not a passing failure: waiting does not help.
-		return fmt.Errorf("%s; nothing of this chunk was written, and the progress is saved: once that is fixed the same command continues", refused.Fix)
-	case remotewrite.IsSetting(err):
-		return fmt.Errorf("%w; the progress is saved: once that is fixed the same command continues", err)
+		return fmt.Errorf("%s; nothing of this chunk was written, and the progress is saved: once that is fixed the same command continues", fix)
+	}
+	switch {
 	case err != nil:
 		return fmt.Errorf("after %d attempts: %w (progress is saved: run the same import again to continue)", attempts, err)
 	}

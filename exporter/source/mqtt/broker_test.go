@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/exporter/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
