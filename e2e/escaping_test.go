@@ -27,7 +27,7 @@ func TestBackslashesInNames(t *testing.T) {
 	}
 	body, _ := json.Marshal(msgs)
 	code, answer := post(t, ex.URL+"/flespi", body, nil)
-	if code != 200 || answer != "stored: 7 messages, 7 points, 0 skipped messages, 0 dead-lettered points" {
+	if code != 200 || answer != "stored: 7 messages, 0 skipped messages; influxdb: 7 points, 0 dead-lettered" {
 		t.Fatalf("%d %s", code, answer)
 	}
 	var stored []string

@@ -63,7 +63,7 @@ func TestRemoteWriteRefusalNarrowed(t *testing.T) {
 				t.Fatalf("the batch: %d %s\n%s", code, answer, ex.Log())
 			}
 			took := time.Since(began)
-			if !strings.Contains(answer, "2 refused") {
+			if !strings.Contains(answer, "remote_write: 2100 samples, 2 dead-lettered") {
 				t.Errorf("the answer does not say what remote write refused: %s", answer)
 			}
 			requests := testexporter.MetricValue(t, metrics, "flespi_exporter_remote_write_requests_total") - requestsBefore

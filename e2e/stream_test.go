@@ -39,7 +39,7 @@ func TestStoreSamples(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("POST samples: %d %s", code, answer)
 	}
-	if want := "stored: 8 messages, 8 points, 0 skipped messages, 0 dead-lettered points"; answer != want {
+	if want := "stored: 8 messages, 0 skipped messages; influxdb: 8 points, 0 dead-lettered"; answer != want {
 		t.Errorf("answer %q, want %q", answer, want)
 	}
 	checks := []struct {
@@ -155,7 +155,7 @@ func TestInfluxDown(t *testing.T) {
 func TestDeadLetters(t *testing.T) {
 	db, ex, deadFile := conflictingInflux(t)
 	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
-	if code != 200 || answer != "stored: 8 messages, 8 points, 0 skipped messages, 1 dead-lettered points" {
+	if code != 200 || answer != "stored: 8 messages, 0 skipped messages; influxdb: 8 points, 1 dead-lettered" {
 		t.Fatalf("got %d %q", code, answer)
 	}
 	data, err := os.ReadFile(deadFile)
@@ -218,9 +218,9 @@ func TestRefusedBatchAnsweredInTime(t *testing.T) {
 		code, answer := post(t, ex.URL+"/flespi", body.Bytes(), nil)
 		took := time.Since(start)
 		t.Logf("send %d: %d %q in %v", send, code, answer, took)
-		want := "stored: 100000 messages, 100000 points, 0 skipped messages, 100000 dead-lettered points"
+		want := "stored: 100000 messages, 0 skipped messages; influxdb: 100000 points, 100000 dead-lettered"
 		if send == 2 {
-			want = "stored: 100000 messages, 100000 points, 0 skipped messages, 0 dead-lettered points"
+			want = "stored: 100000 messages, 0 skipped messages; influxdb: 100000 points, 0 dead-lettered"
 		}
 		if code != 200 || answer != want {
 			t.Errorf("send %d: %d %q", send, code, answer)
@@ -295,7 +295,7 @@ func TestRuleTypeChange(t *testing.T) {
 		t.Fatalf("reload: %d %s", code, answer)
 	}
 	code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171201,"custom.code":"7B","position.speed":20,"battery.voltage":4.1}]`), nil)
-	if code != 200 || answer != "stored: 1 messages, 1 points, 0 skipped messages, 1 dead-lettered points" {
+	if code != 200 || answer != "stored: 1 messages, 0 skipped messages; influxdb: 1 points, 1 dead-lettered" {
 		t.Fatalf("second batch: %d %q", code, answer)
 	}
 	if got := jsonText(field(t, db, "position.speed", "a", 1717171201000000000)); got != "20" {

@@ -13,16 +13,10 @@ import (
 
 // Close closes what New opened, for a Server that is not Run (an import
 // running alone on the data directory): the outputs' clients and files,
-// after the device registry is saved.
+// the device registry saved.
 func (s *Server) Close() error {
-	err := s.devices.Save()
-	if s.influx != nil {
-		s.influx.Close()
-	}
-	if s.remote != nil {
-		s.remote.Close()
-	}
-	return err
+	s.closeOutputs()
+	return nil
 }
 
 // Import runs an import through the wiring: the pipeline of every store

@@ -32,11 +32,10 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 		listeners = append(listeners, ln.Internal)
 	}
 	s.warnOpen()
-	go s.checkInflux()
-	go func() { _ = s.warnFieldTypes(s.cfg) }()
-	saved := make(chan struct{})
-	saveCtx, stopSaving := context.WithCancel(context.Background())
-	go func() { s.devices.Run(saveCtx); close(saved) }()
+	// The outputs' own work runs until after the last batch (the
+	// registry's last save comes after it).
+	outputsCtx, stopOutputs := context.WithCancel(context.Background())
+	waitOutputs := s.runOutputs(outputsCtx)
 	mqttDone := make(chan struct{})
 	mqttCtx, stopMQTT := context.WithCancel(context.Background())
 	if s.mqtt == nil {
@@ -74,14 +73,9 @@ func (s *Server) Run(ctx context.Context, ln *Listeners) error {
 	}
 	stopMQTT() // a batch being stored is given up unacknowledged: the broker keeps it
 	<-mqttDone
-	if s.influx != nil {
-		s.influx.Close()
-	}
-	if s.remote != nil {
-		s.remote.Close()
-	}
-	stopSaving() // the last save, after the last batch
-	<-saved
+	stopOutputs() // the last save, after the last batch
+	waitOutputs()
+	s.closeOutputs()
 	s.log.Info("stopped")
 	return err
 }

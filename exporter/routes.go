@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 )
 
 // The exporter serves two listeners. The stream listener (http.listen) is
@@ -99,22 +101,27 @@ var gzipPool = sync.Pool{New: func() any {
 }}
 
 // ready answers 200 when batches can be stored: the configuration is
-// loaded (it is, or the server would not run), InfluxDB answers, and the
-// MQTT source, when there is one, is connected.
+// loaded (it is, or the server would not run), every output that can
+// check takes writes (InfluxDB), and the MQTT source, when there is one,
+// is connected.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	if s.mqtt != nil && !s.mqtt.Connected() {
 		http.Error(w, "not connected to the MQTT broker", http.StatusServiceUnavailable)
 		return
 	}
-	if s.influx != nil {
-		// A write of nothing: InfluxDB reachable is not enough, it must
-		// take this token's writes to this bucket.
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.influx.Check(ctx); err != nil {
-			http.Error(w, "InfluxDB does not take the exporter's writes: "+err.Error(), http.StatusServiceUnavailable)
-			return
+	// Each output that can tell: InfluxDB by a write of nothing (reachable
+	// is not enough, it must take this token's writes to this bucket).
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var failed string
+	each(s, func(c pipeline.Checker) {
+		if err := c.Check(ctx); err != nil && failed == "" {
+			failed = c.(pipeline.Output).Name() + " does not take the exporter's writes: " + err.Error()
 		}
+	})
+	if failed != "" {
+		http.Error(w, failed, http.StatusServiceUnavailable)
+		return
 	}
 	_, _ = w.Write([]byte("OK\n"))
 }

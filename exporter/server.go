@@ -49,6 +49,7 @@ type Server struct {
 	devices  *devices.Registry
 	influx   *influx.Sink // nil without InfluxDB
 	mqtt     *mqtt.Source // nil without mqtt.token
+	tracker  *status.Tracker
 	now      func() time.Time
 	started  time.Time
 	// runCtx ends when Run begins to stop: imports in flight stop too.
@@ -104,49 +105,13 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	})
 	s.reloadTime.Set(mapping.UnixSeconds(opts.Now()))
 	s.reg.MustRegister(info, s.rules, s.reloadOK, s.reloadTime)
-	var err error
-	s.devices, err = devices.Open(devices.Options{
-		Dir: cfg.Data.Dir, ForgetAfter: time.Duration(cfg.Data.ForgetDevicesAfter), Now: opts.Now, Log: s.log,
-		Silence: devices.NewSilencePolicy(cfg.Silence), MaxDevices: cfg.Data.MaxDevices,
-	})
+	outs, err := s.buildOutputs()
 	if err != nil {
 		return nil, err
 	}
-	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "flespi_exporter_devices_registered",
-		Help: "Devices in the device registry: every device seen, until data.forget_devices_after without a message.",
-	}, func() float64 { return float64(s.devices.Len()) }))
-	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "flespi_exporter_devices_refused_total",
-		Help: "Messages of devices not registered because the registry holds data.max_devices: stored, but without device gauges.",
-	}, func() float64 { return float64(s.devices.Refused()) }))
-	if cfg.InfluxDB.URL != "" {
-		sink, err := influx.New(cfg.InfluxDB, s.reg, s.log)
-		if err != nil {
-			return nil, err
-		}
-		s.influx = sink
+	if s.pipe, err = pipeline.New(cfg.Mapping, outs, s.reg, s.log); err != nil {
+		return nil, err
 	}
-	s.gauges = gauges.New(cfg.Prometheus.MaxSeries, opts.Now, s.reg, s.log)
-	s.gauges.CountAlso(func() int { return 3 * s.devices.Len() }) // last message, last received, silent after
-	tracker := status.NewTracker()
-	// The stores first (they must hold a batch before it is answered),
-	// then what follows the stored batches.
-	var outputs []pipeline.Output
-	if s.influx != nil {
-		outputs = append(outputs, s.influx)
-	}
-	if cfg.RemoteWrite.URL != "" {
-		rw, err := remotewrite.New(cfg.RemoteWrite, func() (last, received *mapping.Gauge) { return s.pipe.Mapping().DeviceGauges() },
-			filepath.Join(cfg.Data.Dir, "remote-write-dead-letters.jsonl"), s.reg, s.log)
-		if err != nil {
-			return nil, err
-		}
-		outputs = append(outputs, rw)
-		s.remote = rw
-	}
-	outputs = append(outputs, s.gauges, s.devices, tracker)
-	s.pipe = pipeline.New(cfg.Mapping, outputs, s.reg, s.log)
 	if cfg.MQTT.Token != "" {
 		if s.mqtt, err = mqtt.New(cfg.MQTT, s.pipe, filepath.Join(cfg.Data.Dir, "mqtt-rejected.jsonl"), s.reg, s.log); err != nil {
 			return nil, err
@@ -155,9 +120,9 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 	s.receiver = stream.New(cfg.HTTP, s.pipe, s.reg, s.log, opts.Now)
 	s.status = &status.Page{
 		Version: opts.Version, ConfigFile: cfg.File, Started: s.started, Now: opts.Now,
-		Tracker: tracker, Devices: s.devices, Mapping: s.pipe.Mapping, Gauges: s.gauges, MaxSeries: cfg.Prometheus.MaxSeries,
+		Tracker: s.tracker, Devices: s.devices, Mapping: s.pipe.Mapping, Gauges: s.gauges, MaxSeries: cfg.Prometheus.MaxSeries,
 		Influx: s.influx, InfluxURL: cfg.InfluxDB.URL, Bucket: cfg.InfluxDB.Bucket, DeadLetter: cfg.InfluxDB.DeadLetterFile,
-		MQTT: s.mqtt,
+		MQTT: s.mqtt, Outputs: s.reports,
 	}
 	return s, nil
 }
@@ -189,14 +154,7 @@ func (s *Server) Reload() ([]string, error) {
 		warnings = append(warnings, fmt.Sprintf("sections changed that only a restart applies: %s", strings.Join(restart, ", ")))
 	}
 	s.pipe.SetMapping(next.Mapping)
-	s.devices.SetSilence(devices.NewSilencePolicy(next.Silence))
-	if s.influx != nil {
-		s.influx.ResetConflicts()
-	}
-	// The InfluxDB in use: a change of [influxdb] waits for a restart.
-	inUse := *next
-	inUse.InfluxDB = s.cfg.InfluxDB
-	warnings = append(warnings, s.warnFieldTypes(&inUse)...)
+	each(s, func(r pipeline.Reloader) { warnings = append(warnings, r.Reload(next)...) })
 	s.rules.Set(float64(next.Mapping.NumRules()))
 	s.reloadOK.Set(1)
 	s.reloadTime.Set(mapping.UnixSeconds(s.now()))

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -163,10 +165,11 @@ func importThroughExporter(ctx context.Context, cfg *config.Loaded, req backfill
 
 // printImportSummary says what an import did.
 func printImportSummary(stdout io.Writer, sum backfill.Summary, cfg *config.Loaded, file string) {
-	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d points written, %d messages skipped (no ident or time), %d values skipped, %d values dead-lettered\n",
-		sum.Messages, sum.Resumed, sum.Points, sum.SkippedMessages, sum.SkippedValues, sum.DeadLettered)
-	if sum.Samples > 0 || sum.SamplesRefused > 0 {
-		fmt.Fprintf(stdout, "remote write: %d samples stored, %d refused (in data.dir/remote-write-dead-letters.jsonl)\n", sum.Samples, sum.SamplesRefused)
+	fmt.Fprintf(stdout, "imported %d messages (%d done by an earlier run): %d messages skipped (no ident or time), %d values skipped\n",
+		sum.Messages, sum.Resumed, sum.SkippedMessages, sum.SkippedValues)
+	for _, name := range slices.Sorted(maps.Keys(sum.Outputs)) {
+		o := sum.Outputs[name]
+		fmt.Fprintf(stdout, "%s: %d %s written, %d dead-lettered\n", name, o.Stored, o.Unit, o.Refused)
 	}
 	if sum.Replayed > 0 || sum.ReplayRefused > 0 {
 		fmt.Fprintf(stdout, "replayed remote write dead letters: %d samples stored, %d refused again\n", sum.Replayed, sum.ReplayRefused)

@@ -20,7 +20,7 @@ type Batch struct {
 	parts    []Part           // one per output, in p.outputs' order
 	mapping  *mapping.Mapping // the rules the batch is mapped with
 	received time.Time
-	source   string // "http", "mqtt", "import": where the batch came from
+	source   Source // where the batch came from
 	counts   Counts
 	counted  bool // the metrics have the counts
 
@@ -62,9 +62,9 @@ func (p *Pipeline) newBatch() *Batch {
 	return b
 }
 
-// Begin returns an empty batch of messages from source ("http", "mqtt",
-// "import") received at received, mapped with the rules in use now.
-func (p *Pipeline) Begin(source string, received time.Time) *Batch {
+// Begin returns an empty batch of messages from source received at
+// received, mapped with the rules in use now.
+func (p *Pipeline) Begin(source Source, received time.Time) *Batch {
 	b := p.batchPool.Get().(*Batch)
 	b.mapping, b.source, b.received = p.mapping.Load(), source, received
 	b.res.NoPoints = !p.points
@@ -175,10 +175,10 @@ func (b *Batch) Store(ctx context.Context) (Result, error) {
 		if err != nil {
 			return res, &NotStoredError{err}
 		}
-		res.Points += s.Points
-		res.DeadLettered += s.DeadLettered
-		res.Samples += s.Samples
-		res.SamplesRefused += s.SamplesRefused
+		name := p.outputs[i].Name()
+		res.Outputs = append(res.Outputs, OutputResult{Output: name, Stored: s})
+		p.m.stored.WithLabelValues(name).Add(float64(s.Stored))
+		p.m.refused.WithLabelValues(name).Add(float64(s.Refused))
 	}
 	for i := p.stores; i < len(p.outputs); i++ {
 		p.outputs[i].(Follower).Follow(b.parts[i], b)
@@ -193,7 +193,7 @@ func (b *Batch) Counts() *Counts { return &b.counts }
 func (b *Batch) Mapping() *mapping.Mapping { return b.mapping }
 
 // Source is where the batch came from.
-func (b *Batch) Source() string { return b.source }
+func (b *Batch) Source() Source { return b.source }
 
 // Received is when the batch arrived.
 func (b *Batch) Received() time.Time { return b.received }

@@ -46,6 +46,7 @@ type keeper struct{}
 type keeperPart struct{ samples []mapping.Sample }
 
 func (keeper) NewPart() Part       { return &keeperPart{} }
+func (keeper) Name() string        { return "keeper" }
 func (keeper) Follow(Part, *Batch) {}
 func (p *keeperPart) Reset()       { p.samples = p.samples[:0] }
 func (p *keeperPart) Size() int    { return 24 * cap(p.samples) }
@@ -57,7 +58,7 @@ func (p *keeperPart) Add(_ *message.Message, r *mapping.Result, _ time.Time) {
 // mapped with the rules it began with.
 func TestBatchKeepsItsRules(t *testing.T) {
 	old := compile(t, `rule = [{match = "speed"}]`)
-	p := New(old, []Output{keeper{}}, nil, quiet)
+	p := Must(New(old, []Output{keeper{}}, nil, quiet))
 	b := p.Begin("test", time.Now())
 	defer b.Release()
 	p.SetMapping(compile(t, `rule = [{match = "other"}]`))
@@ -72,7 +73,7 @@ func TestBatchKeepsItsRules(t *testing.T) {
 // TestHugeBatchIsNotPooled: a batch grown by a huge body is dropped, not
 // kept in the pool for ever; an ordinary one is kept.
 func TestHugeBatchIsNotPooled(t *testing.T) {
-	p := New(compile(t, `rule = [{match = "**"}]`), []Output{keeper{}}, nil, quiet)
+	p := Must(New(compile(t, `rule = [{match = "**"}]`), []Output{keeper{}}, nil, quiet))
 	small := p.Begin("test", time.Now())
 	if err := small.Add([]byte(body)); err != nil {
 		t.Fatal(err)
@@ -104,11 +105,12 @@ func TestHugeBatchIsNotPooled(t *testing.T) {
 type flaky struct{ fail, calls int }
 
 func (f *flaky) NewPart() Part { return &keeperPart{} }
+func (f *flaky) Name() string  { return "flaky" }
 func (f *flaky) Store(context.Context, Part) (Stored, error) {
 	if f.calls++; f.calls <= f.fail {
 		return Stored{}, errors.New("down")
 	}
-	return Stored{Points: 1}, nil
+	return Stored{Unit: "points", Stored: 1}, nil
 }
 
 // TestStoreRetried: a batch stored again after a failure is counted in
@@ -117,7 +119,7 @@ func TestStoreRetried(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	store := &flaky{fail: 2}
 	told := &countingFollower{}
-	p := New(compile(t, `rule = [{match = "speed"}]`), []Output{told, store}, reg, quiet)
+	p := Must(New(compile(t, `rule = [{match = "speed"}]`), []Output{told, store}, reg, quiet))
 	b := p.Begin("test", time.Now())
 	defer b.Release()
 	if err := b.Add([]byte(body)); err != nil {
@@ -143,3 +145,18 @@ type countingFollower struct {
 }
 
 func (c *countingFollower) Follow(Part, *Batch) { c.batches++ }
+func (c *countingFollower) Name() string        { return "counting" }
+
+// neither is an output that neither stores nor follows.
+type neither struct{}
+
+func (neither) Name() string  { return "neither" }
+func (neither) NewPart() Part { return &keeperPart{} }
+
+// TestOutputOfNeitherKind: an output that is neither a Store nor a
+// Follower would never see a batch: New says so instead of dropping it.
+func TestOutputOfNeitherKind(t *testing.T) {
+	if _, err := New(compile(t, `rule = [{match = "speed"}]`), []Output{keeper{}, neither{}}, nil, quiet); err == nil || !strings.Contains(err.Error(), "neither") {
+		t.Errorf("New with an output of neither kind: %v", err)
+	}
+}

@@ -28,8 +28,12 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
-// Output is where mapped batches go.
+// Output is where mapped batches go: a Store or a Follower, and any of
+// the lifecycle's interfaces (lifecycle.go).
 type Output interface {
+	// Name names the output in answers, logs, metrics and the status
+	// page: "influxdb", "remote_write".
+	Name() string
 	// NewPart returns an empty part of a batch for this output. Parts
 	// are reused with their batch.
 	NewPart() Part
@@ -58,13 +62,12 @@ type Store interface {
 	Store(ctx context.Context, p Part) (Stored, error)
 }
 
-// Stored is what a Store did with a batch.
+// Stored is what a Store did with a batch, in its own unit (points,
+// samples): what it holds, and what it refused for good and kept in its
+// dead-letter file.
 type Stored struct {
-	Points       int // stored in InfluxDB
-	DeadLettered int // refused for good by InfluxDB, kept in its dead-letter file
-	// Samples a remote write receiver took; SamplesRefused it refused for
-	// good (kept in the remote write dead-letter file).
-	Samples, SamplesRefused int
+	Unit            string
+	Stored, Refused int
 }
 
 // Follower is an output that follows what is stored: it is told of a
@@ -95,10 +98,19 @@ type Pipeline struct {
 }
 
 // New returns a Pipeline that maps with m into outputs, each a Store or
-// a Follower. Stores are written in the order given, then followers are
-// told, in the order given. Its metrics are registered with reg unless reg is nil.
-func New(m *mapping.Mapping, outputs []Output, reg prometheus.Registerer, log *slog.Logger) *Pipeline {
+// a Follower (an output that is neither is an error: it would never be
+// told of a batch). Stores are written in the order given, then followers
+// are told, in the order given. Its metrics are registered with reg unless
+// reg is nil.
+func New(m *mapping.Mapping, outputs []Output, reg prometheus.Registerer, log *slog.Logger) (*Pipeline, error) {
 	p := &Pipeline{m: newMetrics(reg), log: log}
+	for _, o := range outputs {
+		_, store := o.(Store)
+		_, follower := o.(Follower)
+		if !store && !follower {
+			return nil, fmt.Errorf("output %s (%T) is neither a pipeline.Store nor a pipeline.Follower", o.Name(), o)
+		}
+	}
 	for _, o := range outputs {
 		if _, ok := o.(Store); ok {
 			p.outputs = append(p.outputs, o)
@@ -115,8 +127,11 @@ func New(m *mapping.Mapping, outputs []Output, reg prometheus.Registerer, log *s
 	}
 	p.batchPool.New = func() any { return p.newBatch() }
 	p.mapping.Store(m)
-	return p
+	return p, nil
 }
+
+// Outputs are the pipeline's outputs: the stores, then the followers.
+func (p *Pipeline) Outputs() []Output { return p.outputs }
 
 // Mapping returns the rules in use.
 func (p *Pipeline) Mapping() *mapping.Mapping { return p.mapping.Load() }
@@ -126,15 +141,28 @@ func (p *Pipeline) SetMapping(m *mapping.Mapping) { p.mapping.Store(m) }
 
 // Result says what became of a stored batch.
 type Result struct {
-	Messages        int // in the batch
-	SkippedMessages int // without ident or time
-	SkippedValues   int // values a rule matched but could not use
-	Unmapped        int // values of parameters no rule matches
-	Points          int // stored in InfluxDB
-	DeadLettered    int // refused for good by InfluxDB, kept in the dead-letter file
-	Samples         int // taken by the remote write receiver
-	SamplesRefused  int // refused for good by it, kept in its dead-letter file
-	NoStore         bool
+	Messages        int            // in the batch
+	SkippedMessages int            // without ident or time
+	SkippedValues   int            // values a rule matched but could not use
+	Unmapped        int            // values of parameters no rule matches
+	Outputs         []OutputResult // what each store did
+	NoStore         bool           // there is no store: gauges only
+}
+
+// OutputResult is what one store did with a batch.
+type OutputResult struct {
+	Output string `json:"output"`
+	Stored
+}
+
+// Of is what the store named did with the batch (zero without it).
+func (r Result) Of(output string) Stored {
+	for _, o := range r.Outputs {
+		if o.Output == output {
+			return o.Stored
+		}
+	}
+	return Stored{}
 }
 
 // InvalidError is a body that is not messages: nothing of it was stored,
@@ -166,7 +194,7 @@ func (e *NotStoredError) Unwrap() error { return e.Err }
 // Process decodes body, received from source ("http"), maps it with the
 // rules in use and stores it: Begin, Add, Store and Release in one. The
 // error is an *InvalidError or a *NotStoredError.
-func (p *Pipeline) Process(ctx context.Context, source string, body []byte, received time.Time) (Result, error) {
+func (p *Pipeline) Process(ctx context.Context, source Source, body []byte, received time.Time) (Result, error) {
 	b := p.Begin(source, received)
 	defer b.Release()
 	if err := b.Add(body); err != nil {
@@ -197,12 +225,20 @@ func (p *Pipeline) count(c *Counts) {
 // a store it says so, rather than "0 points", which reads like a failure.
 func (r Result) String() string {
 	if r.NoStore {
-		return fmt.Sprintf("stored: %d messages as gauges (no InfluxDB output), %d skipped messages", r.Messages, r.SkippedMessages)
+		return fmt.Sprintf("stored: %d messages as gauges (no store), %d skipped messages", r.Messages, r.SkippedMessages)
 	}
-	out := fmt.Sprintf("stored: %d messages, %d points, %d skipped messages, %d dead-lettered points",
-		r.Messages, r.Points, r.SkippedMessages, r.DeadLettered)
-	if r.Samples > 0 || r.SamplesRefused > 0 {
-		out += fmt.Sprintf("; remote write: %d samples, %d refused (dead-lettered)", r.Samples, r.SamplesRefused)
+	out := fmt.Sprintf("stored: %d messages, %d skipped messages", r.Messages, r.SkippedMessages)
+	for _, o := range r.Outputs {
+		out += fmt.Sprintf("; %s: %d %s, %d dead-lettered", o.Output, o.Stored.Stored, o.Unit, o.Refused)
 	}
 	return out
+}
+
+// Must is New's pipeline, panicking on its error: for outputs fixed in
+// the code (tests, benchmarks), as template.Must is for templates.
+func Must(p *Pipeline, err error) *Pipeline {
+	if err != nil {
+		panic(err)
+	}
+	return p
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"io"
 	"log/slog"
 	"strings"
@@ -45,6 +46,7 @@ type recorder struct{ idents []string }
 type recorderPart struct{ idents []string }
 
 func (r *recorder) NewPart() pipeline.Part { return &recorderPart{} }
+func (r *recorder) Name() string           { return "recorder" }
 func (r *recorder) Follow(p pipeline.Part, _ *pipeline.Batch) {
 	r.idents = append(r.idents, p.(*recorderPart).idents...)
 }
@@ -77,13 +79,14 @@ func TestProcessToEveryOutput(t *testing.T) {
 	}
 	rec := &recorder{}
 	m := compile(t, `rule = [{match = "speed"}]`)
-	p := pipeline.New(m, []pipeline.Output{rec, g, sink, reg}, prometheus.NewRegistry(), quiet) // the store is written first
-	res, err := p.Process(context.Background(), "test", []byte(body), time.Unix(1717171300, 0))
+	p := pipeline.Must(pipeline.New(m, []pipeline.Output{rec, g, sink, reg}, prometheus.NewRegistry(), quiet)) // the store is written first
+	res, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(body), time.Unix(1717171300, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := pipeline.Result{Messages: 3, SkippedMessages: 1, SkippedValues: 1, Unmapped: 1, Points: 1} // "x" unmapped
-	if res != want {
+	want := pipeline.Result{Messages: 3, SkippedMessages: 1, SkippedValues: 1, Unmapped: 1, // "x" unmapped
+		Outputs: []pipeline.OutputResult{{Output: "influxdb", Stored: pipeline.Stored{Unit: "points", Stored: 1}}}}
+	if !reflect.DeepEqual(res, want) {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
 	if lines := db.Lines(); len(lines) != 1 || lines[0] != "flespi,ident=a speed=12 1717171200000000000" {
@@ -103,7 +106,7 @@ func TestProcessToEveryOutput(t *testing.T) {
 	if fmt.Sprint(rec.idents) != "[a b]" {
 		t.Errorf("the recorder saw %v, want [a b]", rec.idents)
 	}
-	if s := res.String(); s != "stored: 3 messages, 1 points, 1 skipped messages, 0 dead-lettered points" {
+	if s := res.String(); s != "stored: 3 messages, 1 skipped messages; influxdb: 1 points, 0 dead-lettered" {
 		t.Errorf("answer %q", s)
 	}
 }
@@ -115,8 +118,8 @@ func TestNotStoredUpdatesNothing(t *testing.T) {
 	db.Then(fakeinflux.Answer{Status: 503}, fakeinflux.Answer{Status: 503})
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
 	rec := &recorder{}
-	p := pipeline.New(compile(t, `rule = [{match = "speed"}]`), []pipeline.Output{sink, g, rec}, nil, quiet)
-	_, err := p.Process(context.Background(), "test", []byte(body), time.Now())
+	p := pipeline.Must(pipeline.New(compile(t, `rule = [{match = "speed"}]`), []pipeline.Output{sink, g, rec}, nil, quiet))
+	_, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(body), time.Now())
 	var notStored *pipeline.NotStoredError
 	if !errors.As(err, &notStored) {
 		t.Fatalf("err = %v, want a NotStoredError", err)
@@ -130,12 +133,12 @@ func TestNotStoredUpdatesNothing(t *testing.T) {
 // nothing of it reaches an output.
 func TestInvalidBody(t *testing.T) {
 	g := gauges.New(100, time.Now, prometheus.NewRegistry(), quiet)
-	p := pipeline.New(compile(t, `rule = [{match = "speed"}]`), []pipeline.Output{g}, nil, quiet)
-	if res, err := p.Process(context.Background(), "test", []byte(body), time.Now()); err != nil ||
-		res.String() != "stored: 3 messages as gauges (no InfluxDB output), 1 skipped messages" {
+	p := pipeline.Must(pipeline.New(compile(t, `rule = [{match = "speed"}]`), []pipeline.Output{g}, nil, quiet))
+	if res, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(body), time.Now()); err != nil ||
+		res.String() != "stored: 3 messages as gauges (no store), 1 skipped messages" {
 		t.Errorf("Prometheus only: %q %v", res.String(), err)
 	}
-	_, err := p.Process(context.Background(), "test", []byte(`[{"ident":"a","timestamp":1,"speed":1},{"ident":`), time.Now())
+	_, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(`[{"ident":"a","timestamp":1,"speed":1},{"ident":`), time.Now())
 	var invalid *pipeline.InvalidError
 	if !errors.As(err, &invalid) || !strings.Contains(err.Error(), "invalid JSON") {
 		t.Fatalf("err = %v, want an InvalidError", err)

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/exporter/source/mqtt"
 )
 
@@ -29,13 +29,15 @@ func TestAttentionMQTT(t *testing.T) {
 	}
 }
 
-// TestAttentionInfluxDBSettings: InfluxDB refusing the token or the bucket
-// is first on the page with the setting to fix.
+// TestAttentionInfluxDBSettings: what an output says needs the operator
+// (InfluxDB refusing the token) is on the page, what stops storing first.
 func TestAttentionInfluxDBSettings(t *testing.T) {
 	fix := "InfluxDB refused the token: check INFLUXDB_TOKEN"
-	rep := &Report{InfluxDB: &InfluxDB{State: influx.State{ConfigError: fix, LastError: "401"}}}
+	rep := &Report{Outputs: []pipeline.Report{{Output: "influxdb", Attention: []pipeline.Attention{{Level: "bad", What: "InfluxDB refuses the exporter's writes", Fix: fix}}}}}
+	rep.Unmapped = []Unmapped{{Name: "x"}}
+	rep.Outputs = append([]pipeline.Report{{Output: "remote_write", Attention: []pipeline.Attention{{Level: "warn", What: "refused samples"}}}}, rep.Outputs...)
 	got := attention(rep)
-	if len(got) != 1 || got[0].Level != "bad" || got[0].Fix != fix {
+	if len(got) != 3 || got[0].Level != "bad" || got[0].Fix != fix || got[1].What != "refused samples" {
 		t.Errorf("%+v", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/exporter/source/mqtt"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
@@ -35,27 +36,31 @@ type Page struct {
 	Bucket     string
 	DeadLetter string // the dead-letter file; "" when off
 	MQTT       *mqtt.Source
+	// Outputs are the outputs' own sections (pipeline.Reporter): what
+	// each says of itself, and what of it needs the operator.
+	Outputs func() []pipeline.Report
 }
 
 // Report is the status page's data, and the JSON of /api/status.
 type Report struct {
-	Version          string           `json:"version"`
-	ConfigFile       string           `json:"config_file"`
-	Started          time.Time        `json:"started"`
-	Now              time.Time        `json:"now"`
-	Attention        []Attention      `json:"attention"`
-	Devices          []devices.Device `json:"devices"`         // one page of them; see DevicesTotal
-	DevicesTotal     int              `json:"devices_total"`   // registered and matching the filter
-	DevicesRefused   uint64           `json:"devices_refused"` // messages of devices past data.max_devices
-	Unmapped         []Unmapped       `json:"unmapped"`
-	Suggestions      []Suggestion     `json:"suggestions"`
-	UnmappedLimit    int              `json:"unmapped_limit"`
-	UntrackedNames   int64            `json:"untracked_unmapped_values"`
-	Rules            []Rule           `json:"rules"`
-	InfluxDB         *InfluxDB        `json:"influxdb"` // null without InfluxDB
-	MQTT             *mqtt.State      `json:"mqtt"`     // null without the MQTT source
-	GaugeSeries      int              `json:"gauge_series"`
-	GaugeSeriesLimit int              `json:"gauge_series_limit"`
+	Version          string            `json:"version"`
+	ConfigFile       string            `json:"config_file"`
+	Started          time.Time         `json:"started"`
+	Now              time.Time         `json:"now"`
+	Attention        []Attention       `json:"attention"`
+	Devices          []devices.Device  `json:"devices"`         // one page of them; see DevicesTotal
+	DevicesTotal     int               `json:"devices_total"`   // registered and matching the filter
+	DevicesRefused   uint64            `json:"devices_refused"` // messages of devices past data.max_devices
+	Unmapped         []Unmapped        `json:"unmapped"`
+	Suggestions      []Suggestion      `json:"suggestions"`
+	UnmappedLimit    int               `json:"unmapped_limit"`
+	UntrackedNames   int64             `json:"untracked_unmapped_values"`
+	Rules            []Rule            `json:"rules"`
+	InfluxDB         *InfluxDB         `json:"influxdb"` // null without InfluxDB
+	MQTT             *mqtt.State       `json:"mqtt"`     // null without the MQTT source
+	GaugeSeries      int               `json:"gauge_series"`
+	GaugeSeriesLimit int               `json:"gauge_series_limit"`
+	Outputs          []pipeline.Report `json:"outputs"`
 }
 
 // InfluxDB is the InfluxDB output's state on the page.
@@ -86,6 +91,9 @@ func (p *Page) report(q devices.Query) Report {
 	if p.MQTT != nil {
 		st := p.MQTT.Status()
 		rep.MQTT = &st
+	}
+	if p.Outputs != nil {
+		rep.Outputs = p.Outputs()
 	}
 	rep.Attention = attention(&rep)
 	return rep

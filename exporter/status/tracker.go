@@ -63,6 +63,9 @@ type unmappedValue struct {
 // NewPart returns the Tracker's part of a pipeline batch.
 func (s *Tracker) NewPart() pipeline.Part { return &part{} }
 
+// Name is the output's name.
+func (s *Tracker) Name() string { return "status" }
+
 func (p *part) Add(msg *message.Message, r *mapping.Result, _ time.Time) {
 	for _, i := range r.UnmappedAt {
 		v := &msg.Params[i]

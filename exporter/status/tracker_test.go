@@ -33,7 +33,7 @@ func defaultMapping(t *testing.T) *mapping.Mapping {
 // record passes messages through a pipeline whose only output is s.
 func record(t *testing.T, s *Tracker, m *mapping.Mapping, body string) {
 	t.Helper()
-	p := pipeline.New(m, []pipeline.Output{s}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := pipeline.Must(pipeline.New(m, []pipeline.Output{s}, nil, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if _, err := p.Process(context.Background(), "test", []byte(body), time.Now()); err != nil {
 		t.Fatal(err)
 	}

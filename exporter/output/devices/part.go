@@ -19,12 +19,15 @@ type part struct {
 	names  []byte          // copies of device.name: the decoder reuses its buffers
 }
 
+// Name is the output's name.
+func (r *Registry) Name() string { return "devices" }
+
 // NewPart returns the Registry's part of a pipeline batch.
 func (r *Registry) NewPart() pipeline.Part { return &part{} }
 
 // Follow registers the devices of a stored batch.
 func (r *Registry) Follow(p pipeline.Part, b *pipeline.Batch) {
-	r.Update(p.(*part).seen, b.Source())
+	r.Update(p.(*part).seen, string(b.Source()))
 }
 
 func (p *part) Add(msg *message.Message, res *mapping.Result, received time.Time) {

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -291,3 +292,17 @@ func (r *Registry) silentAfter(ident string, d *device) time.Duration {
 // unixSeconds is Unix nanoseconds as fractional seconds, as
 // mapping.UnixSeconds makes them of a time.
 func unixSeconds(ns int64) float64 { return mapping.UnixSeconds(time.Unix(0, ns)) }
+
+// Reload takes a reloaded configuration's [silence].
+func (r *Registry) Reload(cfg *config.Loaded) []string {
+	r.SetSilence(NewSilencePolicy(cfg.Silence))
+	return nil
+}
+
+// Close saves what changed since the last save (an import that ran alone
+// on the data directory; after Run, there is nothing left to save).
+func (r *Registry) Close() {
+	if err := r.Save(); err != nil {
+		r.log.Error("the device registry was not saved", "err", err)
+	}
+}

@@ -19,6 +19,9 @@ type part struct {
 // NewPart returns the Store's part of a pipeline batch.
 func (g *Store) NewPart() pipeline.Part { return &part{} }
 
+// Name is the output's name.
+func (g *Store) Name() string { return "gauges" }
+
 // Follow applies the samples of a stored batch.
 func (g *Store) Follow(p pipeline.Part, _ *pipeline.Batch) {
 	pt := p.(*part)

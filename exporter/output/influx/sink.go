@@ -46,6 +46,9 @@ type Sink struct {
 	log       *slog.Logger
 	org       string // for the messages of a ConfigError
 	bucket    string
+	url       string
+	deadPath  string         // the dead-letter file; "" when off
+	rules     *config.Loaded // whose field types are checked at start; nil: none
 
 	mu    sync.Mutex // guards state and fault
 	state State
@@ -131,6 +134,8 @@ func New(cfg config.InfluxDB, reg prometheus.Registerer, log *slog.Logger) (*Sin
 		log:       log,
 		org:       cfg.Org,
 		bucket:    cfg.Bucket,
+		url:       cfg.URL,
+		deadPath:  cfg.DeadLetterFile,
 	}
 	if cfg.DeadLetterFile != "" {
 		dead, err := openDeadLetters(cfg.DeadLetterFile)
@@ -149,6 +154,9 @@ func (s *Sink) BatchSize() int { return s.batchSize }
 // NewPart returns the Sink's part of a pipeline batch: the batch's lines.
 func (s *Sink) NewPart() pipeline.Part { return &Lines{} }
 
+// Name is the output's name in answers, logs and metrics.
+func (s *Sink) Name() string { return "influxdb" }
+
 // WritesPoints says that the Sink reads the InfluxDB points of a mapping.
 func (s *Sink) WritesPoints() bool { return true }
 
@@ -159,7 +167,7 @@ func (s *Sink) Store(ctx context.Context, p pipeline.Part) (pipeline.Stored, err
 		return pipeline.Stored{}, nil
 	}
 	w, err := s.Write(ctx, l)
-	return pipeline.Stored{Points: w.Points, DeadLettered: w.DeadLettered}, err
+	return pipeline.Stored{Unit: "points", Stored: w.Points, Refused: w.DeadLettered}, err
 }
 
 // Written says what became of the points of Lines.

@@ -200,6 +200,10 @@ func TestCheck(t *testing.T) {
 	if _, err := s.Write(ctx, l); err == nil || !strings.Contains(err.Error(), "INFLUXDB_TOKEN") || s.Fault() == nil {
 		t.Errorf("a write refused for the token: %v, fault %v", err, s.Fault())
 	}
+	// The status page: the setting to fix, first.
+	if r := s.Report(); r.OK || len(r.Attention) != 1 || r.Attention[0].Level != "bad" || !strings.Contains(r.Attention[0].Fix, "INFLUXDB_TOKEN") {
+		t.Errorf("the report of a refused token: %+v", r)
+	}
 	if _, err := s.Write(ctx, l); err != nil || s.Fault() != nil {
 		t.Errorf("a stored write: %v, fault %v", err, s.Fault())
 	}

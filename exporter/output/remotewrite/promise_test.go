@@ -18,6 +18,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/deadletter"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 )
 
 // fleetBatch is 10 messages of each of devices devices, a second apart
@@ -59,19 +60,19 @@ func TestOneLateSampleCostsOnlyItself(t *testing.T) {
 			start := time.Now().Add(-time.Hour).Truncate(time.Second)
 			// Device 7 reported at start+20 s already.
 			first := fmt.Sprintf(`[{"ident":"dev-007","timestamp":%d,"position.speed":1}]`, start.Add(20*time.Second).Unix())
-			if _, err := p.Process(context.Background(), "http", []byte(first), time.Now()); err != nil {
+			if _, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(first), time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			msgs := fleetBatch(100, start.Add(30*time.Second))
 			late := fmt.Sprintf(`{"ident":"dev-007","timestamp":%d,"position.speed":99}`, start.Unix())
 			msgs = append(msgs[:500], append([]string{late}, msgs[500:]...)...)
 			rc.requests = 0
-			res, err := p.Process(context.Background(), "http", body(msgs), time.Now())
+			res, err := p.Process(context.Background(), pipeline.SourceHTTP, body(msgs), time.Now())
 			if err != nil {
 				t.Fatalf("the batch was not stored: %v", err)
 			}
 			// The late message's speed and last-message samples.
-			if res.SamplesRefused != 2 || res.Samples != 2100 {
+			if res.Of("remote_write").Refused != 2 || res.Of("remote_write").Stored != 2100 {
 				t.Errorf("answer %+v: want 2 samples refused, 2,100 stored", res)
 			}
 			for d := range 100 {
@@ -102,7 +103,7 @@ func TestOneLateSampleCostsOnlyItself(t *testing.T) {
 			if got := testutil.ToFloat64(mustCounter(t, reg, "flespi_exporter_remote_write_samples_refused_total")); got != 2 {
 				t.Errorf("refused counter %v", got)
 			}
-			if !strings.Contains(res.String(), "remote write: 2100 samples, 2 refused") {
+			if !strings.Contains(res.String(), "remote_write: 2100 samples, 2 dead-lettered") {
 				t.Errorf("the answer does not say what remote write refused: %s", res)
 			}
 		})
@@ -124,7 +125,7 @@ func TestSlowReceiver(t *testing.T) {
 	msgs := fleetBatch(30, time.Now().Add(-time.Hour)) // 300 messages: 600 samples and 30 received
 	sends := 0
 	for ; sends < 3; sends++ {
-		if _, err := p.Process(context.Background(), "http", body(msgs), time.Now()); err == nil {
+		if _, err := p.Process(context.Background(), pipeline.SourceHTTP, body(msgs), time.Now()); err == nil {
 			break
 		}
 	}
@@ -185,7 +186,7 @@ func TestRedirects(t *testing.T) {
 	batch, _ := track(time.Now())
 
 	redirect.code, redirect.to = http.StatusTemporaryRedirect, other.URL+"/api/v1/write"
-	_, err := p.Process(context.Background(), "http", batch, time.Now())
+	_, err := p.Process(context.Background(), pipeline.SourceHTTP, batch, time.Now())
 	if err == nil || !strings.Contains(err.Error(), "another host") || !strings.Contains(err.Error(), "remote_write.url") {
 		t.Errorf("a 307 to another host: %v", err)
 	}
@@ -196,12 +197,12 @@ func TestRedirects(t *testing.T) {
 	mu.Unlock()
 
 	redirect.code, redirect.to = http.StatusFound, "/moved"
-	if _, err := p.Process(context.Background(), "http", batch, time.Now()); err == nil {
+	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, batch, time.Now()); err == nil {
 		t.Error("a 302 (the write turned into a GET) was taken for stored")
 	}
 
 	redirect.code, redirect.to = http.StatusTemporaryRedirect, "/moved"
-	if _, err := p.Process(context.Background(), "http", batch, time.Now()); err != nil {
+	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, batch, time.Now()); err != nil {
 		t.Fatalf("a 307 on the same host: %v", err)
 	}
 	if got := rc.headers.Get("Authorization"); got != "Bearer rw-secret" {
@@ -221,7 +222,7 @@ func TestSameTimeLastWins(t *testing.T) {
 	p, _, _ := pipe(t, srv.URL)
 	at := time.Now().Add(-time.Minute).Unix()
 	batch := fmt.Sprintf(`[{"ident":"twice","timestamp":%d,"position.speed":36},{"ident":"twice","timestamp":%d,"position.speed":72}]`, at, at)
-	if _, err := p.Process(context.Background(), "http", []byte(batch), time.Now()); err != nil {
+	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(batch), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	got := rc.series["__name__=flespi_position_speed_meters_per_second,ident=twice"]
@@ -239,11 +240,11 @@ func TestReplayDeadLetters(t *testing.T) {
 	defer srv.Close()
 	p, deadPath, _ := pipe(t, srv.URL)
 	now := time.Now().Truncate(time.Second)
-	if _, err := p.Process(context.Background(), "http", []byte(fmt.Sprintf(`[{"ident":"a","timestamp":%d,"position.speed":36}]`, now.Unix())), now); err != nil {
+	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(fmt.Sprintf(`[{"ident":"a","timestamp":%d,"position.speed":36}]`, now.Unix())), now); err != nil {
 		t.Fatal(err)
 	}
 	late := fmt.Sprintf(`[{"ident":"a","timestamp":%d,"position.speed":72},{"ident":"a","timestamp":%d,"position.speed":108}]`, now.Add(-2*time.Minute).Unix(), now.Add(-time.Minute).Unix())
-	if res, err := p.Process(context.Background(), "http", []byte(late), now); err != nil || res.SamplesRefused != 4 {
+	if res, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(late), now); err != nil || res.Of("remote_write").Refused != 4 {
 		t.Fatalf("%+v %v", res, err)
 	}
 	data, _ := os.ReadFile(deadPath)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
@@ -34,17 +35,25 @@ import (
 
 // Writer is the remote write output.
 type Writer struct {
-	sender  *sender
-	batch   int
-	devices func() (last, received *mapping.Gauge) // the device gauges' names
-	log     *slog.Logger
-	sent    prometheus.Counter
-	refused prometheus.Counter
-	failed  prometheus.Counter
-	reqs    prometheus.Counter
-	deadMu  sync.Mutex
-	dead    *appendfile.Log // refused samples; nil: only counted and logged
-	done    *doneSet        // what the receiver has of batches that failed
+	sender   *sender
+	batch    int
+	devices  func() (last, received *mapping.Gauge) // the device gauges' names
+	log      *slog.Logger
+	sent     prometheus.Counter
+	refused  prometheus.Counter
+	failed   prometheus.Counter
+	reqs     prometheus.Counter
+	deadMu   sync.Mutex
+	dead     *appendfile.Log // refused samples; nil: only counted and logged
+	done     *doneSet        // what the receiver has of batches that failed
+	url      string
+	deadPath string
+
+	mu        sync.Mutex // guards the state below, for the status page
+	lastWrite time.Time
+	lastError string
+	errorTime time.Time
+	refusedN  int64
 }
 
 // New returns the output for cfg; devices names the device gauges (the
@@ -55,20 +64,18 @@ func New(cfg config.RemoteWrite, devices func() (last, received *mapping.Gauge),
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{sender: snd, batch: cfg.BatchSize, devices: devices, log: log, done: newDoneSet(doneSeries),
-		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_samples_total",
+	f := promauto.With(reg)
+	w := &Writer{sender: snd, batch: cfg.BatchSize, devices: devices, log: log, done: newDoneSet(doneSeries), url: cfg.URL, deadPath: deadLetters,
+		sent: f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_samples_total",
 			Help: "Samples the remote write receiver took, each once."}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_samples_refused_total",
+		refused: f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_samples_refused_total",
 			Help: "Samples the remote write receiver refused for good (out of order beyond its window, too old, invalid): kept in the remote write dead-letter file, not sent again."}),
-		failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_failures_total",
+		failed: f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_failures_total",
 			Help: "Batches not stored because the remote write receiver failed (5xx, 429, unreachable, a setting it refuses) after retries: answered 503, sent again by flespi."}),
-		reqs: prometheus.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_requests_total",
+		reqs: f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_requests_total",
 			Help: "Write requests sent to the remote write receiver, tries and the halves of refused requests included."}),
 	}
 	snd.sent = w.reqs
-	if reg != nil {
-		reg.MustRegister(w.sent, w.refused, w.failed, w.reqs)
-	}
 	if deadLetters != "" {
 		// Bounded like InfluxDB's: 64 MiB, one old file kept.
 		if w.dead, err = appendfile.Open(deadLetters, 64<<20, 1); err != nil {
@@ -84,6 +91,9 @@ func (w *Writer) Close() {
 		w.dead.Close()
 	}
 }
+
+// Name is the output's name in answers, logs and metrics.
+func (w *Writer) Name() string { return "remote_write" }
 
 // NewPart returns the Writer's part of a pipeline batch.
 func (w *Writer) NewPart() pipeline.Part {
@@ -114,24 +124,60 @@ func StoreTime(cfg config.RemoteWrite) time.Duration {
 func (w *Writer) Store(ctx context.Context, p pipeline.Part) (pipeline.Stored, error) {
 	pt := p.(*part)
 	if len(pt.order) == 0 {
-		return pipeline.Stored{}, nil
+		return pipeline.Stored{Unit: "samples"}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, batchTries*w.sender.timeout)
 	defer cancel()
-	var st pipeline.Stored
+	st := pipeline.Stored{Unit: "samples"}
 	var buf []byte
 	reqs := pt.requests(w.batch, w.done.filter(pt.received.Name))
 	for i, req := range reqs {
 		taken, dead, err := w.send(ctx, req, &buf)
-		st.Samples += taken
-		st.SamplesRefused += dead
+		st.Stored += taken
+		st.Refused += dead
 		if err != nil {
 			w.failed.Inc()
 			w.done.add(reqs[:i], pt.received.Name)
+			w.note(err)
 			return st, fmt.Errorf("remote write failed: %w", err)
 		}
 	}
+	w.note(nil)
 	return st, nil
+}
+
+// note keeps the outcome of a batch for the status page.
+func (w *Writer) note(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.lastError, w.errorTime = err.Error(), time.Now()
+		return
+	}
+	w.lastWrite = time.Now()
+}
+
+// Report is the output's section of the status page, and what of it
+// needs the operator.
+func (w *Writer) Report() pipeline.Report {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	failing := w.lastError != "" && w.errorTime.After(w.lastWrite)
+	last := "never"
+	if !w.lastWrite.IsZero() {
+		last = w.lastWrite.UTC().Format(time.RFC3339)
+	}
+	r := pipeline.Report{Output: w.Name(), OK: !failing, Facts: []string{w.url, "last write " + last}}
+	if failing {
+		r.Attention = append(r.Attention, pipeline.Attention{Level: "bad", What: "the remote write receiver is failing: " + w.lastError,
+			Fix: "batches are not acknowledged until it takes them (flespi and the MQTT broker keep them); check remote_write.url and the receiver"})
+	}
+	if w.refusedN > 0 {
+		r.Attention = append(r.Attention, pipeline.Attention{Level: "warn",
+			What: fmt.Sprintf("%d samples were refused by the remote write receiver and kept as dead letters", w.refusedN),
+			Fix:  "widen the receiver's out-of-order window (or fix what it refused), move " + w.deadPath + " aside and replay the moved file with flespi-exporter import"})
+	}
+	return r
 }
 
 // send sends one request and settles a refusal of it.
@@ -150,6 +196,9 @@ func (w *Writer) send(ctx context.Context, req *writeRequest, buf *[]byte) (take
 	w.sent.Add(float64(taken))
 	if dead > 0 {
 		w.refused.Add(float64(dead))
+		w.mu.Lock()
+		w.refusedN += int64(dead)
+		w.mu.Unlock()
 		w.log.Warn("the remote write receiver refused samples for good (out of order beyond its window, too old, or invalid); kept in the remote write dead-letter file, not sent again; the other samples of the request are stored",
 			"refused", dead, "stored", taken, "answer", r.Error())
 	}

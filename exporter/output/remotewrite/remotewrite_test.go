@@ -164,7 +164,7 @@ func pipe(t *testing.T, url string, change ...func(*config.RemoteWrite)) (*pipel
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Close)
-	p = pipeline.New(cfg.Mapping, []pipeline.Output{w}, reg, slog.New(slog.DiscardHandler))
+	p = pipeline.Must(pipeline.New(cfg.Mapping, []pipeline.Output{w}, reg, slog.New(slog.DiscardHandler)))
 	return p, dead, reg
 }
 
@@ -193,7 +193,7 @@ func TestBufferedTrackWithItsTimes(t *testing.T) {
 	p, _, reg := pipe(t, srv.URL)
 	body, times := track(time.Now())
 	received := time.Now()
-	if _, err := p.Process(context.Background(), "http", body, received); err != nil {
+	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, body, received); err != nil {
 		t.Fatal(err)
 	}
 	speed := rc.series["__name__=flespi_position_speed_meters_per_second,ident=truck"]
@@ -227,17 +227,17 @@ func TestReceiverFailures(t *testing.T) {
 	p, deadPath, reg := pipe(t, srv.URL)
 	body, _ := track(time.Now())
 	rc.script = []int{503}
-	if _, err := p.Process(context.Background(), "http", body, time.Now()); err != nil {
+	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, body, time.Now()); err != nil {
 		t.Errorf("a 503 then success: %v", err)
 	}
 	rc.script = []int{400}
-	res, err := p.Process(context.Background(), "http", body, time.Now())
+	res, err := p.Process(context.Background(), pipeline.SourceHTTP, body, time.Now())
 	if err != nil {
 		t.Errorf("a 400: %v", err)
 	}
 	// The first half taken whole, the refusal lies in the second: halved
 	// down to its last sample without sending it whole.
-	if got := testutil.ToFloat64(mustCounter(t, reg, "flespi_exporter_remote_write_samples_refused_total")); got != 1 || res.SamplesRefused != 1 || res.Samples != 120 {
+	if got := testutil.ToFloat64(mustCounter(t, reg, "flespi_exporter_remote_write_samples_refused_total")); got != 1 || res.Of("remote_write").Refused != 1 || res.Of("remote_write").Stored != 120 {
 		t.Errorf("refused %v (answer %+v), want 1 of the 121 samples", got, res)
 	}
 	dead, _ := os.ReadFile(deadPath)
@@ -245,11 +245,11 @@ func TestReceiverFailures(t *testing.T) {
 		t.Errorf("dead letters (%d lines, want 1):\n%.600s", n, dead)
 	}
 	rc.script = []int{404} // a wrong URL: the batch waits for the fix, nothing is counted refused
-	if _, err := p.Process(context.Background(), "http", body, time.Now()); err == nil || !strings.Contains(err.Error(), "remote_write.url") {
+	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, body, time.Now()); err == nil || !strings.Contains(err.Error(), "remote_write.url") {
 		t.Errorf("a 404: %v", err)
 	}
 	rc.script = []int{503, 503, 503}
-	_, err = p.Process(context.Background(), "http", body, time.Now())
+	_, err = p.Process(context.Background(), pipeline.SourceHTTP, body, time.Now())
 	var nse *pipeline.NotStoredError
 	if err == nil || !strings.Contains(err.Error(), "remote write failed") || !asNotStored(err, &nse) {
 		t.Errorf("a receiver failing: %v", err)
@@ -329,9 +329,9 @@ func TestProtocol2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p = pipeline.New(cfg.Mapping, []pipeline.Output{w}, nil, slog.New(slog.DiscardHandler))
+	p = pipeline.Must(pipeline.New(cfg.Mapping, []pipeline.Output{w}, nil, slog.New(slog.DiscardHandler)))
 	body, times := track(time.Now())
-	if _, err := p.Process(context.Background(), "http", body, time.Now()); err != nil {
+	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, body, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	speed := got["__name__=flespi_position_speed_meters_per_second,ident=truck"]
@@ -339,7 +339,7 @@ func TestProtocol2(t *testing.T) {
 		t.Errorf("speed over 2.0: %v", speed)
 	}
 	speaks2 = false
-	if _, err := p.Process(context.Background(), "http", body, time.Now()); err == nil {
+	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, body, time.Now()); err == nil {
 		t.Error("a receiver of 1.0 only stored a 2.0 batch")
 	}
 }

@@ -487,7 +487,7 @@ func (p *flespiPages) store(ctx context.Context, pg page) error {
 		body.Write(m)
 	}
 	body.WriteByte(']')
-	b := p.pipe.Begin("import", time.Now())
+	b := p.pipe.Begin(pipeline.SourceImport, time.Now())
 	defer b.Release()
 	if err := b.Add(body.Bytes()); err != nil {
 		return err

@@ -46,7 +46,7 @@ func importWith(t *testing.T, ctx context.Context, cfg *config.Loaded, opts Opti
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	pipe := pipeline.New(cfg.Mapping, []pipeline.Output{sink}, nil, slog.New(slog.DiscardHandler))
+	pipe := pipeline.Must(pipeline.New(cfg.Mapping, []pipeline.Output{sink}, nil, slog.New(slog.DiscardHandler)))
 	var out bytes.Buffer
 	opts.Progress, opts.Log = &out, slog.New(slog.DiscardHandler)
 	sum, err := Import(ctx, pipe, cfg, opts)

@@ -69,17 +69,27 @@ func (r *Request) Options(progress io.Writer, log *slog.Logger) Options {
 type Summary struct {
 	Messages        int // read, resumed ones included
 	Resumed         int // skipped because an earlier run had imported them
-	Points          int
 	SkippedMessages int // without ident or time
 	SkippedValues   int
-	DeadLettered    int
 	Unreadable      int // lines of dead-letter files that are not entries
 	Unmapped        int // values of parameters no rule matches
-	// Samples the remote write receiver took of the messages, and refused.
-	Samples, SamplesRefused int
+	// Outputs is what each store did, by its name, in its unit.
+	Outputs map[string]pipeline.Stored
 	// Replayed are the samples of remote write dead letters the receiver
 	// took; ReplayRefused it refused again.
 	Replayed, ReplayRefused int
+}
+
+// add counts what the stores did with a chunk.
+func (s *Summary) add(outputs []pipeline.OutputResult) {
+	if s.Outputs == nil {
+		s.Outputs = map[string]pipeline.Stored{}
+	}
+	for _, o := range outputs {
+		t := s.Outputs[o.Output]
+		t.Unit, t.Stored, t.Refused = o.Unit, t.Stored+o.Stored.Stored, t.Refused+o.Refused
+		s.Outputs[o.Output] = t
+	}
 }
 
 // storePolicy is how a chunk is tried again while InfluxDB fails: a
@@ -171,7 +181,7 @@ func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file st
 		fmt.Fprintf(opts.Progress, "%s: %d lines are not dead-letter entries (cut short by a crash or a full disk) and are left out: line %s\n",
 			file, len(bad), lineList(bad))
 	}
-	b := pipe.Begin("import", time.Now())
+	b := pipe.Begin(pipeline.SourceImport, time.Now())
 	defer b.Release()
 	total, err := countMessages(b, body)
 	if err != nil {
@@ -251,10 +261,7 @@ func storeChunk(ctx context.Context, b *pipeline.Batch, sum *Summary) error {
 	case err != nil:
 		return fmt.Errorf("after %d attempts: %w (progress is saved: run the same import again to continue)", attempts, err)
 	}
-	sum.Points += res.Points
-	sum.DeadLettered += res.DeadLettered
-	sum.Samples += res.Samples
-	sum.SamplesRefused += res.SamplesRefused
+	sum.add(res.Outputs)
 	sum.SkippedMessages += res.SkippedMessages
 	sum.SkippedValues += res.SkippedValues
 	sum.Unmapped += res.Unmapped

@@ -280,7 +280,7 @@ func (s *Source) fill(ctx context.Context) bool {
 // messages) kept in the rejected file. It gives up, acknowledging nothing,
 // only when ctx ends; the broker then sends them again.
 func (s *Source) store(ctx context.Context, r *received) {
-	b := s.pipe.Begin("mqtt", s.now())
+	b := s.pipe.Begin(pipeline.SourceMQTT, s.now())
 	defer b.Release()
 	decoded := false
 	err := holdPolicy.Do(ctx, func() error {

@@ -216,7 +216,7 @@ func runSource(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*confi
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	pipe := pipeline.New(m, []pipeline.Output{sink}, reg, quiet)
+	pipe := pipeline.Must(pipeline.New(m, []pipeline.Output{sink}, reg, quiet))
 	s, err := New(cfg, pipe, rejectedFile, reg, log)
 	if err != nil {
 		t.Fatal(err)

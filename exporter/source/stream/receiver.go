@@ -132,7 +132,7 @@ func (rc *Receiver) handle(r *http.Request) (string, error) {
 		return "", err
 	}
 	defer func() { <-rc.slots }()
-	res, err := rc.pipe.Process(r.Context(), "http", buf.Bytes(), rc.now())
+	res, err := rc.pipe.Process(r.Context(), pipeline.SourceHTTP, buf.Bytes(), rc.now())
 	var invalid *pipeline.InvalidError
 	var notStored *pipeline.NotStoredError
 	switch {

@@ -237,7 +237,7 @@ func TestSkipsAndChunks(t *testing.T) {
 		`{"ident":"b","timestamp":1717171200,"position.speed":3},{"ident":"c","timestamp":1717171200,"position.speed":4},` +
 		`{"ident":"d","timestamp":1717171200,"position.speed":5},{"ident":"e","timestamp":1717171200,"position.speed":6,"battery.voltage":4}]`)
 	code, answer := post(t, ex.URL+"/flespi", body, nil)
-	if code != 200 || answer != "stored: 7 messages, 5 points, 1 skipped messages, 0 dead-lettered points" {
+	if code != 200 || answer != "stored: 7 messages, 1 skipped messages; influxdb: 5 points, 0 dead-lettered" {
 		t.Fatalf("got %d %q", code, answer)
 	}
 	if n, reqs := len(db.Lines()), db.Requests(); n != 5 || len(reqs) != 2 || reqs[0] != 3 || reqs[1] != 2 {
