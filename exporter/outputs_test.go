@@ -29,8 +29,8 @@ type fakeOutput struct {
 type fakePart struct{ n int }
 
 func (p *fakePart) Add(*message.Message, *mapping.Result, time.Time) { p.n++ }
-func (p *fakePart) Reset()                                          { p.n = 0 }
-func (p *fakePart) Size() int                                       { return 8 }
+func (p *fakePart) Reset()                                           { p.n = 0 }
+func (p *fakePart) Size() int                                        { return 8 }
 
 func (f *fakeOutput) Name() string           { return "fake" }
 func (f *fakeOutput) NewPart() pipeline.Part { return &fakePart{} }
@@ -39,8 +39,12 @@ func (f *fakeOutput) Store(_ context.Context, p pipeline.Part) (pipeline.Stored,
 	f.stored.Add(int64(n))
 	return pipeline.Stored{Unit: "things", Stored: n}, nil
 }
-func (f *fakeOutput) Run(ctx context.Context) { f.running.Store(true); <-ctx.Done(); f.running.Store(false) }
-func (f *fakeOutput) Close()                  { f.closed.Store(true) }
+func (f *fakeOutput) Run(ctx context.Context) {
+	f.running.Store(true)
+	<-ctx.Done()
+	f.running.Store(false)
+}
+func (f *fakeOutput) Close() { f.closed.Store(true) }
 func (f *fakeOutput) Check(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
