@@ -2,6 +2,7 @@ package exporter_test
 
 import (
 	"fmt"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
-	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
@@ -25,7 +25,7 @@ func TestGaugesFromSamples(t *testing.T) {
 # HELP flespi_ble_sensor_temperature_celsius BLE sensor temperature.
 # TYPE flespi_ble_sensor_temperature_celsius gauge
 flespi_ble_sensor_temperature_celsius{device_name="truck-07",ident="352093081234567",sensor="1"} -18.2
-# HELP flespi_device_last_message_timestamp_seconds ` + mapping.HelpLastMessage + `
+# HELP flespi_device_last_message_timestamp_seconds ` + devices.HelpLastMessage + `
 # TYPE flespi_device_last_message_timestamp_seconds gauge
 flespi_device_last_message_timestamp_seconds{ident="605630"} 1.506956075e+09
 flespi_device_last_message_timestamp_seconds{device_name="CB500F",ident="350317172663183"} 1.739471454e+09
@@ -92,10 +92,10 @@ func TestLateMessages(t *testing.T) {
 # HELP flespi_battery_voltage_volts Voltage of the tracker's own battery.
 # TYPE flespi_battery_voltage_volts gauge
 flespi_battery_voltage_volts{ident="a"} 3.9
-# HELP flespi_device_last_message_timestamp_seconds ` + mapping.HelpLastMessage + `
+# HELP flespi_device_last_message_timestamp_seconds ` + devices.HelpLastMessage + `
 # TYPE flespi_device_last_message_timestamp_seconds gauge
 flespi_device_last_message_timestamp_seconds{ident="a"} 1.7171713e+09
-# HELP flespi_device_last_received_timestamp_seconds ` + mapping.HelpLastReceived + `
+# HELP flespi_device_last_received_timestamp_seconds ` + devices.HelpLastReceived + `
 # TYPE flespi_device_last_received_timestamp_seconds gauge
 flespi_device_last_received_timestamp_seconds{ident="a"} 1.7172002400e+09
 `

@@ -259,7 +259,7 @@ func (m *Mapping) applyParam(msg *message.Message, i int, t *target, r *Result) 
 		if v == &aside { // a second value for the key replaces the first
 			f.Value = aside
 		}
-		f.Key, f.escaped = t.field, t.fieldLP
+		f.Key, f.Plain = t.field, t.plain
 	case !ru.influx || r.NoPoints:
 	case ru.tag != "":
 		if s := v.text(); s != "" {
@@ -294,7 +294,7 @@ func (m *Mapping) rawField(p *message.Param, t *target, r *Result) {
 	}
 	if !t.conflict {
 		fd, _ := r.point(m.cfg.Measurement, nil).field(p.Name, !r.repeats)
-		fd.Key, fd.Value, fd.escaped = p.Name, Value{Type: TypeFloat, Float: f}, ""
+		fd.Key, fd.Value, fd.Plain = p.Name, Value{Type: TypeFloat, Float: f}, false
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
@@ -104,7 +106,7 @@ func TestNoPoints(t *testing.T) {
 			}
 			var out []byte
 			for i := range r.Samples {
-				out = r.Samples[i].AppendText(out, r.Tags)
+				out = gauges.AppendSample(out, &r.Samples[i], r.Tags)
 			}
 			s := fmt.Sprintf("%s%v %v", out, r.Skipped, r.Unmapped)
 			if r.NoPoints {
@@ -171,10 +173,10 @@ func TestReusedResult(t *testing.T) {
 	text := func(r *mapping.Result) string {
 		var b []byte
 		for i := range r.Points {
-			b = r.Points[i].AppendLineProtocol(b)
+			b = influx.AppendPoint(b, &r.Points[i])
 		}
 		for i := range r.Samples {
-			b = r.Samples[i].AppendText(b, r.Tags)
+			b = gauges.AppendSample(b, &r.Samples[i], r.Tags)
 		}
 		return string(b)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
 	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
@@ -75,7 +76,7 @@ func BenchmarkMapBatch(b *testing.B) {
 				return err
 			}
 			for i := range r.Points {
-				lp = r.Points[i].AppendLineProtocol(lp)
+				lp = influx.AppendPoint(lp, &r.Points[i])
 			}
 			samples += len(r.Samples)
 			return nil
@@ -122,7 +123,7 @@ func BenchmarkMapWorkload(b *testing.B) {
 				return err
 			}
 			for i := range r.Points {
-				lp = r.Points[i].AppendLineProtocol(lp)
+				lp = influx.AppendPoint(lp, &r.Points[i])
 			}
 			return nil
 		})
@@ -159,7 +160,7 @@ func BenchmarkLineProtocol(b *testing.B) {
 	for b.Loop() {
 		lp = lp[:0]
 		for i := range points {
-			lp = points[i].AppendLineProtocol(lp)
+			lp = influx.AppendPoint(lp, &points[i])
 		}
 	}
 	b.SetBytes(int64(len(lp)))

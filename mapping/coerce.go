@@ -30,7 +30,7 @@ func (ru *rule) coerce(p *message.Param, v *Value) string {
 	if ru.scale == 1 && ru.offset == 0 {
 		if f, ok := p.ShortDecimal(); ok {
 			// The text is the value: no need to format the float again.
-			*v = Value{Type: TypeFloat, Float: f, decimal: bytesview.String(p.Raw)}
+			*v = Value{Type: TypeFloat, Float: f, Literal: bytesview.String(p.Raw)}
 			return ""
 		}
 	}
@@ -42,7 +42,7 @@ func (ru *rule) coerce(p *message.Param, v *Value) string {
 	if p.Kind == message.Number && ru.scale == 1 && ru.offset == 0 && !hasExponent(p.Raw) {
 		// A longer decimal, like a timestamp with microseconds: InfluxDB
 		// reads the text as the same float.
-		v.decimal = bytesview.String(p.Raw)
+		v.Literal = bytesview.String(p.Raw)
 	}
 	return ""
 }
@@ -87,7 +87,7 @@ func (ru *rule) integer(p *message.Param, v *Value) string {
 		if i, ok := parseInt(p.Raw); ok {
 			*v = Value{Type: TypeInteger, Int: i}
 			if i != 0 || len(p.Raw) == 1 { // JSON has no leading zeros; "-0" is 0
-				v.decimal = bytesview.String(p.Raw) // the digits as line protocol writes them
+				v.Literal = bytesview.String(p.Raw) // the digits as line protocol writes them
 			}
 			return ""
 		}

@@ -5,15 +5,10 @@ import (
 	"time"
 )
 
-// The help texts of the device gauges.
-const (
-	HelpLastMessage  = "Device time of the newest message of the device, in Unix seconds: time() minus it is how long the device has been silent."
-	HelpLastReceived = "When the device last uploaded, in Unix seconds: when flespi received its newest message (server.timestamp), or the exporter did without it (late buffered messages count too)."
-	HelpSilentAfter  = "After how long without a message the device counts as silent, in seconds: its usual gap between uploads in the state of its newest message (moving or parked) times silence.factor, within silence.floor and silence.max, or what [[silence.device]] sets. The FlespiDeviceSilent alert compares time() minus the last-received gauge with it."
-)
-
 // deviceGauges are the gauges that every stored message of a device
-// updates, whatever the rules say; see DeviceGauges.
+// updates, whatever the rules say; see DeviceGauges. Their names are the
+// rule language's (no rule may take them); the device registry, which
+// serves them, has their help.
 type deviceGauges struct {
 	last, received, silentAfter *Gauge
 }
@@ -24,9 +19,9 @@ func newDeviceGauges(cfg Config) deviceGauges {
 		ttl = 0
 	}
 	return deviceGauges{
-		last:        &Gauge{Name: cfg.Namespace + "_device_last_message_timestamp_seconds", Help: HelpLastMessage, TTL: ttl},
-		received:    &Gauge{Name: cfg.Namespace + "_device_last_received_timestamp_seconds", Help: HelpLastReceived, TTL: ttl},
-		silentAfter: &Gauge{Name: cfg.Namespace + "_device_silent_after_seconds", Help: HelpSilentAfter, TTL: ttl},
+		last:        &Gauge{Name: cfg.Namespace + "_device_last_message_timestamp_seconds", TTL: ttl},
+		received:    &Gauge{Name: cfg.Namespace + "_device_last_received_timestamp_seconds", TTL: ttl},
+		silentAfter: &Gauge{Name: cfg.Namespace + "_device_silent_after_seconds", TTL: ttl},
 	}
 }
 

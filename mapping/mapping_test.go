@@ -9,6 +9,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
@@ -49,10 +51,10 @@ func mapText(t testing.TB, m *mapping.Mapping, body string) string {
 			return nil
 		}
 		for i := range r.Points {
-			b = r.Points[i].AppendLineProtocol(b)
+			b = influx.AppendPoint(b, &r.Points[i])
 		}
 		for i := range r.Samples {
-			b = r.Samples[i].AppendText(b, r.Tags)
+			b = gauges.AppendSample(b, &r.Samples[i], r.Tags)
 		}
 		for _, s := range r.Skipped {
 			b = fmt.Appendf(b, "skipped %s: %s\n", s.Param, s.Reason)

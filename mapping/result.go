@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -109,8 +110,21 @@ type Tag struct{ Key, Value string }
 type Field struct {
 	Key   string
 	Value Value
+	// Plain says that Key needs no escaping in any wire format (PlainName),
+	// known when the rule was compiled: an encoder writes it as it is.
+	Plain bool
+}
 
-	escaped string // ",key=": Key escaped for line protocol, when known ahead
+// PlainName reports whether s is made of ASCII letters, digits, '.', '_'
+// and '-' alone: a name no wire format escapes.
+func PlainName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Value is a typed field value; Type says which member holds it.
@@ -124,12 +138,12 @@ type Value struct {
 	// copy it (strings.Clone) to keep it.
 	Str string
 
-	// decimal is a float or integer as the message wrote it, when that is
-	// the value exactly as line protocol writes it (no scale, no offset, no
-	// exponent): line protocol takes it as it is, which saves formatting
-	// the number again. It points into the message, like Param.Raw, and is
-	// only read while the Result is.
-	decimal string
+	// Literal is a float or integer as the message wrote it, when that is
+	// its exact value written plainly (no scale, no offset, no exponent): an
+	// encoder takes it as it is, which saves formatting the number again.
+	// It points into the message, like Param.Raw, and is only read while
+	// the Result is.
+	Literal string
 }
 
 // Sample is the value of one gauge series. Its labels are the message's
@@ -171,9 +185,9 @@ type paramTag struct {
 func (v *Value) text() string {
 	switch v.Type {
 	case TypeFloat:
-		return formatFloat(v.Float)
+		return strconv.FormatFloat(v.Float, 'f', -1, 64)
 	case TypeInteger:
-		return formatInt(v.Int)
+		return strconv.FormatInt(v.Int, 10)
 	case TypeBoolean:
 		if v.Bool {
 			return "true"

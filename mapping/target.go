@@ -29,9 +29,9 @@ type target struct {
 	role
 	rule     *rule // nil: no rule matched
 	field    string
-	fieldLP  string // ",field=", the field escaped for line protocol
-	ownName  bool   // field is the parameter's name
-	conflict bool   // the field name has another type elsewhere
+	plain    bool // field is a plain name: no wire format escapes it
+	ownName  bool // field is the parameter's name
+	conflict bool // the field name has another type elsewhere
 	tags     []Tag
 	gauge    *Gauge // nil for none
 	reserved bool   // the gauge would have a name of the exporter's own
@@ -63,7 +63,7 @@ var tooLong = &target{tooLong: true, role: role{timeIndex: -1, tagIndex: -1}}
 // size is roughly the memory a cache entry of t under name holds.
 func (t *target) size(name string) int {
 	n := 2*len(name) + 160 // the key, the target, the map's own
-	n += len(t.field) + len(t.fieldLP)
+	n += len(t.field)
 	for _, tg := range t.tags {
 		n += len(tg.Key) + len(tg.Value) + 32
 	}
@@ -123,7 +123,7 @@ func (m *Mapping) ruleTarget(name string, ro role) *target {
 		expand := func(tmpl string) string { return string(ru.re.ExpandString(nil, tmpl, name, idx)) }
 		if ru.influx && ru.tag == "" {
 			t.field = expand(ru.field)
-			t.fieldLP = "," + string(appendFieldKey(nil, t.field)) + "="
+			t.plain = PlainName(t.field)
 			t.ownName = t.field == name
 			t.conflict = m.conflicts(ru.measurement, t.field, ru.typ)
 			for _, p := range ru.tags {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
@@ -78,10 +80,10 @@ func (d *mapDump) message(msg *message.Message) error {
 	fmt.Fprintf(d.w, "# message %d: ident %s, time %s\n", d.n, r.Ident, r.Time.Format(time.RFC3339Nano))
 	d.buf = d.buf[:0]
 	for i := range r.Points {
-		d.buf = r.Points[i].AppendLineProtocol(d.buf)
+		d.buf = influx.AppendPoint(d.buf, &r.Points[i])
 	}
 	for i := range r.Samples {
-		d.buf = r.Samples[i].AppendText(d.buf, r.Tags)
+		d.buf = gauges.AppendSample(d.buf, &r.Samples[i], r.Tags)
 	}
 	d.w.Write(d.buf)
 	for _, s := range r.Skipped {

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
@@ -364,7 +365,7 @@ func encodeLines(c *tb.Command, batches [][]byte) [][]byte {
 				return err
 			}
 			for j := range res.Points {
-				out[i] = res.Points[j].AppendLineProtocol(out[i])
+				out[i] = influx.AppendPoint(out[i], &res.Points[j])
 			}
 			return nil
 		})

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -244,8 +245,15 @@ func (r *Registry) snapshots(withSilence bool) []snapshot {
 	return out
 }
 
+// The help texts of the device gauges.
+const (
+	HelpLastMessage  = "Device time of the newest message of the device, in Unix seconds: time() minus it is how long the device has been silent."
+	HelpLastReceived = "When the device last uploaded, in Unix seconds: when flespi received its newest message (server.timestamp), or the exporter did without it (late buffered messages count too)."
+	HelpSilentAfter  = "After how long without a message the device counts as silent, in seconds: its usual gap between uploads in the state of its newest message (moving or parked) times silence.factor, within silence.floor and silence.max, or what [[silence.device]] sets. The FlespiDeviceSilent alert compares time() minus the last-received gauge with it."
+)
+
 // WriteText writes the device gauges of every registered device in the
-// Prometheus text format, with the names and help of m's device gauges.
+// Prometheus text format, with the names of m's device gauges.
 // They carry no TTL: a silent device stays, and ages.
 func (r *Registry) WriteText(w io.Writer, m *mapping.Mapping) error {
 	devs := r.snapshots(true)
@@ -253,11 +261,12 @@ func (r *Registry) WriteText(w io.Writer, m *mapping.Mapping) error {
 	silentAfter := m.SilenceGauge()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
+	help := map[*mapping.Gauge]string{last: HelpLastMessage, received: HelpLastReceived, silentAfter: HelpSilentAfter}
 	for _, g := range []*mapping.Gauge{last, received, silentAfter} {
 		line = append(line[:0], "# HELP "...)
 		line = append(line, g.Name...)
 		line = append(line, ' ')
-		line = mapping.AppendHelp(line, g.Help)
+		line = gauges.AppendHelp(line, help[g])
 		line = append(line, "\n# TYPE "+g.Name+" gauge\n"...)
 		for i := range devs {
 			var v float64
@@ -269,7 +278,7 @@ func (r *Registry) WriteText(w io.Writer, m *mapping.Mapping) error {
 			default:
 				v = devs[i].silentAfter.Seconds()
 			}
-			line = mapping.AppendSeries(line, g.Name, devs[i].labels, nil, v)
+			line = gauges.AppendSeries(line, g.Name, devs[i].labels, nil, v)
 			if len(line) > 32<<10 {
 				if _, err := bw.Write(line); err != nil {
 					return err

@@ -330,12 +330,12 @@ func (g *Store) WriteText(w io.Writer) error {
 		line = append(line[:0], "# HELP "...)
 		line = append(line, f.name...)
 		line = append(line, ' ')
-		line = mapping.AppendHelp(line, f.help)
+		line = AppendHelp(line, f.help)
 		line = append(line, "\n# TYPE "...)
 		line = append(line, f.name...)
 		line = append(line, " gauge\n"...)
 		for _, s := range byFamily[f] {
-			line = mapping.AppendSeries(line, f.name, s.device, s.labels, s.value)
+			line = AppendSeries(line, f.name, s.device, s.labels, s.value)
 		}
 		if _, err := bw.Write(line); err != nil {
 			return err

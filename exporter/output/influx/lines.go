@@ -61,7 +61,7 @@ func (l *Lines) Add(msg *message.Message, r *mapping.Result, _ time.Time) {
 	}
 	l.AddMessage(msg.Raw)
 	for i := range r.Points {
-		l.Text = r.Points[i].AppendLineProtocol(l.Text)
+		l.Text = AppendPoint(l.Text, &r.Points[i])
 		l.EndLine()
 	}
 }

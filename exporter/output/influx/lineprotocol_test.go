@@ -1,10 +1,9 @@
-package mapping_test
+package influx_test
 
 import (
 	"bytes"
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,9 +11,8 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	lp "github.com/influxdata/line-protocol"
 
-	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
-	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
 // TestLineProtocolMatchesClient encodes awkward points with our encoder and
@@ -46,7 +44,7 @@ func TestLineProtocolMatchesClient(t *testing.T) {
 		for _, tg := range p.Tags {
 			tags[tg.Key] = tg.Value
 		}
-		got := string(p.AppendLineProtocol(nil))
+		got := string(influx.AppendPoint(nil, &p))
 		want := clientLine(t, write.NewPoint(name, tags, fields, at))
 		// The client sorts fields by key; compare field sets.
 		if sortFields(got) != sortFields(want) {
@@ -121,69 +119,6 @@ func splitUnescaped(s string, sep byte) []string {
 }
 
 // defaultMapping compiles the rules of the repository's config.toml.
-func defaultMapping(t testing.TB) *mapping.Mapping {
-	t.Helper()
-	cfg, err := config.Load("../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Mapping
-}
-
-var (
-	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-)
-
-// FuzzApply maps arbitrary bodies with the default rules and checks what
-// every output relies on: one line per point, valid metric and label names,
-// finite gauge values, at least one field per point.
-func FuzzApply(f *testing.F) {
-	f.Add([]byte(sampleBody(f)))
-	f.Add([]byte(`{"ident":"a b","timestamp":"1.5","ble.sensor.temperature.x y":"7","ain#2":1e308,"x.status":"on"}`))
-	f.Add([]byte(`[{"ident":"\n","gsm.mcc":"25\"7","can.a.b.temperature":-1e-9,"accumulator.ü":3}]`))
-	m := defaultMapping(f)
-	d := message.NewDecoder()
-	var r mapping.Result
-	f.Fuzz(func(t *testing.T, body []byte) {
-		_ = d.Decode(body, func(msg *message.Message) error {
-			if m.Apply(msg, received, &r) != nil {
-				return nil
-			}
-			for i := range r.Points {
-				checkPoint(t, &r.Points[i])
-			}
-			for _, s := range r.Samples {
-				checkSample(t, s)
-			}
-			return nil
-		})
-	})
-}
-
-func checkPoint(t *testing.T, p *mapping.Point) {
-	line := string(p.AppendLineProtocol(nil))
-	if len(p.Fields) == 0 || strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
-		t.Errorf("bad point line %q", line)
-	}
-	for _, f := range p.Fields {
-		if f.Value.Type == mapping.TypeFloat && (math.IsNaN(f.Value.Float) || math.IsInf(f.Value.Float, 0)) {
-			t.Errorf("non-finite field %s in %q", f.Key, line)
-		}
-	}
-}
-
-func checkSample(t *testing.T, s mapping.Sample) {
-	if !metricName.MatchString(s.Name) || math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
-		t.Errorf("bad sample %s = %v", s.Name, s.Value)
-	}
-	for _, l := range s.Labels {
-		if !labelName.MatchString(l.Name) || l.Value == "" {
-			t.Errorf("bad label %q=%q on %s", l.Name, l.Value, s.Name)
-		}
-	}
-}
-
 // TestNamesWithBackslashes: what the client's encoder cannot write.
 // InfluxDB refuses a name ending in a backslash (it escapes the separator
 // after it) and a field key with a backslash before an escaped byte; the
@@ -206,7 +141,7 @@ func TestNamesWithBackslashes(t *testing.T) {
 	} {
 		p := mapping.Point{Measurement: "m", Tags: []mapping.Tag{{Key: "ident", Value: c.ident}},
 			Fields: []mapping.Field{{Key: c.field, Value: mapping.Value{Type: mapping.TypeFloat, Float: 1}}}, Time: at}
-		if got := string(p.AppendLineProtocol(nil)); got != c.want {
+		if got := string(influx.AppendPoint(nil, &p)); got != c.want {
 			t.Errorf("ident %q field %q:\n got  %q\n want %q", c.ident, c.field, got, c.want)
 		}
 	}

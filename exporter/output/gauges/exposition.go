@@ -1,10 +1,14 @@
-package mapping
+package gauges
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
 
 // The Prometheus text format (version 0.0.4) as /metrics and the map
 // command write it. This is the one writer of label and help text in the
-// module: the gauge store and Sample.AppendText both use it.
+// module: the gauge store, the device registry and the map command use it.
 
 var (
 	// Label values escape only these three.
@@ -21,12 +25,12 @@ func AppendHelp(b []byte, help string) []byte {
 // AppendSeries appends one sample line, name{labels} value, without a
 // timestamp. The labels are device's and own's merged in name order; both
 // lists must be sorted by name.
-func AppendSeries(b []byte, name string, device, own []Label, value float64) []byte {
+func AppendSeries(b []byte, name string, device, own []mapping.Label, value float64) []byte {
 	b = append(b, name...)
 	b = append(b, '{')
 	i, j := 0, 0
 	for i < len(device) || j < len(own) {
-		var l *Label
+		var l *mapping.Label
 		if j == len(own) || (i < len(device) && device[i].Name < own[j].Name) {
 			l = &device[i]
 			i++
@@ -47,13 +51,31 @@ func AppendSeries(b []byte, name string, device, own []Label, value float64) []b
 	return append(b, '\n')
 }
 
-// AppendText appends the sample as a line of the Prometheus text format, as
-// /metrics shows it, with tags, the message's tags (Result.Tags), as labels
-// besides its own.
-func (s *Sample) AppendText(b []byte, tags []Tag) []byte {
-	device := make([]Label, len(tags))
+// AppendSample appends the sample as a line of the Prometheus text
+// format, as /metrics shows it, with tags, the message's tags
+// (Result.Tags), as labels besides its own.
+func AppendSample(b []byte, s *mapping.Sample, tags []mapping.Tag) []byte {
+	device := make([]mapping.Label, len(tags))
 	for i, t := range tags {
-		device[i] = Label{Name: t.Key, Value: t.Value}
+		device[i] = mapping.Label{Name: t.Key, Value: t.Value}
 	}
 	return AppendSeries(b, s.Name, device, s.Labels, s.Value)
+}
+
+// escapes maps a byte to the letter written after the backslash that
+// escapes it; 0 means the byte is written as it is.
+type escapes [256]byte
+
+// appendEscaped appends s with the bytes that e names escaped; runs of
+// plain bytes are copied whole.
+func appendEscaped(b []byte, s string, e *escapes) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if x := e[s[i]]; x != 0 {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', x)
+			start = i + 1
+		}
+	}
+	return append(b, s[start:]...)
 }

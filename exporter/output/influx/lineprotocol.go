@@ -1,17 +1,19 @@
-package mapping
+package influx
 
 import (
 	"strconv"
 	"strings"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
-// AppendLineProtocol appends the point as one line of InfluxDB line protocol,
+// AppendPoint appends the point as one line of InfluxDB line protocol,
 // with a nanosecond timestamp and a trailing newline. Escaping follows the
 // InfluxDB client (influxdata/line-protocol): tabs, newlines, spaces, commas
 // and '=' in names; quotes and backslashes in string fields. Two cases that
 // encoder cannot write are written so that InfluxDB accepts the line and
 // keeps names apart (see appendName and appendFieldKey).
-func (p *Point) AppendLineProtocol(b []byte) []byte {
+func AppendPoint(b []byte, p *mapping.Point) []byte {
 	b = appendName(b, p.Measurement, &measurementEscapes)
 	for _, t := range p.Tags {
 		if t.Value == "" || t.Key == "" {
@@ -25,35 +27,34 @@ func (p *Point) AppendLineProtocol(b []byte) []byte {
 	sep := byte(' ')
 	for i := range p.Fields {
 		f := &p.Fields[i]
-		if f.escaped != "" {
-			b = append(b, f.escaped...) // ",key="
-			b[len(b)-len(f.escaped)] = sep
+		b = append(b, sep)
+		if f.Plain {
+			b = append(b, f.Key...)
 		} else {
-			b = append(b, sep)
 			b = appendFieldKey(b, f.Key)
-			b = append(b, '=')
 		}
+		b = append(b, '=')
 		sep = ','
-		b = f.Value.appendLineProtocol(b)
+		b = appendValue(b, &f.Value)
 	}
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, p.Time.UnixNano(), 10)
 	return append(b, '\n')
 }
 
-func (v *Value) appendLineProtocol(b []byte) []byte {
+func appendValue(b []byte, v *mapping.Value) []byte {
 	switch v.Type {
-	case TypeFloat:
-		if v.decimal != "" {
-			return append(b, v.decimal...)
+	case mapping.TypeFloat:
+		if v.Literal != "" {
+			return append(b, v.Literal...)
 		}
 		return strconv.AppendFloat(b, v.Float, 'f', -1, 64)
-	case TypeInteger:
-		if v.decimal != "" {
-			return append(append(b, v.decimal...), 'i')
+	case mapping.TypeInteger:
+		if v.Literal != "" {
+			return append(append(b, v.Literal...), 'i')
 		}
 		return append(strconv.AppendInt(b, v.Int, 10), 'i')
-	case TypeBoolean:
+	case mapping.TypeBoolean:
 		return strconv.AppendBool(b, v.Bool)
 	}
 	b = append(b, '"')
@@ -138,7 +139,3 @@ func appendFieldKey(b []byte, s string) []byte {
 	}
 	return b
 }
-
-func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-
-func formatInt(i int64) string { return strconv.FormatInt(i, 10) }
