@@ -48,6 +48,7 @@ func main() {
 	memory := flag.Int("memory", 0, "instead of the CPU scenarios, the memory of batches of this many MB: one, then 16 at once")
 	onlyMQTT := flag.Bool("mqtt", false, "only the MQTT scenarios (live, and a backlog after an outage) and the HTTP one they compare with")
 	onlyRemote := flag.Bool("remote-write", false, "only the remote write scenario (into VictoriaMetrics) and the InfluxDB one it compares with")
+	against := flag.String("against", "", "an exporter binary of another revision: compare this tree's with it on the InfluxDB, Prometheus and MQTT paths, runs alternating")
 	flag.Parse()
 
 	c := &tb.Command{}
@@ -78,6 +79,10 @@ func main() {
 	}
 	broker := testmqtt.Start(c, "bench-token")
 	msgs := objects(b, w)
+	if *against != "" {
+		b.compare(*against, w, broker, msgs, *messages, *devices, *batchSize)
+		return
+	}
 	if *onlyMQTT {
 		http, mqtt := b.paired("exporter → InfluxDB, 1 stream(s)", func() result { return b.exporter(w, 1, toInfluxDB) },
 			"exporter ← MQTT (mosquitto), QoS 1", func() result { return b.viaMQTT(broker, msgs) }, cpuOf)
@@ -452,4 +457,34 @@ func report(out io.Writer, rows []result, messages, devices, batch int) {
 			float64(r.messages)/r.wall.Seconds(), cpu, rss, ratio, scrape, series)
 	}
 	tw.Flush()
+}
+
+// compare runs each path with the other revision's binary and this
+// tree's in turn (old, new, old, ...) and reports the ratio of CPU per
+// message, the median of the pairs'.
+func (b *bench) compare(old string, w *workload.Workload, broker *testmqtt.Broker, msgs [][]byte, messages, devices, batchSize int) {
+	with := func(bin string, f func() result) func() result {
+		return func() result {
+			testexporter.UseBinary(bin)
+			defer testexporter.UseBinary(b.bin)
+			return f()
+		}
+	}
+	var rows []result
+	var ratios []string
+	for _, path := range []struct {
+		name string
+		run  func() result
+	}{
+		{"exporter → InfluxDB, 1 stream", func() result { return b.exporter(w, 1, toInfluxDB) }},
+		{"exporter, Prometheus only, 1 stream", func() result { return b.exporter(w, 1, toNone) }},
+		{"exporter ← MQTT (mosquitto), QoS 1", func() result { return b.viaMQTT(broker, msgs) }},
+	} {
+		o, n := b.paired(path.name+" (against)", with(old, path.run), path.name+" (this tree)", with(b.bin, path.run), cpuOf)
+		ratios = append(ratios, fmt.Sprintf("%s: %.3f×", path.name, n.ratio))
+		n.ratio = 0
+		rows = append(rows, o, n)
+	}
+	report(os.Stdout, rows, messages, devices, batchSize)
+	fmt.Printf("\nthis tree over %s, CPU per message (median of %d back-to-back pairs):\n  %s\n", old, b.runs, strings.Join(ratios, "\n  "))
 }

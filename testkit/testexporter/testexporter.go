@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,9 +31,19 @@ func root() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+// override is a binary Binary returns instead of building one: another
+// revision's, for flespi-bench -against.
+var override atomic.Pointer[string]
+
+// UseBinary makes Binary (and so Start) use path; "" builds again.
+func UseBinary(path string) { override.Store(&path) }
+
 // Binary builds cmd/flespi-exporter, once per test binary.
 func Binary(t tb.T) string {
 	t.Helper()
+	if p := override.Load(); p != nil && *p != "" {
+		return *p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "flespi-exporter-bin")
 		if err != nil {
