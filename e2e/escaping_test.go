@@ -9,6 +9,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
 )
 
@@ -19,14 +20,14 @@ import (
 // without it, its last backslash stored as U+FF3C.
 func TestBackslashesInNames(t *testing.T) {
 	db := testinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, func(c *config.Loaded) { c.Config.Mapping.Unmatched = mapping.UnmatchedRaw })
+	ex := testexporter.StartWith(t, db.URL, nil, func(c *config.Loaded) { c.Config.Mapping.Unmatched = mapping.UnmatchedRaw })
 	idents := []string{`\`, `tr\`, `tr`, `a\ b`, `a\,b`, `a\=b`, `c\d`}
 	var msgs []map[string]any
 	for i, id := range idents {
 		msgs = append(msgs, map[string]any{"ident": id, "timestamp": 1717171200 + i, "position.speed": i, `x\ y`: 1, `z\`: 2})
 	}
 	body, _ := json.Marshal(msgs)
-	code, answer := post(t, ex.URL+"/flespi", body, nil)
+	code, answer := testexporter.Post(t, ex.URL+"/flespi", body, nil)
 	if code != 200 || answer != "stored: 7 messages, 0 skipped messages; influxdb: 7 points, 0 dead-lettered" {
 		t.Fatalf("%d %s", code, answer)
 	}

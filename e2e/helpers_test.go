@@ -6,16 +6,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-
-	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
-)
-
-// The short names of this package's tests for testkit/testexporter's helpers.
-var (
-	startExporter = testexporter.StartWith
-	post          = testexporter.Post
-	get           = testexporter.Get
-	samples       = testexporter.Samples
 )
 
 // promtoolCheck runs `promtool check metrics` over an exposition. promtool

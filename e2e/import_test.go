@@ -179,7 +179,7 @@ func TestImportRejectsInvalidFile(t *testing.T) {
 // importing it again stores nothing twice.
 func TestReplayDeadLetters(t *testing.T) {
 	db, ex, deadFile := conflictingInflux(t)
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 || !strings.HasSuffix(answer, " 1 dead-lettered points") {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != 200 || !strings.HasSuffix(answer, " 1 dead-lettered points") {
 		t.Fatalf("%d %s", code, answer)
 	}
 	if s := db.Query(`SELECT "gsm.mcc" FROM flespi WHERE ident = '352093081234567'`); len(s) != 0 {
@@ -213,7 +213,7 @@ func TestReplayDeadLetters(t *testing.T) {
 func TestImportStateFile(t *testing.T) {
 	db := testinflux.Start(t)
 	dump := filepath.Join(t.TempDir(), "dump.json")
-	if err := os.WriteFile(dump, samples(t), 0o444); err != nil {
+	if err := os.WriteFile(dump, testexporter.Samples(t), 0o444); err != nil {
 		t.Fatal(err)
 	}
 	state := filepath.Join(t.TempDir(), "progress.json")
@@ -257,7 +257,7 @@ func TestCheckInflux(t *testing.T) {
 func TestImportWrongDatabase(t *testing.T) {
 	db := testinflux.Start(t)
 	dump := filepath.Join(t.TempDir(), "dump.json")
-	if err := os.WriteFile(dump, samples(t), 0o644); err != nil {
+	if err := os.WriteFile(dump, testexporter.Samples(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := importCmd(t, db, 0, dump)

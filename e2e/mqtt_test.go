@@ -38,7 +38,7 @@ func mqttEnv(b *testmqtt.Broker, db *testinflux.Server, clientID string) map[str
 func sampleObjects(t *testing.T) [][]byte {
 	t.Helper()
 	var msgs []json.RawMessage
-	if err := json.Unmarshal(samples(t), &msgs); err != nil {
+	if err := json.Unmarshal(testexporter.Samples(t), &msgs); err != nil {
 		t.Fatal(err)
 	}
 	var out [][]byte
@@ -99,7 +99,7 @@ func testMQTTToInfluxDB(t *testing.T, start func(*testing.T, string) *testmqtt.B
 		t.Errorf("position.speed = %s", got)
 	}
 	waitFor(t, 5*time.Second, "7 acknowledgements", func() bool { return ex.MetricValue(t, "flespi_exporter_mqtt_messages_acknowledged_total") == 7 })
-	report := get(t, ex.InternalURL+"/api/status")
+	report := testexporter.Get(t, ex.InternalURL+"/api/status")
 	if !strings.Contains(report, `"source": "mqtt"`) {
 		t.Errorf("the status page does not name the source:\n%.400s", report)
 	}
@@ -133,7 +133,7 @@ func TestMQTTOverWebSocket(t *testing.T) {
 
 func status(t *testing.T, url string) int {
 	t.Helper()
-	code, _ := post(t, url, nil, nil)
+	code, _ := testexporter.Post(t, url, nil, nil)
 	return code
 }
 
@@ -278,7 +278,7 @@ func TestMQTTWrongToken(t *testing.T) {
 	env["FLESPI_TOKEN"] = "NotTheToken"
 	ex := testexporter.Start(t, env)
 	waitFor(t, 10*time.Second, "the refusal in the log", func() bool { return strings.Contains(ex.Log(), "the broker refused the token") })
-	code, _ := post(t, "http://"+ex.InternalAddr+"/-/ready", nil, nil)
+	code, _ := testexporter.Post(t, "http://"+ex.InternalAddr+"/-/ready", nil, nil)
 	if code != 503 {
 		t.Errorf("/-/ready with a refused token: %d", code)
 	}

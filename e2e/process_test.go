@@ -43,7 +43,7 @@ func TestStreamWithFaults(t *testing.T) {
 
 	// The samples but the first, which has no timestamp at all.
 	var sampleMsgs []json.RawMessage
-	if err := json.Unmarshal(samples(t), &sampleMsgs); err != nil {
+	if err := json.Unmarshal(testexporter.Samples(t), &sampleMsgs); err != nil {
 		t.Fatal(err)
 	}
 	first, _ := json.Marshal(sampleMsgs[1:])
@@ -133,7 +133,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		answer <- resp.StatusCode
 	}()
-	body := samples(t)
+	body := testexporter.Samples(t)
 	pw.Write(body[:100])
 	time.Sleep(200 * time.Millisecond) // the request is in the handler now
 	if err := ex.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -155,14 +155,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 // TestSIGHUPReload: the binary reloads its rules on SIGHUP.
 func TestSIGHUPReload(t *testing.T) {
-	base, err := os.ReadFile("../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(file, base, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file, base := testexporter.CopyConfig(t)
 	ex := testexporter.StartConfig(t, file, nil)
 	url := "http://" + ex.Addr
 	if err := os.WriteFile(file, append(base, "\n[[rule]]\nmatch = \"custom.param.*\"\ngauge = \"custom_$1\"\n"...), 0o644); err != nil {
@@ -202,7 +195,7 @@ func TestSIGHUPReload(t *testing.T) {
 // Prometheus instead of vanishing with the restart.
 func TestDevicesSurviveRestart(t *testing.T) {
 	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": ""}) // Prometheus only
-	if err := workload.NewStream("http://" + ex.Addr + "/flespi").Deliver(samples(t)); err != nil {
+	if err := workload.NewStream("http://" + ex.Addr + "/flespi").Deliver(testexporter.Samples(t)); err != nil {
 		t.Fatal(err)
 	}
 	metrics := "http://" + ex.InternalAddr + "/metrics"
@@ -243,7 +236,7 @@ func TestDevicesSurviveRestart(t *testing.T) {
 func deviceGauges(t *testing.T, url string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, line := range strings.Split(get(t, url), "\n") {
+	for _, line := range strings.Split(testexporter.Get(t, url), "\n") {
 		if strings.HasPrefix(line, "flespi_device_last_") {
 			series, value, _ := strings.Cut(line, " ")
 			out[series] = value
@@ -264,12 +257,12 @@ func TestWrongInfluxDBSettings(t *testing.T) {
 	} {
 		env := map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_TOKEN": c.token, "INFLUXDB_BUCKET": c.bucket}
 		ex := testexporter.Start(t, env)
-		code, body := post(t, "http://"+ex.InternalAddr+"/-/ready", nil, nil)
+		code, body := testexporter.Post(t, "http://"+ex.InternalAddr+"/-/ready", nil, nil)
 		if code != 503 || !strings.Contains(body, c.want) {
 			t.Errorf("%s %s: /-/ready %d %q, want 503 saying %q", c.token, c.bucket, code, body, c.want)
 		}
 		waitFor(t, 10*time.Second, "the log line", func() bool { return strings.Contains(ex.Log(), c.want) })
-		if code, body := post(t, "http://"+ex.Addr+"/flespi", samples(t), nil); code != 503 || !strings.Contains(body, c.want) {
+		if code, body := testexporter.Post(t, "http://"+ex.Addr+"/flespi", testexporter.Samples(t), nil); code != 503 || !strings.Contains(body, c.want) {
 			t.Errorf("%s %s: a batch answered %d %q", c.token, c.bucket, code, body)
 		}
 		ex.Kill()
@@ -285,7 +278,7 @@ func TestWrongInfluxDBSettings(t *testing.T) {
 	}
 	// Right settings: ready.
 	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_TOKEN": testinflux.Token, "INFLUXDB_BUCKET": testinflux.Bucket})
-	if code, body := post(t, "http://"+ex.InternalAddr+"/-/ready", nil, nil); code != 200 {
+	if code, body := testexporter.Post(t, "http://"+ex.InternalAddr+"/-/ready", nil, nil); code != 200 {
 		t.Errorf("/-/ready with the right settings: %d %s", code, body)
 	}
 }

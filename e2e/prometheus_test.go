@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
 )
 
@@ -13,7 +14,7 @@ import (
 // samples are posted, and PromQL returns the gauges with their ident labels
 // and values, and the silent-device expression works.
 func TestRealPrometheusScrape(t *testing.T) {
-	ex := startExporter(t, "", nil, nil)
+	ex := testexporter.StartWith(t, "", nil, nil)
 	ex.PostSamples(t)
 	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{strings.TrimPrefix(ex.InternalURL, "http://")}})
 	got := map[string]string{}
@@ -53,7 +54,7 @@ func TestRealPrometheusScrape(t *testing.T) {
 // TestMetricsPassPromtool: /metrics after the samples, device gauges and
 // the exporter's own metrics, passes promtool check metrics.
 func TestMetricsPassPromtool(t *testing.T) {
-	ex := startExporter(t, "", nil, nil)
+	ex := testexporter.StartWith(t, "", nil, nil)
 	ex.PostSamples(t)
-	promtoolCheck(t, get(t, ex.InternalURL+"/metrics"))
+	promtoolCheck(t, testexporter.Get(t, ex.InternalURL+"/metrics"))
 }

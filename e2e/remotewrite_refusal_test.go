@@ -43,7 +43,7 @@ func TestRemoteWriteRefusalNarrowed(t *testing.T) {
 			start := time.Now().Add(-20 * time.Minute).Truncate(time.Second)
 			// Device 7 has reported at start already.
 			first := fmt.Sprintf(`[{"ident":"dev-007","timestamp":%d,"position.speed":1}]`, start.Unix())
-			if code, answer := post(t, "http://"+ex.Addr+"/flespi", []byte(first), nil); code != 200 {
+			if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", []byte(first), nil); code != 200 {
 				t.Fatalf("%d %s", code, answer)
 			}
 			var msgs []string
@@ -58,7 +58,7 @@ func TestRemoteWriteRefusalNarrowed(t *testing.T) {
 			msgs = append(msgs[:500], append([]string{late}, msgs[500:]...)...)
 			requestsBefore := testexporter.MetricValue(t, metrics, "flespi_exporter_remote_write_requests_total")
 			began := time.Now()
-			code, answer := post(t, "http://"+ex.Addr+"/flespi", []byte("["+strings.Join(msgs, ",")+"]"), nil)
+			code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", []byte("["+strings.Join(msgs, ",")+"]"), nil)
 			if code != 200 {
 				t.Fatalf("the batch: %d %s\n%s", code, answer, ex.Log())
 			}

@@ -60,7 +60,7 @@ func TestRemoteWriteBufferedTrack(t *testing.T) {
 				msgs = append(msgs, fmt.Sprintf(`{"ident":"rw-truck","timestamp":%d,"position.speed":%d}`, at.Unix(), 18*i))
 			}
 			rand.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
-			if code, answer := post(t, "http://"+ex.Addr+"/flespi", []byte("["+strings.Join(msgs, ",")+"]"), nil); code != 200 {
+			if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", []byte("["+strings.Join(msgs, ",")+"]"), nil); code != 200 {
 				t.Fatalf("%d %s", code, answer)
 			}
 			var got []testprom.Point
@@ -104,7 +104,7 @@ func TestInfluxOutputIntoVictoriaMetrics(t *testing.T) {
 	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": vm.URL, "INFLUXDB_BUCKET": "flespi", "INFLUXDB_TOKEN": "unused"})
 	at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
 	body := fmt.Sprintf(`[{"ident":"vm-1","timestamp":%d,"position.speed":36,"battery.voltage":4.1}]`, at.Unix())
-	if code, answer := post(t, "http://"+ex.Addr+"/flespi", []byte(body), nil); code != 200 {
+	if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", []byte(body), nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
 	}
 	var got map[string][]testprom.Point
@@ -131,10 +131,10 @@ func TestReplicasDeviceMoved(t *testing.T) {
 	msg := func(at time.Time) []byte {
 		return []byte(fmt.Sprintf(`[{"ident":"mover","timestamp":%d,"position.speed":10}]`, at.Unix()))
 	}
-	if code, answer := post(t, a.URL+"/flespi", msg(hourAgo()), nil); code != 200 {
+	if code, answer := testexporter.Post(t, a.URL+"/flespi", msg(hourAgo()), nil); code != 200 {
 		t.Fatalf("a: %d %s", code, answer)
 	}
-	if code, answer := post(t, b.URL+"/flespi", msg(time.Now()), nil); code != 200 {
+	if code, answer := testexporter.Post(t, b.URL+"/flespi", msg(time.Now()), nil); code != 200 {
 		t.Fatalf("b: %d %s", code, answer)
 	}
 	rules, _ := filepath.Abs("../grafana/prometheus/alerts.yml")
@@ -164,11 +164,11 @@ func TestRemoteWriteReceiverDown(t *testing.T) {
 	}
 	body := []byte("[" + strings.Join(msgs, ",") + "]")
 	vm.Stop()
-	if code, answer := post(t, "http://"+ex.Addr+"/flespi", body, nil); code != 503 {
+	if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", body, nil); code != 503 {
 		t.Fatalf("with the receiver down: %d %s", code, answer)
 	}
 	vm.Restart()
-	if code, answer := post(t, "http://"+ex.Addr+"/flespi", body, nil); code != 200 {
+	if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", body, nil); code != 200 {
 		t.Fatalf("with the receiver back: %d %s", code, answer)
 	}
 	var got []testprom.Point

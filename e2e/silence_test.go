@@ -43,7 +43,7 @@ func TestDeviceSilence(t *testing.T) {
 	msgs = append(msgs, fmt.Sprintf(`{"ident":"new","timestamp":%d}`, base))
 	post1 := func(msgs []string) {
 		t.Helper()
-		if code, answer := post(t, "http://"+ex.Addr+"/flespi", []byte("["+strings.Join(msgs, ",")+"]"), nil); code != 200 {
+		if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", []byte("["+strings.Join(msgs, ",")+"]"), nil); code != 200 {
 			t.Fatalf("%d %s", code, answer)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // TestStatusPageInBrowser opens the status page in a real headless
@@ -26,12 +27,12 @@ import (
 // screenshot is written to $ARTIFACTS_DIR (the temporary directory when
 // unset).
 func TestStatusPageInBrowser(t *testing.T) {
-	ex := startExporter(t, "", nil, nil)
+	ex := testexporter.StartWith(t, "", nil, nil)
 	ex.PostSamples(t)
 	// An ident of the longest kept (256 bytes) must not push the columns
 	// off the screen.
 	long := `[{"ident":"` + strings.Repeat("L", 256) + `","timestamp":1717171200,"custom.other.1":1}]`
-	if code, answer := post(t, ex.URL+"/flespi", []byte(long), nil); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(long), nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
 	}
 	ctx, scriptErrors := openBrowser(t, 1200, 1600)
@@ -174,7 +175,7 @@ func openBrowser(t *testing.T, width, height int) (context.Context, func() []str
 // laptop's window, and the filter finds a device among them all through
 // api/devices.
 func TestStatusPageWith100kDevices(t *testing.T) {
-	ex := startExporter(t, "", nil, nil)
+	ex := testexporter.StartWith(t, "", nil, nil)
 	const devices, perBatch = 100_000, 10_000
 	for start := 0; start < devices; start += perBatch {
 		var body strings.Builder
@@ -186,11 +187,11 @@ func TestStatusPageWith100kDevices(t *testing.T) {
 			fmt.Fprintf(&body, `{"ident":"dev%06d","timestamp":1717171200,"position.speed":%d,"custom.thing":1}`, i, i%90)
 		}
 		body.WriteString("]")
-		if code, answer := post(t, ex.URL+"/flespi", []byte(body.String()), nil); code != 200 {
+		if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(body.String()), nil); code != 200 {
 			t.Fatalf("%d %s", code, answer)
 		}
 	}
-	page := get(t, ex.InternalURL+"/")
+	page := testexporter.Get(t, ex.InternalURL+"/")
 	if len(page) >= 1<<20 {
 		t.Errorf("the status page is %d bytes of HTML with %d devices, want under 1 MB", len(page), devices)
 	}
@@ -239,8 +240,8 @@ func TestStatusPageMarksSilent(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "devices.json"), []byte(registry), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.Data.Dir = dir })
-	if code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"fresh","timestamp":1717171200}]`), nil); code != 200 {
+	ex := testexporter.StartWith(t, "", nil, func(c *config.Loaded) { c.Data.Dir = dir })
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"fresh","timestamp":1717171200}]`), nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
 	}
 	ctx, scriptErrors := openBrowser(t, 1200, 800)

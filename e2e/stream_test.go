@@ -34,8 +34,8 @@ func field(t *testing.T, db *testinflux.Server, name, ident string, ns int64) an
 // InfluxDB: typed values and exact microsecond timestamps.
 func TestStoreSamples(t *testing.T) {
 	db := testinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, nil)
-	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
+	ex := testexporter.StartWith(t, db.URL, nil, nil)
+	code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil)
 	if code != http.StatusOK {
 		t.Fatalf("POST samples: %d %s", code, answer)
 	}
@@ -66,7 +66,7 @@ func TestStoreSamples(t *testing.T) {
 	// nothing, except for the first sample: it has no timestamp at all, so
 	// each copy is stamped with its arrival time and is a point of its own.
 	before := countAll(t, db)
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != http.StatusOK {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != http.StatusOK {
 		t.Fatalf("resend: %d %s", code, answer)
 	}
 	if after := countAll(t, db); before != 8 || after != 9 {
@@ -118,9 +118,9 @@ func jsonText(v any) string {
 // once it is back.
 func TestInfluxDown(t *testing.T) {
 	db := testinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, nil)
+	ex := testexporter.StartWith(t, db.URL, nil, nil)
 	db.Stop()
-	resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(samples(t)))
+	resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(testexporter.Samples(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestInfluxDown(t *testing.T) {
 		t.Errorf("/-/ready with InfluxDB down: %v", r)
 	}
 	db.Restart()
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != 200 {
 		t.Fatalf("InfluxDB back: %d %s", code, answer)
 	}
 	if n := countAll(t, db); n != 8 {
@@ -154,7 +154,7 @@ func TestInfluxDown(t *testing.T) {
 // acknowledged; the same batch again adds no dead letter.
 func TestDeadLetters(t *testing.T) {
 	db, ex, deadFile := conflictingInflux(t)
-	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
+	code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil)
 	if code != 200 || answer != "stored: 8 messages, 0 skipped messages; influxdb: 8 points, 1 dead-lettered" {
 		t.Fatalf("got %d %q", code, answer)
 	}
@@ -187,10 +187,10 @@ func TestDeadLetters(t *testing.T) {
 	if got := ex.MetricValue(t, "flespi_exporter_field_type_conflicts_total", "field", "gsm.mcc", "measurement", "flespi"); got != 1 {
 		t.Errorf("field_type_conflicts_total{field=gsm.mcc} = %v, want 1", got)
 	}
-	if status := get(t, ex.InternalURL+"/api/status"); !strings.Contains(status, `"held_type": "string"`) || !strings.Contains(status, `field = \"gsm.mcc_integer\"`) {
+	if status := testexporter.Get(t, ex.InternalURL+"/api/status"); !strings.Contains(status, `"held_type": "string"`) || !strings.Contains(status, `field = \"gsm.mcc_integer\"`) {
 		t.Errorf("the status page does not list the conflict with its fix:\n%s", status)
 	}
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 || !strings.HasSuffix(answer, " 0 dead-lettered points") {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != 200 || !strings.HasSuffix(answer, " 0 dead-lettered points") {
 		t.Errorf("the same batch again: %d %q", code, answer)
 	}
 	if again, _ := os.ReadFile(deadFile); len(again) != len(data) {
@@ -215,7 +215,7 @@ func TestRefusedBatchAnsweredInTime(t *testing.T) {
 	body.WriteString("]")
 	for send := 1; send <= 2; send++ {
 		start := time.Now()
-		code, answer := post(t, ex.URL+"/flespi", body.Bytes(), nil)
+		code, answer := testexporter.Post(t, ex.URL+"/flespi", body.Bytes(), nil)
 		took := time.Since(start)
 		t.Logf("send %d: %d %q in %v", send, code, answer, took)
 		want := "stored: 100000 messages, 0 skipped messages; influxdb: 100000 points, 100000 dead-lettered"
@@ -242,7 +242,7 @@ func conflictingInflux(t *testing.T) (*testinflux.Server, *testexporter.InProces
 	t.Helper()
 	db := testinflux.Start(t)
 	deadFile := filepath.Join(t.TempDir(), "dead.jsonl")
-	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_DEAD_LETTER_FILE": deadFile}, nil)
+	ex := testexporter.StartWith(t, db.URL, map[string]string{"FLESPI_EXPORTER_DEAD_LETTER_FILE": deadFile}, nil)
 	writeLine(t, db, `flespi,ident=old gsm.mcc="257" 1717171000000000000`)
 	return db, ex, deadFile
 }
@@ -284,17 +284,17 @@ func TestRuleTypeChange(t *testing.T) {
 	}
 	loaded.InfluxDB, loaded.Data, loaded.HTTP.Listen = cfg.InfluxDB, cfg.Data, cfg.HTTP.Listen
 	ex := testexporter.Run(t, loaded, nil)
-	if code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171200,"custom.code":7,"position.speed":10}]`), nil); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171200,"custom.code":7,"position.speed":10}]`), nil); code != 200 {
 		t.Fatalf("first batch: %d %s", code, answer)
 	}
 	rule("string")
 	// The reload's answer says what it logs: the rule InfluxDB's field
 	// type conflicts with.
-	if code, answer := post(t, ex.InternalURL+"/-/reload", nil, nil); code != 200 || !strings.Contains(answer, "warnings (") ||
+	if code, answer := testexporter.Post(t, ex.InternalURL+"/-/reload", nil, nil); code != 200 || !strings.Contains(answer, "warnings (") ||
 		!strings.Contains(answer, "custom.code") {
 		t.Fatalf("reload: %d %s", code, answer)
 	}
-	code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171201,"custom.code":"7B","position.speed":20,"battery.voltage":4.1}]`), nil)
+	code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171201,"custom.code":"7B","position.speed":20,"battery.voltage":4.1}]`), nil)
 	if code != 200 || answer != "stored: 1 messages, 0 skipped messages; influxdb: 1 points, 1 dead-lettered" {
 		t.Fatalf("second batch: %d %q", code, answer)
 	}
@@ -308,15 +308,15 @@ func TestRuleTypeChange(t *testing.T) {
 	if !strings.Contains(string(data), `"field":"custom.code=\"7B\""`) || strings.Count(string(data), "\n") != 1 {
 		t.Errorf("dead letters:\n%s", data)
 	}
-	if !strings.Contains(get(t, ex.InternalURL+"/api/status"), `"field": "custom.code"`) {
+	if !strings.Contains(testexporter.Get(t, ex.InternalURL+"/api/status"), `"field": "custom.code"`) {
 		t.Error("the status page does not list the conflict")
 	}
 	// Fixed (the type set back) and reloaded: the conflict leaves the page.
 	rule("integer")
-	if code, answer := post(t, ex.InternalURL+"/-/reload", nil, nil); code != 200 || strings.Contains(answer, "custom.code") {
+	if code, answer := testexporter.Post(t, ex.InternalURL+"/-/reload", nil, nil); code != 200 || strings.Contains(answer, "custom.code") {
 		t.Fatalf("reload after the fix: %d %s", code, answer)
 	}
-	if strings.Contains(get(t, ex.InternalURL+"/api/status"), `"field": "custom.code"`) {
+	if strings.Contains(testexporter.Get(t, ex.InternalURL+"/api/status"), `"field": "custom.code"`) {
 		t.Error("a fixed conflict is still on the status page after the reload")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // TestGaugesFromSamples posts the samples to a Prometheus-only exporter and
@@ -59,7 +60,7 @@ flespi_vehicle_mileage_meters{device_name="truck-07",ident="352093081234567"} 1.
 		t.Error(err)
 	}
 	// The exposition carries no timestamps, so Prometheus' staleness works as usual.
-	for _, line := range strings.Split(get(t, ex.InternalURL+"/metrics"), "\n") {
+	for _, line := range strings.Split(testexporter.Get(t, ex.InternalURL+"/metrics"), "\n") {
 		if strings.HasPrefix(line, "flespi_") && !strings.HasPrefix(line, "flespi_exporter") && len(strings.Fields(line)) != 2 {
 			t.Errorf("a sample with a timestamp: %q", line)
 		}
@@ -78,7 +79,7 @@ func TestLateMessages(t *testing.T) {
 	send := func(ts int64, volts float64) {
 		t.Helper()
 		body := fmt.Sprintf(`[{"ident":"a","timestamp":%d,"battery.voltage":%v}]`, ts, volts)
-		if code, answer := post(t, ex.URL+"/flespi", []byte(body), nil); code != 200 {
+		if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(body), nil); code != 200 {
 			t.Fatalf("%d %s", code, answer)
 		}
 		clock.Add(time.Minute)
@@ -112,14 +113,14 @@ func TestExpiry(t *testing.T) {
 	clock := tb.NewClock()
 	ex := startExporterAt(t, "", nil, gaugeTTL(t, "1h"), clock.Now)
 	body := []byte(`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1},{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`)
-	if code, answer := post(t, ex.URL+"/flespi", body, nil); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", body, nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
 	}
 	clock.Add(50 * time.Minute)
-	post(t, ex.URL+"/flespi", []byte(`[{"ident":"b","timestamp":1717171300,"battery.voltage":3.6}]`), nil)
+	testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"b","timestamp":1717171300,"battery.voltage":3.6}]`), nil)
 	clock.Add(20 * time.Minute) // a: 70 minutes old, b: 20 minutes
-	if !strings.Contains(get(t, ex.InternalURL+"/metrics"), `flespi_battery_voltage_volts{ident="b"} 3.6`) ||
-		strings.Contains(get(t, ex.InternalURL+"/metrics"), `flespi_battery_voltage_volts{ident="a"}`) {
+	if !strings.Contains(testexporter.Get(t, ex.InternalURL+"/metrics"), `flespi_battery_voltage_volts{ident="b"} 3.6`) ||
+		strings.Contains(testexporter.Get(t, ex.InternalURL+"/metrics"), `flespi_battery_voltage_volts{ident="a"}`) {
 		t.Errorf("after a's TTL, want only b's battery series")
 	}
 	if got := ex.MetricValue(t, "flespi_battery_voltage_volts", "ident", "b"); got != 3.6 {
@@ -144,13 +145,13 @@ func TestExpiry(t *testing.T) {
 // counted; existing ones still update. The device registry's three gauges
 // a device count against the cap too: /metrics serves them beside.
 func TestSeriesCap(t *testing.T) {
-	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.Prometheus.MaxSeries = 7 })
+	ex := testexporter.StartWith(t, "", nil, func(c *config.Loaded) { c.Prometheus.MaxSeries = 7 })
 	for _, body := range []string{
 		`[{"ident":"a","timestamp":1717171200,"battery.voltage":4.1,"battery.level":50}]`, // 2 + a's 3 = 5
 		`[{"ident":"b","timestamp":1717171200,"battery.voltage":3.7}]`,                    // 5 < 7: taken; + b's 3 = 9
 		`[{"ident":"c","timestamp":1717171200,"battery.voltage":3.9}]`,                    // 9: refused
 	} {
-		if code, answer := post(t, ex.URL+"/flespi", []byte(body), nil); code != 200 {
+		if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(body), nil); code != 200 {
 			t.Fatalf("%d %s", code, answer)
 		}
 	}
@@ -163,7 +164,7 @@ func TestSeriesCap(t *testing.T) {
 	if got := ex.MetricValue(t, "flespi_device_last_message_timestamp_seconds", "ident", "c"); got != 1717171200 {
 		t.Errorf("c's last message past the cap: %v", got)
 	}
-	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"battery.voltage":4.2}]`), nil)
+	testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"battery.voltage":4.2}]`), nil)
 	if got := ex.MetricValue(t, "flespi_battery_voltage_volts", "ident", "a"); got != 4.2 {
 		t.Errorf("a's voltage = %v after the cap, want 4.2", got)
 	}
@@ -181,7 +182,7 @@ func TestFutureMessageFreezesNothing(t *testing.T) {
 		`[{"ident":"a","timestamp":4102444800,"position.speed":99}]`,
 		`[{"ident":"a","timestamp":` + fmt.Sprint(now) + `,"position.speed":36}]`,
 	} {
-		if code, answer := post(t, ex.URL+"/flespi", []byte(msg), nil); code != 200 {
+		if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(msg), nil); code != 200 {
 			t.Fatalf("%d %s", code, answer)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // request sends method url with Host host (the listener's address when
@@ -38,7 +39,7 @@ func request(t *testing.T, method, url, host string, header map[string]string) i
 // Prometheus by IP or compose service name, localhost and the names in
 // http.internal_hosts are served.
 func TestInternalListenerTrustsNoPage(t *testing.T) {
-	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.HTTP.InternalHosts = []string{"monitor.example.org"} })
+	ex := testexporter.StartWith(t, "", nil, func(c *config.Loaded) { c.HTTP.InternalHosts = []string{"monitor.example.org"} })
 	ex.PostSamples(t)
 	forget := ex.InternalURL + "/api/devices/forget?ident=605630"
 	crossSite := map[string]string{"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site", "Content-Type": "application/x-www-form-urlencoded"}

@@ -8,14 +8,6 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
-// The short names of this package's tests for testkit/testexporter's helpers.
-var (
-	startExporter = testexporter.StartWith
-	post          = testexporter.Post
-	get           = testexporter.Get
-	samples       = testexporter.Samples
-)
-
 // startExporterAt is startExporter with the clock now.
 func startExporterAt(t *testing.T, influxURL string, env map[string]string, change func(*config.Loaded), now func() time.Time) *testexporter.InProcess {
 	t.Helper()

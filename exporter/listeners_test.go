@@ -6,24 +6,13 @@ import (
 	"testing"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
-// status GETs url with the headers and returns the status code.
+// status sends method url with the headers and returns the status code.
 func status(t *testing.T, method, url string, header map[string]string) int {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return request(t, method, url, "", header)
 }
 
 // operatorPaths are what shows data or changes the exporter: never on the
@@ -37,9 +26,9 @@ var operatorPaths = []struct{ method, path string }{
 // the token, and acknowledges batches; the internal listener serves them,
 // /metrics gzip-compressed when asked, as Prometheus does.
 func TestStreamListenerShowsNothing(t *testing.T) {
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, nil)
+	ex := testexporter.StartWith(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, nil)
 	auth := map[string]string{"Authorization": "Bearer s3cret"}
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), auth); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), auth); code != 200 {
 		t.Fatalf("a batch with the token: %d %s", code, answer)
 	}
 	for _, p := range operatorPaths {
@@ -49,7 +38,7 @@ func TestStreamListenerShowsNothing(t *testing.T) {
 			}
 		}
 	}
-	if body := get(t, ex.InternalURL+"/metrics"); !strings.Contains(body, `flespi_position_speed_meters_per_second{device_name="truck-07",ident="352093081234567"} 17.5`) {
+	if body := testexporter.Get(t, ex.InternalURL+"/metrics"); !strings.Contains(body, `flespi_position_speed_meters_per_second{device_name="truck-07",ident="352093081234567"} 17.5`) {
 		t.Errorf("the internal listener's /metrics lacks the gauges:\n%s", body)
 	}
 	for _, path := range []string{"/", "/api/status", "/-/ready", "/-/healthy"} {
@@ -73,9 +62,9 @@ func TestStreamListenerShowsNothing(t *testing.T) {
 // read surfaces are on the stream listener behind its tokens and
 // allow-list, and /-/reload is not served there at all.
 func TestOneListenerIsGuarded(t *testing.T) {
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.InternalListen = "" })
+	ex := testexporter.StartWith(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.InternalListen = "" })
 	auth := map[string]string{"Authorization": "Bearer s3cret"}
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), auth); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), auth); code != 200 {
 		t.Fatalf("a batch with the token: %d %s", code, answer)
 	}
 	for _, p := range operatorPaths {
@@ -91,7 +80,7 @@ func TestOneListenerIsGuarded(t *testing.T) {
 		}
 	}
 	// Outside the allow-list the token is not enough.
-	ex = startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.InternalListen = ""; c.HTTP.AllowCIDRs = []string{"185.213.2.0/24"} })
+	ex = testexporter.StartWith(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.InternalListen = ""; c.HTTP.AllowCIDRs = []string{"185.213.2.0/24"} })
 	for _, path := range []string{"/", "/api/status", "/metrics", "/-/ready"} {
 		if code := status(t, "GET", ex.URL+path, auth); code != http.StatusForbidden {
 			t.Errorf("GET %s from outside http.allow_cidrs: %d, want 403", path, code)

@@ -14,6 +14,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/message"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // fakeOutput is an output with every part of the lifecycle: a store
@@ -67,7 +68,7 @@ func TestNewOutputThroughTheList(t *testing.T) {
 		}
 	})
 	exporter.AddOutput(t, func() (pipeline.Output, error) { return fake, nil })
-	ex := startExporter(t, "", nil, nil)
+	ex := testexporter.StartWith(t, "", nil, nil)
 	deadline := time.Now().Add(5 * time.Second)
 	for !fake.running.Load() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -75,7 +76,7 @@ func TestNewOutputThroughTheList(t *testing.T) {
 	if !fake.running.Load() {
 		t.Error("the output's Run was not started")
 	}
-	code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171200,"position.speed":3}]`), nil)
+	code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171200,"position.speed":3}]`), nil)
 	if code != 200 || !strings.Contains(answer, "fake: 1 things, 0 dead-lettered") || fake.stored.Load() != 1 {
 		t.Errorf("the batch: %d %q, stored %d", code, answer, fake.stored.Load())
 	}
@@ -88,11 +89,11 @@ func TestNewOutputThroughTheList(t *testing.T) {
 	if code, answer := get2(t, ex.InternalURL+"/-/ready"); code != http.StatusServiceUnavailable || !strings.Contains(answer, "fake does not take the exporter's writes: fake store down") {
 		t.Errorf("ready with the output failing: %d %q", code, answer)
 	}
-	st := get(t, ex.InternalURL+"/api/status")
+	st := testexporter.Get(t, ex.InternalURL+"/api/status")
 	if !strings.Contains(st, `"output": "fake"`) || !strings.Contains(st, "fake facts") || !strings.Contains(st, "the fake output wants a look") {
 		t.Errorf("the status page does not show the output:\n%.2000s", st)
 	}
-	if page := get(t, ex.InternalURL+"/"); !strings.Contains(page, "output fake") {
+	if page := testexporter.Get(t, ex.InternalURL+"/"); !strings.Contains(page, "output fake") {
 		t.Error("the status page's HTML does not list the output")
 	}
 }

@@ -39,8 +39,8 @@ func TestReload(t *testing.T) {
 	write("")
 	ex := startFromFile(t, file)
 	msg := []byte(`[{"ident":"a","timestamp":1717171200,"custom.param.7":42}]`)
-	post(t, ex.URL+"/flespi", msg, nil)
-	if strings.Contains(get(t, ex.InternalURL+"/metrics"), "flespi_custom_7") {
+	testexporter.Post(t, ex.URL+"/flespi", msg, nil)
+	if strings.Contains(testexporter.Get(t, ex.InternalURL+"/metrics"), "flespi_custom_7") {
 		t.Fatal("a gauge for custom.param.7 before any rule maps it")
 	}
 	rules := ex.MetricValue(t, "flespi_exporter_config_rules")
@@ -49,11 +49,11 @@ func TestReload(t *testing.T) {
 	if code, answer := postReload(t, ex); code != 200 || answer != "reloaded" {
 		t.Fatalf("reload: %d %q", code, answer)
 	}
-	post(t, ex.URL+"/flespi", msg, nil)
-	if !strings.Contains(get(t, ex.InternalURL+"/metrics"), `flespi_custom_7{ident="a"} 42`) {
+	testexporter.Post(t, ex.URL+"/flespi", msg, nil)
+	if !strings.Contains(testexporter.Get(t, ex.InternalURL+"/metrics"), `flespi_custom_7{ident="a"} 42`) {
 		t.Error("the reloaded rule made no gauge")
 	}
-	if status := get(t, ex.InternalURL+"/api/status"); strings.Contains(status, `"name": "custom.param.7"`) {
+	if status := testexporter.Get(t, ex.InternalURL+"/api/status"); strings.Contains(status, `"name": "custom.param.7"`) {
 		t.Error("custom.param.7 is still listed as unmapped after a reload that maps it")
 	}
 	if got := ex.MetricValue(t, "flespi_exporter_config_rules"); got != rules+1 {
@@ -69,8 +69,8 @@ func TestReload(t *testing.T) {
 	if got := ex.MetricValue(t, "flespi_exporter_config_last_reload_successful"); got != 0 {
 		t.Errorf("last_reload_successful = %v after a failed reload", got)
 	}
-	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"custom.param.7":43}]`), nil)
-	if !strings.Contains(get(t, ex.InternalURL+"/metrics"), `flespi_custom_7{ident="a"} 43`) {
+	testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171300,"custom.param.7":43}]`), nil)
+	if !strings.Contains(testexporter.Get(t, ex.InternalURL+"/metrics"), `flespi_custom_7{ident="a"} 43`) {
 		t.Error("the rules in use before the failed reload stopped working")
 	}
 	if resp, err := http.Get(ex.InternalURL + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
@@ -80,7 +80,7 @@ func TestReload(t *testing.T) {
 
 func postReload(t *testing.T, ex *testexporter.InProcess) (int, string) {
 	t.Helper()
-	return post(t, ex.InternalURL+"/-/reload", nil, nil)
+	return testexporter.Post(t, ex.InternalURL+"/-/reload", nil, nil)
 }
 
 // lineOf is the line number of the first line of file containing s.
@@ -99,14 +99,7 @@ func lineOf(t *testing.T, file, s string) string {
 // TestReloadOfRemoteWrite: a reload that changes [remote_write] says that
 // only a restart applies it, rather than "reloaded" with nothing changed.
 func TestReloadOfRemoteWrite(t *testing.T) {
-	base, err := os.ReadFile("../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(file, base, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file, base := testexporter.CopyConfig(t)
 	ex := startFromFile(t, file)
 	changed := strings.Replace(string(base), `batch_size = 5000
 protocol = "1.0"`, `batch_size = 2000

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
@@ -84,27 +85,18 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "flespi_exporter_build_info",
-		Help: "A metric with a constant 1 value labelled by the exporter's version.",
-	}, []string{"version"})
-	info.WithLabelValues(opts.Version).Set(1)
-	s.rules = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "flespi_exporter_config_rules",
-		Help: "Number of mapping rules in the configuration in use.",
-	})
+	f := promauto.With(s.reg)
+	f.NewGaugeVec(prometheus.GaugeOpts{Name: "flespi_exporter_build_info",
+		Help: "A metric with a constant 1 value labelled by the exporter's version."}, []string{"version"}).WithLabelValues(opts.Version).Set(1)
+	s.rules = f.NewGauge(prometheus.GaugeOpts{Name: "flespi_exporter_config_rules",
+		Help: "Number of mapping rules in the configuration in use."})
+	s.reloadOK = f.NewGauge(prometheus.GaugeOpts{Name: "flespi_exporter_config_last_reload_successful",
+		Help: "Whether the last configuration load succeeded (1) or failed and the previous one is still in use (0)."})
+	s.reloadTime = f.NewGauge(prometheus.GaugeOpts{Name: "flespi_exporter_config_last_reload_success_timestamp_seconds",
+		Help: "When the configuration in use was loaded, in Unix seconds."})
 	s.rules.Set(float64(cfg.Mapping.NumRules()))
-	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "flespi_exporter_config_last_reload_successful",
-		Help: "Whether the last configuration load succeeded (1) or failed and the previous one is still in use (0).",
-	})
 	s.reloadOK.Set(1)
-	s.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "flespi_exporter_config_last_reload_success_timestamp_seconds",
-		Help: "When the configuration in use was loaded, in Unix seconds.",
-	})
 	s.reloadTime.Set(mapping.UnixSeconds(opts.Now()))
-	s.reg.MustRegister(info, s.rules, s.reloadOK, s.reloadTime)
 	outs, err := s.buildOutputs()
 	if err != nil {
 		return nil, err

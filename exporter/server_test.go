@@ -21,11 +21,11 @@ func TestServe(t *testing.T) {
 		"/-/healthy": "OK\n",
 		"/-/ready":   "OK\n",
 	} {
-		if body := get(t, base+path); body != want {
+		if body := testexporter.Get(t, base+path); body != want {
 			t.Errorf("%s = %q, want %q", path, body, want)
 		}
 	}
-	metrics := get(t, base+"/metrics")
+	metrics := testexporter.Get(t, base+"/metrics")
 	for _, want := range []string{
 		`flespi_exporter_build_info{version="test"} 1`,
 		"flespi_exporter_config_rules " + strconv.Itoa(len(cfg.Mapping.Rules())),

@@ -325,19 +325,29 @@ func dashboard(file, output string, opts grafana.Options, stdout, stderr io.Writ
 // health is the container health check: images without curl run the
 // exporter itself to ask its /-/ready.
 func health(url string, stderr io.Writer) int {
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(url)
+	resp, err := getOK(url, 5*time.Second, stderr)
+	if err != nil {
+		return 1
+	}
+	resp.Body.Close()
+	return 0
+}
+
+// getOK GETs url from the internal listener; anything but 200 is written
+// to stderr, with the answer, and is an error.
+func getOK(url string, timeout time.Duration, stderr io.Writer) (*http.Response, error) {
+	resp, err := (&http.Client{Timeout: timeout}).Get(url)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		fmt.Fprintf(stderr, "%s: %s %s\n", url, resp.Status, body)
-		return 1
+		return nil, fmt.Errorf("%s", resp.Status)
 	}
-	return 0
+	return resp, nil
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

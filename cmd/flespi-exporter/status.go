@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -16,18 +15,11 @@ import (
 // /flespi-exporter status` is how to read it without publishing the
 // internal listener.
 func statusCmd(base string, stdout, stderr io.Writer) int {
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(strings.TrimSuffix(base, "/") + "/api/status?limit=1")
+	resp, err := getOK(strings.TrimSuffix(base, "/")+"/api/status?limit=1", 10*time.Second, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		fmt.Fprintf(stderr, "%s: %s %s\n", base, resp.Status, body)
-		return 1
-	}
 	var rep status.Report
 	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
 		fmt.Fprintln(stderr, "reading the status:", err)

@@ -7,13 +7,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // TestStatusJSON is the status page's data as scripts read it.
 func TestStatusJSON(t *testing.T) {
-	ex := startExporter(t, "", nil, nil)
-	post(t, ex.URL+"/flespi", samples(t), nil)
-	post(t, ex.URL+"/flespi", samples(t), nil)
+	ex := testexporter.StartWith(t, "", nil, nil)
+	testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil)
+	testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil)
 	resp, err := http.Get(ex.InternalURL + "/api/status")
 	if err != nil {
 		t.Fatal(err)
@@ -68,15 +70,15 @@ func TestStatusJSON(t *testing.T) {
 // TestSuggestionsGrouped: names that would be mapped by the same rule
 // (io.245 and io.246 both suggest io.*) make one suggestion naming both.
 func TestSuggestionsGrouped(t *testing.T) {
-	ex := startExporter(t, "", nil, nil)
-	post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171200,"io.245":1,"io.246":2,"weird":true}]`), nil)
+	ex := testexporter.StartWith(t, "", nil, nil)
+	testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"a","timestamp":1717171200,"io.245":1,"io.246":2,"weird":true}]`), nil)
 	var rep struct {
 		Suggestions []struct {
 			Rule  string
 			Names []string
 		}
 	}
-	if err := json.Unmarshal([]byte(get(t, ex.InternalURL+"/api/status")), &rep); err != nil {
+	if err := json.Unmarshal([]byte(testexporter.Get(t, ex.InternalURL+"/api/status")), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Suggestions) != 2 {
@@ -96,7 +98,7 @@ func TestStatusShowsMQTT(t *testing.T) {
 	// port freed by a listener of the test was taken by another test in
 	// between, once: the dial succeeded.)
 	closed := "127.0.0.1:1"
-	ex := startExporter(t, "", map[string]string{
+	ex := testexporter.StartWith(t, "", map[string]string{
 		"FLESPI_TOKEN": "token", "FLESPI_MQTT_URL": "mqtt://" + closed, "FLESPI_MQTT_CLIENT_ID": "status-test",
 	}, nil)
 	var rep struct {

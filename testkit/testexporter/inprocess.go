@@ -53,6 +53,21 @@ func ConfigFile() string { return filepath.Join(root(), "config.toml") }
 // SamplesFile is the real flespi messages of testdata.
 func SamplesFile() string { return filepath.Join(root(), "testdata", "samples.json") }
 
+// CopyConfig copies the repository's config.toml into a file of the
+// test's own, for a test that edits it and reloads: the file and its text.
+func CopyConfig(t testing.TB) (file string, text []byte) {
+	t.Helper()
+	text, err := os.ReadFile(ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(file, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file, text
+}
+
 // Samples returns the real flespi messages of testdata/samples.json.
 func Samples(t testing.TB) []byte {
 	t.Helper()

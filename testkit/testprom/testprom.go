@@ -162,7 +162,16 @@ type Sample struct {
 // Query runs an instant PromQL query.
 func (s *Server) Query(q string) []Sample {
 	s.t.Helper()
-	resp, err := http.Get(s.URL + "/api/v1/query?query=" + url.QueryEscape(q))
+	var result []Sample
+	s.api("/api/v1/query?query="+url.QueryEscape(q), &result)
+	return result
+}
+
+// api GETs an API path and decodes the data's result into result; an
+// error or a failed status fails the test.
+func (s *Server) api(path string, result any) {
+	s.t.Helper()
+	resp, err := http.Get(s.URL + path)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -170,16 +179,16 @@ func (s *Server) Query(q string) []Sample {
 	body, _ := io.ReadAll(resp.Body)
 	var out struct {
 		Status string `json:"status"`
-		Error  string `json:"error"`
 		Data   struct {
-			ResultType string   `json:"resultType"`
-			Result     []Sample `json:"result"`
+			Result json.RawMessage `json:"result"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &out); err != nil || out.Status != "success" {
-		s.t.Fatalf("query %q: %s", q, body)
+		s.t.Fatalf("%s: %v %s", path, err, body)
 	}
-	return out.Data.Result
+	if err := json.Unmarshal(out.Data.Result, result); err != nil {
+		s.t.Fatalf("%s: %v %s", path, err, body)
+	}
 }
 
 // WaitFor runs q until it returns at least n samples, for up to a minute.
@@ -218,26 +227,13 @@ func queryEscape(q string) string { return url.QueryEscape(q) }
 // matrix runs a query whose result is a matrix and returns its series.
 func (s *Server) matrix(path string) map[string][]Point {
 	s.t.Helper()
-	resp, err := http.Get(s.URL + path)
-	if err != nil {
-		s.t.Fatal(err)
+	var result []struct {
+		Metric map[string]string `json:"metric"`
+		Values [][2]any          `json:"values"`
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Status string `json:"status"`
-		Data   struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-				Values [][2]any          `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil || out.Status != "success" {
-		s.t.Fatalf("%s: %v %s", path, err, body)
-	}
+	s.api(path, &result)
 	series := map[string][]Point{}
-	for _, r := range out.Data.Result {
+	for _, r := range result {
 		var keys []string
 		for k, v := range r.Metric {
 			keys = append(keys, k+"="+strconv.Quote(v))

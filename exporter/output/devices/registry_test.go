@@ -73,6 +73,16 @@ const (
 	lastRecv = "flespi_device_last_received_timestamp_seconds"
 )
 
+// mustOpen opens the registry in dir.
+func mustOpen(t *testing.T, dir string) *Registry {
+	t.Helper()
+	r, err := Open(Options{Dir: dir, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // TestNewestWins: buffered (older) messages do not turn a device's last
 // message back; arrivals always count; a rename follows the newest message.
 func TestNewestWins(t *testing.T) {
@@ -98,20 +108,14 @@ func TestNewestWins(t *testing.T) {
 // same values to the nanosecond, before any new message.
 func TestSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	r, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, dir)
 	t0 := time.Unix(1717171200, 123_456_000)
 	r.Update([]Seen{seen("a", `truck "7"`, t0, t0.Add(time.Second)), seen("b", "", t0.Add(-24*time.Hour), t0)}, "http")
 	before, beforeNames := exposition(t, r)
 	if err := r.Save(); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustOpen(t, dir)
 	after, afterNames := exposition(t, again)
 	if len(after) != 6 || len(before) != 6 { // two devices, three gauges each
 		t.Fatalf("series before %v, after %v", before, after)
@@ -160,10 +164,7 @@ func TestCorruptFileSetAside(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(`{"version":1,"devices":[{"ident":`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, dir)
 	if r.Len() != 0 {
 		t.Errorf("%d devices from a corrupt file", r.Len())
 	}
@@ -201,10 +202,7 @@ func TestStartCleansUp(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, dir)
 	if left, _ := filepath.Glob(filepath.Join(dir, "*.tmp-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
@@ -239,10 +237,7 @@ func TestMaxDevices(t *testing.T) {
 // gone); past its bound the journal is folded into a full save.
 func TestSaveCostsWhatChanged(t *testing.T) {
 	dir := t.TempDir()
-	r, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, dir)
 	t0 := time.Unix(1717171200, 0)
 	var batch []Seen
 	for i := range 5000 {
@@ -273,10 +268,7 @@ func TestSaveCostsWhatChanged(t *testing.T) {
 	if err != nil || journal.Size() > 1024 || !after.ModTime().Equal(base.ModTime()) || after.Size() != base.Size() {
 		t.Errorf("a save of one change: journal %v (%v), devices.json %d -> %d bytes", journal, err, base.Size(), after.Size())
 	}
-	again, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustOpen(t, dir)
 	values, _ := exposition(t, again)
 	if values[lastMsg+" dev00042"] != float64(t0.Add(time.Hour).Unix()) || again.Len() != 4999 {
 		t.Errorf("after a restart: dev00042 at %v, %d devices", values[lastMsg+" dev00042"], again.Len())
@@ -290,10 +282,7 @@ func TestSaveCostsWhatChanged(t *testing.T) {
 // (devices.json), then with changes in the journal.
 func journalFixture(t *testing.T, dir string) (*Registry, time.Time) {
 	t.Helper()
-	r, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := mustOpen(t, dir)
 	t0 := time.Unix(1717171200, 0)
 	r.Update([]Seen{seen("a", "", t0, t0), seen("b", "", t0, t0)}, "http")
 	fullSave(t, r)
@@ -335,10 +324,7 @@ func TestJournalOfAnOlderGeneration(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, JournalName), old, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	again, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustOpen(t, dir)
 	values, _ := exposition(t, again)
 	if values[lastMsg+" a"] != float64(t0.Add(2*time.Hour).Unix()) || again.Len() != 2 {
 		t.Errorf("after the restart: a at %v, %d devices; want a at +2h and b registered", values[lastMsg+" a"], again.Len())
@@ -361,18 +347,12 @@ func TestJournalLineCutShort(t *testing.T) {
 	}
 	f.WriteString(`{"ident":"b","last_message_ns":17`) // the crash
 	f.Close()
-	second, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := mustOpen(t, dir)
 	second.Update([]Seen{seen("c", "", t0, t0)}, "http")
 	if err := second.Save(); err != nil {
 		t.Fatal(err)
 	}
-	third, err := Open(Options{Dir: dir, Log: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	third := mustOpen(t, dir)
 	values, _ := exposition(t, third)
 	if _, ok := values[lastMsg+" c"]; !ok || values[lastMsg+" a"] != float64(t0.Add(time.Hour).Unix()) || third.Len() != 3 {
 		t.Errorf("after two restarts: %d devices, c present %v, a at %v", third.Len(), ok, values[lastMsg+" a"])

@@ -3,6 +3,7 @@ package gauges
 import (
 	"strconv"
 
+	"github.com/flespi-exporter/flespi-exporter/internal/escape"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -12,14 +13,14 @@ import (
 
 var (
 	// Label values escape only these three.
-	labelEscapes = escapes{'\\': '\\', '"': '"', '\n': 'n'}
+	labelEscapes = escape.Table{'\\': '\\', '"': '"', '\n': 'n'}
 	// Help text escapes backslash and newline.
-	helpEscapes = escapes{'\\': '\\', '\n': 'n'}
+	helpEscapes = escape.Table{'\\': '\\', '\n': 'n'}
 )
 
 // AppendHelp appends help text, escaped for a # HELP line.
 func AppendHelp(b []byte, help string) []byte {
-	return appendEscaped(b, help, &helpEscapes)
+	return escape.Append(b, help, &helpEscapes)
 }
 
 // AppendSeries appends one sample line, name{labels} value, without a
@@ -43,7 +44,7 @@ func AppendSeries(b []byte, name string, device, own []mapping.Label, value floa
 		}
 		b = append(b, l.Name...)
 		b = append(b, '=', '"')
-		b = appendEscaped(b, l.Value, &labelEscapes)
+		b = escape.Append(b, l.Value, &labelEscapes)
 		b = append(b, '"')
 	}
 	b = append(b, '}', ' ')
@@ -60,22 +61,4 @@ func AppendSample(b []byte, s *mapping.Sample, tags []mapping.Tag) []byte {
 		device[i] = mapping.Label{Name: t.Key, Value: t.Value}
 	}
 	return AppendSeries(b, s.Name, device, s.Labels, s.Value)
-}
-
-// escapes maps a byte to the letter written after the backslash that
-// escapes it; 0 means the byte is written as it is.
-type escapes [256]byte
-
-// appendEscaped appends s with the bytes that e names escaped; runs of
-// plain bytes are copied whole.
-func appendEscaped(b []byte, s string, e *escapes) []byte {
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if x := e[s[i]]; x != 0 {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', x)
-			start = i + 1
-		}
-	}
-	return append(b, s[start:]...)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/flespi-exporter/flespi-exporter/internal/bytesview"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -84,6 +85,7 @@ type series struct {
 // New returns an empty Store of at most max series, with its metrics
 // registered with reg.
 func New(max int, now func() time.Time, reg prometheus.Registerer, log *slog.Logger) *Store {
+	f := promauto.With(reg)
 	g := &Store{
 		devices:      map[string]*device{},
 		families:     map[string]*family{},
@@ -91,25 +93,23 @@ func New(max int, now func() time.Time, reg prometheus.Registerer, log *slog.Log
 		now:          now,
 		log:          log,
 		refusedSince: map[string]int{},
-		expired: prometheus.NewCounter(prometheus.CounterOpts{
+		expired: f.NewCounter(prometheus.CounterOpts{
 			Name: "flespi_exporter_device_series_expired_total",
 			Help: "Device gauge series removed after their TTL without updates.",
 		}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{
+		refused: f.NewCounter(prometheus.CounterOpts{
 			Name: "flespi_exporter_device_series_refused_total",
 			Help: "New device gauge series refused because prometheus.max_series were held.",
 		}),
 	}
-	count := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "flespi_exporter_device_series",
 		Help: "Device gauge series held now, the device registry's (three a device) included.",
 	}, func() float64 { return float64(g.Count() + g.othersNow()) })
-	limit := prometheus.NewGauge(prometheus.GaugeOpts{
+	f.NewGauge(prometheus.GaugeOpts{
 		Name: "flespi_exporter_device_series_limit",
 		Help: "The most device gauge series held at once (prometheus.max_series).",
-	})
-	limit.Set(float64(max))
-	reg.MustRegister(g.expired, g.refused, count, limit)
+	}).Set(float64(max))
 	return g
 }
 

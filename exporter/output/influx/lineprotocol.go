@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flespi-exporter/flespi-exporter/internal/escape"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -58,15 +59,12 @@ func appendValue(b []byte, v *mapping.Value) []byte {
 		return strconv.AppendBool(b, v.Bool)
 	}
 	b = append(b, '"')
-	b = appendEscaped(b, v.Str, &stringEscapes)
+	b = escape.Append(b, v.Str, &stringEscapes)
 	return append(b, '"')
 }
 
-// escapes maps a byte to the letter written after the backslash that
-// escapes it; 0 means the byte is written as it is.
-type escapes [256]byte
-
-func newEscapes(special string) (e escapes) {
+// newEscapes is the table of line protocol's escapes of special.
+func newEscapes(special string) (e escape.Table) {
 	for i := 0; i < len(special); i++ {
 		e[special[i]] = special[i]
 	}
@@ -81,20 +79,6 @@ var (
 	stringEscapes      = newEscapes(`"\`)  // string field values
 )
 
-// appendEscaped appends s with the bytes that e names escaped; runs of plain
-// bytes are copied whole.
-func appendEscaped(b []byte, s string, e *escapes) []byte {
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if x := e[s[i]]; x != 0 {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', x)
-			start = i + 1
-		}
-	}
-	return append(b, s[start:]...)
-}
-
 // appendName writes a measurement, tag key or tag value. A backslash
 // before a special byte is written as it is ("a\\ b" for a\ b), which
 // InfluxDB stores as sent. A trailing backslash can never be written: it
@@ -103,9 +87,9 @@ func appendEscaped(b []byte, s string, e *escapes) []byte {
 // device tr, and made an ident of \ no tag at all; each trailing backslash
 // is written as U+FF3C instead (＼, a fullwidth backslash): the name stays
 // apart, and reads the same.
-func appendName(b []byte, s string, e *escapes) []byte {
+func appendName(b []byte, s string, e *escape.Table) []byte {
 	body := strings.TrimRight(s, `\`)
-	b = appendEscaped(b, body, e)
+	b = escape.Append(b, body, e)
 	for range len(s) - len(body) {
 		b = append(b, trailingBackslash...)
 	}

@@ -1,6 +1,9 @@
 package influx
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
 
 // metrics are the InfluxDB output's own metrics.
 type metrics struct {
@@ -17,27 +20,28 @@ const (
 	errRejected  = "rejected"
 )
 
-// newMetrics makes the metrics and registers them with reg, unless reg is nil.
+// newMetrics makes the metrics, registered with reg unless reg is nil.
 func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		pointsWritten: prometheus.NewCounter(prometheus.CounterOpts{
+		pointsWritten: f.NewCounter(prometheus.CounterOpts{
 			Name: "flespi_exporter_points_written_total",
 			Help: "Points InfluxDB accepted.",
 		}),
-		writeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+		writeDuration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "flespi_exporter_write_duration_seconds",
 			Help:    "Duration of one InfluxDB write request.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
-		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		writeErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flespi_exporter_write_errors_total",
 			Help: "Failed InfluxDB write requests, by kind: transient (the batch is answered 503 and comes again) or rejected (points refused for good).",
 		}, []string{"kind"}),
-		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+		deadLetters: f.NewCounter(prometheus.CounterOpts{
 			Name: "flespi_exporter_dead_letters_total",
 			Help: "Values or points InfluxDB refused for good, kept in the dead-letter file (or only logged without one).",
 		}),
-		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+		conflicts: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "flespi_exporter_field_type_conflicts_total",
 			Help: "Values InfluxDB refused because it holds their field with another type (a rule's type changed), by measurement and field.",
 		}, []string{"measurement", "field"}),
@@ -45,9 +49,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	// Known label values start at zero, so rate() and alerts see them from the start.
 	for _, k := range []string{errTransient, errRejected} {
 		m.writeErrors.WithLabelValues(k)
-	}
-	if reg != nil {
-		reg.MustRegister(m.pointsWritten, m.writeDuration, m.writeErrors, m.deadLetters, m.conflicts)
 	}
 	return m
 }

@@ -192,18 +192,12 @@ func loadFlespiState(st *flespiState, restart bool) error {
 	if restart {
 		return nil
 	}
-	raw, err := os.ReadFile(st.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	var got flespiState
+	if found, err := readJSON(st.path, &got, "the state of a flespi import"); !found || err != nil {
 		return err
 	}
-	var got flespiState
 	var old oldFlespiState
-	if err := json.Unmarshal(raw, &got); err != nil {
-		return fmt.Errorf("%s is not the state of a flespi import (%v); remove it or use -restart", st.path, err)
-	}
+	raw, _ := os.ReadFile(st.path)
 	_ = json.Unmarshal(raw, &old)
 	if got.Host != st.Host || got.Selector != st.Selector {
 		return fmt.Errorf("%s records an import of %s %s, not of %s %s; use -restart or another -state", st.path, got.Host, got.Selector, st.Host, st.Selector)

@@ -160,11 +160,9 @@ func statePath(file string, opts Options) string {
 }
 
 func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file string, data []byte, opts Options, sum *Summary) error {
-	state := importState{path: statePath(file, opts), File: file, Size: int64(len(data))}
-	if !opts.Restart {
-		if err := readState(&state); err != nil {
-			return err
-		}
+	state, err := fileState(file, data, opts)
+	if err != nil {
+		return err
 	}
 	if state.Complete {
 		fmt.Fprintf(opts.Progress, "%s: imported already (%d messages); -restart imports it again\n", file, state.Done)
@@ -176,11 +174,7 @@ func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file st
 	if err != nil {
 		return err
 	}
-	if len(bad) > 0 {
-		sum.Unreadable += len(bad)
-		fmt.Fprintf(opts.Progress, "%s: %d lines are not dead-letter entries (cut short by a crash or a full disk) and are left out: line %s\n",
-			file, len(bad), lineList(bad))
-	}
+	sum.leftOut(opts, file, bad)
 	b := pipe.Begin(pipeline.SourceImport, time.Now())
 	defer b.Release()
 	total, err := countMessages(b, body)
@@ -206,18 +200,48 @@ func importFile(ctx context.Context, pipe *pipeline.Pipeline, chunk int, file st
 	return err
 }
 
-// readState loads the state of an earlier run of the same file.
-func readState(state *importState) error {
-	raw, err := os.ReadFile(state.path)
+// fileState is the progress of an import of file (data): an earlier
+// run's, unless -restart.
+func fileState(file string, data []byte, opts Options) (importState, error) {
+	state := importState{path: statePath(file, opts), File: file, Size: int64(len(data))}
+	if opts.Restart {
+		return state, nil
+	}
+	return state, readState(&state)
+}
+
+// leftOut counts and names the lines of a dead-letter file that are not
+// entries (cut short by a crash or a full disk): said, not skipped without
+// a word.
+func (s *Summary) leftOut(opts Options, file string, bad []int) {
+	if len(bad) == 0 {
+		return
+	}
+	s.Unreadable += len(bad)
+	fmt.Fprintf(opts.Progress, "%s: %d lines are not dead-letter entries (cut short by a crash or a full disk) and are left out: line %s\n",
+		file, len(bad), lineList(bad))
+}
+
+// readJSON reads a state file into v; found is false when there is none.
+func readJSON(path string, v any, what string) (found bool, err error) {
+	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("%s is not %s (%v); remove it or use -restart", path, what, err)
+	}
+	return true, nil
+}
+
+// readState loads the state of an earlier run of the same file.
+func readState(state *importState) error {
 	var old importState
-	if err := json.Unmarshal(raw, &old); err != nil {
-		return fmt.Errorf("%s is not an import state (%v); remove it or use -restart", state.path, err)
+	if found, err := readJSON(state.path, &old, "an import state"); !found || err != nil {
+		return err
 	}
 	if old.File != state.File || old.Size != state.Size {
 		return fmt.Errorf("%s records an import of %s of %d bytes, not of %s of %d bytes; use -restart", state.path, old.File, old.Size, state.File, state.Size)

@@ -33,11 +33,9 @@ func replayRemoteWrite(ctx context.Context, cfg *config.Loaded, file string, dat
 	if same(file, deadPath) {
 		return fmt.Errorf("the exporter appends to %s: move it aside first (mv %s %s) and replay the moved file", deadPath, deadPath, filepath.Join(cfg.Data.Dir, "remote-write-replayed-1.jsonl"))
 	}
-	state := importState{path: statePath(file, opts), File: file, Size: int64(len(data))}
-	if !opts.Restart {
-		if err := readState(&state); err != nil {
-			return err
-		}
+	state, err := fileState(file, data, opts)
+	if err != nil {
+		return err
 	}
 	if state.Complete {
 		fmt.Fprintf(opts.Progress, "%s: replayed already (%d series); -restart replays it again\n", file, state.Done)
@@ -47,11 +45,7 @@ func replayRemoteWrite(ctx context.Context, cfg *config.Loaded, file string, dat
 	if err != nil {
 		return err
 	}
-	if len(bad) > 0 {
-		sum.Unreadable += len(bad)
-		fmt.Fprintf(opts.Progress, "%s: %d lines are not dead-letter entries (cut short by a crash or a full disk) and are left out: line %s\n",
-			file, len(bad), lineList(bad))
-	}
+	sum.leftOut(opts, file, bad)
 	prog := newProgress(opts.Progress, opts.Terminal, file, len(entries), state.Done)
 	for state.Done < len(entries) {
 		end := min(state.Done+replayChunk, len(entries))

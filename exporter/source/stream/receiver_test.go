@@ -18,13 +18,14 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // TestBadInput sends what must not be acknowledged, and checks each answer
 // and that nothing of it reached InfluxDB.
 func TestBadInput(t *testing.T) {
 	db := fakeinflux.Start(t)
-	ex := startExporter(t, db.URL, map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.MaxBodySize = 64 << 10 })
+	ex := testexporter.StartWith(t, db.URL, map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.MaxBodySize = 64 << 10 })
 	auth := map[string]string{"Authorization": "Bearer s3cret"}
 	big := bytes.Repeat([]byte(" "), 70<<10)
 	bomb := gzipped(t, append(append([]byte(`[{"ident":"a","x":"`), bytes.Repeat([]byte("a"), 200<<10)...), `"}]`...))
@@ -36,8 +37,8 @@ func TestBadInput(t *testing.T) {
 		code   int
 		answer string
 	}{
-		{"no token", "POST", samples(t), nil, 401, `missing or wrong token: send the header "Authorization" with "Bearer <token>"`},
-		{"wrong token", "POST", samples(t), map[string]string{"Authorization": "Bearer s3cre"}, 401, `missing or wrong token: send the header "Authorization" with "Bearer <token>"`},
+		{"no token", "POST", testexporter.Samples(t), nil, 401, `missing or wrong token: send the header "Authorization" with "Bearer <token>"`},
+		{"wrong token", "POST", testexporter.Samples(t), map[string]string{"Authorization": "Bearer s3cre"}, 401, `missing or wrong token: send the header "Authorization" with "Bearer <token>"`},
 		{"GET", "GET", nil, auth, 405, "GET is not supported: flespi streams POST their batches"},
 		{"malformed JSON", "POST", []byte(`[{"ident":"a","position.speed":1},{"ident":`), auth, 400,
 			"invalid JSON at line 1, byte 43: want a value for \"ident\", found the end of the body; nothing of this batch was stored"},
@@ -45,7 +46,7 @@ func TestBadInput(t *testing.T) {
 		{"too large", "POST", big, auth, 413, "body of 71680 bytes is larger than http.max_body_size (64KiB)"},
 		{"too large once inflated", "POST", bomb, withHeader(auth, "Content-Encoding", "gzip"), 413, "body is larger than http.max_body_size (64KiB) once decompressed"},
 		{"bad gzip", "POST", []byte("this is not gzip at all"), withHeader(auth, "Content-Encoding", "gzip"), 400, "the body is cut short or not validly compressed: gzip: invalid header"},
-		{"unknown encoding", "POST", samples(t), withHeader(auth, "Content-Encoding", "br"), 415, `Content-Encoding "br" is not supported; send gzip, deflate or none`},
+		{"unknown encoding", "POST", testexporter.Samples(t), withHeader(auth, "Content-Encoding", "br"), 415, `Content-Encoding "br" is not supported; send gzip, deflate or none`},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(tt.method, ex.URL+"/flespi", bytes.NewReader(tt.body))
@@ -67,7 +68,7 @@ func TestBadInput(t *testing.T) {
 	if n := len(db.Lines()); n != 0 {
 		t.Errorf("%d points reached InfluxDB from rejected requests", n)
 	}
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), auth); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), auth); code != 200 {
 		t.Errorf("a good request after the bad ones: %d %s", code, answer)
 	}
 	if got := ex.MetricValue(t, "flespi_exporter_requests_total", "code", "401"); got != 2 {
@@ -95,13 +96,13 @@ func gzipped(t *testing.T, b []byte) []byte {
 
 // TestAllowList answers 403 to a client outside http.allow_cidrs.
 func TestAllowList(t *testing.T) {
-	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.HTTP.AllowCIDRs = []string{"185.213.2.0/24"} })
-	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
+	ex := testexporter.StartWith(t, "", nil, func(c *config.Loaded) { c.HTTP.AllowCIDRs = []string{"185.213.2.0/24"} })
+	code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil)
 	if code != 403 || !strings.HasPrefix(answer, "client 127.0.0.1:") || !strings.HasSuffix(answer, " is not in http.allow_cidrs") {
 		t.Errorf("got %d %q", code, answer)
 	}
-	ex = startExporter(t, "", nil, func(c *config.Loaded) { c.HTTP.AllowCIDRs = []string{"185.213.2.0/24", "127.0.0.0/8"} })
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), nil); code != 200 {
+	ex = testexporter.StartWith(t, "", nil, func(c *config.Loaded) { c.HTTP.AllowCIDRs = []string{"185.213.2.0/24", "127.0.0.0/8"} })
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != 200 {
 		t.Errorf("allowed client: %d %q", code, answer)
 	}
 }
@@ -109,20 +110,20 @@ func TestAllowList(t *testing.T) {
 // TestCompressedBodies accepts gzip and both kinds of deflate.
 func TestCompressedBodies(t *testing.T) {
 	db := fakeinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, nil)
+	ex := testexporter.StartWith(t, db.URL, nil, nil)
 	var z, f bytes.Buffer
 	zw := zlib.NewWriter(&z)
-	zw.Write(samples(t))
+	zw.Write(testexporter.Samples(t))
 	zw.Close()
 	fw, _ := flate.NewWriter(&f, flate.DefaultCompression)
-	fw.Write(samples(t))
+	fw.Write(testexporter.Samples(t))
 	fw.Close()
-	for name, body := range map[string][]byte{"gzip": gzipped(t, samples(t)), "deflate": z.Bytes(), "raw deflate": f.Bytes()} {
+	for name, body := range map[string][]byte{"gzip": gzipped(t, testexporter.Samples(t)), "deflate": z.Bytes(), "raw deflate": f.Bytes()} {
 		enc := name
 		if name == "raw deflate" {
 			enc = "deflate"
 		}
-		if code, answer := post(t, ex.URL+"/flespi", body, map[string]string{"Content-Encoding": enc}); code != 200 {
+		if code, answer := testexporter.Post(t, ex.URL+"/flespi", body, map[string]string{"Content-Encoding": enc}); code != 200 {
 			t.Errorf("%s: %d %s", name, code, answer)
 		}
 	}
@@ -158,7 +159,7 @@ func slowClient(t *testing.T, url string, header map[string]string, head []byte)
 // take no slot while their bodies arrive: with every slot's worth of them
 // and more, a whole batch is still stored at once.
 func TestSlowClientsHoldNoSlot(t *testing.T) {
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.MaxInFlight = 2 })
+	ex := testexporter.StartWith(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.MaxInFlight = 2 })
 	auth := map[string]string{"Authorization": "Bearer s3cret"}
 	for range 4 {
 		slowClient(t, ex.URL+"/flespi", auth, []byte(`[{"ident":"a",`))
@@ -168,7 +169,7 @@ func TestSlowClientsHoldNoSlot(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	start := time.Now()
-	if code, answer := post(t, ex.URL+"/flespi", samples(t), auth); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), auth); code != 200 {
 		t.Errorf("a whole batch beside 4 slow ones: %d %s", code, answer)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -180,13 +181,13 @@ func TestSlowClientsHoldNoSlot(t *testing.T) {
 // http.max_in_flight_bytes, counted as they arrive; past it, 503 with
 // Retry-After, and the bytes are given back when a request ends.
 func TestInFlightBytes(t *testing.T) {
-	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.HTTP.MaxBodySize, c.HTTP.MaxInFlightBytes = 8<<10, 10<<10 })
+	ex := testexporter.StartWith(t, "", nil, func(c *config.Loaded) { c.HTTP.MaxBodySize, c.HTTP.MaxInFlightBytes = 8<<10, 10<<10 })
 	slowClient(t, ex.URL+"/flespi", nil, append([]byte(`[{"ident":"a","x":"`), bytes.Repeat([]byte("a"), 7<<10)...))
 	deadline := time.Now().Add(5 * time.Second)
 	for ex.MetricValue(t, "flespi_exporter_in_flight_bytes") < 7<<10 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(samples(t)))
+	resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(testexporter.Samples(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestInFlightBytes(t *testing.T) {
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(answer), "http.max_in_flight_bytes") {
 		t.Errorf("a batch past the budget: %d %q", resp.StatusCode, answer)
 	}
-	if code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"b","timestamp":1717171200,"battery.voltage":4}]`), nil); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"b","timestamp":1717171200,"battery.voltage":4}]`), nil); code != 200 {
 		t.Errorf("a small batch within the budget: %d %s", code, answer)
 	}
 	if got := ex.MetricValue(t, "flespi_exporter_in_flight_bytes"); got < 7<<10 || got > 10<<10 {
@@ -208,17 +209,17 @@ func TestInFlightBytes(t *testing.T) {
 func TestSlotsWhileStoring(t *testing.T) {
 	db := fakeinflux.Start(t)
 	db.Then(fakeinflux.Answer{Status: 204, Delay: 7 * time.Second})
-	ex := startExporter(t, db.URL, nil, func(c *config.Loaded) { c.HTTP.MaxInFlight = 1 })
+	ex := testexporter.StartWith(t, db.URL, nil, func(c *config.Loaded) { c.HTTP.MaxInFlight = 1 })
 	first := make(chan int, 1)
 	go func() {
-		code, _ := post(t, ex.URL+"/flespi", samples(t), nil)
+		code, _ := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil)
 		first <- code
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for len(db.Requests()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	code, answer := post(t, ex.URL+"/flespi", samples(t), nil)
+	code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil)
 	if code != 503 || !strings.Contains(answer, "http.max_in_flight)") {
 		t.Errorf("a second batch while the first is stored: %d %q", code, answer)
 	}
@@ -231,12 +232,12 @@ func TestSlotsWhileStoring(t *testing.T) {
 // the rest is stored, in write requests of influxdb.batch_size points.
 func TestSkipsAndChunks(t *testing.T) {
 	db := fakeinflux.Start(t)
-	ex := startExporter(t, db.URL, nil, func(c *config.Loaded) { c.InfluxDB.BatchSize = 3 })
+	ex := testexporter.StartWith(t, db.URL, nil, func(c *config.Loaded) { c.InfluxDB.BatchSize = 3 })
 	body := []byte(`[{"timestamp":1717171200,"position.speed":1},` +
 		`{"ident":"a","timestamp":1717171200,"position.speed":2},{"ident":"a","timestamp":1717171201,"position.speed":"fast"},` +
 		`{"ident":"b","timestamp":1717171200,"position.speed":3},{"ident":"c","timestamp":1717171200,"position.speed":4},` +
 		`{"ident":"d","timestamp":1717171200,"position.speed":5},{"ident":"e","timestamp":1717171200,"position.speed":6,"battery.voltage":4}]`)
-	code, answer := post(t, ex.URL+"/flespi", body, nil)
+	code, answer := testexporter.Post(t, ex.URL+"/flespi", body, nil)
 	if code != 200 || answer != "stored: 7 messages, 1 skipped messages; influxdb: 5 points, 0 dead-lettered" {
 		t.Fatalf("got %d %q", code, answer)
 	}
@@ -263,10 +264,10 @@ func TestSkipsAndChunks(t *testing.T) {
 // TestTLS serves the stream over HTTPS when http.tls_cert and tls_key are set.
 func TestTLS(t *testing.T) {
 	certFile, keyFile, pool := tb.SelfSigned(t, t.TempDir())
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TLS_CERT": certFile, "FLESPI_EXPORTER_TLS_KEY": keyFile}, nil)
+	ex := testexporter.StartWith(t, "", map[string]string{"FLESPI_EXPORTER_TLS_CERT": certFile, "FLESPI_EXPORTER_TLS_KEY": keyFile}, nil)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	url := strings.Replace(ex.URL, "http://", "https://", 1) + "/flespi"
-	resp, err := client.Post(url, "application/json", bytes.NewReader(samples(t)))
+	resp, err := client.Post(url, "application/json", bytes.NewReader(testexporter.Samples(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +276,7 @@ func TestTLS(t *testing.T) {
 		t.Errorf("HTTPS POST: %s", resp.Status)
 	}
 	// Go's TLS server answers plain HTTP with 400.
-	if resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(samples(t))); err == nil && resp.StatusCode == 200 {
+	if resp, err := http.Post(ex.URL+"/flespi", "application/json", bytes.NewReader(testexporter.Samples(t))); err == nil && resp.StatusCode == 200 {
 		t.Error("plain HTTP was accepted on the TLS listener")
 	}
 }
@@ -283,7 +284,7 @@ func TestTLS(t *testing.T) {
 // TestBearerScheme: the scheme is matched without regard to case; the
 // bare token in Authorization is refused; a custom header may carry it.
 func TestBearerScheme(t *testing.T) {
-	ex := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, nil)
+	ex := testexporter.StartWith(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, nil)
 	for header, want := range map[string]int{
 		"Bearer s3cret":   200,
 		"bearer s3cret":   200,
@@ -293,13 +294,13 @@ func TestBearerScheme(t *testing.T) {
 		"Bearer":          401,
 		"Bearers3cret":    401,
 	} {
-		if code, answer := post(t, ex.URL+"/flespi", samples(t), map[string]string{"Authorization": header}); code != want {
+		if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), map[string]string{"Authorization": header}); code != want {
 			t.Errorf("Authorization: %q: %d %s, want %d", header, code, answer, want)
 		}
 	}
-	custom := startExporter(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.AuthHeader = "X-Stream-Token" })
+	custom := testexporter.StartWith(t, "", map[string]string{"FLESPI_EXPORTER_TOKEN": "s3cret"}, func(c *config.Loaded) { c.HTTP.AuthHeader = "X-Stream-Token" })
 	for header, want := range map[string]int{"s3cret": 200, "Bearer s3cret": 200, "wrong": 401} {
-		if code, answer := post(t, custom.URL+"/flespi", samples(t), map[string]string{"X-Stream-Token": header}); code != want {
+		if code, answer := testexporter.Post(t, custom.URL+"/flespi", testexporter.Samples(t), map[string]string{"X-Stream-Token": header}); code != want {
 			t.Errorf("X-Stream-Token: %q: %d %s, want %d", header, code, answer, want)
 		}
 	}
@@ -325,7 +326,7 @@ func declare(t *testing.T, url string, length int) net.Conn {
 // (100 such clients took 2.96 GB while the budget counted bytes); one past
 // it is answered 503 at once, and a small batch still fits beside them.
 func TestDeclaredLengthIsReserved(t *testing.T) {
-	ex := startExporter(t, "", nil, func(c *config.Loaded) { c.HTTP.MaxBodySize, c.HTTP.MaxInFlightBytes = 8<<20, 20<<20 })
+	ex := testexporter.StartWith(t, "", nil, func(c *config.Loaded) { c.HTTP.MaxBodySize, c.HTTP.MaxInFlightBytes = 8<<20, 20<<20 })
 	declare(t, ex.URL, 8<<20)
 	declare(t, ex.URL, 8<<20)
 	deadline := time.Now().Add(5 * time.Second)
@@ -345,7 +346,7 @@ func TestDeclaredLengthIsReserved(t *testing.T) {
 	if resp.StatusCode != 503 || !strings.Contains(string(answer), "http.max_in_flight_bytes") {
 		t.Errorf("a third body of 8 MiB past the budget: %d %q", resp.StatusCode, answer)
 	}
-	if code, answer := post(t, ex.URL+"/flespi", []byte(`[{"ident":"b","timestamp":1717171200,"battery.voltage":4}]`), nil); code != 200 {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"b","timestamp":1717171200,"battery.voltage":4}]`), nil); code != 200 {
 		t.Errorf("a small batch within the budget: %d %s", code, answer)
 	}
 }
