@@ -3,18 +3,17 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeflespi"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
@@ -54,7 +53,7 @@ func TestBackfillFromFlespi(t *testing.T) {
 	}
 	// The first run is interrupted while it waits out the Retry-After.
 	first := run()
-	var out syncBuffer // written by the command's copying goroutine, read here
+	var out tb.Buffer // written by the command's copying goroutine, read here
 	first.Stdout, first.Stderr = &out, &out
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
@@ -94,24 +93,6 @@ func TestBackfillFromFlespi(t *testing.T) {
 	if n := speeds(t, db); n != 10_000 {
 		t.Errorf("%d points after the third run", n)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // hourlyHistory stores in fs two days of three buses reporting hourly,

@@ -213,7 +213,7 @@ backend exporters
 		t.Fatal(err)
 	}
 	proxy := exec.Command(bin, "-f", conf, "-db")
-	var proxyLog syncBuffer
+	var proxyLog tb.Buffer
 	proxy.Stdout, proxy.Stderr = &proxyLog, &proxyLog
 	if err := proxy.Start(); err != nil {
 		t.Fatal(err)

@@ -65,14 +65,8 @@ func (s *Server) devicesOutput() (pipeline.Output, error) {
 		return nil, err
 	}
 	f := promauto.With(s.reg)
-	f.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "flespi_exporter_devices_registered",
-		Help: "Devices in the device registry: every device seen, until data.forget_devices_after without a message.",
-	}, func() float64 { return float64(reg.Len()) })
-	f.NewCounterFunc(prometheus.CounterOpts{
-		Name: "flespi_exporter_devices_refused_total",
-		Help: "Messages of devices not registered because the registry holds data.max_devices: stored, but without device gauges.",
-	}, func() float64 { return float64(reg.Refused()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "flespi_exporter_devices_registered", Help: "Devices in the device registry: every device seen, until data.forget_devices_after without a message."}, func() float64 { return float64(reg.Len()) })
+	f.NewCounterFunc(prometheus.CounterOpts{Name: "flespi_exporter_devices_refused_total", Help: "Messages of devices not registered because the registry holds data.max_devices: stored, but without device gauges."}, func() float64 { return float64(reg.Refused()) })
 	s.devices = reg
 	return reg, nil
 }

@@ -29,30 +29,12 @@ const (
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	m := &metrics{
-		messages: f.NewCounter(prometheus.CounterOpts{
-			Name: "flespi_exporter_messages_received_total",
-			Help: "Messages received in well-formed batches.",
-		}),
-		messagesSkipped: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "flespi_exporter_messages_skipped_total",
-			Help: "Messages that produced nothing, by reason (no_ident, no_time).",
-		}, []string{"reason"}),
-		valuesSkipped: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "flespi_exporter_values_skipped_total",
-			Help: "Parameter values a rule matched but could not use, by reason.",
-		}, []string{"reason"}),
-		unmapped: f.NewCounter(prometheus.CounterOpts{
-			Name: "flespi_exporter_parameters_unmapped_total",
-			Help: "Parameter values that no rule matched.",
-		}),
-		stored: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "flespi_exporter_output_stored_total",
-			Help: "What each store holds of the batches, in its unit (influxdb: points; remote_write: samples).",
-		}, []string{"output"}),
-		refused: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "flespi_exporter_output_refused_total",
-			Help: "What each store refused for good, in its unit, kept in its dead-letter file: the rest of the batch is stored and answered 200.",
-		}, []string{"output"}),
+		messages:        f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_messages_received_total", Help: "Messages received in well-formed batches."}),
+		messagesSkipped: f.NewCounterVec(prometheus.CounterOpts{Name: "flespi_exporter_messages_skipped_total", Help: "Messages that produced nothing, by reason (no_ident, no_time)."}, []string{"reason"}),
+		valuesSkipped:   f.NewCounterVec(prometheus.CounterOpts{Name: "flespi_exporter_values_skipped_total", Help: "Parameter values a rule matched but could not use, by reason."}, []string{"reason"}),
+		unmapped:        f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_parameters_unmapped_total", Help: "Parameter values that no rule matched."}),
+		stored:          f.NewCounterVec(prometheus.CounterOpts{Name: "flespi_exporter_output_stored_total", Help: "What each store holds of the batches, in its unit (influxdb: points; remote_write: samples)."}, []string{"output"}),
+		refused:         f.NewCounterVec(prometheus.CounterOpts{Name: "flespi_exporter_output_refused_total", Help: "What each store refused for good, in its unit, kept in its dead-letter file: the rest of the batch is stored and answered 200."}, []string{"output"}),
 	}
 	// Known label values start at zero, so rate() and alerts see them from the start.
 	for _, r := range []string{reasonNoIdent, reasonNoTime} {

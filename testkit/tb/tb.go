@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -88,3 +89,22 @@ func FreeAddr(t T) string {
 
 // handedOut are the addresses FreeAddr returned.
 var handedOut sync.Map
+
+// Buffer collects what a process or a logger writes while a test reads it:
+// a strings.Builder behind a lock.
+type Buffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *Buffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

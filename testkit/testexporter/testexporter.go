@@ -4,7 +4,6 @@
 package testexporter
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -73,8 +72,7 @@ type Process struct {
 	env          []string
 	config       string
 	args         []string
-	log          *bytes.Buffer
-	mu           sync.Mutex
+	log          *tb.Buffer
 }
 
 // Start runs the binary with the repository's config.toml and the
@@ -90,7 +88,7 @@ func Start(t tb.T, env map[string]string, args ...string) *Process {
 // StartConfig is Start with another configuration file.
 func StartConfig(t tb.T, config string, env map[string]string, args ...string) *Process {
 	t.Helper()
-	p := &Process{t: t, Addr: tb.FreeAddr(t), InternalAddr: tb.FreeAddr(t), DataDir: t.TempDir(), log: &bytes.Buffer{}, config: config, args: args}
+	p := &Process{t: t, Addr: tb.FreeAddr(t), InternalAddr: tb.FreeAddr(t), DataDir: t.TempDir(), log: &tb.Buffer{}, config: config, args: args}
 	p.env = append(os.Environ(), "FLESPI_EXPORTER_LISTEN="+p.Addr, "FLESPI_EXPORTER_INTERNAL_LISTEN="+p.InternalAddr,
 		"FLESPI_EXPORTER_DATA_DIR="+p.DataDir)
 	for k, v := range env {
@@ -152,15 +150,7 @@ func (p *Process) Wait() error {
 }
 
 // Write collects the process output (it is the process' stdout and stderr).
-func (p *Process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.Write(b)
-}
+func (p *Process) Write(b []byte) (int, error) { return p.log.Write(b) }
 
 // Log returns what the process wrote.
-func (p *Process) Log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
+func (p *Process) Log() string { return p.log.String() }

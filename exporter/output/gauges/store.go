@@ -93,23 +93,11 @@ func New(max int, now func() time.Time, reg prometheus.Registerer, log *slog.Log
 		now:          now,
 		log:          log,
 		refusedSince: map[string]int{},
-		expired: f.NewCounter(prometheus.CounterOpts{
-			Name: "flespi_exporter_device_series_expired_total",
-			Help: "Device gauge series removed after their TTL without updates.",
-		}),
-		refused: f.NewCounter(prometheus.CounterOpts{
-			Name: "flespi_exporter_device_series_refused_total",
-			Help: "New device gauge series refused because prometheus.max_series were held.",
-		}),
+		expired:      f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_device_series_expired_total", Help: "Device gauge series removed after their TTL without updates."}),
+		refused:      f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_device_series_refused_total", Help: "New device gauge series refused because prometheus.max_series were held."}),
 	}
-	f.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "flespi_exporter_device_series",
-		Help: "Device gauge series held now, the device registry's (three a device) included.",
-	}, func() float64 { return float64(g.Count() + g.othersNow()) })
-	f.NewGauge(prometheus.GaugeOpts{
-		Name: "flespi_exporter_device_series_limit",
-		Help: "The most device gauge series held at once (prometheus.max_series).",
-	}).Set(float64(max))
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "flespi_exporter_device_series", Help: "Device gauge series held now, the device registry's (three a device) included."}, func() float64 { return float64(g.Count() + g.othersNow()) })
+	f.NewGauge(prometheus.GaugeOpts{Name: "flespi_exporter_device_series_limit", Help: "The most device gauge series held at once (prometheus.max_series)."}).Set(float64(max))
 	return g
 }
 

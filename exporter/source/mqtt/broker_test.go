@@ -8,7 +8,6 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 // A broker in the test, speaking through paho.golang's codec, for what a
@@ -161,24 +161,6 @@ func (bc *brokerConn) pubacks(n int) []uint16 {
 func source(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*config.MQTT)) (*Source, *prometheus.Registry) {
 	t.Helper()
 	return sourceLogging(t, b, db, tweak, quiet)
-}
-
-// logBuffer is a log destination that tests read while the source writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func sourceLogging(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*config.MQTT), log *slog.Logger) (*Source, *prometheus.Registry) {
@@ -340,7 +322,7 @@ func TestNoAckAcrossConnections(t *testing.T) {
 // the session at the reconnection is a warning (messages may be lost).
 func TestBrokerDisconnect(t *testing.T) {
 	b, db := startBroker(t), fakeinflux.Start(t)
-	var logs logBuffer
+	var logs tb.Buffer
 	s, _ := sourceLogging(t, b, db, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	bc := b.accept()
 	d := packets.NewControlPacket(packets.DISCONNECT)

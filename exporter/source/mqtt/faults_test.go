@@ -11,6 +11,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 // Faults met with brokers other than mosquitto and with odd sessions:
@@ -120,7 +121,7 @@ func TestRejectedFileNotWritable(t *testing.T) {
 // again with backoff; a QoS 0 grant is shown as a problem.
 func TestSubscriptionsRefused(t *testing.T) {
 	b, db := startBroker(t), fakeinflux.Start(t)
-	var logs logBuffer
+	var logs tb.Buffer
 	s, _ := sourceLogging(t, b, db, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	b.acceptSubscribing(nil, 0x87) // not authorized
 	time.Sleep(300 * time.Millisecond)
@@ -208,7 +209,7 @@ func TestShutdownFinishesTheBatch(t *testing.T) {
 // use instead; the log says it.
 func TestServerReference(t *testing.T) {
 	b, db := startBroker(t), fakeinflux.Start(t)
-	var logs logBuffer
+	var logs tb.Buffer
 	sourceLogging(t, b, db, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	bc := b.accept()
 	d := packets.NewControlPacket(packets.DISCONNECT)
@@ -227,7 +228,7 @@ func TestServerReference(t *testing.T) {
 // not a reconnect every second.
 func TestOversizePacketBacksOff(t *testing.T) {
 	b, db := startBroker(t), fakeinflux.Start(t)
-	var logs logBuffer
+	var logs tb.Buffer
 	sourceLogging(t, b, db, func(c *config.MQTT) { c.MaxPacketSize = 1000 }, slog.New(slog.NewTextHandler(&logs, nil)))
 	big := fmt.Sprintf(`{"ident":"big","timestamp":1765200000,"pad":"%s"}`, strings.Repeat("x", 2000))
 	start := time.Now()
