@@ -147,6 +147,19 @@ func numbered(n, from int) [][]byte {
 }
 
 // speeds counts the points of device mq.
+// connectedExporter starts a broker, InfluxDB and the exporter binary
+// subscribing as clientID, and waits for the connection; metrics is the
+// exporter's /metrics.
+func connectedExporter(t *testing.T, start func(*testing.T, string) *testmqtt.Broker, clientID string) (*testmqtt.Broker, *testinflux.Server, *testexporter.Process, string) {
+	t.Helper()
+	broker := start(t, mqttToken)
+	db := testinflux.Start(t)
+	ex := testexporter.Start(t, mqttEnv(broker, db, clientID))
+	metrics := "http://" + ex.InternalAddr + "/metrics"
+	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_connected") == 1 })
+	return broker, db, ex, metrics
+}
+
 func speeds(t *testing.T, db *testinflux.Server) int {
 	t.Helper()
 	return db.Count("flespi", "position.speed")
@@ -161,11 +174,7 @@ func TestMQTTHoldsWhileInfluxDBIsDown(t *testing.T) {
 }
 
 func testMQTTHoldsWhileInfluxDBIsDown(t *testing.T, start func(*testing.T, string) *testmqtt.Broker, name string) {
-	broker := start(t, mqttToken)
-	db := testinflux.Start(t)
-	ex := testexporter.Start(t, mqttEnv(broker, db, "exporter-down"))
-	metrics := "http://" + ex.InternalAddr + "/metrics"
-	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_connected") == 1 })
+	broker, db, ex, metrics := connectedExporter(t, start, "exporter-down")
 	db.Stop()
 	broker.Publish(mqttTopic, numbered(300, 0)...)
 	waitFor(t, 20*time.Second, "a batch held", func() bool {
@@ -204,11 +213,7 @@ func TestMQTTKilledMidStream(t *testing.T) {
 }
 
 func testMQTTKilledMidStream(t *testing.T, start func(*testing.T, string) *testmqtt.Broker, _ string) {
-	broker := start(t, mqttToken)
-	db := testinflux.Start(t)
-	ex := testexporter.Start(t, mqttEnv(broker, db, "exporter-kill"))
-	metrics := "http://" + ex.InternalAddr + "/metrics"
-	waitFor(t, 10*time.Second, "the MQTT connection", func() bool { return testexporter.MetricValue(t, metrics, "flespi_exporter_mqtt_connected") == 1 })
+	broker, db, ex, _ := connectedExporter(t, start, "exporter-kill")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 )
@@ -107,4 +108,15 @@ func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Kill ends *cmd's process with SIGKILL, waits for it, and forgets it (a
+// second Kill does nothing).
+func Kill(cmd **exec.Cmd) {
+	if *cmd == nil {
+		return
+	}
+	_ = (*cmd).Process.Kill()
+	_ = (*cmd).Wait()
+	*cmd = nil
 }

@@ -123,14 +123,7 @@ func (p *Process) Restart() {
 }
 
 // Kill ends the process with SIGKILL: no shutdown, in-flight work is lost.
-func (p *Process) Kill() {
-	if p.Cmd == nil {
-		return
-	}
-	_ = p.Cmd.Process.Kill()
-	_ = p.Cmd.Wait()
-	p.Cmd = nil
-}
+func (p *Process) Kill() { tb.Kill(&p.Cmd) }
 
 // Stop ends the process with SIGTERM, its graceful shutdown, and waits
 // for it.

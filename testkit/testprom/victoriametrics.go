@@ -48,14 +48,7 @@ func StartVictoriaMetrics(t tb.T) *Server {
 
 // Stop ends a VictoriaMetrics started by StartVictoriaMetrics (its data
 // stays); Restart starts it again on the same port and data.
-func (s *Server) Stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
+func (s *Server) Stop() { tb.Kill(&s.cmd) }
 
 // Restart starts VictoriaMetrics again after Stop.
 func (s *Server) Restart() {

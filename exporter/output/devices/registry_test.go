@@ -278,6 +278,18 @@ func TestSaveCostsWhatChanged(t *testing.T) {
 	}
 }
 
+// journalOfA is journalFixture with device a an hour later in the
+// journal.
+func journalOfA(t *testing.T, dir string) time.Time {
+	t.Helper()
+	r, t0 := journalFixture(t, dir)
+	r.Update([]Seen{seen("a", "", t0.Add(time.Hour), t0.Add(time.Hour))}, "http")
+	if err := r.Save(); err != nil {
+		t.Fatal(err)
+	}
+	return t0
+}
+
 // journalFixture is a registry of two devices in dir, saved in full
 // (devices.json), then with changes in the journal.
 func journalFixture(t *testing.T, dir string) (*Registry, time.Time) {
@@ -331,20 +343,24 @@ func TestJournalOfAnOlderGeneration(t *testing.T) {
 	}
 }
 
+// openJournal opens the journal in dir for appending what a crash or
+// damage leaves.
+func openJournal(t *testing.T, dir string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, JournalName), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // TestJournalLineCutShort: a crash in the middle of an append leaves a
 // line cut short; the next run's appends do not glue onto it, so the
 // device they save survives the restart after.
 func TestJournalLineCutShort(t *testing.T) {
 	dir := t.TempDir()
-	r, t0 := journalFixture(t, dir)
-	r.Update([]Seen{seen("a", "", t0.Add(time.Hour), t0.Add(time.Hour))}, "http")
-	if err := r.Save(); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, JournalName), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t0 := journalOfA(t, dir)
+	f := openJournal(t, dir)
 	f.WriteString(`{"ident":"b","last_message_ns":17`) // the crash
 	f.Close()
 	second := mustOpen(t, dir)
@@ -364,15 +380,8 @@ func TestJournalLineCutShort(t *testing.T) {
 // are applied.
 func TestJournalLineTooLong(t *testing.T) {
 	dir := t.TempDir()
-	r, t0 := journalFixture(t, dir)
-	r.Update([]Seen{seen("a", "", t0.Add(time.Hour), t0.Add(time.Hour))}, "http")
-	if err := r.Save(); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, JournalName), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t0 := journalOfA(t, dir)
+	f := openJournal(t, dir)
 	f.WriteString(`{"ident":"x","name":"` + strings.Repeat("y", 17<<20) + "\"}\n")
 	f.WriteString(fmt.Sprintf(`{"ident":"b","last_message_ns":%d,"last_received_ns":%d}`+"\n", t0.Add(time.Hour).UnixNano(), t0.Add(time.Hour).UnixNano()))
 	f.Close()

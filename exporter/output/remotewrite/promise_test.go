@@ -53,9 +53,7 @@ func TestOneLateSampleCostsOnlyItself(t *testing.T) {
 		{"too old, 500", http.StatusInternalServerError, "too old sample"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rc := &receiver{series: map[string][]string{}, inOrder: true, refuseStatus: c.status, refuseAnswer: c.answer}
-			srv := httptest.NewServer(rc)
-			defer srv.Close()
+			rc, srv := startReceiver(t, &receiver{inOrder: true, refuseStatus: c.status, refuseAnswer: c.answer})
 			p, deadPath, reg := pipe(t, srv.URL)
 			start := time.Now().Add(-time.Hour).Truncate(time.Second)
 			// Device 7 reported at start+20 s already.
@@ -116,9 +114,7 @@ func TestOneLateSampleCostsOnlyItself(t *testing.T) {
 // from what the receiver took: stored within three sends, each sample
 // counted once.
 func TestSlowReceiver(t *testing.T) {
-	rc := &receiver{series: map[string][]string{}, delay: 800 * time.Millisecond}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	rc, srv := startReceiver(t, &receiver{delay: 800 * time.Millisecond})
 	p, _, reg := pipe(t, srv.URL, func(rw *config.RemoteWrite) {
 		rw.Timeout, rw.BatchSize = config.Duration(time.Second), 100
 	})
@@ -216,9 +212,7 @@ func TestRedirects(t *testing.T) {
 // TestSameTimeLastWins: two messages of a device with the same time: the
 // last wins, as on /metrics and in InfluxDB.
 func TestSameTimeLastWins(t *testing.T) {
-	rc := &receiver{series: map[string][]string{}}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	rc, srv := startReceiver(t, &receiver{})
 	p, _, _ := pipe(t, srv.URL)
 	at := time.Now().Add(-time.Minute).Unix()
 	batch := fmt.Sprintf(`[{"ident":"twice","timestamp":%d,"position.speed":36},{"ident":"twice","timestamp":%d,"position.speed":72}]`, at, at)
@@ -235,9 +229,7 @@ func TestSameTimeLastWins(t *testing.T) {
 // dead-letter file, is taken once the receiver can (its window widened);
 // what it refuses again is dead-lettered again.
 func TestReplayDeadLetters(t *testing.T) {
-	rc := &receiver{series: map[string][]string{}, inOrder: true}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	rc, srv := startReceiver(t, &receiver{inOrder: true})
 	p, deadPath, _ := pipe(t, srv.URL)
 	now := time.Now().Truncate(time.Second)
 	if _, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(fmt.Sprintf(`[{"ident":"a","timestamp":%d,"position.speed":36}]`, now.Unix())), now); err != nil {

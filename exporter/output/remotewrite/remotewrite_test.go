@@ -131,6 +131,14 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// startReceiver serves rc until the test ends.
+func startReceiver(t *testing.T, rc *receiver) (*receiver, *httptest.Server) {
+	rc.series = map[string][]string{}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	return rc, srv
+}
+
 // each calls f with the length-delimited fields of a message.
 func each(b []byte, f func(protowire.Number, []byte)) {
 	for len(b) > 0 {
@@ -187,9 +195,7 @@ func track(now time.Time) ([]byte, []int64) {
 // message's own time, in order, the exact value (km/h as m/s), beside
 // the device gauges; with the configured bearer token.
 func TestBufferedTrackWithItsTimes(t *testing.T) {
-	rc := &receiver{series: map[string][]string{}}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	rc, srv := startReceiver(t, &receiver{})
 	p, _, reg := pipe(t, srv.URL)
 	body, times := track(time.Now())
 	received := time.Now()
@@ -221,9 +227,7 @@ func TestBufferedTrackWithItsTimes(t *testing.T) {
 // costs one sample, dead-lettered, and does not hold the batch; a receiver
 // that keeps failing leaves the batch not stored (503 to flespi).
 func TestReceiverFailures(t *testing.T) {
-	rc := &receiver{series: map[string][]string{}}
-	srv := httptest.NewServer(rc)
-	defer srv.Close()
+	rc, srv := startReceiver(t, &receiver{})
 	p, deadPath, reg := pipe(t, srv.URL)
 	body, _ := track(time.Now())
 	rc.script = []int{503}
