@@ -76,7 +76,8 @@ func TestImportFormats(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("import: %v\n%s", err, stderr.String())
 	}
-	want := "imported 3000 messages (0 done by an earlier run): 3000 points written, 0 messages skipped (no ident or time), 0 values skipped, 0 values dead-lettered\n" +
+	want := "imported 3000 messages (0 done by an earlier run): 0 messages skipped (no ident or time), 0 values skipped\n" +
+		"influxdb: 3000 points written, 0 dead-lettered\n" +
 		"3000 values of parameters no rule maps were left out" // the workload's one unmapped parameter a message
 	if !strings.HasPrefix(stdout.String(), want) {
 		t.Errorf("summary %q, want %q...", stdout.String(), want)
@@ -179,7 +180,7 @@ func TestImportRejectsInvalidFile(t *testing.T) {
 // importing it again stores nothing twice.
 func TestReplayDeadLetters(t *testing.T) {
 	db, ex, deadFile := conflictingInflux(t)
-	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != 200 || !strings.HasSuffix(answer, " 1 dead-lettered points") {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != 200 || !strings.HasSuffix(answer, "influxdb: 8 points, 1 dead-lettered") {
 		t.Fatalf("%d %s", code, answer)
 	}
 	if s := db.Query(`SELECT "gsm.mcc" FROM flespi WHERE ident = '352093081234567'`); len(s) != 0 {

@@ -190,7 +190,7 @@ func TestDeadLetters(t *testing.T) {
 	if status := testexporter.Get(t, ex.InternalURL+"/api/status"); !strings.Contains(status, `"held_type": "string"`) || !strings.Contains(status, `field = \"gsm.mcc_integer\"`) {
 		t.Errorf("the status page does not list the conflict with its fix:\n%s", status)
 	}
-	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != 200 || !strings.HasSuffix(answer, " 0 dead-lettered points") {
+	if code, answer := testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil); code != 200 || !strings.HasSuffix(answer, "influxdb: 8 points, 0 dead-lettered") {
 		t.Errorf("the same batch again: %d %q", code, answer)
 	}
 	if again, _ := os.ReadFile(deadFile); len(again) != len(data) {
