@@ -43,7 +43,7 @@ func (s *Server) InternalHandler() http.Handler {
 	s.operatorRoutes(mux, func(h http.Handler) http.Handler { return h })
 	mux.HandleFunc("/-/reload", s.reloadHandler)
 	mux.HandleFunc("POST /api/devices/forget", s.forgetDevice)
-	mux.HandleFunc("POST /-/import", s.importHandler)
+	mux.Handle("POST /-/import", s.importHandler())
 	return internalGuard(mux, s.cfg.HTTP.InternalHosts)
 }
 

@@ -1,21 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -126,41 +121,7 @@ func importThroughExporter(ctx context.Context, cfg *config.Loaded, req backfill
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	body, _ := json.Marshal(req)
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+net.JoinHostPort(host, port)+"/-/import", bytes.NewReader(body))
-	if err != nil {
-		return sum, err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(hreq)
-	if err != nil {
-		return sum, fmt.Errorf("asking the exporter at %s: %w", addr, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return sum, fmt.Errorf("the exporter at %s answered %s: %s", addr, resp.Status, strings.TrimSpace(string(answer)))
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, exporter.ImportResultPrefix); ok {
-			var res exporter.ImportResult
-			if err := json.Unmarshal([]byte(rest), &res); err != nil {
-				return sum, fmt.Errorf("reading the exporter's result: %w", err)
-			}
-			if res.Error != "" {
-				return res.Summary, errors.New(res.Error)
-			}
-			return res.Summary, nil
-		}
-		fmt.Fprintln(stderr, line)
-	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return sum, fmt.Errorf("the exporter's answer broke off: %w", err)
-	}
-	return sum, errors.New("the exporter's answer ended without a result (was it stopped?): run the same command again to continue")
+	return backfill.Ask(ctx, "http://"+net.JoinHostPort(host, port), req, stderr)
 }
 
 // printImportSummary says what an import did.
