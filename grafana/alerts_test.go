@@ -10,15 +10,22 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/config"
 )
 
+// shipped is the repository's config.toml.
+func shipped(t *testing.T) *config.Loaded {
+	t.Helper()
+	cfg, err := config.Load("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // TestShippedAlertsAreTheRules: the shipped alert rules, their tests and
 // the fleet dashboard's thresholds are what the shipped rules make
 // (`flespi-exporter alerts`): a threshold changed on a rule and not
 // regenerated, or a generated file edited by hand, fails here.
 func TestShippedAlertsAreTheRules(t *testing.T) {
-	cfg, err := config.Load("../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := shipped(t)
 	rules, tests := AlertFiles(cfg.Mapping, cfg.RelativeRuleOrigin)
 	dash, err := os.ReadFile("dashboards/flespi-fleet.json")
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/testkit/dashboardtest"
 )
@@ -15,10 +14,7 @@ import (
 // TestGeneratedDashboardUpToDate keeps the committed "all parameters"
 // dashboard equal to what `flespi-exporter dashboard` makes of config.toml.
 func TestGeneratedDashboardUpToDate(t *testing.T) {
-	cfg, err := config.Load("../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := shipped(t)
 	got, err := GenerateDashboard(cfg.Mapping, Options{})
 	if err != nil {
 		t.Fatal(err)

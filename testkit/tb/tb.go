@@ -4,6 +4,8 @@
 package tb
 
 import (
+	dto "github.com/prometheus/client_model/go"
+
 	"fmt"
 	"net"
 	"os"
@@ -119,4 +121,34 @@ func Kill(cmd **exec.Cmd) {
 	_ = (*cmd).Process.Kill()
 	_ = (*cmd).Wait()
 	*cmd = nil
+}
+
+// Tool finds a program with find (failing the test with its error, which
+// says how to install it) and gives it a temporary directory.
+func Tool(t T, find func() (string, error)) (bin, dir string) {
+	t.Helper()
+	bin, err := find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin, t.TempDir()
+}
+
+// CounterValue is the value of the counter name in reg (its first
+// series); the test fails without it.
+func CounterValue(t T, reg interface {
+	Gather() ([]*dto.MetricFamily, error)
+}, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -78,11 +78,7 @@ func StartWithAuth(t tb.T) *Server {
 
 func start(t tb.T, auth bool) *Server {
 	t.Helper()
-	bin, err := Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
+	bin, dir := tb.Tool(t, Binary)
 	httpAddr, rpcAddr := tb.FreeAddr(t), tb.FreeAddr(t)
 	s := &Server{
 		URL:  "http://" + httpAddr,

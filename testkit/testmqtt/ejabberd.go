@@ -38,11 +38,7 @@ func EjabberdBinary() (string, error) {
 // who cannot read the test's directory).
 func StartEjabberd(t tb.T, token string) *Broker {
 	t.Helper()
-	bin, err := EjabberdBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
+	bin, dir := tb.Tool(t, EjabberdBinary)
 	b := &Broker{t: t, dir: dir, Token: token}
 	addr, tlsAddr := tb.FreeAddr(t), tb.FreeAddr(t)
 	b.URL, b.TLSURL = "mqtt://"+addr, "mqtts://"+tlsAddr

@@ -52,11 +52,7 @@ func Binary() (string, error) {
 // Start runs a broker that accepts token; it is stopped when the test ends.
 func Start(t tb.T, token string) *Broker {
 	t.Helper()
-	bin, err := Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
+	bin, dir := tb.Tool(t, Binary)
 	b := &Broker{t: t, dir: dir, conf: filepath.Join(dir, "mosquitto.conf"), Token: token}
 	addr, tlsAddr, wsAddr := tb.FreeAddr(t), tb.FreeAddr(t), tb.FreeAddr(t)
 	b.URL, b.TLSURL, b.WSURL = "mqtt://"+addr, "mqtts://"+tlsAddr, "ws://"+wsAddr

@@ -29,6 +29,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 )
 
 // receiver is a remote write 1.0 receiver in the test: it decodes what it
@@ -264,17 +265,8 @@ type mappingGauge = mapping.Gauge
 
 func mustCounter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: "x"}, func() float64 { return mf.GetMetric()[0].GetCounter().GetValue() })
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return nil
+	v := tb.CounterValue(t, reg, name)
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: "x"}, func() float64 { return v })
 }
 
 func asNotStored(err error, target **pipeline.NotStoredError) bool { return errors.As(err, target) }

@@ -220,17 +220,7 @@ func runSource(t *testing.T, b *broker, db *fakeinflux.Server, tweak func(*confi
 
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return tb.CounterValue(t, reg, name)
 }
 
 // TestAcknowledgedOnceStored: no PUBACK leaves while InfluxDB refuses the
