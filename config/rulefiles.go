@@ -58,6 +58,9 @@ func readRuleFiles(configFile string, patterns []string, lookup func(string) (st
 			seen[f] = true
 			rs, loc, ps := readRuleFile(f, lookup)
 			problems = append(problems, ps...)
+			for i := range rs {
+				rs[i].Own = true
+			}
 			from = append(from, rulesFrom{file: f, loc: loc, first: len(rules), n: len(rs)})
 			rules = append(rules, rs...)
 		}

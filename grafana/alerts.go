@@ -184,7 +184,9 @@ func yamlString(s string) string {
 // column whose query reads an alert's gauges: red past the alert's
 // threshold, green on the safe side; it returns the dashboard and the
 // columns it set. A column another alert's gauges do not reach keeps its
-// own.
+// own. Where two alerts reach a column, the first wins: your own rules'
+// alerts come first (rule_files are read before the shipped rules), so
+// your threshold on a shipped parameter is the one the dashboard shows.
 func SetThresholds(dashboard []byte, m *mapping.Mapping) ([]byte, []string, error) {
 	var d map[string]any
 	if err := json.Unmarshal(dashboard, &d); err != nil {
@@ -195,11 +197,13 @@ func SetThresholds(dashboard []byte, m *mapping.Mapping) ([]byte, []string, erro
 	for _, p := range panels {
 		panel, _ := p.(map[string]any)
 		columns := tableColumns(panel)
+		done := map[string]bool{}
 		for _, a := range m.Alerts() {
 			for column, expr := range columns {
-				if !strings.Contains(expr, a.Selector()) {
+				if done[column] || !reaches(expr, &a) {
 					continue
 				}
+				done[column] = true
 				if setColumnThreshold(panel, column, &a) {
 					set = append(set, fmt.Sprintf("%s %q: %s %s", panel["title"], column, comparison(&a), number(a.Base)))
 				}
@@ -207,6 +211,20 @@ func SetThresholds(dashboard []byte, m *mapping.Mapping) ([]byte, []string, erro
 		}
 	}
 	return encodeDashboard(d), set, nil
+}
+
+// reaches reports whether a column's query reads one of the alert's
+// gauges.
+func reaches(expr string, a *mapping.Alert) bool {
+	if strings.Contains(expr, a.Selector()) {
+		return true
+	}
+	for _, g := range a.Gauges {
+		if strings.Contains(expr, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // encodeDashboard writes a dashboard as the shipped ones are kept: keys

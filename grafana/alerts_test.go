@@ -80,3 +80,98 @@ func TestChangedThresholdChangesAll(t *testing.T) {
 		t.Errorf("the dashboard does not colour the battery at 3.6: %v", set)
 	}
 }
+
+// ownFuelRule is the README's example: your own rule for a parameter the
+// shipped configuration maps and alerts on, with your own threshold.
+const ownFuelRule = `[[rule]]
+match = "can.fuel.level"
+unit = "percent"
+help = "Fuel level of the tanker's CAN sensor."
+[[rule.alert]]
+name = "FleetLowFuel"
+below = 15
+for = "10m"
+summary = "is low on fuel (own threshold)"
+`
+
+// withOwnRules loads the shipped config.toml with a rules.d of one file.
+func withOwnRules(t *testing.T, own string) *config.Loaded {
+	t.Helper()
+	dir := t.TempDir()
+	text, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "rules.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules.d", "10-fuel.toml"), []byte(own), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(dir, "config.toml"))
+	if err != nil {
+		t.Fatalf("your own rule on a shipped parameter: %v", err)
+	}
+	return cfg
+}
+
+// TestOwnThresholdOnAShippedParameter: your own rule in rules.d takes
+// can.fuel.level with its own alert: the configuration loads (a warning
+// says the shipped alert steps aside for it), and the alert rules, their
+// tests and the fleet dashboard compare with 15 %, not the shipped 10 %.
+func TestOwnThresholdOnAShippedParameter(t *testing.T) {
+	cfg := withOwnRules(t, ownFuelRule)
+	if w := strings.Join(cfg.Warnings, "\n"); !strings.Contains(w, `FlespiLowFuel steps aside for "can.fuel.level"`) || !strings.Contains(w, "config.toml:") {
+		t.Errorf("warnings:\n%s", w)
+	}
+	rules, tests := AlertFiles(cfg.Mapping, cfg.RelativeRuleOrigin)
+	if !strings.Contains(string(rules), `"flespi_can_fuel_level_ratio < 0.15"`) || strings.Contains(string(rules), "flespi_can_fuel_level_ratio|") {
+		t.Errorf("the alert rules:\n%s", rules)
+	}
+	if !strings.Contains(string(tests), "FleetLowFuel") {
+		t.Error("no test of the own alert")
+	}
+	dash, _ := os.ReadFile("dashboards/flespi-fleet.json")
+	_, set, err := SetThresholds(dash, cfg.Mapping)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(set, "\n"); !strings.Contains(got, "below 0.15") || strings.Contains(got, "below 0.1\n") || strings.HasSuffix(got, "below 0.1") {
+		t.Errorf("the dashboard's fuel column: %v", set)
+	}
+}
+
+// TestShippedAlertFollowsYourRule: your own rule for a shipped parameter
+// without an alert of its own: the shipped alert compares your rule's
+// gauge; an own alert of a shipped alert's name replaces it.
+func TestShippedAlertFollowsYourRule(t *testing.T) {
+	cfg := withOwnRules(t, "[[rule]]\nmatch = \"can.fuel.level\"\nunit = \"percent\"\nhelp = \"Fuel level, own.\"\n")
+	if w := strings.Join(cfg.Warnings, "\n"); !strings.Contains(w, "FlespiLowFuel follows your rule #1") {
+		t.Errorf("warnings:\n%s", w)
+	}
+	found := false
+	for _, a := range cfg.Mapping.Alerts() {
+		if a.Name == "FlespiLowFuel" && strings.Contains(a.Selector(), "flespi_can_fuel_level_ratio") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the shipped alert does not compare your rule's gauge")
+	}
+	renamed := withOwnRules(t, strings.Replace(ownFuelRule, "FleetLowFuel", "FlespiLowFuel", 1))
+	n := 0
+	for _, a := range renamed.Mapping.Alerts() {
+		if a.Name == "FlespiLowFuel" {
+			n++
+			if a.Value != 15 {
+				t.Errorf("FlespiLowFuel below %v, want your 15", a.Value)
+			}
+		}
+	}
+	if n != 1 || !strings.Contains(strings.Join(renamed.Warnings, "\n"), "yours replaces this one") {
+		t.Errorf("%d alerts named FlespiLowFuel; warnings %v", n, renamed.Warnings)
+	}
+}

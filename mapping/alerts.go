@@ -83,17 +83,37 @@ var alertNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
 // alerts compiles the rules' [[rule.alert]] entries, once every rule is
 // compiled: a parameter's gauge depends on which rule takes it.
+//
+// The operator's own rules (rule_files) come first and win the parameters
+// they match, alerts included, so that a threshold of one's own on a
+// shipped parameter never means editing the shipped file: an own alert of
+// a shipped alert's name replaces it; a shipped alert on a parameter an
+// own rule takes steps aside where the own rule has an alert of its own,
+// and follows the own rule's gauge where it has none (in the same base
+// unit). Each is a warning, never an error.
 func (c *compiler) alerts(cfgs []Rule) {
 	names := map[string]string{} // alert name → its comparison, which must agree
+	ownNames := map[string]bool{}
+	for _, r := range c.m.rules {
+		if r.cfg.Own {
+			for _, ar := range r.cfg.Alerts {
+				ownNames[ar.Name] = true
+			}
+		}
+	}
 	for _, r := range c.m.rules {
 		for j, ar := range cfgs[r.index].Alerts {
 			key := "alert"
 			if len(cfgs[r.index].Alerts) > 1 {
 				key = fmt.Sprintf("alert[%d]", j)
 			}
-			a, ok := c.alert(r, ar, key)
-			if !ok {
+			if !r.cfg.Own && ownNames[ar.Name] {
+				c.warnf(r.index, key+".name", "%s is declared by your own rules too: yours replaces this one", ar.Name)
 				continue
+			}
+			a, ok := c.alert(r, ar, key)
+			if !ok || len(a.Gauges) == 0 {
+				continue // an error, or every parameter taken by your own rules
 			}
 			cmp := a.Op()
 			if prev, seen := names[a.Name]; seen && prev != cmp {
@@ -155,12 +175,22 @@ func (c *compiler) alertGauges(r *rule, ar AlertRule, key string) []string {
 			c.errorf(r.index, key+".params", "the rule's gauge is named after each parameter: name the parameters the alert is for, params = [\"...\"]")
 			return nil
 		}
+		if t := c.m.lookup(r.pattern); !r.cfg.Own && !r.glob && r.cfg.Regex == "" && t.rule != r && t.rule != nil && t.rule.cfg.Own {
+			if g := c.yieldTo(r, ar, key, r.pattern, t); g != "" {
+				return []string{g}
+			}
+			return nil
+		}
 		return []string{withSuffix(r.gauge, r.unit.suffix)}
 	}
 	var gauges []string
 	for _, p := range ar.Params {
 		t := c.m.lookup(message.NormalizeName(p))
 		switch {
+		case t.rule != r && !r.cfg.Own && t.rule != nil && t.rule.cfg.Own:
+			if g := c.yieldTo(r, ar, key, p, t); g != "" {
+				gauges = append(gauges, g)
+			}
 		case t.rule != r:
 			c.errorf(r.index, key+".params", "%q is not taken by this rule: %s", p, takenBy(t))
 		case t.gauge == nil:
@@ -170,6 +200,24 @@ func (c *compiler) alertGauges(r *rule, ar AlertRule, key string) []string {
 		}
 	}
 	return gauges
+}
+
+// yieldTo is what a shipped alert does with a parameter that your own
+// rule (t's) takes: it steps aside where your rule has an alert of its own,
+// or makes no gauge in the alert's base unit; else it follows your rule's
+// gauge, which it returns.
+func (c *compiler) yieldTo(r *rule, ar AlertRule, key, param string, t *target) string {
+	own := t.rule
+	switch {
+	case len(own.cfg.Alerts) > 0:
+		c.warnf(r.index, key+".params", "%s steps aside for %q: your rule #%d (%s) takes it with an alert of its own", ar.Name, param, own.index+1, own.describe())
+	case t.gauge == nil || own.unit.suffix != r.unit.suffix:
+		c.warnf(r.index, key+".params", "%s steps aside for %q: your rule #%d (%s) takes it without a gauge in the alert's unit; give your rule an alert of its own", ar.Name, param, own.index+1, own.describe())
+	default:
+		c.warnf(r.index, key+".params", "%s follows your rule #%d (%s) for %q: it compares your rule's gauge with its threshold", ar.Name, own.index+1, own.describe(), param)
+		return t.gauge.Name
+	}
+	return ""
 }
 
 func takenBy(t *target) string {

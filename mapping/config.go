@@ -103,6 +103,10 @@ type Rule struct {
 	// Alerts say when the rule's values are worth an alert: [[rule.alert]]
 	// (see AlertRule).
 	Alerts []AlertRule `toml:"alert"`
+	// Own marks a rule of the operator's own rule files (rule_files), not
+	// of the shipped configuration: where it takes a parameter a shipped
+	// rule has an alert on, that alert follows it or steps aside.
+	Own bool `toml:"-"`
 }
 
 // DefaultConfig returns the [mapping] defaults that a file's values are

@@ -151,6 +151,28 @@ func headline(help string) string {
 	return strings.TrimSuffix(strings.TrimSpace(h), ".")
 }
 
+// Own reports whether rule i is one of the operator's own rule files'.
+func (m *Mapping) Own(i int) bool { return i >= 0 && i < len(m.rules) && m.rules[i].cfg.Own }
+
+// AlertsOn returns the alerts that compare the gauge a parameter makes
+// (through the rule that takes it).
+func (m *Mapping) AlertsOn(name string) []Alert {
+	t := m.lookup(message.NormalizeName(name))
+	if t.gauge == nil {
+		return nil
+	}
+	var out []Alert
+	for _, a := range m.alerts {
+		for _, g := range a.Gauges {
+			if g == t.gauge.Name {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Matching returns the indices of the rules that match a parameter name,
 // in order: the first takes it, the others never get it.
 func (m *Mapping) Matching(name string) []int {

@@ -20,6 +20,7 @@ func check(file string, withInflux bool, params string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "%s: OK\n", file)
 	printSummary(stdout, cfg)
+	printTaken(stdout, cfg)
 	if params != "" {
 		printWinners(stdout, cfg, strings.Split(params, ","))
 	}
@@ -122,6 +123,37 @@ func printWinners(w io.Writer, cfg *config.Loaded, names []string) {
 		for _, i := range matching[1:] {
 			fmt.Fprintf(w, "      also matched by rule #%d %s (%s), which never gets it: the first match wins\n", i+1, rules[i].Pattern, cfg.RuleOrigin(i))
 		}
+		for _, a := range cfg.Mapping.AlertsOn(name) {
+			fmt.Fprintf(w, "      alert %s: %s %v%s for %v (rule #%d, %s)\n", a.Name, map[bool]string{true: "below", false: "above"}[a.Below], a.Value, unitSuffix(a.Unit), a.For, a.Rule+1, cfg.RuleOrigin(a.Rule))
+		}
+	}
+}
+
+func unitSuffix(u string) string {
+	if u == "" {
+		return ""
+	}
+	return " " + u
+}
+
+// printTaken says what your own rules (rule_files) take from the shipped
+// ones: each exact parameter name of yours that a later rule matches too.
+func printTaken(w io.Writer, cfg *config.Loaded) {
+	rules := cfg.Mapping.Rules()
+	var lines []string
+	for _, r := range rules {
+		if !cfg.Mapping.Own(r.Index) || r.Example == "" || strings.ContainsAny(r.Example, "*") {
+			continue
+		}
+		for _, i := range cfg.Mapping.Matching(r.Example)[1:] {
+			if !cfg.Mapping.Own(i) {
+				lines = append(lines, fmt.Sprintf("  your rule #%d (%s) takes %s from rule #%d (%s)", r.Index+1, cfg.RuleOrigin(r.Index), r.Example, i+1, cfg.RuleOrigin(i)))
+			}
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(w, "\nyour rules take from the shipped ones:")
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
 	}
 }
 
