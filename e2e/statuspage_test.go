@@ -50,11 +50,11 @@ func TestStatusPageInBrowser(t *testing.T) {
 		chromedp.FullScreenshot(&png, 100), // 100: PNG,
 		// Sort by messages, most first: two devices sent two messages. The
 		// list comes from api/devices: each answer numbers data-loaded.
-		chromedp.Click(`#devices th:nth-child(5)`, chromedp.ByQuery),
+		chromedp.Click(`#devices th:nth-child(6)`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#devices[data-loaded="1"]`, chromedp.ByQuery),
-		chromedp.Click(`#devices th:nth-child(5)`, chromedp.ByQuery),
+		chromedp.Click(`#devices th:nth-child(6)`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#devices[data-loaded="2"]`, chromedp.ByQuery),
-		chromedp.Text(`#devices tbody tr:first-child td:nth-child(5)`, &firstByMessages, chromedp.ByQuery),
+		chromedp.Text(`#devices tbody tr:first-child td:nth-child(6)`, &firstByMessages, chromedp.ByQuery),
 		chromedp.SendKeys("#filter", "FVO", chromedp.ByQuery),
 		chromedp.WaitVisible(`#devices[data-loaded="5"]`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('#devices tbody tr').length`, &visible),
@@ -219,7 +219,7 @@ func TestStatusPageWith100kDevices(t *testing.T) {
 	if attentionTop <= 0 || attentionTop > windowHeight {
 		t.Errorf("the first attention item ends at %.0f px, below the fold of a %.0f px window", attentionTop, windowHeight)
 	}
-	if !strings.Contains(attention, "custom.thing") && !strings.Contains(attention, "1 parameters have no rule") {
+	if !strings.Contains(attention, "custom.thing") && !strings.Contains(attention, "1 parameter has no rule") {
 		t.Errorf("attention items: %q", attention)
 	}
 	if count != "1" || rows != 1 || first != "dev099999" {
@@ -230,13 +230,21 @@ func TestStatusPageWith100kDevices(t *testing.T) {
 	}
 }
 
-// TestStatusPageMarksSilent: a device quiet for longer than its silence
-// is marked silent on the status page ("3d silent", its row red), one
-// heard a moment ago is not: "3d" no longer looks like "3s".
+// TestStatusPageMarksSilent: silent devices in plain sight, on a desktop
+// (1280×800) and a phone (390×844): the count of devices silent past
+// their own silence and the attention entry naming them are on the first
+// screen; the device table lists the most overdue first (a trailer gone 3
+// days, then a van 20 minutes past its 15, before a truck parked as usual
+// and a fresh device), each silent row marked ("3d silent") with its
+// threshold in a column, not a tooltip; "silent only" keeps the two.
 func TestStatusPageMarksSilent(t *testing.T) {
 	dir := t.TempDir()
-	old := time.Now().Add(-72 * time.Hour).UnixNano()
-	registry := fmt.Sprintf(`{"version":1,"devices":[{"ident":"gone","last_message_ns":%d,"last_received_ns":%d}]}`, old, old)
+	ago := func(d time.Duration) int64 { return time.Now().Add(-d).UnixNano() }
+	registry := fmt.Sprintf(`{"version":1,"devices":[
+{"ident":"gone","name":"Trailer 3","last_message_ns":%d,"last_received_ns":%d},
+{"ident":"van","name":"Van 7","last_message_ns":%d,"last_received_ns":%d},
+{"ident":"truck","name":"Truck 2","last_message_ns":%d,"last_received_ns":%d,"gaps_parked":[3600,3600,3600]}]}`,
+		ago(72*time.Hour), ago(72*time.Hour), ago(20*time.Minute), ago(20*time.Minute), ago(30*time.Minute), ago(30*time.Minute))
 	if err := os.WriteFile(filepath.Join(dir, "devices.json"), []byte(registry), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -244,20 +252,45 @@ func TestStatusPageMarksSilent(t *testing.T) {
 	if code, answer := testexporter.Post(t, ex.URL+"/flespi", []byte(`[{"ident":"fresh","timestamp":1717171200}]`), nil); code != 200 {
 		t.Fatalf("%d %s", code, answer)
 	}
-	ctx, scriptErrors := openBrowser(t, 1200, 800)
-	var silent []string
-	err := chromedp.Run(ctx,
-		chromedp.Navigate(ex.InternalURL+"/"),
-		chromedp.WaitVisible("#devices", chromedp.ByQuery),
-		chromedp.Evaluate(`Array.from(document.querySelectorAll('#devices tr.silent')).map(tr => tr.textContent)`, &silent),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(silent) != 1 || !strings.Contains(silent[0], "gone") || !strings.Contains(silent[0], "3d silent") {
-		t.Errorf("rows marked silent: %q, want the device gone, 3d silent", silent)
-	}
-	if errs := scriptErrors(); len(errs) > 0 {
-		t.Errorf("script errors: %v", errs)
+	for _, size := range [][2]int{{1280, 800}, {390, 844}} {
+		ctx, scriptErrors := openBrowser(t, size[0], size[1])
+		var silent, first, onlySilent []string
+		var count, entry string
+		var countBottom, entryBottom float64
+		err := chromedp.Run(ctx,
+			chromedp.Navigate(ex.InternalURL+"/"),
+			chromedp.WaitVisible("#devices", chromedp.ByQuery),
+			chromedp.Evaluate(`Array.from(document.querySelectorAll('#devices tr.silent')).map(tr => tr.textContent)`, &silent),
+			chromedp.Evaluate(`Array.from(document.querySelectorAll('#devices tbody tr')).slice(0, 2).map(tr => tr.cells[0].textContent)`, &first),
+			chromedp.Evaluate(`document.querySelector('#silent-card b').textContent`, &count),
+			chromedp.Evaluate(`document.querySelector('#silent-card').getBoundingClientRect().bottom`, &countBottom),
+			chromedp.Evaluate(`Array.from(document.querySelectorAll('#attention li')).map(li => li.textContent).find(t => t.includes('silent past')) || ''`, &entry),
+			chromedp.Evaluate(`(Array.from(document.querySelectorAll('#attention li')).find(li => li.textContent.includes('silent past')) || document.body).getBoundingClientRect().bottom`, &entryBottom),
+			chromedp.Click("#silent-only", chromedp.ByQuery),
+			chromedp.Sleep(500*time.Millisecond),
+			chromedp.Evaluate(`Array.from(document.querySelectorAll('#devices tbody tr')).map(tr => tr.cells[0].textContent)`, &onlySilent),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := fmt.Sprintf("%dx%d", size[0], size[1])
+		if len(silent) != 2 || !strings.Contains(silent[0], "3d silent") || !strings.Contains(silent[1], "15m") {
+			t.Errorf("%s: rows marked silent %q, want the trailer (3d silent) and the van, with their thresholds", at, silent)
+		}
+		if strings.Join(first, " ") != "gone van" {
+			t.Errorf("%s: the table starts with %v, want the most overdue: gone, van", at, first)
+		}
+		if count != "2" || countBottom > float64(size[1]) {
+			t.Errorf("%s: the silent count %q ends at %vpx, want 2 on the first screen", at, count, countBottom)
+		}
+		if !strings.Contains(entry, "2 devices are silent past their own silence: Trailer 3 (gone)") || entryBottom > float64(size[1]) {
+			t.Errorf("%s: the attention entry %q ends at %vpx, want it naming them on the first screen", at, entry, entryBottom)
+		}
+		if strings.Join(onlySilent, " ") != "gone van" {
+			t.Errorf("%s: silent only lists %v", at, onlySilent)
+		}
+		if errs := scriptErrors(); len(errs) > 0 {
+			t.Errorf("%s: script errors: %v", at, errs)
+		}
 	}
 }

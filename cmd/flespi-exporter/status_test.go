@@ -20,7 +20,8 @@ func TestStatusCommand(t *testing.T) {
 	ex.PostSamples(t)
 	var out, errs bytes.Buffer
 	if code := statusCmd(ex.InternalURL, &out, &errs); code != 0 || !strings.Contains(out.String(), "devices: ") ||
-		!strings.Contains(out.String(), "[warn] 1 parameters have no rule") {
+		!strings.Contains(out.String(), "[warn] 1 parameter has no rule") ||
+		!strings.Contains(out.String(), "3 devices are silent past their own silence: scooterMobi010 (015136001986400)") {
 		t.Errorf("exit %d:\n%s%s", code, out.String(), errs.String())
 	}
 	db.ThenCheck(fakeinflux.Answer{Status: 401, Body: `{"error":"unauthorized"}`})

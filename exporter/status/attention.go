@@ -2,6 +2,8 @@ package status
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 )
@@ -35,6 +37,10 @@ func attention(rep *Report) []Attention {
 				Fix: "give the token's ACL the right to subscribe to mqtt.topics at QoS 1 (flespi panel → Tokens)"})
 		}
 	}
+	if n := rep.SilentDevices; n > 0 {
+		out = append(out, Attention{Level: "warn", What: plural(n, "device is", "devices are") + " silent past their own silence: " + silentNames(rep),
+			Fix: "the Devices table below lists the most overdue first (silent only: tick the box); FlespiDeviceSilent fires for each"})
+	}
 	if rep.DevicesRefused > 0 {
 		out = append(out, Attention{Level: "warn", What: fmt.Sprintf("the device registry is full: %d messages of new devices were stored but not registered", rep.DevicesRefused),
 			Fix: "no silence alert covers those devices: raise data.max_devices, or forget devices that are gone"})
@@ -45,8 +51,46 @@ func attention(rep *Report) []Attention {
 			Fix: "past prometheus.max_series new series are refused: raise it, or map fewer gauges"})
 	}
 	if n := len(rep.Unmapped); n > 0 {
-		out = append(out, Attention{Level: "warn", What: fmt.Sprintf("%d parameters have no rule", n),
+		out = append(out, Attention{Level: "warn", What: plural(n, "parameter has", "parameters have") + " no rule",
 			Fix: "see Unmapped parameters below: paste a suggested rule into the configuration, check it and reload"})
 	}
 	return out
+}
+
+// silentNames names the most overdue silent devices: "Van 7 (352093081234567), 18m of 15m, ...".
+func silentNames(rep *Report) string {
+	var parts []string
+	for _, d := range rep.SilentFirst {
+		name := d.Ident
+		if d.Name != "" {
+			name = d.Name + " (" + d.Ident + ")"
+		}
+		parts = append(parts, fmt.Sprintf("%s, %s of %s", name, span(rep.Now.Sub(d.LastReceived)), span(time.Duration(d.SilentAfter*float64(time.Second)))))
+	}
+	s := strings.Join(parts, "; ")
+	if more := rep.SilentDevices - len(rep.SilentFirst); more > 0 {
+		s += fmt.Sprintf(" and %d more", more)
+	}
+	return s
+}
+
+// span writes a duration for people: 45s, 18m, 5h, 3d.
+func span(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// plural is "1 device is" or "3 devices are".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

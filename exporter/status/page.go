@@ -29,8 +29,9 @@ const (
 
 var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"age": age,
-	// seconds writes a duration of seconds for people: "2h0m0s".
-	"seconds": func(s float64) string { return (time.Duration(s) * time.Second).String() },
+	// seconds writes a duration of seconds for people, as the script
+	// does: "15m", "2h", "2d".
+	"seconds": func(s float64) string { return span(time.Duration(s * float64(time.Second))) },
 	"rfc3339": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
@@ -88,6 +89,7 @@ func deviceQuery(r *http.Request, limit int) (devices.Query, error) {
 		return q, fmt.Errorf("sort=%s: sort by one of %v", q.Sort, devices.SortKeys)
 	}
 	q.Desc = v.Get("desc") == "true"
+	q.Silent = v.Get("silent") == "true" || v.Get("silent") == "1"
 	for name, dst := range map[string]*int{"offset": &q.Offset, "limit": &q.Limit} {
 		if s := v.Get(name); s != "" {
 			n, err := strconv.Atoi(s)

@@ -5,7 +5,8 @@
   'use strict';
   var table = document.getElementById('devices');
   var body = table.tBodies[0];
-  var state = {q: '', sort: 'ident', desc: false, offset: 0, limit: Number(table.dataset.limit)};
+  // The most overdue first: how far past its own silence each device is.
+  var state = {q: '', sort: 'overdue', desc: false, silent: false, offset: 0, limit: Number(table.dataset.limit)};
   var filter = document.getElementById('filter');
 
   function age(now, t) {
@@ -15,6 +16,13 @@
     if (s < 3600) return Math.floor(s / 60) + 'm';
     if (s < 48 * 3600) return Math.floor(s / 3600) + 'h';
     return Math.floor(s / 86400) + 'd';
+  }
+
+  function duration(s) {
+    if (s < 60) return Math.round(s) + 's';
+    if (s < 3600) return Math.round(s / 60) + 'm';
+    if (s < 48 * 3600) return Math.round(s / 3600) + 'h';
+    return Math.round(s / 86400) + 'd';
   }
 
   function cell(text, cls, title) {
@@ -31,10 +39,10 @@
     tr.appendChild(cell(d.name, 'cut', d.name));
     tr.appendChild(cell(age(now, d.last_message), 'n', d.last_message));
     var silent = d.silent;
-    var heard = cell(age(now, d.last_received) + (silent ? ' silent' : ''), silent ? 'n bad' : 'n',
-      d.last_received + ': silent after ' + Math.round(d.silent_after_seconds / 60) + ' min' +
-      (d.usual_gap_seconds > 0 ? ' (usual gap ' + Math.round(d.usual_gap_seconds / 60) + ' min, ' + (d.moving ? 'moving' : 'parked') + ')' : ' (no rhythm learned yet)'));
-    tr.appendChild(heard);
+    tr.appendChild(cell(age(now, d.last_received) + (silent ? ' silent' : ''), silent ? 'n bad' : 'n', d.last_received));
+    // The threshold in plain sight (a phone has no hover), its reason in the title.
+    tr.appendChild(cell(duration(d.silent_after_seconds), 'n',
+      d.usual_gap_seconds > 0 ? 'usual gap ' + duration(d.usual_gap_seconds) + ', ' + (d.moving ? 'moving' : 'parked') : 'no rhythm learned yet'));
     if (silent) tr.classList.add('silent');
     tr.appendChild(cell(String(d.messages), 'n'));
     tr.appendChild(cell(String(d.mapped), 'n'));
@@ -55,7 +63,7 @@
   function load() {
     var ask = ++pending;
     var url = 'api/devices?q=' + encodeURIComponent(state.q) + '&sort=' + state.sort +
-      '&desc=' + state.desc + '&offset=' + state.offset + '&limit=' + state.limit;
+      '&desc=' + state.desc + '&silent=' + state.silent + '&offset=' + state.offset + '&limit=' + state.limit;
     return fetch(url).then(function (r) { return r.json(); }).then(function (page) {
       if (ask !== pending) return; // an older answer
       var now = Date.now();
@@ -71,6 +79,9 @@
   }
 
   filter.addEventListener('input', function () { state.q = this.value; state.offset = 0; load(); });
+  document.getElementById('silent-only').addEventListener('change', function () {
+    state.silent = this.checked; state.offset = 0; load();
+  });
   document.getElementById('prev').addEventListener('click', function () {
     state.offset = Math.max(0, state.offset - state.limit); load();
   });

@@ -16,7 +16,7 @@ func TestStatusJSON(t *testing.T) {
 	ex := testexporter.StartWith(t, "", nil, nil)
 	testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil)
 	testexporter.Post(t, ex.URL+"/flespi", testexporter.Samples(t), nil)
-	resp, err := http.Get(ex.InternalURL + "/api/status")
+	resp, err := http.Get(ex.InternalURL + "/api/status?sort=ident")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,8 @@ type Report struct {
 	Devices          []devices.Device  `json:"devices"`         // one page of them; see DevicesTotal
 	DevicesTotal     int               `json:"devices_total"`   // registered and matching the filter
 	DevicesRefused   uint64            `json:"devices_refused"` // messages of devices past data.max_devices
+	SilentDevices    int               `json:"silent_devices"`  // silent now, past their own silence
+	SilentFirst      []devices.Device  `json:"silent_first"`    // the most overdue of them
 	Unmapped         []Unmapped        `json:"unmapped"`
 	Suggestions      []Suggestion      `json:"suggestions"`
 	UnmappedLimit    int               `json:"unmapped_limit"`
@@ -74,14 +76,18 @@ type InfluxDB struct {
 // Failing reports whether the last write failed.
 func (i *InfluxDB) Failing() bool { return i.LastError != "" && i.LastErrorTime.After(i.LastWrite) }
 
+// silentNamed is how many silent devices the attention entry names.
+const silentNamed = 5
+
 // report gathers the page's data, with the devices page q.
 func (p *Page) report(q devices.Query) Report {
 	m := p.Mapping()
 	unmapped, rules, untrackedNames := p.Tracker.snapshot(m)
 	devs, total := p.Devices.Find(q)
+	silent, first := p.Devices.Silent(silentNamed)
 	rep := Report{
 		Version: p.Version, ConfigFile: p.ConfigFile, Started: p.Started, Now: p.Now(),
-		Devices: devs, DevicesTotal: total, DevicesRefused: p.Devices.Refused(),
+		Devices: devs, DevicesTotal: total, DevicesRefused: p.Devices.Refused(), SilentDevices: silent, SilentFirst: first,
 		Unmapped: unmapped, Suggestions: groupSuggestions(unmapped), UnmappedLimit: maxUnmappedNames, UntrackedNames: untrackedNames,
 		Rules: rules, GaugeSeries: p.Gauges.Count(), GaugeSeriesLimit: p.MaxSeries,
 	}

@@ -30,7 +30,7 @@ type Device struct {
 
 // List returns the registered devices, sorted by ident.
 func (r *Registry) List() []Device {
-	devs, _ := r.Find(Query{})
+	devs, _ := r.Find(Query{Sort: "ident"})
 	return devs
 }
 
@@ -39,8 +39,12 @@ type Query struct {
 	// Filter keeps the devices whose ident or name holds it, without
 	// regard to case; "" keeps all.
 	Filter string
-	// Sort is the order: "ident" (the default), "name", "last_message",
-	// "last_received", "messages", "mapped", "unmapped", "source".
+	// Silent keeps the devices silent now, past their own silence.
+	Silent bool
+	// Sort is the order: "overdue" (the default: how far past its own
+	// silence each device is, the most overdue first), "ident", "name",
+	// "last_message", "last_received", "messages", "mapped", "unmapped",
+	// "source".
 	Sort string
 	Desc bool
 	// Offset and Limit cut the page; Limit 0 is no limit.
@@ -51,13 +55,17 @@ type Query struct {
 // q's filter in all.
 func (r *Registry) Find(q Query) ([]Device, int) {
 	snaps := r.snapshots(true)
+	now := r.now().UnixNano()
 	if q.Filter != "" {
 		f := strings.ToLower(q.Filter)
 		snaps = slices.DeleteFunc(snaps, func(s snapshot) bool {
 			return !strings.Contains(strings.ToLower(s.ident), f) && !strings.Contains(strings.ToLower(s.name), f)
 		})
 	}
-	if by := order(q.Sort); by != nil {
+	if q.Silent {
+		snaps = slices.DeleteFunc(snaps, func(s snapshot) bool { return !s.silent(now) })
+	}
+	if by := order(q.Sort, now); by != nil {
 		slices.SortStableFunc(snaps, by) // ties stay by ident
 	}
 	if q.Desc {
@@ -69,17 +77,40 @@ func (r *Registry) Find(q Query) ([]Device, int) {
 		snaps = snaps[:q.Limit]
 	}
 	out := make([]Device, len(snaps))
-	now := r.now().UnixNano()
 	for i, s := range snaps {
 		out[i] = s.public()
-		out[i].Silent = s.lastReceived > 0 && time.Duration(now-s.lastReceived) > s.silentAfter
+		out[i].Silent = s.silent(now)
 	}
 	return out, total
 }
 
-// order compares snapshots by a Query.Sort; nil keeps them by ident.
-func order(sort string) func(a, b snapshot) int {
+// Silent counts the devices silent now, past their own silence, and
+// returns the first few, the most overdue first.
+func (r *Registry) Silent(few int) (n int, first []Device) {
+	first, n = r.Find(Query{Silent: true, Limit: few})
+	return n, first
+}
+
+// silent reports whether nothing came from the device for longer than its
+// silence, at now (Unix ns).
+func (s *snapshot) silent(now int64) bool {
+	return s.lastReceived > 0 && time.Duration(now-s.lastReceived) > s.silentAfter
+}
+
+// overdue is how far the device is into its silence: the time since its
+// last upload over its silence (past 1: silent).
+func (s *snapshot) overdue(now int64) float64 {
+	if s.lastReceived == 0 || s.silentAfter <= 0 {
+		return 0
+	}
+	return float64(now-s.lastReceived) / float64(s.silentAfter)
+}
+
+// order compares snapshots by a Query.Sort at now; nil keeps them by ident.
+func order(sort string, now int64) func(a, b snapshot) int {
 	switch sort {
+	case "", "overdue": // the most overdue first
+		return func(a, b snapshot) int { return cmp.Compare(b.overdue(now), a.overdue(now)) }
 	case "name":
 		return func(a, b snapshot) int { return strings.Compare(a.name, b.name) }
 	case "last_message":
@@ -99,7 +130,7 @@ func order(sort string) func(a, b snapshot) int {
 }
 
 // SortKeys are the orders Query.Sort takes.
-var SortKeys = []string{"ident", "name", "last_message", "last_received", "messages", "mapped", "unmapped", "source"}
+var SortKeys = []string{"overdue", "ident", "name", "last_message", "last_received", "messages", "mapped", "unmapped", "source"}
 
 func (s *snapshot) public() Device {
 	d := Device{Ident: s.ident, Name: s.name, Labels: map[string]string{},
