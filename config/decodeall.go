@@ -14,7 +14,7 @@ import (
 // wrong type is found in one run (a whole-file decode stops at the first),
 // and returns a "file:line: key: message" for each. Keys that belong to no
 // field are left to the unknown-key check.
-func decodeEach(file, text string, cfg *Config, loc *locator) []string {
+func decodeEach(file, text string, cfg any, loc *locator) []string {
 	var top map[string]toml.Primitive
 	md, err := toml.Decode(text, &top)
 	if err != nil {

@@ -66,14 +66,22 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	}
 	loc := newLocator(text, md.Keys())
 	cfg := Default()
-	if md, err = toml.Decode(text, &cfg); err != nil {
-		// Find every key of a wrong type, not only the first.
-		if all := decodeEach(file, text, &cfg, loc); len(all) > 0 {
-			return nil, &Error{Problems: all}
-		}
-		return nil, &Error{Problems: []string{decodeProblem(file, err, loc)}}
-	}
 	var problems []string
+	if md, err = toml.Decode(text, &cfg); err != nil {
+		// Find every key of a wrong type, not only the first, and go on
+		// with the keys that decoded: one run says every problem.
+		cfg = Default()
+		all := decodeEach(file, text, &cfg, loc)
+		if len(all) == 0 {
+			return nil, &Error{Problems: []string{decodeProblem(file, err, loc)}}
+		}
+		problems = append(problems, all...)
+		// The rest of the file, those keys left out, is checked on.
+		cfg = Default()
+		if md, err = toml.Decode(withoutLines(text, all), &cfg); err != nil {
+			return nil, &Error{Problems: problems}
+		}
+	}
 	for _, k := range loc.unknown(md.Undecoded()) {
 		problems = append(problems, loc.formatLine(file, k.line, k.path, unknownKeyMessage(k.key)))
 	}
@@ -237,4 +245,15 @@ func placeholders(file string, loc *locator, cfg *Config) []string {
 		out = append(out, loc.format(file, "influxdb.token", fmt.Sprintf("%q is .env.example's placeholder: set INFLUXDB_TOKEN in .env to a secret of your own before the first start (InfluxDB 2 keeps the first one it was set up with)", cfg.InfluxDB.Token)))
 	}
 	return out
+}
+
+// withoutLines is text with the lines the problems name commented out.
+func withoutLines(text string, problems []string) string {
+	lines := strings.Split(text, "\n")
+	for _, p := range problems {
+		if n := lineOf(p); n > 0 && n <= len(lines) {
+			lines[n-1] = "# " + lines[n-1]
+		}
+	}
+	return strings.Join(lines, "\n")
 }

@@ -85,10 +85,18 @@ func readRuleFile(file string, lookup func(string) (string, bool)) ([]mapping.Ru
 	}
 	loc := newLocator(text, md.Keys())
 	var rf ruleFile
-	if md, err = toml.Decode(text, &rf); err != nil {
-		return nil, nil, []string{decodeProblem(file, err, loc)}
-	}
 	var problems []string
+	if md, err = toml.Decode(text, &rf); err != nil {
+		// Every key of a wrong type, and the rest checked on without them.
+		problems = decodeEach(file, text, &rf, loc)
+		if len(problems) == 0 {
+			return nil, nil, []string{decodeProblem(file, err, loc)}
+		}
+		rf = ruleFile{}
+		if md, err = toml.Decode(withoutLines(text, problems), &rf); err != nil {
+			return nil, nil, problems
+		}
+	}
 	for _, k := range loc.unknown(md.Undecoded()) {
 		msg := unknownKeyMessage(k.key)
 		if len(k.key) == 1 {

@@ -166,3 +166,55 @@ func TestPlaceholderSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryProblemInOneRun: a type error, an unknown unit and an alert
+// without a name, in three rules, are all said by one load, each with
+// file:line, whether the rules are in the configuration file or in a rule
+// file.
+func TestEveryProblemInOneRun(t *testing.T) {
+	rules := `[[rule]]
+match = "a"
+scale = "ten"
+
+[[rule]]
+match = "b"
+unit = "furlongs"
+
+[[rule]]
+match = "c"
+unit = "volts"
+[[rule.alert]]
+below = 3
+summary = "is low"
+`
+	for _, inRuleFile := range []bool{false, true} {
+		dir := t.TempDir()
+		main := "[mapping]\nnamespace = \"flespi\"\n\n" + rules
+		if inRuleFile {
+			main = "rule_files = [\"rules.d/*.toml\"]\n"
+			if err := os.MkdirAll(filepath.Join(dir, "rules.d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "rules.d", "own.toml"), []byte(rules), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		file := filepath.Join(dir, "config.toml")
+		if err := os.WriteFile(file, []byte(main), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(file)
+		if err == nil {
+			t.Fatal("loaded")
+		}
+		msg := err.Error()
+		for _, want := range []string{`scale: is a string; want a number`, `unknown unit "furlongs"`, `alert.name: "" is not an alert name`} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("rule file %v: the one run does not say %q:\n%s", inRuleFile, want, msg)
+			}
+		}
+		if n := strings.Count(msg, ".toml:"); n < 3 {
+			t.Errorf("rule file %v: %d problems with file:line:\n%s", inRuleFile, n, msg)
+		}
+	}
+}

@@ -166,6 +166,9 @@ func (c *compiler) alert(r *rule, ar AlertRule, key string) (Alert, bool) {
 // alertGauges are the gauges an alert compares: those of its params, each
 // taken by this rule, or the rule's one gauge.
 func (c *compiler) alertGauges(r *rule, ar AlertRule, key string) []string {
+	if c.partial {
+		return []string{""} // another rule is wrong: its parameters are checked the run after
+	}
 	if r.drop || !r.prom {
 		c.errorf(r.index, key, "the rule makes no gauge: an alert compares a gauge (prometheus = true, a number type)")
 		return nil

@@ -105,8 +105,13 @@ func Compile(cfg Config, rules []Rule) (*Mapping, error) {
 	}
 	if len(c.errs) == 0 {
 		c.crossCheck()
-		c.alerts(rules)
+	} else {
+		// The alerts are checked too, so that one run says every problem;
+		// which rule takes an alert's parameters is not known while a rule
+		// is wrong, so that is left for the run after.
+		c.partial = true
 	}
+	c.alerts(rules)
 	if len(c.errs) > 0 {
 		errs := make([]error, len(c.errs))
 		for i, e := range c.errs {
@@ -137,8 +142,9 @@ func (m *Mapping) Rules() []RuleInfo {
 }
 
 type compiler struct {
-	m    *Mapping
-	errs []*ConfigError
+	m       *Mapping
+	errs    []*ConfigError
+	partial bool // a rule is wrong: alerts are checked for themselves only
 }
 
 func (c *compiler) errorf(rule int, key, format string, args ...any) {
