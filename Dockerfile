@@ -4,8 +4,10 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+# VERSION names the build (docker build --build-arg VERSION=$(git describe --tags --always));
+# without it, the binary says the commit it was built from, when .git is in the context.
+ARG VERSION=
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=auto -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/flespi-exporter ./cmd/flespi-exporter
 # The data directory (device registry, dead letters), owned by the user the exporter runs as,
 # so that a named volume mounted there starts writable.

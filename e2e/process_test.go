@@ -282,3 +282,19 @@ func TestWrongInfluxDBSettings(t *testing.T) {
 		t.Errorf("/-/ready with the right settings: %d %s", code, body)
 	}
 }
+
+// TestVersionIsTheCommit: the binary built from a checkout says the
+// commit it was built from, not "(devel)".
+func TestVersionIsTheCommit(t *testing.T) {
+	out, err := exec.Command(testexporter.Binary(t), "version").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v (the tests run in a git checkout)", err)
+	}
+	if !strings.HasPrefix(string(out), "flespi-exporter ") || !strings.Contains(string(out), string(head[:12])) {
+		t.Errorf("version: %q, want it to name commit %s", out, head[:12])
+	}
+}

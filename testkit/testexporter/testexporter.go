@@ -50,7 +50,9 @@ func Binary(t tb.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "flespi-exporter")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/flespi-exporter")
+		// -buildvcs=true: the binary says the commit it was built from
+		// (flespi-exporter version), whatever GOFLAGS says.
+		cmd := exec.Command("go", "build", "-buildvcs=true", "-o", binPath, "./cmd/flespi-exporter")
 		cmd.Dir = root()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
