@@ -71,7 +71,7 @@ type HTTP struct {
 	MaxInFlight int `toml:"max_in_flight"`
 	// MaxInFlightBytes caps the body bytes that requests hold at once,
 	// read or being read (after decompression); past it, 503. The memory
-	// of batches in flight is a small multiple of it (README: sizing).
+	// of batches in flight is a small multiple of it (docs/operations.md: sizing a container's memory).
 	MaxInFlightBytes Size `toml:"max_in_flight_bytes"`
 	// TLSCert and TLSKey enable HTTPS when both are set.
 	TLSCert string `toml:"tls_cert"`

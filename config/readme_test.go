@@ -9,15 +9,19 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
-// TestReadmeDocumentsEveryKey keeps the README's configuration reference
-// from drifting: every key the loader accepts, and every unit a rule may
-// name, must be documented there.
+// TestReadmeDocumentsEveryKey keeps the configuration reference
+// (docs/configuration.md, and docs/rules.md for the rules) from drifting:
+// every key the loader accepts, and every unit a rule may name, must be
+// documented there.
 func TestReadmeDocumentsEveryKey(t *testing.T) {
-	data, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
+	var readme string
+	for _, page := range []string{"../docs/configuration.md", "../docs/rules.md"} {
+		data, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readme += string(data)
 	}
-	readme := string(data)
 	for section, typ := range sections {
 		if section == "" {
 			continue
@@ -28,13 +32,13 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 				doc = "| `" + key + "` |"
 			}
 			if !strings.Contains(readme, doc) {
-				t.Errorf("README.md does not document %s", doc)
+				t.Errorf("docs/configuration.md (or rules.md) does not document %s", doc)
 			}
 		}
 	}
 	for _, u := range mapping.Units() {
 		if !strings.Contains(readme, "`"+u.Name+"`") || !strings.Contains(readme, "`_"+u.Suffix+"`") && u.Suffix != "" {
-			t.Errorf("README.md units table lacks %s (%s)", u.Name, u.Suffix)
+			t.Errorf("docs/rules.md units table lacks %s (%s)", u.Name, u.Suffix)
 		}
 	}
 	top := 0 // sections of the top level: [silence.device] is within [silence]
@@ -51,9 +55,32 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 		}
 	}
 	if !strings.Contains(readme, "`rule_files`") {
-		t.Error("README.md does not document `rule_files`")
+		t.Error("docs/configuration.md does not document `rule_files`")
 	}
 	if tables != top {
 		t.Errorf("Config has sections that the sections table does not list")
+	}
+}
+
+// TestReadmeStartsShort: the README is the first screen of a new operator:
+// short, with a test POST early.
+func TestReadmeStartsShort(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(data), "\n")
+	if len(lines) > 300 {
+		t.Errorf("README.md has %d lines: the reference goes in docs/", len(lines))
+	}
+	post := -1
+	for i, l := range lines {
+		if strings.HasPrefix(l, "curl -s http://localhost:9883/flespi") {
+			post = i + 1
+			break
+		}
+	}
+	if post < 0 || post > 80 {
+		t.Errorf("the test POST is at line %d of README.md, want it in the first 80", post)
 	}
 }
