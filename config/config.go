@@ -84,6 +84,9 @@ type InfluxDB struct {
 	Org    string `toml:"org"`
 	Bucket string `toml:"bucket"` // "db/rp" for InfluxDB 1.8
 	Token  string `toml:"token"`  // "user:password" for InfluxDB 1.8
+	// TokenFile, when set, is a file the token is read from instead (a
+	// secret mounted in a container, written by InfluxDB's first start).
+	TokenFile string `toml:"token_file"`
 	// Timeout bounds one write request.
 	Timeout Duration `toml:"timeout"`
 	// BatchSize is the most points sent in one write request.

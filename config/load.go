@@ -91,6 +91,13 @@ func Parse(file, text string, lookup func(string) (string, bool)) (*Loaded, erro
 	cfg.Rules = append(own, cfg.Rules...)       // the operator's first: the first match wins
 	cfg.HTTP.Tokens = nonEmpty(cfg.HTTP.Tokens) // "${TOKEN:-}" unset means no token
 	cfg.InfluxDB.DeadLetterFile = deadLetterPath(cfg.InfluxDB.DeadLetterFile, cfg.Data.Dir)
+	if f := cfg.InfluxDB.TokenFile; f != "" {
+		if token, err := os.ReadFile(f); err != nil {
+			problems = append(problems, loc.format(file, "influxdb.token_file", fmt.Sprintf("cannot read the token: %v", err)))
+		} else {
+			cfg.InfluxDB.Token = strings.TrimSpace(string(token))
+		}
+	}
 	for _, p := range cfg.validate() {
 		problems = append(problems, loc.format(file, p.key, p.msg))
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -393,4 +394,93 @@ func datasourceRefs(t *testing.T, file string) []dsRef {
 		}
 	}
 	return refs
+}
+
+// TestComposeLeastPrivilege: the exporter and Grafana each get a token of
+// their own from InfluxDB's first start, write-only and read-only, on a
+// volume they mount read-only; the admin token (INFLUXDB_TOKEN) reaches
+// neither.
+func TestComposeLeastPrivilege(t *testing.T) {
+	project := loadCompose(t)
+	influx, exporter, grafana := project.Services["influxdb"], project.Services["exporter"], project.Services["grafana"]
+	mounts := func(svc types.ServiceConfig, target string) (readOnly, ok bool) {
+		for _, v := range svc.Volumes {
+			if v.Target == target {
+				return v.ReadOnly, true
+			}
+		}
+		return false, false
+	}
+	if ro, ok := mounts(influx, "/docker-entrypoint-initdb.d"); !ok || !ro {
+		t.Error("influxdb does not run deploy/influxdb-init at its first start")
+	}
+	if ro, ok := mounts(influx, "/tokens"); !ok || ro {
+		t.Error("influxdb cannot write the tokens volume")
+	}
+	for _, svc := range []types.ServiceConfig{exporter, grafana} {
+		if ro, ok := mounts(svc, "/tokens"); !ok || !ro {
+			t.Errorf("%s does not mount the tokens read-only", svc.Name)
+		}
+		if v, ok := svc.Environment["INFLUXDB_TOKEN"]; ok && v != nil && *v != "" {
+			t.Errorf("%s gets the admin token INFLUXDB_TOKEN", svc.Name)
+		}
+	}
+	if v := exporter.Environment["INFLUXDB_TOKEN_FILE"]; v == nil || *v != "/tokens/exporter.token" {
+		t.Errorf("the exporter's INFLUXDB_TOKEN_FILE is %v, want /tokens/exporter.token", v)
+	}
+	ds, err := os.ReadFile("provisioning/datasources/datasources.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ds), "Token $__file{/tokens/grafana.token}") {
+		t.Error("Grafana's InfluxDB datasource does not read the read-only token")
+	}
+	if !strings.Contains(strings.Join(influx.HealthCheck.Test, " "), "/tokens/exporter.token") {
+		t.Error("influxdb is healthy before the tokens are written: the exporter would start without one")
+	}
+}
+
+// TestTokensScript runs deploy/influxdb-init/10-tokens.sh with a stand-in
+// influx CLI that records its calls (InfluxDB 2 cannot run here): one
+// token that may write the bucket and one that may read it, distinct,
+// written where the exporter and Grafana read them, and no other right
+// asked for.
+func TestTokensScript(t *testing.T) {
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	fake := `#!/bin/sh
+echo "$*" >> ` + calls + `
+case "$1 $2" in
+"bucket list") printf '0a1b2c3d4e5f6789\tflespi\t90d\n' ;;
+"auth create") case "$*" in *--write-bucket*) t=write-token-1 ;; *) t=read-token-2 ;; esac
+  printf '{\n  "id": "x",\n  "token": "%s",\n  "status": "active"\n}\n' "$t" ;;
+*) exit 1 ;;
+esac
+`
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "influx"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tokens := filepath.Join(dir, "tokens")
+	cmd := exec.Command("sh", "../deploy/influxdb-init/10-tokens.sh")
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "DOCKER_INFLUXDB_INIT_ORG=flespi",
+		"DOCKER_INFLUXDB_INIT_BUCKET=flespi", "FLESPI_TOKENS_DIR="+tokens)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("10-tokens.sh: %v\n%s", err, out)
+	}
+	for file, want := range map[string]string{"exporter.token": "write-token-1\n", "grafana.token": "read-token-2\n"} {
+		if got, err := os.ReadFile(filepath.Join(tokens, file)); err != nil || string(got) != want {
+			t.Errorf("%s: %q %v, want %q", file, got, err, want)
+		}
+	}
+	log, _ := os.ReadFile(calls)
+	got := strings.Split(strings.TrimSpace(string(log)), "\n")
+	if len(got) != 3 || !strings.Contains(got[1], "auth create --org flespi --write-bucket 0a1b2c3d4e5f6789") ||
+		!strings.Contains(got[2], "auth create --org flespi --read-bucket 0a1b2c3d4e5f6789") ||
+		strings.Contains(string(log), "--all-access") || strings.Contains(string(log), "operator") {
+		t.Errorf("influx was asked:\n%s", log)
+	}
 }
