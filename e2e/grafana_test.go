@@ -5,12 +5,14 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,7 +82,17 @@ func TestDashboardQueries(t *testing.T) {
 		}
 		// The variables' own queries run first; their values fill the panels'.
 		for _, v := range d.Templating.List {
-			values := s.influxValues(t, v.Query)
+			var values []string
+			if v.Datasource != nil && v.Datasource.Type == "prometheus" {
+				var texts map[string]string
+				values, texts = s.promVariable(t, v.Query, v.Regex)
+				// Devices are picked by name: the samples' FVO118 is its ident.
+				if texts["4764252939"] != "FVO118" {
+					t.Errorf("%s: variable %s shows device 4764252939 as %q, want its name FVO118", file, v.Name, texts["4764252939"])
+				}
+			} else {
+				values = s.influxValues(t, v.Query)
+			}
 			if len(values) < 20 {
 				t.Errorf("%s: variable %s has %d values: %v", file, v.Name, len(values), values)
 			}
@@ -135,6 +147,39 @@ func (s *stack) influxValues(t *testing.T, q string) []string {
 		}
 	}
 	return out
+}
+
+// promVariable runs a Prometheus query_result(...) variable as Grafana
+// does: each series written {label="value", ...} (labels sorted), its
+// value taken by the regex's value group and its text by the text group
+// (the value where the text group matched nothing).
+func (s *stack) promVariable(t *testing.T, q, regex string) (values []string, texts map[string]string) {
+	t.Helper()
+	inner, ok := strings.CutPrefix(q, "query_result(")
+	if !ok {
+		t.Fatalf("variable query %q is not query_result(...)", q)
+	}
+	re := regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(regex, "/"), "/"))
+	texts = map[string]string{}
+	for _, sample := range s.prom.Query(strings.TrimSuffix(inner, ")")) {
+		var labels []string
+		for k, v := range sample.Metric {
+			labels = append(labels, fmt.Sprintf("%s=%q", k, v))
+		}
+		slices.Sort(labels)
+		line := "{" + strings.Join(labels, ", ") + "}"
+		m := re.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		value, text := m[re.SubexpIndex("value")], m[re.SubexpIndex("text")]
+		if text == "" {
+			text = value
+		}
+		values = append(values, value)
+		texts[value] = text
+	}
+	return values, texts
 }
 
 // checkInfluxQL wants at least one non-null value from q.

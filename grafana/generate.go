@@ -110,18 +110,28 @@ func GenerateDashboard(m *mapping.Mapping, opts Options) ([]byte, error) {
 		"version":       1,
 		"refresh":       "1m",
 		"time":          map[string]string{"from": "now-24h", "to": "now"},
-		"templating": map[string]any{"list": []any{map[string]any{
-			"name": "ident", "label": "Device", "type": "query", "datasource": ds.influx,
-			"query":      fmt.Sprintf(`SHOW TAG VALUES FROM %q WITH KEY = "ident"`, cfg.Measurement),
-			"definition": fmt.Sprintf(`SHOW TAG VALUES FROM %q WITH KEY = "ident"`, cfg.Measurement),
-			"multi":      true, "includeAll": true, "allValue": ".*", "refresh": 2, "sort": 1,
-			"current": map[string]any{"selected": true, "text": []string{"All"}, "value": []string{"$__all"}},
-		}}},
+		"templating": map[string]any{"list": []any{DeviceVariable(ds.prom, cfg.Namespace)}},
 		"annotations": map[string]any{"list": []any{}},
 		"links":       []any{},
 		"panels":      g.panels,
 	}
 	return encodeDashboard(d), nil
+}
+
+// DeviceVariable is the dashboards' device picker: the devices by name (by
+// ident where a device has none), each standing for its ident, from the
+// device registry's gauge on Prometheus; the first device by name is
+// picked at first, not the whole fleet.
+func DeviceVariable(prom any, namespace string) map[string]any {
+	q := fmt.Sprintf("query_result(max by (ident, device_name) (%s_device_last_received_timestamp_seconds))", namespace)
+	return map[string]any{
+		"name": "ident", "label": "Device", "type": "query", "datasource": prom,
+		"query": q, "definition": q,
+		// Labels come sorted: device_name, when there is one, before ident.
+		"regex": `/(?:device_name="(?<text>[^"]+)".*)?ident="(?<value>[^"]+)"/`,
+		"multi": true, "includeAll": true, "allValue": ".*", "refresh": 2, "sort": 5,
+		"current": map[string]any{},
+	}
 }
 
 // generator lays panels out: a row per section, two panels a line.
@@ -222,7 +232,7 @@ func rulePanel(r mapping.RuleInfo, ds sources) (map[string]any, bool) {
 		}
 		p["datasource"] = ds.prom
 		p["targets"] = []any{map[string]any{
-			"refId": "A", "datasource": ds.prom, "range": true, "legendFormat": "{{ident}} {{__name__}}",
+			"refId": "A", "datasource": ds.prom, "range": true, "legendFormat": "{{device_name}} ({{ident}}) {{__name__}}",
 			"expr": fmt.Sprintf(`{__name__=~%q, ident=~"$ident"}`, strings.TrimSuffix(strings.TrimPrefix(r.GaugeRegex, "^"), "$")),
 		}}
 		p["fieldConfig"] = fieldConfig("")
@@ -254,7 +264,7 @@ func idOrTime(r mapping.RuleInfo) bool {
 // influxQuery is the InfluxQL of a rule's panel: agg of its fields per
 // device and per the rule's tags, over time intervals when timed.
 func influxQuery(r mapping.RuleInfo, agg string, timed bool) string {
-	group := `"ident"`
+	group := `"ident", "device_name"`
 	for _, t := range r.Tags {
 		group += fmt.Sprintf(", %q", t)
 	}
@@ -275,7 +285,7 @@ func fieldSelector(r mapping.RuleInfo) string {
 }
 
 func influxTarget(ds sources, q, format string, tags []string) map[string]any {
-	alias := "$tag_ident"
+	alias := "$tag_device_name ($tag_ident)"
 	for _, t := range tags {
 		alias += " $tag_" + t
 	}

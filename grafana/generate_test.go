@@ -3,6 +3,7 @@ package grafana
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -91,7 +92,7 @@ func TestGeneratedPanels(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"tpms.*.pressure":        {"timeseries ", `mean("tire_pressure")`, `GROUP BY time($__interval), "ident", "wheel"`, "$tag_wheel"},
+		"tpms.*.pressure":        {"timeseries ", `mean("tire_pressure")`, `GROUP BY time($__interval), "ident", "device_name", "wheel"`, "$tag_device_name ($tag_ident) $tag_wheel"},
 		"engine.ignition.status": {"state-timeline ", `last("engine.ignition.status")`},
 		"gnss.state.enum":        {"state-timeline ", "last("},
 		"driver.name":            {"state-timeline ", "last("},
@@ -127,6 +128,36 @@ func TestGeneratedPanels(t *testing.T) {
 	for title := range panels {
 		if strings.ContainsAny(title, `\()|^$`) {
 			t.Errorf("panel title %q is a regex", title)
+		}
+	}
+}
+
+// TestDevicePickerByName: every dashboard's device variable lists devices
+// by name (the ident standing for each), starts at the first device rather
+// than the whole fleet, and the InfluxDB legends say "name (ident)".
+func TestDevicePickerByName(t *testing.T) {
+	for _, file := range dashboardtest.Files(t) {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Templating struct {
+				List []map[string]any `json:"list"`
+			} `json:"templating"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		v := d.Templating.List[0]
+		if !strings.Contains(fmt.Sprint(v["regex"]), "(?<text>") || !strings.Contains(fmt.Sprint(v["query"]), "device_name") {
+			t.Errorf("%s: the device variable does not show names: %v", file, v)
+		}
+		if cur, _ := v["current"].(map[string]any); len(cur) != 0 {
+			t.Errorf("%s: the device variable starts at %v, not at the first device", file, cur)
+		}
+		if strings.Contains(string(raw), `"alias": "$tag_ident`) || !strings.Contains(string(raw), `$tag_device_name ($tag_ident)`) {
+			t.Errorf("%s: legends by ident alone", file)
 		}
 	}
 }

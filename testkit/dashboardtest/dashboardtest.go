@@ -39,6 +39,7 @@ type Dashboard struct {
 		List []struct {
 			Name       string      `json:"name"`
 			Query      string      `json:"query"`
+			Regex      string      `json:"regex"`
 			Datasource *Datasource `json:"datasource"`
 		} `json:"list"`
 	} `json:"templating"`
