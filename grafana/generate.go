@@ -110,10 +110,10 @@ func GenerateDashboard(m *mapping.Mapping, opts Options) ([]byte, error) {
 		"version":       1,
 		"refresh":       "1m",
 		"time":          map[string]string{"from": "now-24h", "to": "now"},
-		"templating": map[string]any{"list": []any{DeviceVariable(ds.prom, cfg.Namespace)}},
-		"annotations": map[string]any{"list": []any{}},
-		"links":       []any{},
-		"panels":      g.panels,
+		"templating":    map[string]any{"list": []any{DeviceVariable(ds.prom, cfg.Namespace)}},
+		"annotations":   map[string]any{"list": []any{}},
+		"links":         []any{},
+		"panels":        g.panels,
 	}
 	return encodeDashboard(d), nil
 }
