@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -21,23 +20,10 @@ import (
 // at 12 % fires FleetLowFuel while the shipped FlespiLowFuel stays quiet
 // for it (before, check failed and the shipped config had to be edited).
 func TestOwnThresholdFires(t *testing.T) {
-	dir := t.TempDir()
-	text, err := os.ReadFile("../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(conf, text, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "rules.d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	own := "[[rule]]\nmatch = \"can.fuel.level\"\nunit = \"percent\"\nhelp = \"Fuel level of the tanker's CAN sensor.\"\n" +
 		"[[rule.alert]]\nname = \"FleetLowFuel\"\nbelow = 15\nfor = \"0s\"\nsummary = \"is low on fuel\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "rules.d", "10-fuel.toml"), []byte(own), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	conf := testexporter.WithOwnRules(t, own)
+	dir := filepath.Dir(conf)
 	bin := testexporter.Binary(t)
 	if out, err := exec.Command(bin, "check", "-config", conf).CombinedOutput(); err != nil {
 		t.Fatalf("check: %v\n%s", err, out)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 // shipped is the repository's config.toml.
@@ -97,21 +98,7 @@ summary = "is low on fuel (own threshold)"
 // withOwnRules loads the shipped config.toml with a rules.d of one file.
 func withOwnRules(t *testing.T, own string) *config.Loaded {
 	t.Helper()
-	dir := t.TempDir()
-	text, err := os.ReadFile("../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), text, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "rules.d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "rules.d", "10-fuel.toml"), []byte(own), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(filepath.Join(dir, "config.toml"))
+	cfg, err := config.Load(testexporter.WithOwnRules(t, own))
 	if err != nil {
 		t.Fatalf("your own rule on a shipped parameter: %v", err)
 	}

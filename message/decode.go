@@ -124,18 +124,31 @@ func (d *Decoder) decodeArray(fn func(*Message) error) error {
 		if err := d.decodeMessage(fn); err != nil {
 			return err
 		}
-		d.skipSpace()
-		switch d.peek() {
-		case ',':
-			d.pos++
-			d.skipSpace()
-		case ']':
-			d.pos++
-			return d.expectEnd()
-		default:
+		end, ok := d.afterElement(']')
+		switch {
+		case !ok:
 			return d.errorf("want ',' or ']' after array element %d, found %s", n, d.describe())
+		case end:
+			return d.expectEnd()
 		}
 	}
+}
+
+// afterElement reads what follows an element of an array or an object:
+// a comma (more follow) or closing (the end); ok is false for anything
+// else.
+func (d *Decoder) afterElement(closing byte) (end, ok bool) {
+	d.skipSpace()
+	switch d.peek() {
+	case ',':
+		d.pos++
+		d.skipSpace()
+		return false, true
+	case closing:
+		d.pos++
+		return true, true
+	}
+	return false, false
 }
 
 func (d *Decoder) expectEnd() error {
@@ -551,16 +564,12 @@ func (d *Decoder) skipComposite(depth int) error {
 		if err := d.skipAny(depth); err != nil {
 			return err
 		}
-		d.skipSpace()
-		switch d.peek() {
-		case ',':
-			d.pos++
-			d.skipSpace()
-		case closing:
-			d.pos++
-			return nil
-		default:
+		end, ok := d.afterElement(closing)
+		switch {
+		case !ok:
 			return d.errorf("want ',' or '%c', found %s", closing, d.describe())
+		case end:
+			return nil
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected.txt files of testdata/golden")
@@ -178,23 +179,10 @@ func TestFlagsOfOtherCommands(t *testing.T) {
 // passes, says what your rule takes from the shipped ones, and -param
 // names the rule and the alert that apply.
 func TestCheckOwnRules(t *testing.T) {
-	dir := t.TempDir()
-	text, err := os.ReadFile("../../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), text, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "rules.d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	own := "[[rule]]\nmatch = \"can.fuel.level\"\nunit = \"percent\"\nhelp = \"Fuel.\"\n[[rule.alert]]\nname = \"FleetLowFuel\"\nbelow = 15\nsummary = \"is low on fuel\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "rules.d", "10-fuel.toml"), []byte(own), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := testexporter.WithOwnRules(t, own)
 	var out, errs bytes.Buffer
-	if code := check(filepath.Join(dir, "config.toml"), false, "can.fuel.level", &out, &errs); code != 0 {
+	if code := check(file, false, "can.fuel.level", &out, &errs); code != 0 {
 		t.Fatalf("check: %d\n%s", code, errs.String())
 	}
 	for _, want := range []string{"your rule #1 (", "takes can.fuel.level from rule #", "alert FleetLowFuel: below 15 percent", "FlespiLowFuel steps aside"} {

@@ -68,6 +68,29 @@ func CopyConfig(t testing.TB) (file string, text []byte) {
 	return file, text
 }
 
+// WithOwnRules writes a copy of the repository's config.toml and a
+// rules.d/10-own.toml holding own (the operator's own rules) into a
+// directory of the test's, and returns the configuration file's path.
+func WithOwnRules(t testing.TB, own string) string {
+	t.Helper()
+	dir := t.TempDir()
+	text, err := os.ReadFile(ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(file, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "rules.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "rules.d", "10-own.toml"), []byte(own), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // Samples returns the real flespi messages of testdata/samples.json.
 func Samples(t testing.TB) []byte {
 	t.Helper()
