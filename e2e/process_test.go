@@ -290,11 +290,12 @@ func TestVersionIsTheCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	head, err := exec.Command("git", "rev-parse", "--short=7", "HEAD").Output()
 	if err != nil {
 		t.Fatalf("git rev-parse HEAD: %v (the tests run in a git checkout)", err)
 	}
-	if !strings.HasPrefix(string(out), "flespi-exporter ") || !strings.Contains(string(out), string(head[:12])) {
-		t.Errorf("version: %q, want it to name commit %s", out, head[:12])
+	short := strings.TrimSpace(string(head))
+	if !strings.HasPrefix(string(out), "flespi-exporter ") || !strings.Contains(string(out), short) {
+		t.Errorf("version: %q, want it to name commit %s", out, short)
 	}
 }

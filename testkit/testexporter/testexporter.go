@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,9 +51,14 @@ func Binary(t tb.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "flespi-exporter")
-		// -buildvcs=true: the binary says the commit it was built from
-		// (flespi-exporter version), whatever GOFLAGS says.
-		cmd := exec.Command("go", "build", "-buildvcs=true", "-o", binPath, "./cmd/flespi-exporter")
+		// The binary says the commit it was built from (flespi-exporter
+		// version), as a release build's -X main.version does; a git
+		// worktree has no VCS stamp of Go's own.
+		args := []string{"build", "-o", binPath}
+		if v, err := exec.Command("git", "-C", root(), "describe", "--tags", "--always", "--dirty").Output(); err == nil {
+			args = append(args, "-ldflags", "-X main.version="+strings.TrimSpace(string(v)))
+		}
+		cmd := exec.Command("go", append(args, "./cmd/flespi-exporter")...)
 		cmd.Dir = root()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
