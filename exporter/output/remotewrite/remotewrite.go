@@ -98,7 +98,7 @@ func (w *Writer) Name() string { return "remote_write" }
 // NewPart returns the Writer's part of a pipeline batch.
 func (w *Writer) NewPart() pipeline.Part {
 	last, received := w.devices()
-	return &part{last: last, received: received, series: map[string]*series{}}
+	return &part{last: last, received: received, devices: map[string]*deviceSeries{}}
 }
 
 // batchTries bounds the time a batch is sent for: three requests' time
