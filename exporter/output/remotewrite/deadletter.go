@@ -48,21 +48,20 @@ func (w *Writer) deadLetter(req *writeRequest, cause error) error {
 // refused; an error is a passing failure or a setting, and nothing
 // of the entries may count as done.
 func (w *Writer) Replay(ctx context.Context, entries []deadletter.Series) (taken, refused int, err error) {
-	bySeries := map[string]*series{}
-	var order []*series
+	bySeries := map[string]int{}
+	p := &part{}
 	for _, e := range entries {
 		key := seriesKey(e.Labels)
-		se := bySeries[key]
-		if se == nil {
-			se = &series{labels: labelsOf(e.Labels)}
-			bySeries[key] = se
-			order = append(order, se)
+		i, ok := bySeries[key]
+		if !ok {
+			i = len(p.batch)
+			bySeries[key] = i
+			p.batch = append(p.batch, batchSeries{series: &series{labels: labelsOf(e.Labels)}})
 		}
 		for _, s := range e.Samples {
-			se.samples = append(se.samples, sample{s.MS, s.Value})
+			p.batch[i].samples = append(p.batch[i].samples, sample{s.MS, s.Value})
 		}
 	}
-	p := &part{order: order}
 	var buf []byte
 	for _, req := range p.requests(w.batch, nil) {
 		t, d, err := w.send(ctx, req, &buf)

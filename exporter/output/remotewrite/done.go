@@ -46,7 +46,7 @@ const (
 
 // filter returns what requests leaves out, or nil when nothing is
 // remembered; received names the last-received gauge.
-func (d *doneSet) filter(received string) func(*series) bool {
+func (d *doneSet) filter(received string) func(labels []mapping.Label, samples []sample) bool {
 	d.mu.Lock()
 	empty := len(d.set) == 0
 	d.mu.Unlock()
@@ -55,8 +55,8 @@ func (d *doneSet) filter(received string) func(*series) bool {
 	}
 	var h maphash.Hash
 	h.SetSeed(d.seed)
-	return func(se *series) bool {
-		k := d.key(&h, se.labels, se.samples, received)
+	return func(labels []mapping.Label, samples []sample) bool {
+		k := d.key(&h, labels, samples, received)
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		until, ok := d.set[k]

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	writev2 "github.com/prometheus/client_golang/exp/api/remote/genproto/v2"
@@ -17,17 +18,45 @@ import (
 // part is the Writer's share of a batch: its samples by series, each
 // series' samples in time order (a receiver appends a series in order).
 //
-// Series are found without building a key a sample: a message's device
-// (its tags) once, then each gauge by its pointer, which the mapping keeps
-// for a parameter name; and each series keeps its labels encoded, so that
-// a request copies them (remote write cost four times the InfluxDB path's
-// CPU a message while both were made anew for every sample).
+// A sample's series is found without building a key a sample: the
+// message's device (its tags) once, then each gauge by its pointer, which
+// the mapping keeps for a parameter name. The series themselves, with
+// their labels encoded once, are the Writer's (table), shared by every
+// part: a part holds only its batch's samples, so series are neither made
+// anew for each batch nor kept once per pooled batch (remote write cost
+// four to five times the InfluxDB path's CPU a message, most of it
+// garbage collection, while each part kept series of its own).
 type part struct {
+	t              *table
 	last, received *mapping.Gauge
-	devices        map[string]*deviceSeries // by the message's tags
-	n              int                      // series held, for keptSeries
-	order          []*series                // of this batch, in the order first seen
+	index          map[*series]int // into batch
+	batch          []batchSeries   // of this batch, in the order first seen
 	key            []byte
+	gauges         []*mapping.Gauge // scratch: one message's gauges
+	found          []*series        // scratch: their series
+}
+
+// batchSeries is a series' samples in one batch.
+type batchSeries struct {
+	*series
+	samples []sample
+}
+
+type series struct {
+	labels []mapping.Label // __name__ first, then by name
+	pb     []byte          // the labels as a remote write 1.0 TimeSeries holds them
+}
+
+type sample struct {
+	ms    int64 // Unix milliseconds
+	value float64
+}
+
+// table is the Writer's series, by device and gauge.
+type table struct {
+	mu      sync.RWMutex
+	devices map[string]*deviceSeries // by the message's tags
+	n       int                      // series held, for keptSeries
 }
 
 // deviceSeries are one device's series.
@@ -36,72 +65,50 @@ type deviceSeries struct {
 	byKey   map[string]*series // by name and labels: two gauges of one series share it
 }
 
-type series struct {
-	labels  []mapping.Label // __name__ first, then by name
-	pb      []byte          // the labels as a remote write 1.0 TimeSeries holds them
-	samples []sample
-}
+func newTable() *table { return &table{devices: map[string]*deviceSeries{}} }
 
-type sample struct {
-	ms    int64 // Unix milliseconds
-	value float64
-}
+// keptSeries bounds the series the table holds: past it, it starts
+// anew (a fleet's series are made again as its devices report).
+const keptSeries = 200_000
 
-// Add keeps the gauge samples of one message at its own time, and the
-// device gauges: its time, at its time; its upload, at its upload.
-func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) {
-	if r.Ident == "" {
+// find fills found with the series of gauges of the device whose tags
+// make key, making the missing ones.
+func (t *table) find(key []byte, tags []mapping.Tag, gauges []*mapping.Gauge, found []*series) {
+	missing := false
+	t.mu.RLock()
+	dev := t.devices[string(key)]
+	for i, g := range gauges {
+		found[i] = nil
+		if dev != nil {
+			found[i] = dev.byGauge[g]
+		}
+		missing = missing || found[i] == nil
+	}
+	t.mu.RUnlock()
+	if !missing {
 		return
 	}
-	dev := p.device(r.Tags)
-	at := r.Time.UnixMilli()
-	for i := range r.Samples {
-		s := &r.Samples[i]
-		p.add(dev, s.Gauge, r.Tags, sample{at, s.Value})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n > keptSeries {
+		clear(t.devices)
+		t.n = 0
 	}
-	if !r.Future {
-		p.add(dev, p.last, r.Tags, sample{at, mapping.UnixSeconds(r.Time)})
-	}
-	// The last upload, on the clock the registry's gauge uses: when flespi
-	// received the message. One sample a device a batch, the newest.
-	up := time.Unix(0, message.UploadTime(msg.ServerTime(), received))
-	se := p.add(dev, p.received, r.Tags, sample{up.UnixMilli(), mapping.UnixSeconds(up)})
-	if n := len(se.samples); n > 1 {
-		if se.samples[n-1].ms < se.samples[0].ms {
-			se.samples[n-1] = se.samples[0]
-		}
-		se.samples[0], se.samples = se.samples[n-1], se.samples[:1]
-	}
-}
-
-// device is the series of the device with tags.
-func (p *part) device(tags []mapping.Tag) *deviceSeries {
-	p.key = p.key[:0]
-	for _, t := range tags {
-		p.key = append(append(append(append(p.key, 0xff), t.Key...), 0xfe), t.Value...)
-	}
-	dev := p.devices[string(p.key)]
+	dev = t.devices[string(key)]
 	if dev == nil {
 		dev = &deviceSeries{byGauge: map[*mapping.Gauge]*series{}, byKey: map[string]*series{}}
-		p.devices[string(p.key)] = dev
+		t.devices[string(key)] = dev
 	}
-	return dev
+	for i, g := range gauges {
+		if found[i] = dev.byGauge[g]; found[i] == nil {
+			found[i] = t.newSeries(dev, g, tags)
+		}
+	}
 }
 
-func (p *part) add(dev *deviceSeries, g *mapping.Gauge, tags []mapping.Tag, s sample) *series {
-	se := dev.byGauge[g]
-	if se == nil {
-		se = p.newSeries(dev, g, tags)
-	}
-	if len(se.samples) == 0 { // first of this batch
-		p.order = append(p.order, se)
-	}
-	se.samples = append(se.samples, s)
-	return se
-}
-
-// newSeries finds or makes the series of gauge g of a device.
-func (p *part) newSeries(dev *deviceSeries, g *mapping.Gauge, tags []mapping.Tag) *series {
+// newSeries finds or makes the series of gauge g of a device; t.mu is
+// held.
+func (t *table) newSeries(dev *deviceSeries, g *mapping.Gauge, tags []mapping.Tag) *series {
 	key := g.Name
 	for _, l := range g.Labels {
 		key += "\xff" + l.Name + "\xfe" + l.Value
@@ -111,10 +118,65 @@ func (p *part) newSeries(dev *deviceSeries, g *mapping.Gauge, tags []mapping.Tag
 		labels := seriesLabels(g.Name, tags, g.Labels)
 		se = &series{labels: labels, pb: encodeLabels(labels)}
 		dev.byKey[key] = se
-		p.n++
+		t.n++
 	}
 	dev.byGauge[g] = se
 	return se
+}
+
+// Add keeps the gauge samples of one message at its own time, and the
+// device gauges: its time, at its time; its upload, at its upload.
+func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) {
+	if r.Ident == "" {
+		return
+	}
+	p.key = p.key[:0]
+	for _, t := range r.Tags {
+		p.key = append(append(append(append(p.key, 0xff), t.Key...), 0xfe), t.Value...)
+	}
+	p.gauges = p.gauges[:0]
+	for i := range r.Samples {
+		p.gauges = append(p.gauges, r.Samples[i].Gauge)
+	}
+	p.gauges = append(p.gauges, p.received, p.last)
+	p.found = slices.Grow(p.found[:0], len(p.gauges))[:len(p.gauges)]
+	p.t.find(p.key, r.Tags, p.gauges, p.found)
+	at := r.Time.UnixMilli()
+	for i := range r.Samples {
+		p.add(p.found[i], sample{at, r.Samples[i].Value})
+	}
+	n := len(r.Samples)
+	if !r.Future {
+		p.add(p.found[n+1], sample{at, mapping.UnixSeconds(r.Time)})
+	}
+	// The last upload, on the clock the registry's gauge uses: when flespi
+	// received the message. One sample a device a batch, the newest.
+	up := time.Unix(0, message.UploadTime(msg.ServerTime(), received))
+	b := p.add(p.found[n], sample{up.UnixMilli(), mapping.UnixSeconds(up)})
+	if n := len(b.samples); n > 1 {
+		if b.samples[n-1].ms < b.samples[0].ms {
+			b.samples[n-1] = b.samples[0]
+		}
+		b.samples[0], b.samples = b.samples[n-1], b.samples[:1]
+	}
+}
+
+// add adds a sample of se to the batch.
+func (p *part) add(se *series, s sample) *batchSeries {
+	i, ok := p.index[se]
+	if !ok {
+		i = len(p.batch)
+		if i < cap(p.batch) { // a slot of an earlier batch: its samples' memory too
+			p.batch = p.batch[:i+1]
+			p.batch[i].series, p.batch[i].samples = se, p.batch[i].samples[:0]
+		} else {
+			p.batch = append(p.batch, batchSeries{series: se})
+		}
+		p.index[se] = i
+	}
+	b := &p.batch[i]
+	b.samples = append(b.samples, s)
+	return b
 }
 
 // encodeLabels writes labels as the Label fields of a remote write 1.0
@@ -144,26 +206,18 @@ func seriesLabels(name string, tags []mapping.Tag, labels []mapping.Label) []map
 	return append([]mapping.Label{{Name: "__name__", Value: name}}, out...)
 }
 
-// keptSeries bounds the series a part keeps from one batch to the next:
-// a fleet's devices report again, and their series (labels, key) need not
-// be made anew each batch (that was a third of remote write's CPU).
-const keptSeries = 50_000
-
 func (p *part) Reset() {
-	for _, se := range p.order {
-		se.samples = se.samples[:0]
+	clear(p.index)
+	for i := range p.batch {
+		p.batch[i].series = nil
 	}
-	p.order = p.order[:0]
-	if p.n > keptSeries {
-		clear(p.devices)
-		p.n = 0
-	}
+	p.batch = p.batch[:0]
 }
 
 func (p *part) Size() int {
 	n := 0
-	for _, s := range p.order {
-		n += 16*cap(s.samples) + 64*len(s.labels)
+	for _, b := range p.batch[:cap(p.batch)] {
+		n += 16*cap(b.samples) + 32
 	}
 	return n
 }
@@ -174,19 +228,21 @@ func (p *part) Size() int {
 // (a resent message makes the same one again). done, when not nil, names
 // the series whose samples of this batch the receiver has already (an
 // earlier try of the batch took them): they are left out.
-func (p *part) requests(batch int, done func(*series) bool) []*writeRequest {
+func (p *part) requests(batch int, done func(labels []mapping.Label, samples []sample) bool) []*writeRequest {
 	var out []*writeRequest
-	req := &writeRequest{}
-	for _, se := range p.order {
-		se.samples = lastOfEachTime(se.samples)
-		if done != nil && done(se) {
+	newRequest := func() *writeRequest { return &writeRequest{chunks: make([]chunk, 0, min(len(p.batch), batch))} }
+	req := newRequest()
+	for i := range p.batch {
+		b := &p.batch[i]
+		b.samples = lastOfEachTime(b.samples)
+		if done != nil && done(b.labels, b.samples) {
 			continue
 		}
-		if req.samples > 0 && req.samples+len(se.samples) > batch {
+		if req.samples > 0 && req.samples+len(b.samples) > batch {
 			out = append(out, req)
-			req = &writeRequest{}
+			req = newRequest()
 		}
-		req.add(se.labels, se.pb, se.samples)
+		req.add(b.labels, b.pb, b.samples)
 	}
 	if req.samples > 0 {
 		out = append(out, req)

@@ -46,6 +46,7 @@ type Writer struct {
 	deadMu   sync.Mutex
 	dead     *appendfile.Log // refused samples; nil: only counted and logged
 	done     *doneSet        // what the receiver has of batches that failed
+	series   *table          // every part's series
 	url      string
 	deadPath string
 
@@ -65,7 +66,7 @@ func New(cfg config.RemoteWrite, devices func() (last, received *mapping.Gauge),
 		return nil, err
 	}
 	f := promauto.With(reg)
-	w := &Writer{sender: snd, batch: cfg.BatchSize, devices: devices, log: log, done: newDoneSet(doneSeries), url: cfg.URL, deadPath: deadLetters,
+	w := &Writer{sender: snd, batch: cfg.BatchSize, devices: devices, log: log, done: newDoneSet(doneSeries), series: newTable(), url: cfg.URL, deadPath: deadLetters,
 		sent: f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_samples_total",
 			Help: "Samples the remote write receiver took, each once."}),
 		refused: f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_remote_write_samples_refused_total",
@@ -98,7 +99,7 @@ func (w *Writer) Name() string { return "remote_write" }
 // NewPart returns the Writer's part of a pipeline batch.
 func (w *Writer) NewPart() pipeline.Part {
 	last, received := w.devices()
-	return &part{last: last, received: received, devices: map[string]*deviceSeries{}}
+	return &part{t: w.series, last: last, received: received, index: map[*series]int{}}
 }
 
 // batchTries bounds the time a batch is sent for: three requests' time
@@ -106,6 +107,9 @@ func (w *Writer) NewPart() pipeline.Part {
 // still gets the whole batch over flespi's resends, since a resend leaves
 // out what it took already.
 const batchTries = 3
+
+// encoded are the uncompressed requests' buffers, reused.
+var encoded = sync.Pool{New: func() any { return new([]byte) }}
 
 // StoreTime is the longest a batch is sent for with cfg (0 without
 // remote write).
@@ -123,16 +127,17 @@ func StoreTime(cfg config.RemoteWrite) time.Duration {
 // it by then is remembered, and not sent again when the batch comes back.
 func (w *Writer) Store(ctx context.Context, p pipeline.Part) (pipeline.Stored, error) {
 	pt := p.(*part)
-	if len(pt.order) == 0 {
+	if len(pt.batch) == 0 {
 		return pipeline.Stored{Unit: "samples"}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, batchTries*w.sender.timeout)
 	defer cancel()
 	st := pipeline.Stored{Unit: "samples"}
-	var buf []byte
+	buf := encoded.Get().(*[]byte)
+	defer encoded.Put(buf)
 	reqs := pt.requests(w.batch, w.done.filter(pt.received.Name))
 	for i, req := range reqs {
-		taken, dead, err := w.send(ctx, req, &buf)
+		taken, dead, err := w.send(ctx, req, buf)
 		st.Stored += taken
 		st.Refused += dead
 		if err != nil {

@@ -103,6 +103,8 @@ var permanentBodies = []string{"too old sample", "out of bounds", "out of order 
 // passing failure again; the error is a *refusal, a *settingError, or a
 // passing failure after the tries.
 func (s *sender) post(ctx context.Context, raw []byte, samples int) error {
+	// A buffer of its own: net/http may still read a request's body after
+	// the answer came, so it is never reused.
 	body := s2.EncodeSnappy(nil, raw)
 	return s.policy.Do(ctx, func() error { return s.once(ctx, body, samples) }, func(err error) bool {
 		var r *refusal
