@@ -139,7 +139,7 @@ func (n *narrower) request(lo, hi int) *writeRequest {
 	req := &writeRequest{}
 	for i, ss := range n.scratch {
 		if len(ss) > 0 {
-			req.add(n.req.chunks[i].labels, n.req.chunks[i].pb, slices.Clone(ss))
+			req.add(n.req.chunks[i].series, slices.Clone(ss))
 		}
 	}
 	return req

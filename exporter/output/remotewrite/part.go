@@ -230,19 +230,36 @@ func (p *part) Size() int {
 // earlier try of the batch took them): they are left out.
 func (p *part) requests(batch int, done func(labels []mapping.Label, samples []sample) bool) []*writeRequest {
 	var out []*writeRequest
-	newRequest := func() *writeRequest { return &writeRequest{chunks: make([]chunk, 0, min(len(p.batch), batch))} }
-	req := newRequest()
+	if done == nil {
+		// The batch's own series, cut into requests in place: nothing is
+		// copied a series.
+		start, n := 0, 0
+		for i := range p.batch {
+			b := &p.batch[i]
+			b.samples = lastOfEachTime(b.samples)
+			if n > 0 && n+len(b.samples) > batch {
+				out = append(out, &writeRequest{chunks: p.batch[start:i:i], samples: n})
+				start, n = i, 0
+			}
+			n += len(b.samples)
+		}
+		if n > 0 {
+			out = append(out, &writeRequest{chunks: p.batch[start:len(p.batch):len(p.batch)], samples: n})
+		}
+		return out
+	}
+	req := &writeRequest{}
 	for i := range p.batch {
 		b := &p.batch[i]
 		b.samples = lastOfEachTime(b.samples)
-		if done != nil && done(b.labels, b.samples) {
+		if done(b.labels, b.samples) {
 			continue
 		}
 		if req.samples > 0 && req.samples+len(b.samples) > batch {
 			out = append(out, req)
-			req = newRequest()
+			req = &writeRequest{}
 		}
-		req.add(b.labels, b.pb, b.samples)
+		req.add(b.series, b.samples)
 	}
 	if req.samples > 0 {
 		out = append(out, req)
@@ -264,22 +281,16 @@ func lastOfEachTime(ss []sample) []sample {
 	return out
 }
 
-// writeRequest is one request: series, each with some of its samples.
+// writeRequest is one request: series, each with the samples of it the
+// request carries (all of the batch's, or some, when a refusal is
+// narrowed down).
 type writeRequest struct {
-	chunks  []chunk
+	chunks  []batchSeries
 	samples int
 }
 
-// chunk is a series in a request, with the samples of it the request
-// carries (all of the batch's, or some, when a refusal is narrowed down).
-type chunk struct {
-	labels  []mapping.Label
-	pb      []byte // labels encoded; nil: encoded when written
-	samples []sample
-}
-
-func (w *writeRequest) add(labels []mapping.Label, pb []byte, samples []sample) {
-	w.chunks = append(w.chunks, chunk{labels, pb, samples})
+func (w *writeRequest) add(se *series, samples []sample) {
+	w.chunks = append(w.chunks, batchSeries{se, samples})
 	w.samples += len(samples)
 }
 
@@ -332,7 +343,7 @@ func labelSize(l mapping.Label) int {
 
 func sampleSize(s sample) int { return 1 + 8 + 1 + protowire.SizeVarint(uint64(s.ms)) }
 
-func chunkSize(c chunk) int {
+func chunkSize(c batchSeries) int {
 	n := len(c.pb)
 	if c.pb == nil {
 		for _, l := range c.labels {
