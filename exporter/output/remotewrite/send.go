@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -76,6 +78,41 @@ func sameHostSameMethod(host string) func(*http.Request, []*http.Request) error 
 	}
 }
 
+// A request's compressed body is reused by later requests once nothing
+// reads it: net/http may read (and close) a body after the answer came,
+// so each reader of it holds a reference, released when it is closed, and
+// the buffer goes back to the pool when the last is. (A body net/http
+// never closes is left to the garbage collector, never reused.)
+type bodyBuf struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+var bodies = sync.Pool{New: func() any { return new(bodyBuf) }}
+
+func (bb *bodyBuf) release() {
+	if bb.refs.Add(-1) == 0 {
+		bodies.Put(bb)
+	}
+}
+
+// reader is a reader of the body, holding a reference until closed.
+func (bb *bodyBuf) reader() io.ReadCloser {
+	bb.refs.Add(1)
+	return &bodyReader{Reader: bytes.NewReader(bb.b), bb: bb}
+}
+
+type bodyReader struct {
+	*bytes.Reader
+	bb   *bodyBuf
+	once sync.Once
+}
+
+func (r *bodyReader) Close() error {
+	r.once.Do(r.bb.release)
+	return nil
+}
+
 // refusal is a request the receiver refused for what it holds (out of
 // order, too old, invalid): sent again as it is, it is refused again.
 type refusal struct {
@@ -103,9 +140,13 @@ var permanentBodies = []string{"too old sample", "out of bounds", "out of order 
 // passing failure again; the error is a *refusal, a *settingError, or a
 // passing failure after the tries.
 func (s *sender) post(ctx context.Context, raw []byte, samples int) error {
-	// A buffer of its own: net/http may still read a request's body after
-	// the answer came, so it is never reused.
-	body := s2.EncodeSnappy(nil, raw)
+	body := bodies.Get().(*bodyBuf)
+	body.refs.Store(1)
+	defer body.release()
+	if n := s2.MaxEncodedLen(len(raw)); cap(body.b) < n {
+		body.b = make([]byte, n)
+	}
+	body.b = s2.EncodeSnappy(body.b[:cap(body.b)], raw)
 	return s.policy.Do(ctx, func() error { return s.once(ctx, body, samples) }, func(err error) bool {
 		var r *refusal
 		var se *settingError
@@ -113,13 +154,15 @@ func (s *sender) post(ctx context.Context, raw []byte, samples int) error {
 	}, nil)
 }
 
-func (s *sender) once(ctx context.Context, body []byte, samples int) error {
+func (s *sender) once(ctx context.Context, body *bodyBuf, samples int) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, nil)
 	if err != nil {
 		return &settingError{fmt.Sprintf("remote_write.url: %v", err)}
 	}
+	req.Body, req.ContentLength = body.reader(), int64(len(body.b))
+	req.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil } // a 307 sends it again
 	req.Header.Set("Content-Encoding", "snappy")
 	req.Header.Set("User-Agent", "flespi-exporter")
 	if s.v2 {
