@@ -61,8 +61,8 @@ type table struct {
 
 // deviceSeries are one device's series.
 type deviceSeries struct {
+	tags    []mapping.Tag // owned copies, shared by its series' labels
 	byGauge map[*mapping.Gauge]*series
-	byKey   map[string]*series // by name and labels: two gauges of one series share it
 }
 
 func newTable() *table { return &table{devices: map[string]*deviceSeries{}} }
@@ -96,31 +96,33 @@ func (t *table) find(key []byte, tags []mapping.Tag, gauges []*mapping.Gauge, fo
 	}
 	dev = t.devices[string(key)]
 	if dev == nil {
-		dev = &deviceSeries{byGauge: map[*mapping.Gauge]*series{}, byKey: map[string]*series{}}
+		dev = &deviceSeries{byGauge: map[*mapping.Gauge]*series{}}
+		for _, tg := range tags {
+			dev.tags = append(dev.tags, mapping.Tag{Key: strings.Clone(tg.Key), Value: strings.Clone(tg.Value)})
+		}
 		t.devices[string(key)] = dev
 	}
 	for i, g := range gauges {
 		if found[i] = dev.byGauge[g]; found[i] == nil {
-			found[i] = t.newSeries(dev, g, tags)
+			found[i] = t.newSeries(dev, g)
 		}
 	}
 }
 
 // newSeries finds or makes the series of gauge g of a device; t.mu is
-// held.
-func (t *table) newSeries(dev *deviceSeries, g *mapping.Gauge, tags []mapping.Tag) *series {
-	key := g.Name
-	for _, l := range g.Labels {
-		key += "\xff" + l.Name + "\xfe" + l.Value
+// held. Two gauges of one name and labels (two parameters a rule maps to
+// one series) share it.
+func (t *table) newSeries(dev *deviceSeries, g *mapping.Gauge) *series {
+	labels := seriesLabels(g.Name, dev.tags, g.Labels)
+	for _, se := range dev.byGauge {
+		if slices.Equal(se.labels, labels) {
+			dev.byGauge[g] = se
+			return se
+		}
 	}
-	se := dev.byKey[key]
-	if se == nil {
-		labels := seriesLabels(g.Name, tags, g.Labels)
-		se = &series{labels: labels, pb: encodeLabels(labels)}
-		dev.byKey[key] = se
-		t.n++
-	}
+	se := &series{labels: labels, pb: encodeLabels(labels)}
 	dev.byGauge[g] = se
+	t.n++
 	return se
 }
 
@@ -195,11 +197,11 @@ func encodeLabels(labels []mapping.Label) []byte {
 }
 
 // seriesLabels are a series' labels as a receiver wants them: __name__,
-// then sorted by name.
+// then sorted by name; tags are owned (the device's copies).
 func seriesLabels(name string, tags []mapping.Tag, labels []mapping.Label) []mapping.Label {
 	out := make([]mapping.Label, 0, 1+len(tags)+len(labels))
 	for _, t := range tags {
-		out = append(out, mapping.Label{Name: strings.Clone(t.Key), Value: strings.Clone(t.Value)})
+		out = append(out, mapping.Label{Name: t.Key, Value: t.Value})
 	}
 	out = append(out, labels...)
 	slices.SortFunc(out, func(a, b mapping.Label) int { return strings.Compare(a.Name, b.Name) })
