@@ -12,8 +12,9 @@ import (
 // running alone on the data directory): the outputs' clients and files,
 // the device registry saved.
 func (s *Server) Close() error {
+	err := s.devices.Save() // its error said, not only logged: the import's result
 	s.closeOutputs()
-	return nil
+	return err
 }
 
 // Import runs an import through the wiring: the pipeline of every store

@@ -12,7 +12,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -192,13 +191,16 @@ func loadFlespiState(st *flespiState, restart bool) error {
 	if restart {
 		return nil
 	}
-	var got flespiState
-	if found, err := readJSON(st.path, &got, "the state of a flespi import"); !found || err != nil {
+	var raw json.RawMessage
+	if found, err := readJSON(st.path, &raw, "the state of a flespi import"); !found || err != nil {
 		return err
 	}
+	var got flespiState
 	var old oldFlespiState
-	raw, _ := os.ReadFile(st.path)
-	_ = json.Unmarshal(raw, &old)
+	if err := json.Unmarshal(raw, &got); err != nil {
+		return fmt.Errorf("%s is not the state of a flespi import (%v); remove it or use -restart", st.path, err)
+	}
+	_ = json.Unmarshal(raw, &old) // a state of before: one range
 	if got.Host != st.Host || got.Selector != st.Selector {
 		return fmt.Errorf("%s records an import of %s %s, not of %s %s; use -restart or another -state", st.path, got.Host, got.Selector, st.Host, st.Selector)
 	}
