@@ -28,6 +28,7 @@ type Config struct {
 	Data        Data           `toml:"data"`
 	MQTT        MQTT           `toml:"mqtt"`
 	Silence     Silence        `toml:"silence"`
+	Events      Events         `toml:"events"`
 	RemoteWrite RemoteWrite    `toml:"remote_write"`
 	Mapping     mapping.Config `toml:"mapping"`
 	// RuleFiles name files of the operator's own rules (glob patterns,
@@ -211,6 +212,53 @@ type SilenceFor struct {
 	After Duration `toml:"after"`
 }
 
+// Events is the [events] section: the fleet events detected from the
+// messages (trips, stops, idling, overspeed, refuels, drains), on by
+// default. The thresholds apply to every device; [[events.device]]
+// entries change some of them for a device or a group. docs/events.md
+// says what each means and where the definition comes from.
+type Events struct {
+	Enabled bool `toml:"enabled"`
+	// ReorderWindow is how long each message is held, by its arrival,
+	// before the detector takes it: flespi delivers a device's buffered
+	// messages after newer ones, sometimes newest first.
+	ReorderWindow   Duration `toml:"reorder_window"`
+	EventThresholds          // the thresholds of every device
+	// Devices change thresholds of a device or a group: the first entry
+	// whose patterns match wins; a threshold it leaves out (0) is the
+	// section's.
+	Devices []EventsFor `toml:"device"`
+}
+
+// EventThresholds are the thresholds of the fleet events.
+type EventThresholds struct {
+	MovingSpeed      float64  `toml:"moving_speed"`       // km/h above which a valid fix moves
+	MinSatellites    int      `toml:"min_satellites"`     // fewer: not a valid fix
+	TripMinDuration  Duration `toml:"trip_min_duration"`  // moved this long, or
+	TripMinDistance  float64  `toml:"trip_min_distance"`  // this far (metres): a trip
+	StopMinDuration  Duration `toml:"stop_min_duration"`  // standing this long ends a trip
+	IgnitionOffMin   Duration `toml:"ignition_off_min"`   // ignition off this long ends a trip
+	MaxGap           Duration `toml:"max_gap"`            // no message this long ends a trip
+	IdleMin          Duration `toml:"idle_min"`           // ignition on, not moving: idling
+	SpeedLimit       float64  `toml:"speed_limit"`        // km/h
+	OverspeedMin     Duration `toml:"overspeed_min"`      // above the limit this long
+	MaxSpeed         float64  `toml:"max_speed"`          // km/h a GNSS jump may imply
+	TankCapacity     float64  `toml:"tank_capacity"`      // litres, for fuel.level percentages
+	RefuelMin        float64  `toml:"refuel_min"`         // litres
+	RefuelMinPercent float64  `toml:"refuel_min_percent"` // of the tank
+	DrainMin         float64  `toml:"drain_min"`          // litres
+	DrainMinPercent  float64  `toml:"drain_min_percent"`  // of the tank
+	FuelWindow       Duration `toml:"fuel_window"`        // a fuel change must hold this long
+}
+
+// EventsFor is one [[events.device]]: the devices whose ident and
+// device.name match the glob patterns given, and their thresholds.
+type EventsFor struct {
+	Ident           string `toml:"ident"`
+	Name            string `toml:"name"`
+	EventThresholds        // 0: the [events] value
+}
+
 // Log is the [log] section.
 type Log struct {
 	Level  string `toml:"level"`  // debug, info, warn, error
@@ -232,6 +280,7 @@ func Default() Config {
 		},
 		RemoteWrite: RemoteWrite{Timeout: Duration(10 * time.Second), BatchSize: 5000, Protocol: "1.0"},
 		Silence:     Silence{Floor: Duration(15 * time.Minute), Factor: 2, Max: Duration(48 * time.Hour)},
+		Events:      Events{Enabled: true, ReorderWindow: Duration(2 * time.Minute), EventThresholds: DefaultEventThresholds()},
 		InfluxDB: InfluxDB{
 			Org:       "flespi",
 			Bucket:    "flespi",
@@ -334,7 +383,76 @@ func (c *Config) validate() []problem {
 		add("log.format", "want text or json; got %q", c.Log.Format)
 	}
 	ps = append(ps, c.RemoteWrite.validate()...)
+	ps = append(ps, c.Events.validate()...)
 	return append(ps, c.Silence.validate()...)
+}
+
+// DefaultEventThresholds are the [events] defaults: Traccar's trip
+// detector, Wialon's fuel thresholds, a motorway's speed limit.
+func DefaultEventThresholds() EventThresholds {
+	return EventThresholds{
+		MovingSpeed: 5, MinSatellites: 4,
+		TripMinDuration: Duration(5 * time.Minute), TripMinDistance: 500,
+		StopMinDuration: Duration(5 * time.Minute), IgnitionOffMin: Duration(time.Minute),
+		MaxGap: Duration(time.Hour), IdleMin: Duration(3 * time.Minute),
+		SpeedLimit: 110, OverspeedMin: Duration(30 * time.Second), MaxSpeed: 300,
+		RefuelMin: 10, RefuelMinPercent: 5, DrainMin: 8, DrainMinPercent: 4,
+		FuelWindow: Duration(30 * time.Minute),
+	}
+}
+
+func (e *Events) validate() []problem {
+	var ps []problem
+	add := func(key, format string, args ...any) {
+		ps = append(ps, problem{key, fmt.Sprintf(format, args...)})
+	}
+	if e.ReorderWindow < 0 || e.ReorderWindow > Duration(time.Hour) {
+		add("events.reorder_window", "%s: want between 0 and 1h, like \"2m\"", e.ReorderWindow)
+	}
+	e.EventThresholds.validate("events.", false, add)
+	for i, d := range e.Devices {
+		key := fmt.Sprintf("events.device#%d", i)
+		if d.Ident == "" && d.Name == "" {
+			add(key, "give ident or name (glob patterns, like ident = \"35209308*\" or name = \"Truck *\")")
+		}
+		for _, p := range [][2]string{{"ident", d.Ident}, {"name", d.Name}} {
+			if _, err := path.Match(p[1], ""); err != nil {
+				add(key+"."+p[0], "%q is not a glob pattern: %v", p[1], err)
+			}
+		}
+		d.EventThresholds.validate(key+".", true, add)
+	}
+	return ps
+}
+
+// validate checks thresholds; in a device entry, 0 means the section's.
+func (t *EventThresholds) validate(prefix string, entry bool, add func(key, format string, args ...any)) {
+	positive := []struct {
+		key string
+		v   float64
+	}{
+		{"moving_speed", t.MovingSpeed}, {"trip_min_distance", t.TripMinDistance}, {"max_speed", t.MaxSpeed},
+		{"refuel_min", t.RefuelMin}, {"drain_min", t.DrainMin},
+		{"trip_min_duration", float64(t.TripMinDuration)}, {"stop_min_duration", float64(t.StopMinDuration)},
+		{"ignition_off_min", float64(t.IgnitionOffMin)}, {"max_gap", float64(t.MaxGap)}, {"idle_min", float64(t.IdleMin)},
+		{"overspeed_min", float64(t.OverspeedMin)}, {"fuel_window", float64(t.FuelWindow)},
+	}
+	for _, p := range positive {
+		if p.v < 0 || (p.v == 0 && !entry) {
+			add(prefix+p.key, "must be positive")
+		}
+	}
+	for _, p := range []struct {
+		key string
+		v   float64
+	}{{"speed_limit", t.SpeedLimit}, {"tank_capacity", t.TankCapacity}, {"refuel_min_percent", t.RefuelMinPercent}, {"drain_min_percent", t.DrainMinPercent}, {"min_satellites", float64(t.MinSatellites)}} {
+		if p.v < 0 {
+			add(prefix+p.key, "must not be negative (0: off)")
+		}
+	}
+	if t.MaxSpeed > 0 && t.SpeedLimit >= t.MaxSpeed {
+		add(prefix+"speed_limit", "%v km/h is not below max_speed (%v km/h), the fastest a GNSS jump may imply", t.SpeedLimit, t.MaxSpeed)
+	}
 }
 
 func (c *Config) validateInflux() []problem {

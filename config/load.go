@@ -149,10 +149,12 @@ func decodeProblem(file string, err error, loc *locator) string {
 // displayKey writes a key path for people: "rule.scale" stays, and the
 // locator's "rule#2.scale" becomes "[[rule]] #3 scale".
 func displayKey(path string) string {
-	if rest, ok := strings.CutPrefix(path, "silence.device#"); ok {
-		idx, sub, _ := strings.Cut(rest, ".")
-		n, _ := strconv.Atoi(idx)
-		return strings.TrimSpace(fmt.Sprintf("[[silence.device]] #%d %s", n+1, sub))
+	for _, table := range []string{"silence.device", "events.device"} {
+		if rest, ok := strings.CutPrefix(path, table+"#"); ok {
+			idx, sub, _ := strings.Cut(rest, ".")
+			n, _ := strconv.Atoi(idx)
+			return strings.TrimSpace(fmt.Sprintf("[[%s]] #%d %s", table, n+1, sub))
+		}
 	}
 	rest, ok := strings.CutPrefix(path, "rule#")
 	if !ok {
@@ -179,6 +181,8 @@ var sections = map[string]reflect.Type{
 	"silence":        reflect.TypeFor[Silence](),
 	"remote_write":   reflect.TypeFor[RemoteWrite](),
 	"silence.device": reflect.TypeFor[SilenceFor](),
+	"events":         reflect.TypeFor[Events](),
+	"events.device":  reflect.TypeFor[EventsFor](),
 	"mapping":        reflect.TypeFor[mapping.Config](),
 	"rule":           reflect.TypeFor[mapping.Rule](),
 }
@@ -187,7 +191,7 @@ func unknownKeyMessage(k toml.Key) string {
 	parent := strings.Join(k[:len(k)-1], ".")
 	where := "at the top level"
 	switch {
-	case parent == "rule" || parent == "silence.device":
+	case parent == "rule" || parent == "silence.device" || parent == "events.device":
 		where = "in [[" + parent + "]]"
 	case parent != "":
 		where = "in [" + parent + "]"
@@ -202,7 +206,12 @@ func unknownKeyMessage(k toml.Key) string {
 func tomlKeys(t reflect.Type) []string {
 	var keys []string
 	for i := 0; i < t.NumField(); i++ {
-		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct { // its keys are the table's
+			keys = append(keys, tomlKeys(f.Type)...)
+			continue
+		}
+		if tag := f.Tag.Get("toml"); tag != "" && tag != "-" {
 			keys = append(keys, tag)
 		}
 	}

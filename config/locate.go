@@ -66,7 +66,7 @@ func newLocator(text string, keys []toml.Key) *locator {
 
 // arrayTables are the arrays of tables ([[rule]]): a key in one is named
 // by its entry, "rule#2.match", "silence.device#0.after".
-var arrayTables = []toml.Key{{"rule"}, {"silence", "device"}}
+var arrayTables = []toml.Key{{"rule"}, {"silence", "device"}, {"events", "device"}}
 
 func keyPattern(name string) *regexp.Regexp {
 	q := regexp.QuoteMeta(name)

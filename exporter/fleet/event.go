@@ -1,0 +1,92 @@
+package fleet
+
+import "math"
+
+// Kind is what an event is.
+type Kind uint8
+
+// The kinds of events.
+const (
+	Trip Kind = iota + 1
+	Stop
+	Idle
+	Refuel
+	Drain
+	Overspeed
+)
+
+var kindNames = [...]string{Trip: "trip", Stop: "stop", Idle: "idle", Refuel: "refuel", Drain: "drain", Overspeed: "overspeed"}
+
+// Kinds are the kinds, in order.
+var Kinds = []Kind{Trip, Stop, Idle, Refuel, Drain, Overspeed}
+
+// String is the kind's name, the event tag in InfluxDB.
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Event is one closed event of a device. Times are Unix milliseconds of
+// the device's clock; a value that does not apply is NaN.
+type Event struct {
+	Kind       Kind
+	Start, End int64
+	DistanceM  float64 // trips
+	FuelL      float64 // trips (used: level at start - at end), refuels, drains (the amount)
+	MaxSpeed   float64 // trips, overspeeds (km/h)
+	StartLat   float64 // where it began and ended, where known
+	StartLon   float64
+	EndLat     float64
+	EndLon     float64
+}
+
+// Duration is the event's length in seconds.
+func (e *Event) Duration() float64 { return float64(e.End-e.Start) / 1000 }
+
+// newEvent is an event of kind from start to end with nothing else known.
+func newEvent(k Kind, start, end int64) Event {
+	nan := math.NaN()
+	return Event{Kind: k, Start: start, End: end, DistanceM: nan, FuelL: nan, MaxSpeed: nan, StartLat: nan, StartLon: nan, EndLat: nan, EndLon: nan}
+}
+
+// Totals are a device's counters, grown as its events close: they never
+// go back.
+type Totals struct {
+	Trips      uint64  `json:"trips"`
+	DistanceM  float64 `json:"distance_m"`
+	IdleS      float64 `json:"idle_s"`
+	RefilledL  float64 `json:"refilled_l"`
+	DrainedL   float64 `json:"drained_l"`
+	Overspeeds uint64  `json:"overspeeds"`
+}
+
+// add counts a closed event.
+func (t *Totals) add(e *Event) {
+	switch e.Kind {
+	case Trip:
+		t.Trips++
+		if !math.IsNaN(e.DistanceM) {
+			t.DistanceM += e.DistanceM
+		}
+	case Idle:
+		t.IdleS += e.Duration()
+	case Refuel:
+		t.RefilledL += e.FuelL
+	case Drain:
+		t.DrainedL += e.FuelL
+	case Overspeed:
+		t.Overspeeds++
+	}
+}
+
+// Motion is the state of a vehicle now.
+type Motion uint8
+
+// The motions, as flespi_device_motion says them.
+const (
+	Parked Motion = iota
+	Moving
+	Idling
+)
