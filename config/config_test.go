@@ -22,7 +22,7 @@ func TestInvalidConfigs(t *testing.T) {
 	tests := map[string][]string{
 		"invalid-unknown-keys.toml": {
 			`:3: http.lisen: unknown key "lisen" in [http]; valid keys: allow_cidrs, auth_header, internal_hosts, internal_listen, listen, max_body_size, max_in_flight, max_in_flight_bytes, paths, read_timeout, tls_cert, tls_key, tokens`,
-			`:5: influx: unknown key "influx" at the top level; valid keys: data, http, influxdb, log, mapping, mqtt, prometheus, remote_write, rule, rule_files, silence`,
+			`:5: influx: unknown key "influx" at the top level; valid keys: data, events, http, influxdb, log, mapping, mqtt, prometheus, remote_write, rule, rule_files, silence`,
 			`:13: [[rule]] #2 unti: unknown key "unti" in [[rule]]; valid keys: alert, drop, enum, enum_default, field, gauge, help, influx, labels, match, measurement, offset, prometheus, regex, scale, tag, tags, ttl, type, unit`,
 		},
 		"invalid-values.toml": {
@@ -36,6 +36,13 @@ func TestInvalidConfigs(t *testing.T) {
 			`:15: silence.floor: 30s is too short: a device reporting every minute would page between two messages; use minutes, like "15m"`,
 			`:22: [[silence.device]] #2 ident: "35[209" is not a glob pattern: syntax error in pattern`,
 			`:23: [[silence.device]] #2 after: must be positive, like "6h"`,
+		},
+		"invalid-events.toml": {
+			`:11: [[events.device]] #2 speed_lmit: unknown key "speed_lmit" in [[events.device]]; valid keys: drain_min, drain_min_percent, fuel_window, ident, idle_min, ignition_off_min, max_gap, max_speed, min_satellites, moving_speed, name, overspeed_min, refuel_min, refuel_min_percent, speed_limit, stop_min_duration, tank_capacity, trip_min_distance, trip_min_duration`,
+			`:2: events.reorder_window: 3h0m0s: want between 0 and 1h, like "2m"`,
+			`:3: events.speed_limit: 400 km/h is not below max_speed (300 km/h), the fastest a GNSS jump may imply`,
+			`:7: [[events.device]] #1 tank_capacity: must not be negative (0: off)`,
+			`:10: [[events.device]] #2 ident: "35[20" is not a glob pattern: syntax error in pattern`,
 		},
 		"invalid-type.toml": {`:9: [[rule]] #2 scale: is a string; want a number`},
 		"invalid-types.toml": {

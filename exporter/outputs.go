@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/events"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/remotewrite"
@@ -28,6 +29,7 @@ import (
 var outputs = []func(s *Server) (pipeline.Output, error){
 	(*Server).influxOutput,
 	(*Server).remoteWriteOutput,
+	(*Server).eventsOutput, // a store after the others: events after the messages that close them
 	(*Server).gaugesOutput,
 	(*Server).devicesOutput,
 	(*Server).statusTracker,
@@ -53,6 +55,21 @@ func (s *Server) remoteWriteOutput() (pipeline.Output, error) {
 	rw, err := remotewrite.New(s.cfg.RemoteWrite, names, filepath.Join(s.cfg.Data.Dir, "remote-write-dead-letters.jsonl"), s.reg, s.log)
 	s.remote = rw
 	return rw, err
+}
+
+func (s *Server) eventsOutput() (pipeline.Output, error) {
+	if !s.cfg.Events.Enabled {
+		return nil, nil
+	}
+	var writers []events.Writer
+	if s.influx != nil {
+		writers = append(writers, s.influx)
+	}
+	if s.remote != nil {
+		writers = append(writers, s.remote)
+	}
+	return events.New(events.Options{Config: s.cfg.Events, Dir: s.cfg.Data.Dir, Namespace: s.cfg.Mapping.Config().Namespace,
+		Writers: writers, Now: s.now, Reg: s.reg, Log: s.log})
 }
 
 func (s *Server) devicesOutput() (pipeline.Output, error) {

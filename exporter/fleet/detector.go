@@ -7,6 +7,7 @@ import "math"
 // the events output persists (gob) and restores.
 type Device struct {
 	Totals Totals
+	At     int64  // the newest Event.At
 	Last   Sample // the newest message passed
 	N      uint64 // messages passed
 
@@ -65,7 +66,11 @@ func (d *Device) Pass(s Sample, st *Settings, out []Event) []Event {
 	cand := fix && speedKnown && float64(s.Speed) > st.MovingSpeed
 	standing := speedKnown && float64(s.Speed) <= st.MovingSpeed
 	step := d.Pos.step(&s, st)
-	d.Fuel.pass(&s, st, d.parked(&s, cand), &out)
+	var fuel []Event
+	d.Fuel.pass(&s, st, d.parked(&s, cand), &fuel)
+	for _, e := range fuel {
+		out = d.emit(e, out)
+	}
 
 	prevRun := d.Run
 	switch {
@@ -323,6 +328,8 @@ func (d *Device) endTrip(end Mark, out []Event) []Event {
 
 // emit counts a closed event and appends it.
 func (d *Device) emit(e Event, out []Event) []Event {
+	d.At = max(d.At, e.End)
+	e.At = d.At
 	d.Totals.add(&e)
 	return append(out, e)
 }

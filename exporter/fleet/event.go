@@ -1,6 +1,10 @@
 package fleet
 
-import "math"
+import (
+	"math"
+
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
 
 // Kind is what an event is.
 type Kind uint8
@@ -40,6 +44,11 @@ type Event struct {
 	StartLon   float64
 	EndLat     float64
 	EndLon     float64
+	// At is when the device's counters count it: its end, or the end of
+	// an event the device closed before it where later (an idle can
+	// close after a trip that ended later), so that a counter's samples
+	// in time order never go back.
+	At int64
 }
 
 // Duration is the event's length in seconds.
@@ -90,3 +99,33 @@ const (
 	Moving
 	Idling
 )
+
+// Add counts a closed event (Device.Pass does for its own Totals).
+func (t *Totals) Add(e *Event) { t.add(e) }
+
+// Record is a closed event of a device, as the outputs store it: the
+// device's tags (ident and [mapping].tags), and its counters once the
+// event is counted.
+type Record struct {
+	Ident  string
+	Tags   []mapping.Tag // sorted by key, ident among them
+	Event  Event
+	Totals Totals
+}
+
+// Counter is one of a device's event counters as Prometheus sees it.
+type Counter struct {
+	Suffix string // the name after "<namespace>_device_"
+	Help   string
+	Value  func(*Totals) float64
+}
+
+// Counters are the device counters the events grow.
+var Counters = []Counter{
+	{"trips_total", "Trips the device made (fleet events: a trip ends at a stop of [events] stop_min_duration or ignition off for ignition_off_min).", func(t *Totals) float64 { return float64(t.Trips) }},
+	{"distance_meters_total", "Metres the device's trips covered: GNSS distance without spikes and jumps, or its mileage counter where that agrees.", func(t *Totals) float64 { return t.DistanceM }},
+	{"idle_seconds_total", "Seconds the device idled: ignition on and not moving for at least [events] idle_min.", func(t *Totals) float64 { return t.IdleS }},
+	{"fuel_refilled_liters_total", "Litres refuelled: rises of at least [events] refuel_min that held over fuel_window.", func(t *Totals) float64 { return t.RefilledL }},
+	{"fuel_drained_liters_total", "Litres drained while parked (possible theft): falls of at least [events] drain_min that held over fuel_window.", func(t *Totals) float64 { return t.DrainedL }},
+	{"overspeeds_total", "Episodes above the device's [events] speed_limit for at least overspeed_min.", func(t *Totals) float64 { return float64(t.Overspeeds) }},
+}

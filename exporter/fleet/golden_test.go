@@ -102,7 +102,15 @@ func detect(t *testing.T, day fleettrace.Day, st fleet.Settings) []fleet.Event {
 		q.Release(del.Arrival.UnixMilli(), window, pass)
 	}
 	q.Release(0, -1, pass)
-	return d.Flush(&st, out)
+	out = d.Flush(&st, out)
+	var tot fleet.Totals
+	for i := range out {
+		tot.Add(&out[i])
+	}
+	if tot != d.Totals {
+		t.Errorf("the counters %+v are not the sum of the events %+v", d.Totals, tot)
+	}
+	return out
 }
 
 func TestGoldenDays(t *testing.T) {

@@ -28,6 +28,12 @@ type Batch struct {
 	res mapping.Result
 }
 
+// SourcePart is a part that is told where its batch comes from, when the
+// batch begins (the fleet events leave imports of history alone).
+type SourcePart interface {
+	Begin(source Source)
+}
+
 // Counts are what a batch skipped, for the metrics and the answer.
 type Counts struct {
 	Messages      int
@@ -68,6 +74,11 @@ func (p *Pipeline) Begin(source Source, received time.Time) *Batch {
 	b := p.batchPool.Get().(*Batch)
 	b.mapping, b.source, b.received = p.mapping.Load(), source, received
 	b.res.NoPoints = !p.points
+	for _, pt := range b.parts {
+		if s, ok := pt.(SourcePart); ok {
+			s.Begin(source)
+		}
+	}
 	return b
 }
 

@@ -68,6 +68,9 @@ type Store interface {
 type Stored struct {
 	Unit            string
 	Stored, Refused int
+	// Quiet leaves the output out of the answer when it stored and
+	// refused nothing (the fleet events: most batches close none).
+	Quiet bool `json:"-"`
 }
 
 // Follower is an output that follows what is stored: it is told of a
@@ -229,6 +232,9 @@ func (r Result) String() string {
 	}
 	out := fmt.Sprintf("stored: %d messages, %d skipped messages", r.Messages, r.SkippedMessages)
 	for _, o := range r.Outputs {
+		if o.Quiet && o.Stored.Stored == 0 && o.Refused == 0 {
+			continue
+		}
 		out += fmt.Sprintf("; %s: %d %s, %d dead-lettered", o.Output, o.Stored.Stored, o.Unit, o.Refused)
 	}
 	return out

@@ -1,0 +1,252 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/exporter/fleet"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/events"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fleettrace"
+)
+
+// recorder is a store of events that keeps each once by device, kind and
+// start (as InfluxDB keeps a point by tags and time), and can fail.
+type recorder struct {
+	mu     sync.Mutex
+	got    map[string]fleet.Record
+	writes int
+	fail   bool
+	// killNext stores the next events and then fails as a process
+	// killed before it journaled them would: killed says it happened.
+	killNext, killed bool
+}
+
+func (r *recorder) Name() string { return "recorder" }
+
+func (r *recorder) StoreEvents(_ context.Context, recs []fleet.Record, _ []*mapping.Gauge) (pipeline.Stored, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return pipeline.Stored{}, errors.New("store down")
+	}
+	for _, rec := range recs {
+		r.got[fmt.Sprintf("%s %s %d", rec.Ident, rec.Event.Kind, rec.Event.Start)] = rec
+		r.writes++
+	}
+	if r.killNext {
+		r.killNext, r.killed = false, true
+		return pipeline.Stored{}, errors.New("killed after storing the events, before the journal has them")
+	}
+	return pipeline.Stored{Stored: len(recs)}, nil
+}
+
+type run struct {
+	t    *testing.T
+	out  *events.Output
+	pipe *pipeline.Pipeline
+	reg  *prometheus.Registry
+	now  time.Time
+}
+
+func start(t *testing.T, dir string, rec *recorder) *run {
+	t.Helper()
+	r := &run{t: t, reg: prometheus.NewRegistry()}
+	cfg := config.Default()
+	o, err := events.New(events.Options{Config: cfg.Events, Dir: dir, Namespace: "flespi", Writers: []events.Writer{rec},
+		Now: func() time.Time { return r.now }, Reg: r.reg, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mapping.Compile(cfg.Mapping, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.out, r.pipe = o, pipeline.Must(pipeline.New(m, []pipeline.Output{o}, nil, slog.New(slog.DiscardHandler)))
+	return r
+}
+
+// send stores one batch as the HTTP stream does.
+func (r *run) send(ds []fleettrace.Delivery) error {
+	at := ds[len(ds)-1].Arrival
+	r.now = at
+	b := r.pipe.Begin(pipeline.SourceHTTP, at)
+	defer b.Release()
+	if err := b.Add(fleettrace.Body(ds)); err != nil {
+		r.t.Fatal(err)
+	}
+	_, err := b.Store(context.Background())
+	return err
+}
+
+// counters reads the device counters /metrics shows.
+func (r *run) counters() map[string]float64 {
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			out[mf.GetName()] += value(m)
+		}
+	}
+	return out
+}
+
+func value(m *dto.Metric) float64 {
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
+}
+
+func batches(ds []fleettrace.Delivery, n int) [][]fleettrace.Delivery {
+	var out [][]fleettrace.Delivery
+	for len(ds) > 0 {
+		k := min(n, len(ds))
+		out = append(out, ds[:k])
+		ds = ds[k:]
+	}
+	return out
+}
+
+var day0 = time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC)
+
+var tripsDay = []fleettrace.Step{
+	{Kind: fleettrace.Park, For: 2 * time.Hour, Every: time.Hour},
+	{Kind: fleettrace.Drive, For: 20 * time.Minute, Every: 30 * time.Second, Speed: 60, Heading: 30, Burn: 30},
+	{Kind: fleettrace.Idle, For: 7 * time.Minute, Every: 30 * time.Second, Burn: 2},
+	{Kind: fleettrace.Drive, For: 15 * time.Minute, Every: 30 * time.Second, Speed: 120, Cruise: 80, Over: 2 * time.Minute, Heading: 120, Burn: 30},
+	{Kind: fleettrace.Park, For: time.Hour, Every: 10 * time.Minute},
+	{Kind: fleettrace.Drain, For: 30 * time.Minute, Every: 5 * time.Minute, Litres: 25},
+	{Kind: fleettrace.Park, For: 3 * time.Hour, Every: 30 * time.Minute},
+}
+
+// TestKilledMidTripCountsOnce: a day sent in batches, the output killed
+// (dropped without closing) once after storing a batch's events but
+// before journaling them, and once between batches, restarted from its
+// files each time, the batch sent again, the rest of the day, then the
+// whole day again: every event is stored once, the counters
+// never went back, and they end at the scenario's totals.
+func TestKilledMidTripCountsOnce(t *testing.T) {
+	dir := t.TempDir()
+	rec := &recorder{got: map[string]fleet.Record{}}
+	day := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 300, Seed: 11}, day0, tripsDay)
+	bs := batches(day.Deliveries, 7)
+	r := start(t, dir, rec)
+	prev := map[string]float64{}
+	check := func(when string) {
+		now := r.counters()
+		for name, v := range now {
+			if strings.HasSuffix(name, "_total") && v < prev[name] {
+				t.Errorf("%s: %s went back from %v to %v", when, name, prev[name], v)
+			}
+		}
+		prev = now
+	}
+	kill := len(bs) / 3 // mid-way through the first drive
+	killed := 0
+	for i, b := range bs {
+		if i == kill {
+			rec.killNext = true // at the next batch that closes an event
+		}
+		err := r.send(b)
+		if err != nil && rec.killed {
+			rec.killed = false
+			killed++
+			r = start(t, dir, rec) // from its files; flespi sends the batch again
+			check("restart")
+			err = r.send(b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("batch %d", i))
+		if i == kill+2 {
+			r = start(t, dir, rec) // killed between batches too
+			check("restart between batches")
+		}
+	}
+	if killed != 1 {
+		t.Fatalf("killed %d times, want once", killed)
+	}
+	r.now = day.End.Add(time.Hour)
+	r.out.Tick(context.Background())
+	check("tick")
+	for i, b := range bs { // the whole day again
+		if err := r.send(b); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("resent batch %d", i))
+	}
+	r.out.Tick(context.Background())
+	want := map[fleet.Kind]int{}
+	var tot fleet.Totals
+	for i := range day.Expected {
+		want[day.Expected[i].Kind]++
+		tot.Add(&day.Expected[i])
+	}
+	got := map[fleet.Kind]int{}
+	for _, e := range rec.got {
+		got[e.Event.Kind]++
+	}
+	for _, k := range fleet.Kinds {
+		if got[k] != want[k] {
+			t.Errorf("%s: %d stored, want %d", k, got[k], want[k])
+		}
+	}
+	c := r.counters()
+	if c["flespi_device_trips_total"] != float64(tot.Trips) || c["flespi_device_overspeeds_total"] != float64(tot.Overspeeds) {
+		t.Errorf("counters %v, want %d trips and %d overspeeds", c, tot.Trips, tot.Overspeeds)
+	}
+	if d := c["flespi_device_distance_meters_total"]; d < 0.98*tot.DistanceM || d > 1.02*tot.DistanceM {
+		t.Errorf("distance %.0f m, want %.0f m", d, tot.DistanceM)
+	}
+	if d := c["flespi_device_fuel_drained_liters_total"]; d < 21 || d > 29 {
+		t.Errorf("drained %.1f L, want 25: %v %v", d, c, rec.got)
+	}
+	if c["flespi_exporter_event_late_messages_total"] == 0 {
+		t.Error("the day sent again counted no late messages")
+	}
+}
+
+// TestStoreDownHoldsTheBatch: while the events' store fails, batches that
+// close events are not acknowledged, and once it is back they are stored
+// (the closed events were kept, not lost with the failed batch).
+func TestStoreDownHoldsTheBatch(t *testing.T) {
+	rec := &recorder{got: map[string]fleet.Record{}}
+	day := fleettrace.Generate(fleettrace.Vehicle{Ident: "1", Lat: 50, Lon: 30, Fuel: 200, Seed: 3}, day0, tripsDay)
+	r := start(t, t.TempDir(), rec)
+	failed := 0
+	for _, b := range batches(day.Deliveries, 5) {
+		rec.mu.Lock()
+		rec.fail = len(rec.got) >= 1 && failed == 0 // down after the first event
+		rec.mu.Unlock()
+		if err := r.send(b); err != nil {
+			failed++
+			rec.mu.Lock()
+			rec.fail = false
+			rec.mu.Unlock()
+			if err := r.send(b); err != nil { // flespi sends it again
+				t.Fatal(err)
+			}
+		}
+	}
+	r.now = day.End.Add(time.Hour)
+	r.out.Tick(context.Background())
+	if failed != 1 || len(rec.got) != len(day.Expected) {
+		t.Errorf("%d batches failed, %d events stored, want 1 and %d", failed, len(rec.got), len(day.Expected))
+	}
+}

@@ -1,0 +1,35 @@
+package remotewrite
+
+import (
+	"context"
+	"slices"
+
+	"github.com/flespi-exporter/flespi-exporter/exporter/fleet"
+	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
+)
+
+// StoreEvents sends each event's device counters (counters: their
+// series, in fleet.Counters' order) at the time the event closed, with
+// the values they have once it is counted: a resent event sends the same
+// samples again, which a receiver takes as the same.
+func (w *Writer) StoreEvents(ctx context.Context, recs []fleet.Record, counters []*mapping.Gauge) (pipeline.Stored, error) {
+	p := w.NewPart().(*part)
+	for i := range recs {
+		p.addCounters(&recs[i], counters)
+	}
+	return w.Store(ctx, p)
+}
+
+// addCounters adds the samples of one event's counters.
+func (p *part) addCounters(r *fleet.Record, counters []*mapping.Gauge) {
+	p.key = p.key[:0]
+	for _, t := range r.Tags {
+		p.key = append(append(append(append(p.key, 0xff), t.Key...), 0xfe), t.Value...)
+	}
+	p.found = slices.Grow(p.found[:0], len(counters))[:len(counters)]
+	p.t.find(p.key, r.Tags, counters, p.found)
+	for i, c := range fleet.Counters {
+		p.add(p.found[i], sample{r.Event.At, c.Value(&r.Totals)})
+	}
+}
