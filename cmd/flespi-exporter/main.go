@@ -138,6 +138,7 @@ var commands = map[string]command{
 	}},
 	"map": {operands: "[FILE|-]", flags: func(fs *flag.FlagSet, stdin io.Reader, stdout, stderr io.Writer) func([]string) int {
 		configFile := configFlag(fs)
+		withEvents := fs.Bool("events", false, "print the fleet events the messages make (trips, stops, idling, overspeed, refuels, drains) instead of their points and gauges")
 		return func(args []string) int {
 			if len(args) > 1 {
 				fmt.Fprintln(stderr, "map takes one input file")
@@ -146,6 +147,9 @@ var commands = map[string]command{
 			input := "-"
 			if len(args) == 1 {
 				input = args[0]
+			}
+			if *withEvents {
+				return mapEvents(*configFile, input, stdin, stdout, stderr)
 			}
 			return mapMessages(*configFile, input, stdin, stdout, stderr)
 		}

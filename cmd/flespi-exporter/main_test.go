@@ -7,11 +7,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fleettrace"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
@@ -188,6 +190,33 @@ func TestCheckOwnRules(t *testing.T) {
 	for _, want := range []string{"your rule #1 (", "takes can.fuel.level from rule #", "alert FleetLowFuel: below 15 percent", "FlespiLowFuel steps aside"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("check does not say %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestMapEvents: map -events prints the events a file of messages makes,
+// in any order, as the flespi_events points InfluxDB gets.
+func TestMapEvents(t *testing.T) {
+	day := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 300, Seed: 5},
+		time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC), []fleettrace.Step{
+			{Kind: fleettrace.Park, For: time.Hour, Every: 15 * time.Minute},
+			{Kind: fleettrace.Drive, For: 20 * time.Minute, Every: 30 * time.Second, Speed: 60, Heading: 90, Burn: 30},
+			{Kind: fleettrace.Park, For: time.Hour, Every: 15 * time.Minute},
+		})
+	ds := slices.Clone(day.Deliveries)
+	slices.Reverse(ds) // a file in any order
+	code, out, errOut := runCmd(string(fleettrace.Body(ds)), "map", "-events", "-config", "../../config.toml", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"# device 352093081234567: 1 event(s)\n",
+		"# trip from 2026-03-02T07:00:00Z to 2026-03-02T07:20:00Z (20m0s)\n",
+		"flespi_events,device_name=Truck\\ 7,event=trip,ident=352093081234567 end_time=1772436000,duration_s=1200,distance_m=200",
+		"# totals: 1 trips, 200",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("map -events output lacks %q:\n%s", want, out)
 		}
 	}
 }

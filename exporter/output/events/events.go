@@ -172,7 +172,7 @@ func (o *Output) device(ident string, tags []mapping.Tag, name string) *device {
 	if !sameTags(d.tags, tags) || d.name != name || d.jgen == 0 {
 		d.tags = append(d.tags[:0:0], tags...)
 		d.name = name
-		d.st = settingsFor(&o.cfg, ident, name)
+		d.st = SettingsFor(&o.cfg, ident, name)
 		d.jgen = 0 // declare it again in the journal
 	}
 	return d
@@ -321,14 +321,14 @@ func (o *Output) Reload(cfg *config.Loaded) []string {
 	o.cfg = cfg.Events
 	o.window = time.Duration(cfg.Events.ReorderWindow).Milliseconds()
 	for _, d := range o.devices {
-		d.st = settingsFor(&o.cfg, d.ident, d.name)
+		d.st = SettingsFor(&o.cfg, d.ident, d.name)
 	}
 	return nil
 }
 
-// settingsFor is the thresholds of a device: the first [[events.device]]
+// SettingsFor is the thresholds of a device: the first [[events.device]]
 // whose patterns match changes what it sets.
-func settingsFor(cfg *config.Events, ident, name string) fleet.Settings {
+func SettingsFor(cfg *config.Events, ident, name string) fleet.Settings {
 	st := toSettings(cfg.EventThresholds, fleet.Settings{})
 	for _, d := range cfg.Devices {
 		if match(d.Ident, ident) && match(d.Name, name) {

@@ -85,7 +85,7 @@ func (j *journal) restore(o *Output) error {
 		j.gen = s.Gen
 		for _, sd := range s.Devices {
 			d := &device{ident: sd.Ident, tags: sd.Tags, name: sd.Name, det: sd.Det, q: sd.Queue}
-			d.st = settingsFor(&o.cfg, d.ident, d.name)
+			d.st = SettingsFor(&o.cfg, d.ident, d.name)
 			o.devices[d.ident] = d
 		}
 		o.last = s.Last
