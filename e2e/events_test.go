@@ -1,0 +1,186 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flespi-exporter/flespi-exporter/exporter/fleet"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fleettrace"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
+	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
+)
+
+// TestFleetEventsSurviveSIGKILL: a golden day (two trips, idling, an
+// overspeed, a drain while parked) sent as flespi's HTTP stream would, in
+// batches; the exporter SIGKILLed mid-trip and restarted, the batch it
+// was killed on sent again, the rest of the day, then the whole day
+// again. InfluxDB (flespi_events), /metrics and VictoriaMetrics (remote
+// write) each have every event once, and no counter scraped throughout
+// ever went back.
+func TestFleetEventsSurviveSIGKILL(t *testing.T) {
+	db := testinflux.Start(t)
+	vm := testprom.StartVictoriaMetrics(t)
+	file, text := testexporter.CopyConfig(t)
+	// A short reorder window: the test sends a day in seconds.
+	if err := os.WriteFile(file, append(text, "\n[events]\nreorder_window = \"1s\"\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ex := testexporter.StartConfig(t, file, map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket,
+		"INFLUXDB_TOKEN": testinflux.Token, "REMOTE_WRITE_URL": vm.URL + "/api/v1/write"})
+
+	start := time.Now().Add(-20 * time.Hour).Truncate(time.Hour)
+	day := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 300, Seed: 21}, start, []fleettrace.Step{
+		{Kind: fleettrace.Park, For: 2 * time.Hour, Every: time.Hour},
+		{Kind: fleettrace.Drive, For: 20 * time.Minute, Every: 30 * time.Second, Speed: 60, Heading: 30, Burn: 30},
+		{Kind: fleettrace.Idle, For: 7 * time.Minute, Every: 30 * time.Second, Burn: 2},
+		{Kind: fleettrace.Drive, For: 15 * time.Minute, Every: 30 * time.Second, Speed: 120, Cruise: 80, Over: 2 * time.Minute, Heading: 120, Burn: 30},
+		{Kind: fleettrace.Park, For: time.Hour, Every: 10 * time.Minute},
+		{Kind: fleettrace.Drain, For: 30 * time.Minute, Every: 5 * time.Minute, Litres: 25},
+		{Kind: fleettrace.Park, For: 3 * time.Hour, Every: 30 * time.Minute},
+	})
+	var want fleet.Totals
+	wantN := map[string]int{}
+	for i := range day.Expected {
+		want.Add(&day.Expected[i])
+		wantN[day.Expected[i].Kind.String()]++
+	}
+
+	// Scrape /metrics all along: a counter must never go back.
+	var mu sync.Mutex
+	seen := map[string]float64{}
+	var backwards []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			for name, v := range scrapeCounters("http://" + ex.InternalAddr + "/metrics") {
+				mu.Lock()
+				if v < seen[name] {
+					backwards = append(backwards, fmt.Sprintf("%s from %v to %v", name, seen[name], v))
+				}
+				seen[name] = max(seen[name], v)
+				mu.Unlock()
+			}
+		}
+	})
+
+	send := func(b []fleettrace.Delivery) {
+		t.Helper()
+		if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", fleettrace.Body(b), nil); code != 200 {
+			t.Fatalf("%d %s", code, answer)
+		}
+	}
+	var bs [][]fleettrace.Delivery
+	for ds := day.Deliveries; len(ds) > 0; {
+		k := min(8, len(ds))
+		bs, ds = append(bs, ds[:k]), ds[k:]
+	}
+	kill := len(bs) / 3 // within the first drive
+	for i, b := range bs {
+		send(b)
+		if i == kill {
+			ex.Kill() // as if the answer never reached flespi
+			ex.Restart()
+			send(b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, b := range bs { // the whole day again
+		send(b)
+	}
+	waitFor(t, 30*time.Second, "every event on /metrics", func() bool {
+		c := scrapeCounters("http://" + ex.InternalAddr + "/metrics")
+		return c["flespi_device_trips_total"] == float64(want.Trips) && c["flespi_device_fuel_drained_liters_total"] > 0
+	})
+	close(stop)
+	wg.Wait()
+	if len(backwards) > 0 {
+		t.Errorf("counters went back: %v", backwards)
+	}
+	c := scrapeCounters("http://" + ex.InternalAddr + "/metrics")
+	if c["flespi_device_overspeeds_total"] != float64(want.Overspeeds) || c["flespi_device_idle_seconds_total"] != want.IdleS {
+		t.Errorf("/metrics: %v; want %+v", c, want)
+	}
+	if d := c["flespi_device_distance_meters_total"]; d < 0.98*want.DistanceM || d > 1.02*want.DistanceM {
+		t.Errorf("distance %.0f m, want %.0f m", d, want.DistanceM)
+	}
+
+	// InfluxDB: each event once, tagged by kind, at the event's start.
+	got := map[string]int{}
+	for _, s := range db.Query(`SELECT COUNT("duration_s") FROM "flespi_events" GROUP BY "event"`) {
+		n, _ := s.Values[0][1].(json.Number).Int64()
+		got[s.Tags["event"]] = int(n)
+	}
+	for kind, n := range wantN {
+		if got[kind] != n {
+			t.Errorf("InfluxDB: %d %s events, want %d (all: %v)", got[kind], kind, n, got)
+		}
+	}
+
+	// VictoriaMetrics: the counters at each event's time, counted once.
+	var trips []testprom.Point
+	waitFor(t, 30*time.Second, "the trip counter in VictoriaMetrics", func() bool {
+		trips = vm.Samples(`flespi_device_trips_total{ident="352093081234567"}[1d]`, time.Now())[`{__name__="flespi_device_trips_total",device_name="Truck 7",ident="352093081234567"}`]
+		return len(trips) > 0 && trips[len(trips)-1].Value == strconv.Itoa(int(want.Trips))
+	})
+	prev := -1.0
+	for _, p := range trips {
+		v, _ := strconv.ParseFloat(p.Value, 64)
+		if v < prev {
+			t.Errorf("remote write: trips went back: %v", trips)
+		}
+		prev = v
+	}
+	t.Logf("/metrics %v; InfluxDB %v; trips in VictoriaMetrics %v", c, got, trips)
+	if len(backwards) == 0 && t.Failed() {
+		t.Log(ex.Log())
+	}
+}
+
+// scrapeCounters reads the fleet event counters of a /metrics page,
+// summed over devices; nil when it cannot be read (the exporter is down).
+func scrapeCounters(url string) map[string]float64 {
+	out := map[string]float64{}
+	body, err := getBody(url)
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "flespi_device_") || !strings.Contains(line, "_total") {
+			continue
+		}
+		name := line[:strings.IndexAny(line, "{ ")]
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err == nil {
+			out[name] += v
+		}
+	}
+	return out
+}
+
+func getBody(url string) (string, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
