@@ -165,6 +165,8 @@ func sectionsChanged(old, next *config.Loaded) []string {
 		"data":         reflect.DeepEqual(old.Data, next.Data),
 		"mqtt":         reflect.DeepEqual(old.MQTT, next.MQTT),
 		"remote_write": reflect.DeepEqual(old.RemoteWrite, next.RemoteWrite),
+		// the thresholds reload; turning events on or off takes a restart
+		"events.enabled": old.Events.Enabled == next.Events.Enabled,
 	} {
 		if !same {
 			out = append(out, name)

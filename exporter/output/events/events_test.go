@@ -250,3 +250,27 @@ func TestStoreDownHoldsTheBatch(t *testing.T) {
 		t.Errorf("%d batches failed, %d events stored, want 1 and %d", failed, len(rec.got), len(day.Expected))
 	}
 }
+
+// TestSettingsPerDevice: the first [[events.device]] that matches wins,
+// and what it leaves out is the section's.
+func TestSettingsPerDevice(t *testing.T) {
+	cfg := config.Default().Events
+	cfg.SpeedLimit = 100
+	cfg.Devices = []config.EventsFor{
+		{Name: "Truck *", EventThresholds: config.EventThresholds{SpeedLimit: 90, TankCapacity: 400}},
+		{Ident: "35*", EventThresholds: config.EventThresholds{SpeedLimit: 60}},
+	}
+	for _, c := range []struct {
+		ident, name string
+		limit, tank float64
+	}{
+		{"352093081234567", "Truck 7", 90, 400}, // the first entry wins over the second
+		{"352093081234567", "Van 2", 60, 0},
+		{"862001", "Van 3", 100, 0}, // the section's
+	} {
+		st := events.SettingsFor(&cfg, c.ident, c.name)
+		if st.SpeedLimit != c.limit || st.TankCapacity != c.tank || st.IdleMin != 3*time.Minute {
+			t.Errorf("%s %q: limit %v, tank %v, idle %v; want %v, %v, 3m", c.ident, c.name, st.SpeedLimit, st.TankCapacity, st.IdleMin, c.limit, c.tank)
+		}
+	}
+}
