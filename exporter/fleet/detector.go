@@ -38,11 +38,11 @@ type TripState struct {
 // trip ends at such a message, with what it had there.
 type Mark struct {
 	On       bool
+	Fuel     float32 // the smoothed fuel level, litres (NaN: none)
 	T        int64
-	Lat, Lon float64 // NaN: no valid position
+	Lat, Lon float32 // NaN: no valid position
 	Dist     float64 // the trip's metres
 	Mileage  float64 // the newest vehicle.mileage, km (NaN: none)
-	Fuel     float64 // the smoothed fuel level, litres (NaN: none)
 }
 
 // Over is an episode above the speed limit.
@@ -51,7 +51,7 @@ type Over struct {
 	Start, Last int64
 	N           uint32
 	Max         float32
-	Lat, Lon    float64
+	Lat, Lon    float32
 }
 
 // Pass takes the device's next message in device-time order and appends
@@ -112,7 +112,7 @@ func (d *Device) parked(s *Sample, cand bool) bool {
 
 // mark is a Mark at message s.
 func (d *Device) mark(s *Sample, st *Settings) Mark {
-	m := Mark{On: true, T: s.T, Lat: math.NaN(), Lon: math.NaN(), Dist: d.Trip.Dist, Mileage: d.Trip.MileageLast, Fuel: d.Fuel.level()}
+	m := Mark{On: true, T: s.T, Lat: nan32, Lon: nan32, Dist: d.Trip.Dist, Mileage: d.Trip.MileageLast, Fuel: float32(d.Fuel.level())}
 	if s.validFix(st) {
 		m.Lat, m.Lon = s.Lat, s.Lon
 	}
@@ -147,7 +147,7 @@ func (d *Device) idle(s *Sample, cand, moving bool, st *Settings, out []Event) [
 	case d.Idle.On && moving:
 		return d.closeIdle(d.RunStart.T, st, out)
 	case !d.Idle.On && known && on && !cand && !moving:
-		d.Idle = Mark{On: true, T: s.T, Lat: math.NaN(), Lon: math.NaN()}
+		d.Idle = Mark{On: true, T: s.T, Lat: nan32, Lon: nan32}
 		if s.validFix(st) {
 			d.Idle.Lat, d.Idle.Lon = s.Lat, s.Lon
 		}
@@ -162,7 +162,7 @@ func (d *Device) closeIdle(end int64, st *Settings, out []Event) []Event {
 		return out
 	}
 	e := newEvent(Idle, start.T, end)
-	e.StartLat, e.StartLon, e.EndLat, e.EndLon = start.Lat, start.Lon, start.Lat, start.Lon
+	e.at(start.Lat, start.Lon, start.Lat, start.Lon)
 	return d.emit(e, out)
 }
 
@@ -194,7 +194,7 @@ func (d *Device) closeOver(st *Settings, out []Event) []Event {
 	}
 	e := newEvent(Overspeed, o.Start, o.Last)
 	e.MaxSpeed = float64(o.Max)
-	e.StartLat, e.StartLon = o.Lat, o.Lon
+	e.StartLat, e.StartLon = float64(o.Lat), float64(o.Lon)
 	return d.emit(e, out)
 }
 
@@ -229,7 +229,7 @@ func (d *Device) trip(s *Sample, step float64, standing, moving, startedMoving b
 		t.Confirmed = true
 		if d.StopFrom.On {
 			e := newEvent(Stop, d.StopFrom.T, t.Start.T)
-			e.StartLat, e.StartLon, e.EndLat, e.EndLon = d.StopFrom.Lat, d.StopFrom.Lon, d.StopFrom.Lat, d.StopFrom.Lon
+			e.at(d.StopFrom.Lat, d.StopFrom.Lon, d.StopFrom.Lat, d.StopFrom.Lon)
 			out = d.emit(e, out)
 		}
 	}
@@ -319,9 +319,9 @@ func (d *Device) endTrip(end Mark, out []Event) []Event {
 			e.DistanceM = m
 		}
 	}
-	e.FuelL = t.Start.Fuel - end.Fuel
+	e.FuelL = float64(t.Start.Fuel) - float64(end.Fuel)
 	e.MaxSpeed = float64(t.MaxSpeed)
-	e.StartLat, e.StartLon, e.EndLat, e.EndLon = t.Start.Lat, t.Start.Lon, end.Lat, end.Lon
+	e.at(t.Start.Lat, t.Start.Lon, end.Lat, end.Lon)
 	d.StopFrom = end
 	return d.emit(e, out)
 }
@@ -340,13 +340,13 @@ func (d *Device) emit(e Event, out []Event) []Event {
 type Position struct {
 	Has      bool
 	T        int64
-	Lat, Lon float64
+	Lat, Lon float32
 	Speed    float32
 	// Rejected positions in a row that agree with each other: the
 	// vehicle was moved (a ferry, a tow) and the newest is taken.
 	Rejected      uint8
 	RejT          int64
-	RejLat, RejLo float64
+	RejLat, RejLo float32
 	RejSpeed      float32
 }
 
@@ -360,12 +360,12 @@ func (p *Position) step(s *Sample, st *Settings) float64 {
 		p.take(s)
 		return 0
 	}
-	d := distance(p.Lat, p.Lon, s.Lat, s.Lon)
+	d := distance32(p.Lat, p.Lon, s.Lat, s.Lon)
 	if d <= allowed(s.T-p.T, p.Speed, s.Speed, st) {
 		p.take(s)
 		return d
 	}
-	if p.Rejected > 0 && distance(p.RejLat, p.RejLo, s.Lat, s.Lon) <= allowed(s.T-p.RejT, p.RejSpeed, s.Speed, st) {
+	if p.Rejected > 0 && distance32(p.RejLat, p.RejLo, s.Lat, s.Lon) <= allowed(s.T-p.RejT, p.RejSpeed, s.Speed, st) {
 		p.Rejected++
 	} else {
 		p.Rejected = 1
@@ -415,4 +415,15 @@ func (d *Device) Flush(st *Settings, out []Event) []Event {
 		out = d.closeOver(st, out)
 	}
 	return out
+}
+
+var nan32 = float32(math.NaN())
+
+// at sets the event's positions.
+func (e *Event) at(startLat, startLon, endLat, endLon float32) {
+	e.StartLat, e.StartLon, e.EndLat, e.EndLon = float64(startLat), float64(startLon), float64(endLat), float64(endLon)
+}
+
+func distance32(lat1, lon1, lat2, lon2 float32) float64 {
+	return distance(float64(lat1), float64(lon1), float64(lat2), float64(lon2))
 }

@@ -12,41 +12,39 @@ import (
 // device's gaps between readings where longer: parked trackers often
 // report hourly), as Wialon's filter and timeouts do.
 type Fuel struct {
-	Raw   [medianOf]float32 // the last readings, litres
-	NRaw  uint8
-	S     float64 // the smoothed level now; NaN before the first reading
-	LastT int64
-	Gaps  [gapsOf]uint32 // seconds between readings
-	GapI  uint8
-	Ring  [ringOf]Reading // the last readings, to date a change
-	RingI uint8
-	Drain Change
-	Rise  Change
+	Raw     [medianOf]float32 // the last readings, litres
+	S       float32           // the smoothed level now
+	LastT   int64
+	Gaps    [gapsOf]uint32  // seconds between readings
+	RingT   [ringOf]int64   // the last readings' times and litres, to date a change
+	RingRaw [ringOf]float32 //
+	Drain   Change
+	Rise    Change
+	NRaw    uint8
+	GapI    uint8
+	RingI   uint8
 }
 
 const (
 	medianOf = 5  // readings the median is of
 	gapsOf   = 4  // gaps the usual gap is of
-	ringOf   = 12 // readings kept to date a change
+	ringOf   = 8  // readings kept to date a change
 )
 
-// Reading is one fuel reading: its time, litres, and the smoothed level.
-type Reading struct {
-	T      int64
-	Raw, S float32
+// reading is one fuel reading: its time and litres.
+type reading struct {
+	T   int64
+	Raw float32
 }
 
 // Change is a rise (or a fall) being judged: the level it is measured
 // from (the lowest since the last one, or the highest), and the furthest
 // it went.
 type Change struct {
-	HasRef bool
-	Ref    float64
-	RefT   int64
-	On     bool
-	Ext    float64
-	ExtT   int64
-	Last   float64 // the newest smoothed level while it could be
+	Ref, Ext   float32
+	Last       float32 // the newest smoothed level while it could be
+	RefT, ExtT int64
+	HasRef, On bool
 }
 
 // level is the smoothed level, litres (NaN: none yet).
@@ -54,7 +52,7 @@ func (f *Fuel) level() float64 {
 	if f.NRaw == 0 {
 		return math.NaN()
 	}
-	return f.S
+	return float64(f.S)
 }
 
 // litres is the sample's fuel in litres: a percentage needs the tank's
@@ -88,8 +86,8 @@ func (f *Fuel) pass(s *Sample, st *Settings, parked bool, out *[]Event) {
 	copy(f.Raw[:], f.Raw[1:])
 	f.Raw[medianOf-1] = float32(l)
 	f.NRaw = min(f.NRaw+1, medianOf)
-	f.S = median(f.Raw[medianOf-int(f.NRaw):])
-	f.Ring[f.RingI%ringOf] = Reading{T: s.T, Raw: float32(l), S: float32(f.S)}
+	f.S = float32(median(f.Raw[medianOf-int(f.NRaw):]))
+	f.RingT[f.RingI%ringOf], f.RingRaw[f.RingI%ringOf] = s.T, float32(l)
 	f.RingI++
 	w := f.window(st)
 	if e, ok := f.Drain.step(f, s.T, parked, -1, st.drainMin(), w); ok {
@@ -122,10 +120,10 @@ func (f *Fuel) window(st *Settings) int64 {
 // fall; min the least change in litres; w the window it must hold over.
 // It returns the event when one is judged complete.
 func (c *Change) step(f *Fuel, t int64, active bool, dir, least float64, w int64) (Event, bool) {
-	s := f.S
+	s := float64(f.S)
 	if !active {
 		// The engine started: a fall that held until now was a drain.
-		if c.On && dir*(c.Last-c.Ref) >= least {
+		if c.On && dir*float64(c.Last-c.Ref) >= least {
 			e := c.event(f, dir, least)
 			*c = Change{}
 			return e, true
@@ -133,31 +131,32 @@ func (c *Change) step(f *Fuel, t int64, active bool, dir, least float64, w int64
 		*c = Change{}
 		return Event{}, false
 	}
-	c.Last = s
+	c.Last = f.S
 	if !c.HasRef {
-		c.HasRef, c.Ref, c.RefT = true, s, t
+		c.HasRef, c.Ref, c.RefT = true, f.S, t
 		return Event{}, false
 	}
+	ref, ext := float64(c.Ref), float64(c.Ext)
 	noise := least / 2
 	if !c.On {
 		switch {
-		case dir*(s-c.Ref) < 0: // further from the change: the new reference
-			c.Ref, c.RefT = s, t
-		case dir*(s-c.Ref) < noise:
+		case dir*(s-ref) < 0: // further from the change: the new reference
+			c.Ref, c.RefT, ref = f.S, t, s
+		case dir*(s-ref) < noise:
 			c.RefT = t // still at the reference: the change begins later
 		}
-		if dir*(s-c.Ref) >= least {
-			c.On, c.Ext, c.ExtT = true, s, t
+		if dir*(s-ref) >= least {
+			c.On, c.Ext, c.ExtT = true, f.S, t
 		}
 		return Event{}, false
 	}
 	switch {
-	case dir*(s-c.Ext) > 0:
-		if dir*(s-c.Ext) > noise/4 {
+	case dir*(s-ext) > 0:
+		if dir*(s-ext) > noise/4 {
 			c.ExtT = t // still changing
 		}
-		c.Ext = s
-	case dir*(s-c.Ref) < least:
+		c.Ext = f.S
+	case dir*(s-ref) < least:
 		c.On = false // back: sloshing, a slope, a glitch
 		return Event{}, false
 	}
@@ -165,7 +164,7 @@ func (c *Change) step(f *Fuel, t int64, active bool, dir, least float64, w int64
 		return Event{}, false
 	}
 	e := c.event(f, dir, least)
-	c.On, c.Ref, c.RefT = false, s, t
+	c.On, c.Ref, c.RefT = false, f.S, t
 	return e, true
 }
 
@@ -178,25 +177,27 @@ func (c *Change) event(f *Fuel, dir, least float64) Event {
 		kind = Drain
 	}
 	e := newEvent(kind, c.RefT, c.ExtT)
-	e.FuelL = dir * (c.Ext - c.Ref)
+	ref, ext := float64(c.Ref), float64(c.Ext)
+	e.FuelL = dir * (ext - ref)
 	noise := min(least/2, 3)
 	n := min(int(f.RingI), ringOf)
-	readings := make([]Reading, 0, ringOf)
+	readings := make([]reading, 0, ringOf)
 	for i := n; i > 0; i-- {
-		readings = append(readings, f.Ring[(int(f.RingI)-i)%ringOf])
+		j := (int(f.RingI) - i) % ringOf
+		readings = append(readings, reading{f.RingT[j], f.RingRaw[j]})
 	}
 	// start: the last reading near the reference before the furthest
 	for i := len(readings) - 1; i >= 0; i-- {
 		r := readings[i]
 		// not bounded by RefT: the median lags the raw readings
-		if r.T <= c.ExtT && dir*(float64(r.Raw)-c.Ref) < noise {
+		if r.T <= c.ExtT && dir*(float64(r.Raw)-ref) < noise {
 			e.Start = r.T
 			break
 		}
 	}
 	// end: the first reading after the start near the furthest
 	for _, r := range readings {
-		if r.T > e.Start && dir*(c.Ext-float64(r.Raw)) < noise {
+		if r.T > e.Start && dir*(ext-float64(r.Raw)) < noise {
 			e.End = r.T
 			break
 		}

@@ -6,12 +6,12 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
-// Sample is what the detector reads of one message: 48 bytes, so that a
+// Sample is what the detector reads of one message: 40 bytes, so that a
 // device's messages held for reordering stay small.
 type Sample struct {
 	T        int64   // device time, Unix milliseconds
-	Lat, Lon float64 // with HasPos
 	Mileage  float64 // vehicle.mileage, km; NaN: not sent
+	Lat, Lon float32 // with HasPos: float32 is within half a metre
 	Speed    float32 // position.speed, km/h; NaN: not sent
 	Fuel     float32 // litres, or percent with FuelPercent; NaN: not sent or 0
 	Sats     uint8   // position.satellites; NoSats: not sent
@@ -44,68 +44,92 @@ func (s *Sample) ignition() (known, on bool) {
 	return s.Flags&IgnKnown != 0, s.Flags&IgnOn != 0
 }
 
-// Read reads a message's sample at its device time t (Unix ms), in one
-// pass over its parameters. fuel.volume wins over can.fuel.volume, and a
+// wanted are the parameters a sample is read from, by their index in
+// Reader.at.
+var wanted = [...]string{
+	"position.speed", "position.valid", "position.latitude", "position.longitude", "position.satellites",
+	"engine.ignition.status", "fuel.volume", "can.fuel.volume", "fuel.level", "can.fuel.level",
+	"vehicle.mileage", "can.vehicle.mileage", "device.name",
+}
+
+const (
+	pSpeed = iota
+	pValid
+	pLat
+	pLon
+	pSats
+	pIgnition
+	pVolume
+	pCanVolume
+	pLevel
+	pCanLevel
+	pMileage
+	pCanMileage
+	pName
+)
+
+// Reader reads samples. It remembers where the wanted parameters were in
+// the last message: a device type sends the same keys message after
+// message (message.Message.SameKeys), and then a sample costs a dozen
+// lookups by index rather than a pass over some 45 names.
+type Reader struct {
+	at    [len(wanted)]int16 // index in Params; -1: not there
+	names uint64             // the decoder the indexes are of
+	seq   uint32
+	ok    bool
+}
+
+// Read reads a message's sample at its device time t (Unix ms), and its
+// device.name (nil without). fuel.volume wins over can.fuel.volume, and a
 // volume over a level.
-func Read(msg *message.Message, t int64) Sample {
+func (r *Reader) Read(msg *message.Message, t int64) (Sample, *message.Param) {
+	if !r.ok || !msg.SameKeys || msg.Seq != r.seq+1 || msg.Names != r.names {
+		r.locate(msg)
+	}
+	r.seq = msg.Seq
+	get := func(i int) *message.Param {
+		if j := r.at[i]; j >= 0 && int(j) < len(msg.Params) {
+			return &msg.Params[j]
+		}
+		return nil
+	}
+	num := func(i int) float64 {
+		if p := get(i); p != nil {
+			v, _ := floatOf(p)
+			return v
+		}
+		return math.NaN()
+	}
 	nan := float32(math.NaN())
-	s := Sample{T: t, Mileage: math.NaN(), Speed: nan, Fuel: nan, Sats: NoSats}
-	var lat, lon, level, volume = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-	canMileage, canVolume, canLevel := math.NaN(), math.NaN(), math.NaN()
-	for i := range msg.Params {
-		p := &msg.Params[i]
-		// A switch on strings compares lengths first: most parameters
-		// cost a comparison of integers.
-		switch p.Name {
-		case "position.speed":
-			if v, ok := floatOf(p); ok {
-				s.Speed = float32(v)
-			}
-		case "position.valid":
-			if p.Kind == message.Bool && !p.Bool() {
-				s.Flags |= PosInvalid
-			}
-		case "position.latitude":
-			lat, _ = floatOf(p)
-		case "position.longitude":
-			lon, _ = floatOf(p)
-		case "position.satellites":
-			if v, ok := floatOf(p); ok {
-				s.Sats = uint8(min(max(v, 0), NoSats-1))
-			}
-		case "engine.ignition.status":
-			if p.Kind == message.Bool {
-				s.Flags |= IgnKnown
-				if p.Bool() {
-					s.Flags |= IgnOn
-				}
-			}
-		case "fuel.volume":
-			volume, _ = floatOf(p)
-		case "can.fuel.volume":
-			canVolume, _ = floatOf(p)
-		case "fuel.level":
-			level, _ = floatOf(p)
-		case "can.fuel.level":
-			canLevel, _ = floatOf(p)
-		case "vehicle.mileage":
-			s.Mileage, _ = floatOf(p)
-		case "can.vehicle.mileage":
-			canMileage, _ = floatOf(p)
+	s := Sample{T: t, Mileage: num(pMileage), Speed: nan, Fuel: nan, Sats: NoSats}
+	if v := num(pSpeed); !math.IsNaN(v) {
+		s.Speed = float32(v)
+	}
+	if p := get(pValid); p != nil && p.Kind == message.Bool && !p.Bool() {
+		s.Flags |= PosInvalid
+	}
+	if v := num(pSats); !math.IsNaN(v) {
+		s.Sats = uint8(min(max(v, 0), NoSats-1))
+	}
+	if p := get(pIgnition); p != nil && p.Kind == message.Bool {
+		s.Flags |= IgnKnown
+		if p.Bool() {
+			s.Flags |= IgnOn
 		}
 	}
-	if math.IsNaN(volume) {
-		volume = canVolume
-	}
-	if math.IsNaN(level) {
-		level = canLevel
-	}
-	if !math.IsNaN(lat) && !math.IsNaN(lon) && lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 {
-		s.Lat, s.Lon = lat, lon
+	if lat, lon := num(pLat), num(pLon); !math.IsNaN(lat) && !math.IsNaN(lon) && lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180 {
+		s.Lat, s.Lon = float32(lat), float32(lon)
 		s.Flags |= HasPos
 	}
 	if math.IsNaN(s.Mileage) {
-		s.Mileage = canMileage
+		s.Mileage = num(pCanMileage)
+	}
+	volume, level := num(pVolume), num(pLevel)
+	if math.IsNaN(volume) {
+		volume = num(pCanVolume)
+	}
+	if math.IsNaN(level) {
+		level = num(pCanLevel)
 	}
 	switch {
 	case volume > 0: // 0 is a sensor's "no reading", never an empty tank
@@ -114,6 +138,40 @@ func Read(msg *message.Message, t int64) Sample {
 		s.Fuel = float32(level)
 		s.Flags |= FuelPercent
 	}
+	name := get(pName)
+	if name != nil && name.Kind != message.String {
+		name = nil
+	}
+	return s, name
+}
+
+// locate finds the wanted parameters in msg; the last of a name wins, as
+// in message.Message.Get.
+func (r *Reader) locate(msg *message.Message) {
+	for i := range r.at {
+		r.at[i] = -1
+	}
+	r.ok, r.names = len(msg.Params) < math.MaxInt16, msg.Names
+	for i := range msg.Params {
+		// A switch on strings compares lengths first: most parameters
+		// cost a comparison of integers.
+		switch n := msg.Params[i].Name; n {
+		case "position.speed", "position.valid", "position.latitude", "position.longitude", "position.satellites",
+			"engine.ignition.status", "fuel.volume", "can.fuel.volume", "fuel.level", "can.fuel.level",
+			"vehicle.mileage", "can.vehicle.mileage", "device.name":
+			for w := range wanted {
+				if wanted[w] == n {
+					r.at[w] = int16(i)
+				}
+			}
+		}
+	}
+}
+
+// Read reads one message's sample (see Reader.Read).
+func Read(msg *message.Message, t int64) Sample {
+	var r Reader
+	s, _ := r.Read(msg, t)
 	return s
 }
 

@@ -48,6 +48,7 @@ func main() {
 	memory := flag.Int("memory", 0, "instead of the CPU scenarios, the memory of batches of this many MB: one, then 16 at once")
 	onlyMQTT := flag.Bool("mqtt", false, "only the MQTT scenarios (live, and a backlog after an outage) and the HTTP one they compare with")
 	onlyRemote := flag.Bool("remote-write", false, "only the remote write scenario (into VictoriaMetrics) and the InfluxDB one it compares with")
+	onlyEvents := flag.Bool("events", false, "only the fleet events scenario: events off against on (reorder window 0s, so that the detector runs within the replay) on the InfluxDB path, runs alternating")
 	against := flag.String("against", "", "an exporter binary of another revision: compare this tree's with it on the InfluxDB, Prometheus and MQTT paths, runs alternating")
 	flag.Parse()
 
@@ -75,6 +76,10 @@ func main() {
 		rw.ratio = 0
 		report(os.Stdout, []result{influx, rw}, *messages, *devices, *batchSize)
 		fmt.Printf("\nremote write over InfluxDB, CPU per message: %.2f× (median of %d back-to-back pairs)\n", cpuRatio, b.runs)
+		return
+	}
+	if *onlyEvents {
+		b.eventsScenario(w, *messages, *devices, *batchSize)
 		return
 	}
 	broker := testmqtt.Start(c, "bench-token")
@@ -126,6 +131,7 @@ type bench struct {
 	runs     int
 	profiles string // directory for CPU profiles; "" for none
 	profile  string // the CPU profile file of the run going on
+	config   string // the exporter's configuration file; "" for the repository's
 }
 
 // result is one scenario's figures.
@@ -261,7 +267,12 @@ func (b *bench) exporter(w *workload.Workload, streams int, out output) result {
 	if b.profile != "" {
 		args = []string{"-cpuprofile", b.profile}
 	}
-	p := testexporter.Start(b.c, env, args...)
+	var p *testexporter.Process
+	if b.config != "" {
+		p = testexporter.StartConfig(b.c, b.config, env, args...)
+	} else {
+		p = testexporter.Start(b.c, env, args...)
+	}
 	defer p.Kill()
 	pid := p.Cmd.Process.Pid
 	cpuBefore, _ := procStats(b.c, pid) // start-up is not the replay's

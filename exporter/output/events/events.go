@@ -62,6 +62,11 @@ type Output struct {
 	now      func() time.Time
 	log      *slog.Logger
 	last     int64 // the newest arrival clock seen, ms
+	batch    uint64    // numbers the batches taken, to list each device a batch touched once
+	touched  []*device // reused
+	// settings are the thresholds of the section ([0]) and of each
+	// [[events.device]] entry, which the devices share.
+	settings []*fleet.Settings
 
 	lateN   prometheus.Counter
 	closed  *prometheus.CounterVec
@@ -74,11 +79,12 @@ type device struct {
 	ident string
 	tags  []mapping.Tag
 	name  string
-	st    fleet.Settings
+	st    *fleet.Settings // shared by the devices of one [[events.device]]
 	det   fleet.Device
 	q     fleet.Queue
 
 	jid, jgen uint64 // its id in the journal of generation jgen
+	batch     uint64 // the last batch that had it
 
 	pub       fleet.Totals
 	pubMotion fleet.Motion
@@ -99,6 +105,7 @@ func New(opt Options) (*Output, error) {
 	if o.log == nil {
 		o.log = slog.Default()
 	}
+	o.compileSettings()
 	j, err := openJournal(opt.Dir, o)
 	if err != nil {
 		return nil, err
@@ -142,10 +149,11 @@ func (o *Output) take(pt *part) {
 	}
 	now := max(pt.received, o.last)
 	o.last = now
-	touched := make(map[*device]bool, 8)
+	o.batch++
+	touched := o.touched[:0]
 	for i := range pt.entries {
 		e := &pt.entries[i]
-		d := o.device(e.ident, pt.tags[e.tagLo:e.tagHi], string(pt.names[e.nameLo:e.nameHi]))
+		d := o.device(e.ident, pt.tags[e.tagLo:e.tagHi], pt.names[e.nameLo:e.nameHi])
 		late, dup := d.q.Add(e.s, now)
 		switch {
 		case late:
@@ -155,24 +163,30 @@ func (o *Output) take(pt *part) {
 			continue
 		}
 		o.journal.sample(o, d, e.s, now)
-		touched[d] = true
+		if d.batch != o.batch {
+			d.batch = o.batch
+			touched = append(touched, d)
+		}
 	}
-	for d := range touched {
+	for _, d := range touched {
 		o.release(d, now, o.window)
 	}
+	clear(touched)
+	o.touched = touched[:0]
 }
 
-// device finds or makes the device of ident, its tags the newest ones.
-func (o *Output) device(ident string, tags []mapping.Tag, name string) *device {
+// device finds or makes the device of ident, its tags and name the
+// newest ones.
+func (o *Output) device(ident string, tags []mapping.Tag, name []byte) *device {
 	d := o.devices[ident]
 	if d == nil {
 		d = &device{ident: ident}
 		o.devices[ident] = d
 	}
-	if !sameTags(d.tags, tags) || d.name != name || d.jgen == 0 {
+	if !sameTags(d.tags, tags) || d.name != string(name) || d.jgen == 0 { // compared without a copy
 		d.tags = append(d.tags[:0:0], tags...)
-		d.name = name
-		d.st = SettingsFor(&o.cfg, ident, name)
+		d.name = string(name)
+		d.st = o.settingsOf(ident, d.name)
 		d.jgen = 0 // declare it again in the journal
 	}
 	return d
@@ -198,7 +212,7 @@ func (o *Output) release(d *device, now, window int64) {
 	}
 	var closed []fleet.Event
 	tot := d.det.Totals
-	n := d.q.Release(now, window, func(s fleet.Sample) { closed = d.det.Pass(s, &d.st, closed) })
+	n := d.q.Release(now, window, func(s fleet.Sample) { closed = d.det.Pass(s, d.st, closed) })
 	if n == 0 {
 		return
 	}
@@ -320,10 +334,31 @@ func (o *Output) Reload(cfg *config.Loaded) []string {
 	defer o.mu.Unlock()
 	o.cfg = cfg.Events
 	o.window = time.Duration(cfg.Events.ReorderWindow).Milliseconds()
+	o.compileSettings()
 	for _, d := range o.devices {
-		d.st = SettingsFor(&o.cfg, d.ident, d.name)
+		d.st = o.settingsOf(d.ident, d.name)
 	}
 	return nil
+}
+
+// compileSettings makes the thresholds of the section and of each entry.
+func (o *Output) compileSettings() {
+	base := toSettings(o.cfg.EventThresholds, fleet.Settings{})
+	o.settings = []*fleet.Settings{&base}
+	for _, d := range o.cfg.Devices {
+		st := toSettings(d.EventThresholds, base)
+		o.settings = append(o.settings, &st)
+	}
+}
+
+// settingsOf is the thresholds of a device, shared.
+func (o *Output) settingsOf(ident, name string) *fleet.Settings {
+	for i, d := range o.cfg.Devices {
+		if match(d.Ident, ident) && match(d.Name, name) {
+			return o.settings[i+1]
+		}
+	}
+	return o.settings[0]
 }
 
 // SettingsFor is the thresholds of a device: the first [[events.device]]

@@ -34,7 +34,7 @@ import (
 const (
 	stateFile   = "events.state"
 	journalFile = "events.journal"
-	magic       = "FEJ1"
+	magic       = "FEJ2"
 	// snapshotAfter: the journal is folded into a snapshot once it holds
 	// this much, or once snapshotEvery has passed.
 	snapshotAfter = 32 << 20
@@ -85,7 +85,7 @@ func (j *journal) restore(o *Output) error {
 		j.gen = s.Gen
 		for _, sd := range s.Devices {
 			d := &device{ident: sd.Ident, tags: sd.Tags, name: sd.Name, det: sd.Det, q: sd.Queue}
-			d.st = SettingsFor(&o.cfg, d.ident, d.name)
+			d.st = o.settingsOf(d.ident, d.name)
 			o.devices[d.ident] = d
 		}
 		o.last = s.Last
@@ -150,7 +150,7 @@ func (j *journal) apply(o *Output, ids map[uint64]*device, rec []byte) error {
 				tags[i] = mapping.Tag{Key: r.str(), Value: r.str()}
 			}
 			name := r.str()
-			d := o.device(ident, tags, name)
+			d := o.device(ident, tags, []byte(name))
 			ids[id] = d
 		case 'S':
 			d, arrival, s := ids[r.uvarint()], r.varint(), r.sample()
@@ -163,7 +163,7 @@ func (j *journal) apply(o *Output, ids map[uint64]*device, rec []byte) error {
 			if d == nil {
 				return errors.New("a release of an undeclared device")
 			}
-			d.q.Release(now, window, func(s fleet.Sample) { d.det.Pass(s, &d.st, nil) })
+			d.q.Release(now, window, func(s fleet.Sample) { d.det.Pass(s, d.st, nil) })
 			o.last = max(o.last, now)
 		default:
 			return fmt.Errorf("unknown record %q", op)
@@ -197,8 +197,8 @@ func (j *journal) sample(o *Output, d *device, s fleet.Sample, arrival int64) {
 	b = binary.AppendUvarint(b, d.jid)
 	b = binary.AppendVarint(b, arrival)
 	b = binary.AppendVarint(b, s.T)
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Lat))
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Lon))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(s.Lat))
+	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(s.Lon))
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Mileage))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(s.Speed))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(s.Fuel))
@@ -373,8 +373,8 @@ func (r *reader) fixed(n int) []byte {
 func (r *reader) sample() fleet.Sample {
 	var s fleet.Sample
 	s.T = r.varint()
-	s.Lat = math.Float64frombits(binary.LittleEndian.Uint64(r.fixed(8)))
-	s.Lon = math.Float64frombits(binary.LittleEndian.Uint64(r.fixed(8)))
+	s.Lat = math.Float32frombits(binary.LittleEndian.Uint32(r.fixed(4)))
+	s.Lon = math.Float32frombits(binary.LittleEndian.Uint32(r.fixed(4)))
 	s.Mileage = math.Float64frombits(binary.LittleEndian.Uint64(r.fixed(8)))
 	s.Speed = math.Float32frombits(binary.LittleEndian.Uint32(r.fixed(4)))
 	s.Fuel = math.Float32frombits(binary.LittleEndian.Uint32(r.fixed(4)))

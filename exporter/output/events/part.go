@@ -16,6 +16,7 @@ type part struct {
 	tags     []mapping.Tag // backing store of the entries' tags
 	names    []byte        // copies of device.name
 	received int64         // Unix ms
+	reader   fleet.Reader
 	skip     bool          // an import of history: issue 34 gives it its own detector
 	taken    bool          // the output has queued the entries
 }
@@ -37,13 +38,14 @@ func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) 
 		return
 	}
 	p.received = received.UnixMilli()
-	e := entry{ident: r.Ident, s: fleet.Read(msg, r.Time.UnixMilli())}
+	s, name := p.reader.Read(msg, r.Time.UnixMilli())
+	e := entry{ident: r.Ident, s: s}
 	e.tagLo = int32(len(p.tags))
 	p.tags = append(p.tags, r.Tags...)
 	e.tagHi = int32(len(p.tags))
 	e.nameLo = int32(len(p.names))
-	if n := msg.Get("device.name"); n != nil && n.Kind == message.String {
-		p.names = append(p.names, n.Raw[:min(len(n.Raw), maxNameLen)]...)
+	if name != nil {
+		p.names = append(p.names, name.Raw[:min(len(name.Raw), maxNameLen)]...)
 	}
 	e.nameHi = int32(len(p.names))
 	p.entries = append(p.entries, e)

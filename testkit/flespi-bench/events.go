@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
+	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
+)
+
+// eventsScenario runs the InfluxDB path with the fleet events off and on
+// in turn, in one binary, and reports what the events cost: CPU per
+// message and peak RSS per device, the medians of the pairs'. The
+// workload carries ignition, positions, speed, mileage and a fuel level
+// (with a tank capacity set, so that the fuel detector runs). The reorder
+// window is 0s: the replay packs minutes of device time into a second, so
+// a window of arrival time would hold every message until the replay ends
+// and the detector would run after the measure.
+func (b *bench) eventsScenario(w *workload.Workload, messages, devices, batchSize int) {
+	text, err := os.ReadFile(testexporter.ConfigFile())
+	if err != nil {
+		b.c.Fatal(err)
+	}
+	dir := b.c.TempDir()
+	off, on := filepath.Join(dir, "off.toml"), filepath.Join(dir, "on.toml")
+	write := func(file, events string) {
+		if err := os.WriteFile(file, append(text, "\n[events]\n"+events...), 0o644); err != nil {
+			b.c.Fatal(err)
+		}
+	}
+	write(off, "enabled = false\n")
+	write(on, "reorder_window = \"0s\"\ntank_capacity = 400\n")
+	with := func(config string) func() result {
+		return func() result {
+			b.config = config
+			defer func() { b.config = "" }()
+			return b.exporter(w, 1, toInfluxDB)
+		}
+	}
+	var offs, ons []result
+	var cpu, rss []float64
+	for i := range b.runs {
+		o, n := b.run("events off", i, with(off)), b.run("events on", i, with(on))
+		offs, ons = append(offs, o), append(ons, n)
+		cpu = append(cpu, (cpuOf(n)-cpuOf(o))*1e6)
+		rss = append(rss, float64(n.peakRSS-o.peakRSS)/float64(devices))
+	}
+	mo, mn := medianResult(offs), medianResult(ons)
+	mo.name, mn.name = "exporter → InfluxDB, events off", "exporter → InfluxDB, events on"
+	report(os.Stdout, []result{mo, mn}, messages, devices, batchSize)
+	slices.Sort(cpu)
+	slices.Sort(rss)
+	fmt.Printf("\nevents on over off: %+.2f µs CPU a message, %+.0f bytes of peak RSS a device (medians of %d back-to-back pairs: CPU %v, RSS %v)\n",
+		cpu[len(cpu)/2], rss[len(rss)/2], b.runs, fmtAll(cpu, "%.2f"), fmtAll(rss, "%.0f"))
+}
+
+func fmtAll(vs []float64, f string) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, fmt.Sprintf(f, v))
+	}
+	return out
+}
