@@ -26,9 +26,9 @@ type Fuel struct {
 }
 
 const (
-	medianOf = 5  // readings the median is of
-	gapsOf   = 4  // gaps the usual gap is of
-	ringOf   = 8  // readings kept to date a change
+	medianOf = 5 // readings the median is of
+	gapsOf   = 4 // gaps the usual gap is of
+	ringOf   = 8 // readings kept to date a change
 )
 
 // reading is one fuel reading: its time and litres.

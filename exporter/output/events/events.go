@@ -61,7 +61,7 @@ type Output struct {
 	counters []*mapping.Gauge
 	now      func() time.Time
 	log      *slog.Logger
-	last     int64 // the newest arrival clock seen, ms
+	last     int64     // the newest arrival clock seen, ms
 	batch    uint64    // numbers the batches taken, to list each device a batch touched once
 	touched  []*device // reused
 	// settings are the thresholds of the section ([0]) and of each

@@ -17,8 +17,8 @@ type part struct {
 	names    []byte        // copies of device.name
 	received int64         // Unix ms
 	reader   fleet.Reader
-	skip     bool          // an import of history: issue 34 gives it its own detector
-	taken    bool          // the output has queued the entries
+	skip     bool // an import of history: issue 34 gives it its own detector
+	taken    bool // the output has queued the entries
 }
 
 type entry struct {
