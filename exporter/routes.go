@@ -87,6 +87,15 @@ func (s *Server) metricsHandler() http.Handler {
 		if err := s.devices.WriteText(out, s.pipe.Mapping()); err != nil {
 			return
 		}
+		var failed error
+		each(s, func(e pipeline.Exposer) {
+			if failed == nil {
+				failed = e.WriteMetrics(out)
+			}
+		})
+		if failed != nil {
+			return
+		}
 		for _, mf := range families {
 			if _, err := expfmt.MetricFamilyToText(out, mf); err != nil {
 				return

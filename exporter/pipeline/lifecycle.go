@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"io"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 )
@@ -34,6 +35,13 @@ type Checker interface {
 // SIGHUP) and returns its warnings.
 type Reloader interface {
 	Reload(cfg *config.Loaded) []string
+}
+
+// Exposer is an output with series of its own on /metrics, written in
+// the text format straight (per-device series by the thousand, which a
+// registry's Gather would copy each scrape).
+type Exposer interface {
+	WriteMetrics(w io.Writer) error
 }
 
 // Reporter is an output with a section on the status page.

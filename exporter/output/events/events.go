@@ -50,20 +50,21 @@ type Options struct {
 
 // Output is the fleet events output.
 type Output struct {
-	mu       sync.Mutex
-	cfg      config.Events
-	window   int64 // reorder window, ms
-	devices  map[string]*device
-	outbox   []fleet.Record // closed, not stored yet
-	dirty    []*device      // changed since the last publish
-	journal  *journal
-	writers  []Writer
-	counters []*mapping.Gauge
-	now      func() time.Time
-	log      *slog.Logger
-	last     int64     // the newest arrival clock seen, ms
-	batch    uint64    // numbers the batches taken, to list each device a batch touched once
-	touched  []*device // reused
+	mu        sync.Mutex
+	cfg       config.Events
+	window    int64 // reorder window, ms
+	devices   map[string]*device
+	outbox    []fleet.Record // closed, not stored yet
+	dirty     []*device      // changed since the last publish
+	journal   *journal
+	writers   []Writer
+	counters  []*mapping.Gauge
+	now       func() time.Time
+	log       *slog.Logger
+	namespace string
+	last      int64     // the newest arrival clock seen, ms
+	batch     uint64    // numbers the batches taken, to list each device a batch touched once
+	touched   []*device // reused
 	// settings are the thresholds of the section ([0]) and of each
 	// [[events.device]] entry, which the devices share.
 	settings []*fleet.Settings
@@ -95,7 +96,7 @@ type device struct {
 // snapshot and the journal) and registers its metrics.
 func New(opt Options) (*Output, error) {
 	o := &Output{cfg: opt.Config, window: time.Duration(opt.Config.ReorderWindow).Milliseconds(), devices: map[string]*device{},
-		writers: opt.Writers, now: opt.Now, log: opt.Log}
+		writers: opt.Writers, now: opt.Now, log: opt.Log, namespace: opt.Namespace}
 	for _, c := range fleet.Counters {
 		o.counters = append(o.counters, &mapping.Gauge{Name: opt.Namespace + "_device_" + c.Suffix, Help: c.Help})
 	}
@@ -115,9 +116,6 @@ func New(opt Options) (*Output, error) {
 	o.lateN = f.NewCounter(prometheus.CounterOpts{Name: "flespi_exporter_event_late_messages_total",
 		Help: "Messages older than what their device's event detector had passed already (past the reorder window): stored, but they make no event."})
 	o.closed = f.NewCounterVec(prometheus.CounterOpts{Name: "flespi_exporter_events_total", Help: "Fleet events closed and stored, by event."}, []string{"event"})
-	if opt.Reg != nil {
-		opt.Reg.MustRegister(&collector{o: o, namespace: opt.Namespace})
-	}
 	return o, nil
 }
 

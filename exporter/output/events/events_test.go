@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/fleet"
@@ -64,6 +64,7 @@ func start(t *testing.T, dir string, rec *recorder) *run {
 	t.Helper()
 	r := &run{t: t, reg: prometheus.NewRegistry()}
 	cfg := config.Default()
+	cfg.Mapping.Tags = []string{"device.name"}
 	o, err := events.New(events.Options{Config: cfg.Events, Dir: dir, Namespace: "flespi", Writers: []events.Writer{rec},
 		Now: func() time.Time { return r.now }, Reg: r.reg, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -90,26 +91,34 @@ func (r *run) send(ds []fleettrace.Delivery) error {
 	return err
 }
 
-// counters reads the device counters /metrics shows.
+// counters reads the device counters /metrics shows, summed over the
+// devices, and the output's own metrics.
 func (r *run) counters() map[string]float64 {
+	var b strings.Builder
+	if err := r.out.WriteMetrics(&b); err != nil {
+		r.t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(b.String(), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			r.t.Fatalf("%q: %v", line, err)
+		}
+		out[line[:strings.IndexAny(line, "{ ")]] += v
+	}
 	mfs, err := r.reg.Gather()
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	out := map[string]float64{}
 	for _, mf := range mfs {
 		for _, m := range mf.Metric {
-			out[mf.GetName()] += value(m)
+			out[mf.GetName()] += m.GetCounter().GetValue()
 		}
 	}
 	return out
-}
-
-func value(m *dto.Metric) float64 {
-	if m.Counter != nil {
-		return m.Counter.GetValue()
-	}
-	return m.Gauge.GetValue()
 }
 
 func batches(ds []fleettrace.Delivery, n int) [][]fleettrace.Delivery {
@@ -271,6 +280,38 @@ func TestSettingsPerDevice(t *testing.T) {
 		st := events.SettingsFor(&cfg, c.ident, c.name)
 		if st.SpeedLimit != c.limit || st.TankCapacity != c.tank || st.IdleMin != 3*time.Minute {
 			t.Errorf("%s %q: limit %v, tank %v, idle %v; want %v, %v, 3m", c.ident, c.name, st.SpeedLimit, st.TankCapacity, st.IdleMin, c.limit, c.tank)
+		}
+	}
+}
+
+// TestMetricsText: the counters on /metrics carry the device gauges'
+// labels, a device without a tag has none of it, and the families are
+// typed.
+func TestMetricsText(t *testing.T) {
+	rec := &recorder{got: map[string]fleet.Record{}}
+	r := start(t, t.TempDir(), rec)
+	for _, v := range []fleettrace.Vehicle{{Ident: "a1", Name: "Truck \"7\"", Lat: 50, Lon: 30, Fuel: 100, Seed: 1}, {Ident: "b2", Lat: 51, Lon: 31, Fuel: 100, Seed: 2}} {
+		day := fleettrace.Generate(v, day0, tripsDay[:3])
+		for _, b := range batches(day.Deliveries, 20) {
+			if err := r.send(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.now = day0.Add(24 * time.Hour)
+	r.out.Tick(context.Background())
+	var b strings.Builder
+	if err := r.out.WriteMetrics(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# TYPE flespi_device_trips_total counter\n",
+		"flespi_device_trips_total{device_name=\"Truck \\\"7\\\"\",ident=\"a1\"} 1\n",
+		"flespi_device_trips_total{ident=\"b2\"} 1\n",
+		"# TYPE flespi_device_motion gauge\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, b.String())
 		}
 	}
 }
