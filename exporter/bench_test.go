@@ -119,3 +119,48 @@ func BenchmarkReceiveBatchInflux(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/msg")
 }
+
+// BenchmarkReceiveBatchEvents is BenchmarkReceiveBatch with the fleet
+// events off and on (reorder window 0s, so that the detector runs within
+// the batch; a tank capacity, so that the fuel detector does): what the
+// events cost a message, in one process.
+func BenchmarkReceiveBatchEvents(b *testing.B) {
+	w := workload.Generate(50_000, 1000, 500, 1)
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			data, err := os.ReadFile("../config.toml")
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg, err := config.Parse("config.toml", string(data), func(k string) (string, bool) { return "", false })
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.Prometheus.MaxSeries = 10_000_000
+			cfg.Data.Dir = b.TempDir()
+			cfg.Events.Enabled, cfg.Events.ReorderWindow, cfg.Events.TankCapacity = on, 0, 400
+			srv, err := exporter.New(cfg, exporter.Options{Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Close()
+			h := srv.Handler()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/flespi", bytes.NewReader(w.Batches[i%len(w.Batches)]))
+				i++
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatal(rec.Code, rec.Body.String())
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/msg")
+		})
+	}
+}

@@ -214,27 +214,33 @@ func (j *journal) release(o *Output, d *device, now, window int64) {
 	j.pending = binary.AppendVarint(b, window)
 }
 
-func (j *journal) pendingWrites() bool { return len(j.pending) > 0 }
+func (j *journal) pendingWrites() bool { return len(j.pending) > recordHead }
+
+// recordHead is the length and checksum before each record: pending
+// keeps room for them, so that a record is written as it is built.
+const recordHead = 8
 
 // commit appends the pending records as one record. A write that fails
 // is tried again at the next commit, with what came since.
 func (j *journal) commit() error {
-	if len(j.pending) == 0 {
+	if len(j.pending) <= recordHead {
 		return nil
 	}
-	var head [8]byte
-	binary.LittleEndian.PutUint32(head[:], uint32(len(j.pending)))
-	binary.LittleEndian.PutUint32(head[4:], crc32.ChecksumIEEE(j.pending))
+	body := j.pending[recordHead:]
+	binary.LittleEndian.PutUint32(j.pending, uint32(len(body)))
+	binary.LittleEndian.PutUint32(j.pending[4:], crc32.ChecksumIEEE(body))
 	// One write of header and record: a kill leaves it whole or torn at
 	// the end, never interleaved.
-	rec := append(head[:], j.pending...)
-	if _, err := j.f.Write(rec); err != nil {
+	if _, err := j.f.Write(j.pending); err != nil {
 		_ = j.f.Truncate(j.size)
 		_, _ = j.f.Seek(j.size, io.SeekStart)
 		return fmt.Errorf("fleet events journal: %w", err)
 	}
-	j.size += int64(len(rec))
-	j.pending = j.pending[:0]
+	j.size += int64(len(j.pending))
+	j.pending = j.pending[:recordHead]
+	if cap(j.pending) > 1<<20 { // a huge batch does not keep its memory
+		j.pending = make([]byte, recordHead, 64<<10)
+	}
 	return nil
 }
 
@@ -271,6 +277,9 @@ func (j *journal) snapshot(o *Output) error {
 		return err
 	}
 	j.f, j.gen, j.size, j.nextID, j.last = f, s.Gen, 12, 0, time.Now()
+	if len(j.pending) < recordHead {
+		j.pending = make([]byte, recordHead, 64<<10)
+	}
 	return nil
 }
 
