@@ -6,21 +6,27 @@ import "math"
 // time order, have built so far. Its exported fields are its state, which
 // the events output persists (gob) and restores.
 type Device struct {
-	Totals Totals
-	At     int64  // the newest Event.At
-	Last   Sample // the newest message passed
-	N      uint64 // messages passed
-
-	Run      uint8  // moving messages in a row (at most 2: two are movement)
-	RunStart Sample // the first of them
+	Totals   Totals
+	At       int64  // the newest Event.At
+	Last     Sample // the newest message passed
+	RunStart Sample // the first of the moving messages in a row
 	Trip     TripState
 	Stand    Mark // the first standing message of a standstill in a trip
 	IgnOff   Mark // the first message of ignition off in a trip
-	StopFrom Mark // where the stop since the last trip began
-	Idle     Mark // ignition on and not moving since
+	StopFrom Spot // where the stop since the last trip began
+	Idle     Spot // ignition on and not moving since
 	Over     Over
 	Pos      Position
 	Fuel     Fuel
+	N        uint32 // messages passed (it stops at its maximum)
+	Run      uint8  // moving messages in a row (at most 2: two are movement)
+}
+
+// Spot is a message a state began at, and where.
+type Spot struct {
+	On       bool
+	Lat, Lon float32 // NaN: no valid position
+	T        int64
 }
 
 // TripState is a trip going on, or a candidate for one (not Confirmed yet:
@@ -60,7 +66,7 @@ func (d *Device) Pass(s Sample, st *Settings, out []Event) []Event {
 	if d.N > 0 && s.T-d.Last.T > st.MaxGap.Milliseconds() {
 		out = d.gap(st, out)
 	}
-	d.N++
+	d.N = max(d.N, d.N+1)
 	fix := s.validFix(st)
 	speedKnown := !math.IsNaN(float64(s.Speed))
 	cand := fix && speedKnown && float64(s.Speed) > st.MovingSpeed
@@ -147,7 +153,7 @@ func (d *Device) idle(s *Sample, cand, moving bool, st *Settings, out []Event) [
 	case d.Idle.On && moving:
 		return d.closeIdle(d.RunStart.T, st, out)
 	case !d.Idle.On && known && on && !cand && !moving:
-		d.Idle = Mark{On: true, T: s.T, Lat: nan32, Lon: nan32}
+		d.Idle = Spot{On: true, T: s.T, Lat: nan32, Lon: nan32}
 		if s.validFix(st) {
 			d.Idle.Lat, d.Idle.Lon = s.Lat, s.Lon
 		}
@@ -157,7 +163,7 @@ func (d *Device) idle(s *Sample, cand, moving bool, st *Settings, out []Event) [
 
 func (d *Device) closeIdle(end int64, st *Settings, out []Event) []Event {
 	start := d.Idle
-	d.Idle = Mark{}
+	d.Idle = Spot{}
 	if end-start.T < st.IdleMin.Milliseconds() {
 		return out
 	}
@@ -322,7 +328,7 @@ func (d *Device) endTrip(end Mark, out []Event) []Event {
 	e.FuelL = float64(t.Start.Fuel) - float64(end.Fuel)
 	e.MaxSpeed = float64(t.MaxSpeed)
 	e.at(t.Start.Lat, t.Start.Lon, end.Lat, end.Lon)
-	d.StopFrom = end
+	d.StopFrom = Spot{On: true, T: end.T, Lat: end.Lat, Lon: end.Lon}
 	return d.emit(e, out)
 }
 
@@ -360,10 +366,14 @@ func (p *Position) step(s *Sample, st *Settings) float64 {
 		p.take(s)
 		return 0
 	}
-	d := distance32(p.Lat, p.Lon, s.Lat, s.Lon)
-	if d <= allowed(s.T-p.T, p.Speed, s.Speed, st) {
-		p.take(s)
-		return d
+	limit := allowed(s.T-p.T, p.Speed, s.Speed, st)
+	// The latitudes alone set a floor to the distance, without a
+	// trigonometric function: most jumps are refused on it.
+	if math.Abs(float64(s.Lat-p.Lat))*metresPerDegree <= limit {
+		if d := distance32(p.Lat, p.Lon, s.Lat, s.Lon); d <= limit {
+			p.take(s)
+			return d
+		}
 	}
 	if p.Rejected > 0 && distance32(p.RejLat, p.RejLo, s.Lat, s.Lon) <= allowed(s.T-p.RejT, p.RejSpeed, s.Speed, st) {
 		p.Rejected++

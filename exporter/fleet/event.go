@@ -63,12 +63,12 @@ func newEvent(k Kind, start, end int64) Event {
 // Totals are a device's counters, grown as its events close: they never
 // go back.
 type Totals struct {
-	Trips      uint64  `json:"trips"`
 	DistanceM  float64 `json:"distance_m"`
 	IdleS      float64 `json:"idle_s"`
 	RefilledL  float64 `json:"refilled_l"`
 	DrainedL   float64 `json:"drained_l"`
-	Overspeeds uint64  `json:"overspeeds"`
+	Trips      uint32  `json:"trips"`
+	Overspeeds uint32  `json:"overspeeds"`
 }
 
 // add counts a closed event.

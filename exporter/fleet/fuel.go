@@ -16,7 +16,7 @@ type Fuel struct {
 	S       float32           // the smoothed level now
 	LastT   int64
 	Gaps    [gapsOf]uint32  // seconds between readings
-	RingT   [ringOf]int64   // the last readings' times and litres, to date a change
+	RingT   [ringOf]uint32  // the last readings' times (Unix seconds) and litres, to date a change
 	RingRaw [ringOf]float32 //
 	Drain   Change
 	Rise    Change
@@ -87,7 +87,7 @@ func (f *Fuel) pass(s *Sample, st *Settings, parked bool, out *[]Event) {
 	f.Raw[medianOf-1] = float32(l)
 	f.NRaw = min(f.NRaw+1, medianOf)
 	f.S = float32(median(f.Raw[medianOf-int(f.NRaw):]))
-	f.RingT[f.RingI%ringOf], f.RingRaw[f.RingI%ringOf] = s.T, float32(l)
+	f.RingT[f.RingI%ringOf], f.RingRaw[f.RingI%ringOf] = uint32(max(s.T/1000, 0)), float32(l)
 	f.RingI++
 	w := f.window(st)
 	if e, ok := f.Drain.step(f, s.T, parked, -1, st.drainMin(), w); ok {
@@ -184,7 +184,7 @@ func (c *Change) event(f *Fuel, dir, least float64) Event {
 	readings := make([]reading, 0, ringOf)
 	for i := n; i > 0; i-- {
 		j := (int(f.RingI) - i) % ringOf
-		readings = append(readings, reading{f.RingT[j], f.RingRaw[j]})
+		readings = append(readings, reading{int64(f.RingT[j]) * 1000, f.RingRaw[j]})
 	}
 	// start: the last reading near the reference before the furthest
 	for i := len(readings) - 1; i >= 0; i-- {

@@ -5,6 +5,10 @@ import "math"
 // earthRadius is the mean radius of the Earth in metres (IUGG).
 const earthRadius = 6371008.8
 
+// metresPerDegree is a degree of a great circle: no two positions are
+// closer than their latitudes' difference times it.
+const metresPerDegree = earthRadius * math.Pi / 180
+
 // distance is the great-circle distance in metres between two positions
 // in degrees (haversine: exact enough for the metres between messages).
 func distance(lat1, lon1, lat2, lon2 float64) float64 {

@@ -7,17 +7,11 @@ import "slices"
 // order it received, so a device's buffered messages arrive after newer
 // ones, sometimes newest first.
 type Queue struct {
-	Held   []Held // by device time
-	Passed int64  // device time of the newest message passed; 0: none
+	Held   []Sample // by device time, each with its Arrival
+	Passed int64    // device time of the newest message passed; 0: none
 }
 
-// Held is a message waiting, with its arrival (Unix ms).
-type Held struct {
-	Sample
-	Arrival int64
-}
-
-// Add holds s, arrived at arrival. A message older than what was passed
+// Add holds s, arrived at arrival (Unix ms). A message older than what was passed
 // already is late: it makes no event. One of a device time held or passed
 // already is a duplicate (the first counts).
 func (q *Queue) Add(s Sample, arrival int64) (late, duplicate bool) {
@@ -27,11 +21,12 @@ func (q *Queue) Add(s Sample, arrival int64) (late, duplicate bool) {
 	case q.Passed != 0 && s.T == q.Passed:
 		return false, true
 	}
-	i, found := slices.BinarySearchFunc(q.Held, s.T, func(h Held, t int64) int { return cmp64(h.T, t) })
+	i, found := slices.BinarySearchFunc(q.Held, s.T, func(h Sample, t int64) int { return cmp64(h.T, t) })
 	if found {
 		return false, true
 	}
-	q.Held = slices.Insert(q.Held, i, Held{Sample: s, Arrival: arrival})
+	s.Arrival = uint32(max(arrival/1000, 0))
+	q.Held = slices.Insert(q.Held, i, s)
 	return false, false
 }
 
@@ -41,8 +36,8 @@ func (q *Queue) Add(s Sample, arrival int64) (late, duplicate bool) {
 // window < 0.
 func (q *Queue) Release(now, window int64, pass func(Sample)) int {
 	n := 0
-	for n < len(q.Held) && (window < 0 || q.Held[n].Arrival <= now-window) {
-		pass(q.Held[n].Sample)
+	for n < len(q.Held) && (window < 0 || int64(q.Held[n].Arrival)*1000 <= now-window) {
+		pass(q.Held[n])
 		q.Passed = q.Held[n].T
 		n++
 	}

@@ -16,6 +16,9 @@ type Sample struct {
 	Fuel     float32 // litres, or percent with FuelPercent; NaN: not sent or 0
 	Sats     uint8   // position.satellites; NoSats: not sent
 	Flags    Flags
+	// Arrival is when the exporter received it, Unix seconds, while a
+	// Queue holds it (in what would be padding).
+	Arrival uint32
 }
 
 // NoSats is Sample.Sats of a message without position.satellites.

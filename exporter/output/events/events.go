@@ -50,12 +50,15 @@ type Options struct {
 
 // Output is the fleet events output.
 type Output struct {
-	mu        sync.Mutex
-	cfg       config.Events
-	window    int64 // reorder window, ms
-	devices   map[string]*device
-	outbox    []fleet.Record // closed, not stored yet
-	dirty     []*device      // changed since the last publish
+	mu      sync.Mutex
+	cfg     config.Events
+	window  int64 // reorder window, ms
+	devices map[string]*device
+	outbox  []fleet.Record // closed, not stored yet
+	// shown holds, for each device changed since the journal last had
+	// everything, what /metrics shows of it meanwhile: the journal's
+	// (device.shown is its place here, plus one).
+	shown     []shownDevice
 	journal   *journal
 	writers   []Writer
 	counters  []*mapping.Gauge
@@ -63,7 +66,7 @@ type Output struct {
 	log       *slog.Logger
 	namespace string
 	last      int64     // the newest arrival clock seen, ms
-	batch     uint64    // numbers the batches taken, to list each device a batch touched once
+	batch     uint32    // numbers the batches taken, to list each device a batch touched once
 	touched   []*device // reused
 	// settings are the thresholds of the section ([0]) and of each
 	// [[events.device]] entry, which the devices share.
@@ -74,8 +77,7 @@ type Output struct {
 	failing string // the last error storing events, for the status page
 }
 
-// device is one device's detector and queue, and what /metrics shows of
-// it: the state the journal holds.
+// device is one device's detector and queue.
 type device struct {
 	ident string
 	tags  []mapping.Tag
@@ -84,12 +86,21 @@ type device struct {
 	det   fleet.Device
 	q     fleet.Queue
 
-	jid, jgen uint64 // its id in the journal of generation jgen
-	batch     uint64 // the last batch that had it
+	jid, jgen uint32 // its id in the journal of generation jgen
+	batch     uint32 // the last batch that had it
+	shown     uint32 // its place in Output.shown, plus one; 0: none
+}
 
-	pub       fleet.Totals
-	pubMotion fleet.Motion
-	isDirty   bool
+type shownDevice struct {
+	d *device
+	shown
+}
+
+// shown is what /metrics shows of a device whose detector has gone ahead
+// of the journal (the events it closed are not stored yet).
+type shown struct {
+	totals fleet.Totals
+	motion fleet.Motion
 }
 
 // New opens the output's state in opt.Dir (restoring it from the
@@ -171,6 +182,9 @@ func (o *Output) take(pt *part) {
 	}
 	clear(touched)
 	o.touched = touched[:0]
+	if cap(o.touched) > 4096 {
+		o.touched = nil
+	}
 }
 
 // device finds or makes the device of ident, its tags and name the
@@ -184,6 +198,11 @@ func (o *Output) device(ident string, tags []mapping.Tag, name []byte) *device {
 	if !sameTags(d.tags, tags) || d.name != string(name) || d.jgen == 0 { // compared without a copy
 		d.tags = append(d.tags[:0:0], tags...)
 		d.name = string(name)
+		for _, t := range d.tags {
+			if t.Value == d.name {
+				d.name = t.Value // one string for both
+			}
+		}
 		d.st = o.settingsOf(ident, d.name)
 		d.jgen = 0 // declare it again in the journal
 	}
@@ -208,6 +227,10 @@ func (o *Output) release(d *device, now, window int64) {
 	if len(d.q.Held) == 0 {
 		return
 	}
+	if d.shown == 0 {
+		o.shown = append(o.shown, shownDevice{d, shown{d.det.Totals, d.det.Motion()}})
+		d.shown = uint32(len(o.shown))
+	}
 	var closed []fleet.Event
 	tot := d.det.Totals
 	n := d.q.Release(now, window, func(s fleet.Sample) { closed = d.det.Pass(s, d.st, closed) })
@@ -218,10 +241,6 @@ func (o *Output) release(d *device, now, window int64) {
 	for i := range closed {
 		tot.Add(&closed[i])
 		o.outbox = append(o.outbox, fleet.Record{Ident: d.ident, Tags: d.tags, Event: closed[i], Totals: tot})
-	}
-	if !d.isDirty {
-		d.isDirty = true
-		o.dirty = append(o.dirty, d)
 	}
 }
 
@@ -251,13 +270,24 @@ func (o *Output) flush(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// publish shows the journaled state on /metrics.
+// publish shows the journaled state on /metrics: the detectors'.
 func (o *Output) publish() {
-	for _, d := range o.dirty {
-		d.pub, d.pubMotion, d.isDirty = d.det.Totals, d.det.Motion(), false
+	for _, s := range o.shown {
+		s.d.shown = 0
 	}
-	clear(o.dirty)
-	o.dirty = o.dirty[:0]
+	clear(o.shown)
+	o.shown = o.shown[:0]
+	if cap(o.shown) > 4096 { // a burst of devices does not keep its memory
+		o.shown = nil
+	}
+}
+
+// showing is what /metrics shows of d.
+func (o *Output) showing(d *device) shown {
+	if d.shown > 0 {
+		return o.shown[d.shown-1].shown
+	}
+	return shown{d.det.Totals, d.det.Motion()}
 }
 
 // tickEvery is how often the held messages of quiet devices are looked at.

@@ -44,8 +44,8 @@ const (
 type journal struct {
 	dir     string
 	f       *os.File
-	gen     uint64
-	nextID  uint64
+	gen     uint32
+	nextID  uint32
 	size    int64
 	pending []byte // records of this commit
 	last    time.Time
@@ -60,9 +60,6 @@ func openJournal(dir string, o *Output) (*journal, error) {
 	j := &journal{dir: dir}
 	if err := j.restore(o); err != nil {
 		return nil, err
-	}
-	for _, d := range o.devices {
-		d.pub, d.pubMotion = d.det.Totals, d.det.Motion()
 	}
 	if err := j.snapshot(o); err != nil {
 		return nil, err
@@ -94,7 +91,7 @@ func (j *journal) restore(o *Output) error {
 }
 
 type snapshot struct {
-	Gen     uint64
+	Gen     uint32
 	Last    int64
 	Devices []savedDevice
 }
@@ -116,10 +113,10 @@ func (j *journal) replay(o *Output) error {
 	if err != nil {
 		return err
 	}
-	if len(data) < 12 || string(data[:4]) != magic || binary.LittleEndian.Uint64(data[4:12]) != j.gen {
+	if len(data) < 12 || string(data[:4]) != magic || binary.LittleEndian.Uint64(data[4:12]) != uint64(j.gen) {
 		return nil // of an older generation: the snapshot has it
 	}
-	ids := map[uint64]*device{}
+	ids := map[uint64]*device{} // by journal id
 	rest := data[12:]
 	for len(rest) >= 8 {
 		n := binary.LittleEndian.Uint32(rest)
@@ -181,7 +178,7 @@ func (j *journal) declare(d *device) {
 	j.nextID++
 	d.jid, d.jgen = j.nextID, j.gen
 	b := append(j.pending, 'D')
-	b = binary.AppendUvarint(b, d.jid)
+	b = binary.AppendUvarint(b, uint64(d.jid))
 	b = appendStr(b, d.ident)
 	b = binary.AppendUvarint(b, uint64(len(d.tags)))
 	for _, t := range d.tags {
@@ -194,7 +191,7 @@ func (j *journal) declare(d *device) {
 func (j *journal) sample(o *Output, d *device, s fleet.Sample, arrival int64) {
 	j.declare(d)
 	b := append(j.pending, 'S')
-	b = binary.AppendUvarint(b, d.jid)
+	b = binary.AppendUvarint(b, uint64(d.jid))
 	b = binary.AppendVarint(b, arrival)
 	b = binary.AppendVarint(b, s.T)
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(s.Lat))
@@ -209,7 +206,7 @@ func (j *journal) sample(o *Output, d *device, s fleet.Sample, arrival int64) {
 func (j *journal) release(o *Output, d *device, now, window int64) {
 	j.declare(d)
 	b := append(j.pending, 'R')
-	b = binary.AppendUvarint(b, d.jid)
+	b = binary.AppendUvarint(b, uint64(d.jid))
 	b = binary.AppendVarint(b, now)
 	j.pending = binary.AppendVarint(b, window)
 }
@@ -271,7 +268,7 @@ func (j *journal) snapshot(o *Output) error {
 	}
 	w := bufio.NewWriter(f)
 	_, _ = w.WriteString(magic)
-	_ = binary.Write(w, binary.LittleEndian, s.Gen)
+	_ = binary.Write(w, binary.LittleEndian, uint64(s.Gen))
 	if err := w.Flush(); err != nil {
 		f.Close()
 		return err

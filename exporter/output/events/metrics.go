@@ -19,8 +19,7 @@ import (
 func (o *Output) WriteMetrics(w io.Writer) error {
 	type row struct {
 		labels []mapping.Label
-		pub    fleet.Totals
-		motion fleet.Motion
+		shown
 	}
 	o.mu.Lock()
 	rows := make([]row, 0, len(o.devices))
@@ -29,7 +28,7 @@ func (o *Output) WriteMetrics(w io.Writer) error {
 		for i, t := range d.tags {
 			labels[i] = mapping.Label{Name: t.Key, Value: t.Value}
 		}
-		rows = append(rows, row{labels, d.pub, d.pubMotion})
+		rows = append(rows, row{labels, o.showing(d)})
 	}
 	o.mu.Unlock()
 	slices.SortFunc(rows, func(a, b row) int { return compareLabels(a.labels, b.labels) })
@@ -53,7 +52,7 @@ func (o *Output) WriteMetrics(w io.Writer) error {
 		return err
 	}
 	for _, c := range fleet.Counters {
-		if err := family(o.namespace+"_device_"+c.Suffix, c.Help, "counter", func(r *row) float64 { return c.Value(&r.pub) }); err != nil {
+		if err := family(o.namespace+"_device_"+c.Suffix, c.Help, "counter", func(r *row) float64 { return c.Value(&r.totals) }); err != nil {
 			return err
 		}
 	}
