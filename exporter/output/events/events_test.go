@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -313,5 +315,22 @@ func TestMetricsText(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestUnreadableStateStartsAfresh: a state file of another version (or
+// damaged) is kept aside and the events start afresh, rather than the
+// exporter refusing to start.
+func TestUnreadableStateStartsAfresh(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "events.state"), []byte("not gob"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, &recorder{got: map[string]fleet.Record{}})
+	if _, err := os.Stat(filepath.Join(dir, "events.state.unreadable")); err != nil {
+		t.Errorf("the unreadable state was not kept aside: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "events.state")); err != nil {
+		t.Errorf("no fresh state: %v", err)
 	}
 }

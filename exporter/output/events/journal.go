@@ -77,7 +77,18 @@ func (j *journal) restore(o *Output) error {
 	default:
 		var s snapshot
 		if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-			return fmt.Errorf("%s: %w (move it aside to start the fleet events afresh)", filepath.Join(j.dir, stateFile), err)
+			// Of another version, or damaged: kept aside for a look, and
+			// the events start afresh rather than the exporter not at all
+			// (the counters start again from 0, which Prometheus' rate
+			// and increase read as a restart).
+			name := filepath.Join(j.dir, stateFile)
+			aside := name + ".unreadable"
+			o.log.Error("fleet events state unreadable: starting afresh, the old one kept aside", "file", name, "aside", aside, "err", err)
+			if err := os.Rename(name, aside); err != nil {
+				return err
+			}
+			_ = os.Remove(filepath.Join(j.dir, journalFile))
+			return nil
 		}
 		j.gen = s.Gen
 		for _, sd := range s.Devices {
