@@ -412,17 +412,23 @@ func (e *Events) validate() []problem {
 	e.EventThresholds.validate("events.", false, add)
 	for i, d := range e.Devices {
 		key := fmt.Sprintf("events.device#%d", i)
-		if d.Ident == "" && d.Name == "" {
-			add(key, "give ident or name (glob patterns, like ident = \"35209308*\" or name = \"Truck *\")")
-		}
-		for _, p := range [][2]string{{"ident", d.Ident}, {"name", d.Name}} {
-			if _, err := path.Match(p[1], ""); err != nil {
-				add(key+"."+p[0], "%q is not a glob pattern: %v", p[1], err)
-			}
-		}
+		validatePatterns(key, d.Ident, d.Name, "Truck *", add)
 		d.EventThresholds.validate(key+".", true, add)
 	}
 	return ps
+}
+
+// validatePatterns checks the ident and name patterns of a device entry
+// (key, like "silence.device#0"): at least one, each a glob.
+func validatePatterns(key, ident, name, example string, add func(key, format string, args ...any)) {
+	if ident == "" && name == "" {
+		add(key, "give ident or name (glob patterns, like ident = \"35209308*\" or name = %q)", example)
+	}
+	for _, p := range [][2]string{{"ident", ident}, {"name", name}} {
+		if _, err := path.Match(p[1], ""); err != nil {
+			add(key+"."+p[0], "%q is not a glob pattern: %v", p[1], err)
+		}
+	}
 }
 
 // validate checks thresholds; in a device entry, 0 means the section's.
@@ -536,14 +542,7 @@ func (s *Silence) validate() []problem {
 	}
 	for i, d := range s.Devices {
 		key := fmt.Sprintf("silence.device#%d", i)
-		if d.Ident == "" && d.Name == "" {
-			add(key, "give ident or name (glob patterns, like ident = \"35209308*\" or name = \"Trailer *\")")
-		}
-		for _, p := range [][2]string{{"ident", d.Ident}, {"name", d.Name}} {
-			if _, err := path.Match(p[1], ""); err != nil {
-				add(key+"."+p[0], "%q is not a glob pattern: %v", p[1], err)
-			}
-		}
+		validatePatterns(key, d.Ident, d.Name, "Trailer *", add)
 		if d.After <= 0 {
 			add(key+".after", "must be positive, like \"6h\"")
 		}

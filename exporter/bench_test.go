@@ -18,38 +18,47 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/testkit/workload"
 )
 
-// benchServer is a Prometheus-only exporter with the default config.toml.
-func benchServer(b *testing.B, maxSeries string) (*exporter.Server, *prometheus.Registry) {
+// benchConfig is the repository's config.toml with env as its
+// environment, and a data directory of the benchmark's own.
+func benchConfig(b *testing.B, env map[string]string) *config.Loaded {
 	data, err := os.ReadFile("../config.toml")
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := config.Parse("config.toml", string(data), func(k string) (string, bool) { return "", false })
+	cfg, err := config.Parse("config.toml", string(data), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg.Prometheus.MaxSeries = 10_000_000
+	cfg.Data.Dir = b.TempDir()
+	return cfg
+}
+
+// benchStart builds the exporter of cfg.
+func benchStart(b *testing.B, cfg *config.Loaded) (*exporter.Server, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
 	srv, err := exporter.New(cfg, exporter.Options{Registry: reg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { srv.Close() })
 	return srv, reg
 }
 
-// BenchmarkReceiveBatch is the receiver's work for one batch of 500
-// realistic messages without InfluxDB: read, decode, map, encode line
-// protocol, update the gauges. ns/msg is the figure to compare.
-func BenchmarkReceiveBatch(b *testing.B) {
-	srv, _ := benchServer(b, "")
-	h := srv.Handler()
-	w := workload.Generate(50_000, 1000, 500, 1)
+// benchServer is a Prometheus-only exporter with the default config.toml.
+func benchServer(b *testing.B, maxSeries string) (*exporter.Server, *prometheus.Registry) {
+	cfg := benchConfig(b, nil)
+	cfg.Prometheus.MaxSeries = 10_000_000
+	return benchStart(b, cfg)
+}
+
+// receive posts the workload's batches in turn until the benchmark
+// ends, and reports the time a message.
+func receive(b *testing.B, h http.Handler, w *workload.Workload) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		body := w.Batches[i%len(w.Batches)]
+		req := httptest.NewRequest(http.MethodPost, "/flespi", bytes.NewReader(w.Batches[i%len(w.Batches)]))
 		i++
-		req := httptest.NewRequest(http.MethodPost, "/flespi", bytes.NewReader(body))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != 200 {
@@ -57,6 +66,14 @@ func BenchmarkReceiveBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/msg")
+}
+
+// BenchmarkReceiveBatch is the receiver's work for one batch of 500
+// realistic messages without InfluxDB: read, decode, map, encode line
+// protocol, update the gauges. ns/msg is the figure to compare.
+func BenchmarkReceiveBatch(b *testing.B) {
+	srv, _ := benchServer(b, "")
+	receive(b, srv.Handler(), workload.Generate(50_000, 1000, 500, 1))
 }
 
 // BenchmarkScrape400k is one /metrics scrape with about 400,000 device
@@ -74,11 +91,12 @@ func BenchmarkScrape400k(b *testing.B) {
 	}
 	b.ReportAllocs()
 	start := time.Now()
+	metrics := srv.InternalHandler() // /metrics is the operator's
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 		req.Header.Set("Accept-Encoding", "gzip")
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		metrics.ServeHTTP(rec, req)
 		if rec.Code != 200 {
 			b.Fatal(rec.Code)
 		}
@@ -91,33 +109,8 @@ func BenchmarkScrape400k(b *testing.B) {
 // -cpuprofile to see the exporter's share).
 func BenchmarkReceiveBatchInflux(b *testing.B) {
 	db := testinflux.Start(b)
-	data, err := os.ReadFile("../config.toml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	env := map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token}
-	cfg, err := config.Parse("config.toml", string(data), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := exporter.New(cfg, exporter.Options{Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := srv.Handler()
-	w := workload.Generate(50_000, 1000, 500, 1)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/flespi", bytes.NewReader(w.Batches[i%len(w.Batches)]))
-		i++
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			b.Fatal(rec.Code, rec.Body.String())
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/msg")
+	srv, _ := benchStart(b, benchConfig(b, map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token}))
+	receive(b, srv.Handler(), workload.Generate(50_000, 1000, 500, 1))
 }
 
 // BenchmarkReceiveBatchEvents is BenchmarkReceiveBatch with the fleet
@@ -132,35 +125,11 @@ func BenchmarkReceiveBatchEvents(b *testing.B) {
 			name = "on"
 		}
 		b.Run(name, func(b *testing.B) {
-			data, err := os.ReadFile("../config.toml")
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg, err := config.Parse("config.toml", string(data), func(k string) (string, bool) { return "", false })
-			if err != nil {
-				b.Fatal(err)
-			}
+			cfg := benchConfig(b, nil)
 			cfg.Prometheus.MaxSeries = 10_000_000
-			cfg.Data.Dir = b.TempDir()
 			cfg.Events.Enabled, cfg.Events.ReorderWindow, cfg.Events.TankCapacity = on, 0, 400
-			srv, err := exporter.New(cfg, exporter.Options{Registry: prometheus.NewRegistry(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer srv.Close()
-			h := srv.Handler()
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				req := httptest.NewRequest(http.MethodPost, "/flespi", bytes.NewReader(w.Batches[i%len(w.Batches)]))
-				i++
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != 200 {
-					b.Fatal(rec.Code, rec.Body.String())
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/msg")
+			srv, _ := benchStart(b, cfg)
+			receive(b, srv.Handler(), w)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/internal/bytesview"
@@ -313,7 +314,7 @@ func (r *Result) point(measurement string, extra []Tag) *Point {
 	}
 	for i := range r.Points {
 		p := &r.Points[i]
-		if p.Measurement == measurement && sameTags(p.extra, extra) {
+		if p.Measurement == measurement && slices.Equal(p.extra, extra) {
 			r.last = i
 			return p
 		}
@@ -388,18 +389,6 @@ func setTag(tags []Tag, t Tag) []Tag {
 		}
 	}
 	return append(tags, t)
-}
-
-func sameTags(a, b []Tag) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // sortTags is an insertion sort: tag lists are a handful long.

@@ -15,13 +15,8 @@ import (
 // messages of a file make, as the flespi_events points InfluxDB would
 // get, and each device's counters.
 func mapEvents(file, input string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg := load(file, stderr)
+	cfg, body := loadInput(file, input, stdin, stderr)
 	if cfg == nil {
-		return 1
-	}
-	body, err := readInput(input, stdin)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	found, err := events.Detect(cfg.Mapping, cfg.Events, body, time.Now())

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -18,13 +19,8 @@ import (
 
 // mapMessages is the dry run: it prints what each message would become.
 func mapMessages(file, input string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg := load(file, stderr)
+	cfg, body := loadInput(file, input, stdin, stderr)
 	if cfg == nil {
-		return 1
-	}
-	body, err := readInput(input, stdin)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	out := bufio.NewWriter(stdout)
@@ -48,6 +44,21 @@ func printMapped(m *mapping.Mapping, body []byte, received time.Time, w io.Write
 	}
 	d.summary()
 	return nil
+}
+
+// loadInput loads the configuration and reads the input of a dry run;
+// nil after saying why on stderr.
+func loadInput(file, input string, stdin io.Reader, stderr io.Writer) (*config.Loaded, []byte) {
+	cfg := load(file, stderr)
+	if cfg == nil {
+		return nil, nil
+	}
+	body, err := readInput(input, stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, nil
+	}
+	return cfg, body
 }
 
 func readInput(name string, stdin io.Reader) ([]byte, error) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/internal/atomicfile"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -226,41 +227,11 @@ func (r *Registry) write() error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(r.file, raw); err != nil {
+	if err := atomicfile.Write(r.file, raw); err != nil {
 		return err
 	}
 	r.generation = f.Generation
 	return nil
-}
-
-// writeAtomic replaces path with data: a temporary file, synced, renamed,
-// and the directory synced so that the rename survives a power cut.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }
 
 // Run saves the registry every SaveEvery while it changes, and once more

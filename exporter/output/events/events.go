@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -195,7 +196,7 @@ func (o *Output) device(ident string, tags []mapping.Tag, name []byte) *device {
 		d = &device{ident: ident}
 		o.devices[ident] = d
 	}
-	if !sameTags(d.tags, tags) || d.name != string(name) || d.jgen == 0 { // compared without a copy
+	if !slices.Equal(d.tags, tags) || d.name != string(name) || d.jgen == 0 { // compared without a copy
 		d.tags = append(d.tags[:0:0], tags...)
 		d.name = string(name)
 		for _, t := range d.tags {
@@ -207,18 +208,6 @@ func (o *Output) device(ident string, tags []mapping.Tag, name []byte) *device {
 		d.jgen = 0 // declare it again in the journal
 	}
 	return d
-}
-
-func sameTags(a, b []mapping.Tag) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // release passes d's messages that waited the window by now to its

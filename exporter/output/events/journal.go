@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/fleet"
+	"github.com/flespi-exporter/flespi-exporter/internal/atomicfile"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
@@ -269,7 +270,7 @@ func (j *journal) snapshot(o *Output) error {
 	if err := gob.NewEncoder(&buf).Encode(&s); err != nil {
 		return err
 	}
-	if err := writeFileSync(filepath.Join(j.dir, stateFile), buf.Bytes()); err != nil {
+	if err := atomicfile.Write(filepath.Join(j.dir, stateFile), buf.Bytes()); err != nil {
 		return err
 	}
 	j.close()
@@ -296,27 +297,6 @@ func (j *journal) close() {
 		j.f.Close()
 		j.f = nil
 	}
-}
-
-// writeFileSync writes a file whole: a temporary file, synced, renamed.
-func writeFileSync(name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, name)
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -356,14 +336,10 @@ func (r *reader) uvarint() uint64 {
 	return v
 }
 
+// varint reads what binary.AppendVarint wrote: a zigzag uvarint.
 func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (r *reader) str() string {
