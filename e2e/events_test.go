@@ -40,15 +40,7 @@ func TestFleetEventsSurviveSIGKILL(t *testing.T) {
 		"INFLUXDB_TOKEN": testinflux.Token, "REMOTE_WRITE_URL": vm.URL + "/api/v1/write"})
 
 	start := time.Now().Add(-20 * time.Hour).Truncate(time.Hour)
-	day := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 300, Seed: 21}, start, []fleettrace.Step{
-		{Kind: fleettrace.Park, For: 2 * time.Hour, Every: time.Hour},
-		{Kind: fleettrace.Drive, For: 20 * time.Minute, Every: 30 * time.Second, Speed: 60, Heading: 30, Burn: 30},
-		{Kind: fleettrace.Idle, For: 7 * time.Minute, Every: 30 * time.Second, Burn: 2},
-		{Kind: fleettrace.Drive, For: 15 * time.Minute, Every: 30 * time.Second, Speed: 120, Cruise: 80, Over: 2 * time.Minute, Heading: 120, Burn: 30},
-		{Kind: fleettrace.Park, For: time.Hour, Every: 10 * time.Minute},
-		{Kind: fleettrace.Drain, For: 30 * time.Minute, Every: 5 * time.Minute, Litres: 25},
-		{Kind: fleettrace.Park, For: 3 * time.Hour, Every: 30 * time.Minute},
-	})
+	day := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 300, Seed: 21}, start, fleettrace.WorkingDay())
 	var want fleet.Totals
 	wantN := map[string]int{}
 	for i := range day.Expected {

@@ -98,22 +98,14 @@ func TestMapCommand(t *testing.T) {
 	lines := `{"ident":"a","timestamp":1508508510.013227,"position.speed":36,"custom.x":1}
 {"ident":"b","timestamp":1508508511,"battery.voltage":4.1}
 `
-	code, out, errOut := runCmd(lines, "map", "-config", "../../config.toml", "-")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	for _, want := range []string{
+	wantOutput(t, lines, []string{"map", "-config", "../../config.toml", "-"},
 		"flespi,ident=a position.speed=36 1508508510013227000\n",
 		"flespi_position_speed_meters_per_second{ident=\"a\"} 10\n",
 		"flespi,ident=b battery.voltage=4.1 1508508511000000000\n",
 		"# unmapped: custom.x\n",
 		"#   custom.x: 1\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("map output lacks %q:\n%s", want, out)
-		}
-	}
-	code, _, errOut = runCmd(`[{"ident":"a"},`, "map", "-config", "../../config.toml")
+	)
+	code, _, errOut := runCmd(`[{"ident":"a"},`, "map", "-config", "../../config.toml")
 	if code != 1 || errOut != "-: invalid JSON at line 1, byte 15: array element 1 is the end of the body; every message must be a JSON object\n" {
 		t.Errorf("bad input: exit %d, %q", code, errOut)
 	}
@@ -205,18 +197,25 @@ func TestMapEvents(t *testing.T) {
 		})
 	ds := slices.Clone(day.Deliveries)
 	slices.Reverse(ds) // a file in any order
-	code, out, errOut := runCmd(string(fleettrace.Body(ds)), "map", "-events", "-config", "../../config.toml", "-")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	for _, want := range []string{
+	wantOutput(t, string(fleettrace.Body(ds)), []string{"map", "-events", "-config", "../../config.toml", "-"},
 		"# device 352093081234567: 1 event(s)\n",
 		"# trip from 2026-03-02T07:00:00Z to 2026-03-02T07:20:00Z (20m0s)\n",
 		"flespi_events,device_name=Truck\\ 7,event=trip,ident=352093081234567 end_time=1772436000,duration_s=1200,distance_m=200",
 		"# totals: 1 trips, 200",
-	} {
+	)
+}
+
+// wantOutput runs the command with stdin and wants its output to hold
+// each of wants.
+func wantOutput(t *testing.T, stdin string, args []string, wants ...string) {
+	t.Helper()
+	code, out, errOut := runCmd(stdin, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errOut)
+	}
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
-			t.Errorf("map -events output lacks %q:\n%s", want, out)
+			t.Errorf("%v: the output lacks %q:\n%s", args, want, out)
 		}
 	}
 }

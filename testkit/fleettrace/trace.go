@@ -328,3 +328,19 @@ func Body(ds []Delivery) []byte {
 	}
 	return append(b, ']')
 }
+
+// WorkingDay is a day of a truck the tests share: parked overnight
+// (hourly reports), a 20 km trip, seven minutes idling, a trip that
+// starts above the speed limit for two minutes, an hour parked, 25 L
+// drained while parked, three hours parked.
+func WorkingDay() []Step {
+	return []Step{
+		{Kind: Park, For: 2 * time.Hour, Every: time.Hour},
+		{Kind: Drive, For: 20 * time.Minute, Every: 30 * time.Second, Speed: 60, Heading: 30, Burn: 30},
+		{Kind: Idle, For: 7 * time.Minute, Every: 30 * time.Second, Burn: 2},
+		{Kind: Drive, For: 15 * time.Minute, Every: 30 * time.Second, Speed: 120, Cruise: 80, Over: 2 * time.Minute, Heading: 120, Burn: 30},
+		{Kind: Park, For: time.Hour, Every: 10 * time.Minute},
+		{Kind: Drain, For: 30 * time.Minute, Every: 5 * time.Minute, Litres: 25},
+		{Kind: Park, For: 3 * time.Hour, Every: 30 * time.Minute},
+	}
+}

@@ -288,10 +288,9 @@ const tickEvery = 5 * time.Second
 func (o *Output) Run(ctx context.Context) {
 	t := time.NewTicker(tickEvery)
 	defer t.Stop()
-	for {
+	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
-			return
 		case <-t.C:
 			o.Tick(ctx)
 		}
