@@ -8,6 +8,7 @@ import "math"
 type Device struct {
 	Totals   Totals
 	At       int64  // the newest Event.At
+	Drained  int64  // when the newest drain began (0: none)
 	Last     Sample // the newest message passed
 	RunStart Sample // the first of the moving messages in a row
 	Trip     TripState
@@ -336,6 +337,9 @@ func (d *Device) endTrip(end Mark, out []Event) []Event {
 func (d *Device) emit(e Event, out []Event) []Event {
 	d.At = max(d.At, e.End)
 	e.At = d.At
+	if e.Kind == Drain {
+		d.Drained = max(d.Drained, e.Start)
+	}
 	d.Totals.add(&e)
 	return append(out, e)
 }

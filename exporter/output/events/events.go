@@ -100,8 +100,9 @@ type shownDevice struct {
 // shown is what /metrics shows of a device whose detector has gone ahead
 // of the journal (the events it closed are not stored yet).
 type shown struct {
-	totals fleet.Totals
-	motion fleet.Motion
+	totals  fleet.Totals
+	motion  fleet.Motion
+	drained int64 // when the last drain began, ms
 }
 
 // New opens the output's state in opt.Dir (restoring it from the
@@ -217,7 +218,7 @@ func (o *Output) release(d *device, now, window int64) {
 		return
 	}
 	if d.shown == 0 {
-		o.shown = append(o.shown, shownDevice{d, shown{d.det.Totals, d.det.Motion()}})
+		o.shown = append(o.shown, shownDevice{d, d.showing()})
 		d.shown = uint32(len(o.shown))
 	}
 	var closed []fleet.Event
@@ -276,8 +277,11 @@ func (o *Output) showing(d *device) shown {
 	if d.shown > 0 {
 		return o.shown[d.shown-1].shown
 	}
-	return shown{d.det.Totals, d.det.Motion()}
+	return d.showing()
 }
+
+// showing is what the detector would show of d.
+func (d *device) showing() shown { return shown{d.det.Totals, d.det.Motion(), d.det.Drained} }
 
 // tickEvery is how often the held messages of quiet devices are looked at.
 const tickEvery = 5 * time.Second

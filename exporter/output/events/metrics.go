@@ -56,6 +56,10 @@ func (o *Output) WriteMetrics(w io.Writer) error {
 			return err
 		}
 	}
+	if err := family(o.namespace+"_device_last_drain_timestamp_seconds", "When the device's newest fuel drain began, device time (0: none): what the FlespiFuelDrain alert says.", "gauge",
+		func(r *row) float64 { return float64(r.drained) / 1000 }); err != nil {
+		return err
+	}
 	if err := family(o.namespace+"_device_motion", "The vehicle now, as its fleet events see it: 0 parked, 1 moving, 2 idling (ignition on, not moving).", "gauge",
 		func(r *row) float64 { return float64(r.motion) }); err != nil {
 		return err
