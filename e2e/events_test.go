@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,9 @@ import (
 // was killed on sent again, the rest of the day, then the whole day
 // again. InfluxDB (flespi_events), /metrics and VictoriaMetrics (remote
 // write) each have every event once, and no counter scraped throughout
-// ever went back.
+// ever went back. A real Prometheus with the shipped alerts fires
+// FlespiFuelDrain for the drain, once: a SIGKILL, a restart and the day
+// sent once more after it fire nothing more.
 func TestFleetEventsSurviveSIGKILL(t *testing.T) {
 	db := testinflux.Start(t)
 	vm := testprom.StartVictoriaMetrics(t)
@@ -38,6 +41,8 @@ func TestFleetEventsSurviveSIGKILL(t *testing.T) {
 	}
 	ex := testexporter.StartConfig(t, file, map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket,
 		"INFLUXDB_TOKEN": testinflux.Token, "REMOTE_WRITE_URL": vm.URL + "/api/v1/write"})
+	rules, _ := filepath.Abs("../grafana/prometheus/alerts.yml")
+	prom := testprom.Start(t, testprom.Config{MetricsPath: "/metrics", Targets: []string{ex.InternalAddr}, RuleFiles: []string{rules}})
 
 	start := time.Now().Add(-20 * time.Hour).Truncate(time.Hour)
 	day := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 300, Seed: 21}, start, fleettrace.WorkingDay())
@@ -86,6 +91,11 @@ func TestFleetEventsSurviveSIGKILL(t *testing.T) {
 	kill := len(bs) / 3 // within the first drive
 	for i, b := range bs {
 		send(b)
+		if i == 0 {
+			// Prometheus sees the device before its events: a series
+			// that appears at its value grew by nothing.
+			prom.WaitFor(`flespi_device_fuel_drained_liters_total{ident="352093081234567"}`, 1)
+		}
 		if i == kill {
 			ex.Kill() // as if the answer never reached flespi
 			ex.Restart()
@@ -139,7 +149,26 @@ func TestFleetEventsSurviveSIGKILL(t *testing.T) {
 		}
 		prev = v
 	}
-	t.Logf("/metrics %v; InfluxDB %v; trips in VictoriaMetrics %v", c, got, trips)
+	// The drain fires FlespiFuelDrain once; a SIGKILL, a restart and the
+	// day again fire nothing more: the alert stays the one it was.
+	drain := `ALERTS_FOR_STATE{alertname="FlespiFuelDrain", ident="352093081234567"}`
+	firing := prom.WaitFor(drain, 1)
+	if alerts := prom.Query(`ALERTS{alertname="FlespiFuelDrain", alertstate="firing"}`); len(alerts) != 1 {
+		t.Errorf("FlespiFuelDrain: %v, want one firing alert", alerts)
+	}
+	ex.Kill()
+	ex.Restart()
+	for _, b := range bs {
+		send(b)
+	}
+	time.Sleep(5 * time.Second) // scrapes and rule evaluations every second
+	if again := prom.Query(drain); len(again) != 1 || again[0].Value[1] != firing[0].Value[1] {
+		t.Errorf("after a SIGKILL and the day again, FlespiFuelDrain is %v, want the alert active since %v only", again, firing[0].Value[1])
+	}
+	if over := prom.Query(`ALERTS{alertname="FlespiOverspeed", alertstate="firing"}`); len(over) != 1 {
+		t.Errorf("FlespiOverspeed: %v, want the one overspeed", over)
+	}
+	t.Logf("/metrics %v; InfluxDB %v; trips in VictoriaMetrics %v; drain alert active since %v", c, got, trips, firing[0].Value[1])
 	if len(backwards) == 0 && t.Failed() {
 		t.Log(ex.Log())
 	}
