@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/testkit/dashboardtest"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fleettrace"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testprom"
@@ -36,7 +37,13 @@ type stack struct {
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	db := testinflux.Start(t)
-	ex := testexporter.Start(t, map[string]string{
+	// A short reorder window: the fleet events of the day sent below
+	// close within the test.
+	file, text := testexporter.CopyConfig(t)
+	if err := os.WriteFile(file, append(text, "\n[events]\nreorder_window = \"1s\"\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ex := testexporter.StartConfig(t, file, map[string]string{
 		"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token,
 	})
 	rules, _ := filepath.Abs("../grafana/prometheus/alerts.yml")
@@ -47,8 +54,14 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A truck's working day (trips, idling, an overspeed, a drain, a
+	// refuel): the fleet events' panels and annotations.
+	steps := append(fleettrace.WorkingDay(), fleettrace.Step{Kind: fleettrace.Refuel, For: time.Hour, Every: 10 * time.Minute, Litres: 150},
+		fleettrace.Step{Kind: fleettrace.Park, For: 2 * time.Hour, Every: 30 * time.Minute})
+	day := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 200, Seed: 9},
+		time.Now().Add(-20*time.Hour).Truncate(time.Hour), steps)
 	// Batches spread over a few seconds, so that rates over the scrapes are not zero.
-	batches := append([][]byte{samples, dashboardtest.EveryParameter(t)}, workload.Generate(2000, 20, 250, 7).Batches...)
+	batches := append([][]byte{samples, dashboardtest.EveryParameter(t), fleettrace.Body(day.Deliveries)}, workload.Generate(2000, 20, 250, 7).Batches...)
 	for _, b := range batches {
 		resp, err := http.Post("http://"+ex.Addr+"/flespi", "application/json", bytes.NewReader(b))
 		if err != nil {
@@ -61,6 +74,7 @@ func startStack(t *testing.T) *stack {
 		time.Sleep(400 * time.Millisecond)
 	}
 	prom.WaitFor(`rate(flespi_exporter_messages_received_total[1m]) > 0`, 1)
+	waitFor(t, 30*time.Second, "the truck's fleet events in InfluxDB", func() bool { return db.Count("flespi_events", "duration_s") >= len(day.Expected) })
 	prom.WaitFor(`ALERTS`, 1)
 	return &stack{db: db, prom: prom}
 }
@@ -115,6 +129,14 @@ func TestDashboardQueries(t *testing.T) {
 					t.Errorf("%s: datasource type %s", where, tg.Datasource.Type)
 				}
 			}
+		}
+		for _, a := range d.Annotations.List {
+			queries++
+			if a.Datasource == nil || a.Datasource.Type != "influxdb" {
+				t.Errorf("%s: annotation %s: want an InfluxDB query", file, a.Name)
+				continue
+			}
+			s.checkInfluxQL(t, file+": annotation "+a.Name, fill(a.Query, vars))
 		}
 		if queries < 20 {
 			t.Errorf("%s: only %d queries", file, queries)

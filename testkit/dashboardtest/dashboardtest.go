@@ -43,6 +43,13 @@ type Dashboard struct {
 			Datasource *Datasource `json:"datasource"`
 		} `json:"list"`
 	} `json:"templating"`
+	Annotations struct {
+		List []struct {
+			Name       string      `json:"name"`
+			Query      string      `json:"query"` // InfluxQL
+			Datasource *Datasource `json:"datasource"`
+		} `json:"list"`
+	} `json:"annotations"`
 }
 
 // Panel is a panel of a dashboard.
