@@ -8,12 +8,15 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/fleet"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fleettrace"
@@ -169,6 +172,50 @@ func TestFleetEventsSurviveSIGKILL(t *testing.T) {
 		t.Errorf("FlespiOverspeed: %v, want the one overspeed", over)
 	}
 	t.Logf("/metrics %v; InfluxDB %v; trips in VictoriaMetrics %v; drain alert active since %v", c, got, trips, firing[0].Value[1])
+
+	// A van on the road now, beside the parked truck: the status page
+	// shows each one's motion and last event, and `status` the drain.
+	now := time.Now().Truncate(time.Second)
+	van := fmt.Sprintf(`[{"ident":"van-2","device.name":"Van 2","timestamp":%d,"position.latitude":50.1,"position.longitude":30.1,"position.speed":50,"position.valid":true,"engine.ignition.status":true},`+
+		`{"ident":"van-2","device.name":"Van 2","timestamp":%d,"position.latitude":50.1004,"position.longitude":30.1,"position.speed":52,"position.valid":true,"engine.ignition.status":true}]`,
+		now.Add(-40*time.Second).Unix(), now.Add(-30*time.Second).Unix())
+	if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", []byte(van), nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
+	waitFor(t, 30*time.Second, "the van moving on /metrics", func() bool {
+		body, _ := getBody("http://" + ex.InternalAddr + "/metrics")
+		return strings.Contains(body, `flespi_device_motion{device_name="Van 2",ident="van-2"} 1`)
+	})
+	out, err := exec.Command(testexporter.Binary(t), "status", "-url", "http://"+ex.InternalAddr).CombinedOutput()
+	if !strings.Contains(string(out), "fuel drains in the last 24 hours") || !strings.Contains(string(out), "Truck 7 (352093081234567)  25.") {
+		t.Errorf("status does not list the drain (%v):\n%s", err, out)
+	}
+	ctx, scriptErrors := openBrowser(t, 1280, 800)
+	var truck, vanRow, attention string
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate("http://"+ex.InternalAddr+"/"),
+		chromedp.WaitVisible("#devices", chromedp.ByQuery),
+		chromedp.SendKeys("#filter", "352093081234567", chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('#devices tbody tr:first-child td').textContent === '352093081234567'`, nil),
+		chromedp.Text(`#devices tbody tr:first-child`, &truck, chromedp.ByQuery),
+		chromedp.Navigate("http://"+ex.InternalAddr+"/"),
+		chromedp.WaitVisible("#devices", chromedp.ByQuery),
+		chromedp.SendKeys("#filter", "van-2", chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('#devices tbody tr:first-child td').textContent === 'van-2'`, nil),
+		chromedp.Text(`#devices tbody tr:first-child`, &vanRow, chromedp.ByQuery),
+		chromedp.Text(`#attention`, &attention, chromedp.ByQuery),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(truck, "parked") || !strings.Contains(truck, "drain") || !strings.Contains(vanRow, "moving") {
+		t.Errorf("the status page's rows: truck %q, van %q; want the truck parked after its drain and the van moving", truck, vanRow)
+	}
+	if !strings.Contains(attention, "fuel drain in the last 24 hours") {
+		t.Errorf("the attention list does not name the drain: %q", attention)
+	}
+	if errs := scriptErrors(); len(errs) > 0 {
+		t.Errorf("script errors: %v", errs)
+	}
 	if len(backwards) == 0 && t.Failed() {
 		t.Log(ex.Log())
 	}

@@ -50,11 +50,11 @@ func TestStatusPageInBrowser(t *testing.T) {
 		chromedp.FullScreenshot(&png, 100), // 100: PNG,
 		// Sort by messages, most first: two devices sent two messages. The
 		// list comes from api/devices: each answer numbers data-loaded.
-		chromedp.Click(`#devices th:nth-child(6)`, chromedp.ByQuery),
+		chromedp.Click(`#devices th:nth-child(7)`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#devices[data-loaded="1"]`, chromedp.ByQuery),
-		chromedp.Click(`#devices th:nth-child(6)`, chromedp.ByQuery),
+		chromedp.Click(`#devices th:nth-child(7)`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#devices[data-loaded="2"]`, chromedp.ByQuery),
-		chromedp.Text(`#devices tbody tr:first-child td:nth-child(6)`, &firstByMessages, chromedp.ByQuery),
+		chromedp.Text(`#devices tbody tr:first-child td:nth-child(7)`, &firstByMessages, chromedp.ByQuery),
 		chromedp.SendKeys("#filter", "FVO", chromedp.ByQuery),
 		chromedp.WaitVisible(`#devices[data-loaded="5"]`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('#devices tbody tr').length`, &visible),

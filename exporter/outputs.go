@@ -68,8 +68,10 @@ func (s *Server) eventsOutput() (pipeline.Output, error) {
 	if s.remote != nil {
 		writers = append(writers, s.remote)
 	}
-	return events.New(events.Options{Config: s.cfg.Events, Dir: s.cfg.Data.Dir, Namespace: s.cfg.Mapping.Config().Namespace,
+	ev, err := events.New(events.Options{Config: s.cfg.Events, Dir: s.cfg.Data.Dir, Namespace: s.cfg.Mapping.Config().Namespace,
 		Writers: writers, Now: s.now, Reg: s.reg, Log: s.log})
+	s.events = ev
+	return ev, err
 }
 
 func (s *Server) devicesOutput() (pipeline.Output, error) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/events"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/remotewrite"
@@ -48,8 +49,9 @@ type Server struct {
 	status   *status.Page
 	gauges   *gauges.Store
 	devices  *devices.Registry
-	influx   *influx.Sink // nil without InfluxDB
-	mqtt     *mqtt.Source // nil without mqtt.token
+	influx   *influx.Sink   // nil without InfluxDB
+	events   *events.Output // nil with the fleet events off
+	mqtt     *mqtt.Source   // nil without mqtt.token
 	tracker  *status.Tracker
 	now      func() time.Time
 	started  time.Time
@@ -114,7 +116,7 @@ func New(cfg *config.Loaded, opts Options) (*Server, error) {
 		Version: opts.Version, ConfigFile: cfg.File, Started: s.started, Now: opts.Now,
 		Tracker: s.tracker, Devices: s.devices, Mapping: s.pipe.Mapping, Gauges: s.gauges, MaxSeries: cfg.Prometheus.MaxSeries,
 		Influx: s.influx, InfluxURL: cfg.InfluxDB.URL, Bucket: cfg.InfluxDB.Bucket, DeadLetter: cfg.InfluxDB.DeadLetterFile,
-		MQTT: s.mqtt, Outputs: s.reports,
+		MQTT: s.mqtt, Outputs: s.reports, Events: s.events,
 	}
 	return s, nil
 }

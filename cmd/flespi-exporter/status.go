@@ -43,6 +43,16 @@ func printStatus(w io.Writer, rep *status.Report) {
 	if m := rep.MQTT; m != nil {
 		fmt.Fprintf(w, "mqtt: %s connected %v, %d received, %d acknowledged\n", m.URL, m.Connected, m.Received, m.Acknowledged)
 	}
+	if len(rep.Drains) > 0 {
+		fmt.Fprintln(w, "fuel drains in the last 24 hours (device time):")
+		for _, d := range rep.Drains {
+			name := d.Ident
+			if d.Name != "" {
+				name = d.Name + " (" + d.Ident + ")"
+			}
+			fmt.Fprintf(w, "  %s  %.1f L  %s to %s\n", name, d.Litres, d.Start.Format(time.RFC3339), d.End.Format(time.RFC3339))
+		}
+	}
 	if len(rep.Attention) == 0 {
 		fmt.Fprintln(w, "nothing needs attention")
 		return

@@ -21,6 +21,7 @@ type Device struct {
 	Fuel     Fuel
 	N        uint32 // messages passed (it stops at its maximum)
 	Run      uint8  // moving messages in a row (at most 2: two are movement)
+	LastKind Kind   // of the newest event closed (its time: At)
 }
 
 // Spot is a message a state began at, and where.
@@ -337,6 +338,7 @@ func (d *Device) endTrip(end Mark, out []Event) []Event {
 func (d *Device) emit(e Event, out []Event) []Event {
 	d.At = max(d.At, e.End)
 	e.At = d.At
+	d.LastKind = e.Kind
 	if e.Kind == Drain {
 		d.Drained = max(d.Drained, e.Start)
 	}

@@ -100,6 +100,17 @@ const (
 	Idling
 )
 
+// String is the motion's name on the status page.
+func (m Motion) String() string {
+	switch m {
+	case Moving:
+		return "moving"
+	case Idling:
+		return "idling"
+	}
+	return "parked"
+}
+
 // Add counts a closed event (Device.Pass does for its own Totals).
 func (t *Totals) Add(e *Event) { t.add(e) }
 

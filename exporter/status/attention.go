@@ -41,6 +41,12 @@ func attention(rep *Report) []Attention {
 		out = append(out, Attention{Level: "warn", What: plural(n, "device is", "devices are") + " silent past their own silence: " + silentNames(rep),
 			Fix: "the Devices table below lists the most overdue first (silent only: tick the box); FlespiDeviceSilent fires for each"})
 	}
+	if n := len(rep.Drains); n > 0 {
+		d := rep.Drains[0]
+		out = append(out, Attention{Level: "warn",
+			What: fmt.Sprintf("%s in the last 24 hours, the newest %.0f L from %s at %s", plural(n, "fuel drain", "fuel drains"), d.Litres, deviceName(d.Name, d.Ident), d.Start.Format("2006-01-02 15:04 MST")),
+			Fix:  "check the vehicles; flespi-exporter status lists them all, flespi_events (event = 'drain') has each, FlespiFuelDrain fires for each"})
+	}
 	if rep.DevicesRefused > 0 {
 		out = append(out, Attention{Level: "warn", What: fmt.Sprintf("the device registry is full: %d messages of new devices were stored but not registered", rep.DevicesRefused),
 			Fix: "no silence alert covers those devices: raise data.max_devices, or forget devices that are gone"})
@@ -55,6 +61,14 @@ func attention(rep *Report) []Attention {
 			Fix: "see Unmapped parameters below: paste a suggested rule into the configuration, check it and reload"})
 	}
 	return out
+}
+
+// deviceName is "name (ident)", or the ident alone.
+func deviceName(name, ident string) string {
+	if name == "" {
+		return ident
+	}
+	return name + " (" + ident + ")"
 }
 
 // silentNames names the most overdue silent devices: "Van 7 (352093081234567), 18m of 15m, ...".

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/events"
 )
 
 // The page is a template and two static files, embedded: no external
@@ -74,9 +75,10 @@ func (p *Page) Routes(mux *http.ServeMux, guard func(http.Handler) http.Handler,
 		}
 		devs, total := p.Devices.Find(q)
 		writeJSON(w, struct {
-			Total   int              `json:"total"`
-			Devices []devices.Device `json:"devices"`
-		}{total, devs})
+			Total   int                    `json:"total"`
+			Devices []devices.Device       `json:"devices"`
+			Events  map[string]events.Note `json:"events,omitempty"`
+		}{total, devs, p.eventsOf(devs)})
 	})))
 }
 

@@ -33,7 +33,7 @@
     return td;
   }
 
-  function row(d, now) {
+  function row(d, now, events) {
     var tr = document.createElement('tr');
     tr.appendChild(cell(d.ident, 'cut', d.ident));
     tr.appendChild(cell(d.name, 'cut', d.name));
@@ -44,6 +44,10 @@
     tr.appendChild(cell(duration(d.silent_after_seconds), 'n',
       d.usual_gap_seconds > 0 ? 'usual gap ' + duration(d.usual_gap_seconds) + ', ' + (d.moving ? 'moving' : 'parked') : 'no rhythm learned yet'));
     if (silent) tr.classList.add('silent');
+    // The fleet events: the vehicle now, and its newest event (device time).
+    var ev = events && events[d.ident];
+    tr.appendChild(!ev ? cell('-') : cell(ev.motion + (ev.last_event ? ', ' + ev.last_event + ' ' + age(now, ev.last_event_at) : ''),
+      'motion ' + ev.motion, ev.last_event ? 'last event ' + ev.last_event + ', ended ' + ev.last_event_at + ' (device time)' : ''));
     tr.appendChild(cell(String(d.messages), 'n'));
     tr.appendChild(cell(String(d.mapped), 'n'));
     tr.appendChild(cell(String(d.unmapped), 'n'));
@@ -67,7 +71,7 @@
     return fetch(url).then(function (r) { return r.json(); }).then(function (page) {
       if (ask !== pending) return; // an older answer
       var now = Date.now();
-      body.replaceChildren.apply(body, page.devices.map(function (d) { return row(d, now); }));
+      body.replaceChildren.apply(body, page.devices.map(function (d) { return row(d, now, page.events); }));
       document.getElementById('device-count').textContent = page.total;
       var last = Math.min(state.offset + page.devices.length, page.total);
       document.getElementById('device-range').textContent =

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
+	"github.com/flespi-exporter/flespi-exporter/exporter/output/events"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
@@ -36,6 +37,7 @@ type Page struct {
 	Bucket     string
 	DeadLetter string // the dead-letter file; "" when off
 	MQTT       *mqtt.Source
+	Events     *events.Output // nil with the fleet events off
 	// Outputs are the outputs' own sections (pipeline.Reporter): what
 	// each says of itself, and what of it needs the operator.
 	Outputs func() []pipeline.Report
@@ -63,6 +65,25 @@ type Report struct {
 	GaugeSeries      int               `json:"gauge_series"`
 	GaugeSeriesLimit int               `json:"gauge_series_limit"`
 	Outputs          []pipeline.Report `json:"outputs"`
+	// Events are the fleet events of the devices listed, by ident; Drains
+	// the fuel drains of the last day, newest first.
+	Events map[string]events.Note `json:"events,omitempty"`
+	Drains []events.Drain         `json:"drains,omitempty"`
+}
+
+// drainsSince is how far back the page lists fuel drains.
+const drainsSince = 24 * time.Hour
+
+// eventsOf are the fleet events of devs, for the page's device rows.
+func (p *Page) eventsOf(devs []devices.Device) map[string]events.Note {
+	if p.Events == nil {
+		return nil
+	}
+	idents := make([]string, len(devs))
+	for i := range devs {
+		idents[i] = devs[i].Ident
+	}
+	return p.Events.Notes(idents)
 }
 
 // InfluxDB is the InfluxDB output's state on the page.
@@ -100,6 +121,10 @@ func (p *Page) report(q devices.Query) Report {
 	}
 	if p.Outputs != nil {
 		rep.Outputs = p.Outputs()
+	}
+	if p.Events != nil {
+		rep.Events = p.eventsOf(devs)
+		rep.Drains = p.Events.Drains(rep.Now.Add(-drainsSince))
 	}
 	rep.Attention = attention(&rep)
 	return rep

@@ -73,6 +73,8 @@ type Output struct {
 	// [[events.device]] entry, which the devices share.
 	settings []*fleet.Settings
 
+	drains []Drain // the recent ones, oldest first (notes.go)
+
 	lateN   prometheus.Counter
 	closed  *prometheus.CounterVec
 	failing string // the last error storing events, for the status page
@@ -230,6 +232,9 @@ func (o *Output) release(d *device, now, window int64) {
 	o.journal.release(o, d, now, window)
 	for i := range closed {
 		tot.Add(&closed[i])
+		if closed[i].Kind == fleet.Drain {
+			o.noteDrain(d, &closed[i])
+		}
 		o.outbox = append(o.outbox, fleet.Record{Ident: d.ident, Tags: d.tags, Event: closed[i], Totals: tot})
 	}
 }

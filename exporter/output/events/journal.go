@@ -98,6 +98,7 @@ func (j *journal) restore(o *Output) error {
 			o.devices[d.ident] = d
 		}
 		o.last = s.Last
+		o.drains = s.Drains
 	}
 	return j.replay(o)
 }
@@ -106,6 +107,7 @@ type snapshot struct {
 	Gen     uint32
 	Last    int64
 	Devices []savedDevice
+	Drains  []Drain // the recent ones, for the status page
 }
 
 type savedDevice struct {
@@ -172,7 +174,13 @@ func (j *journal) apply(o *Output, ids map[uint64]*device, rec []byte) error {
 			if d == nil {
 				return errors.New("a release of an undeclared device")
 			}
-			d.q.Release(now, window, func(s fleet.Sample) { d.det.Pass(s, d.st, nil) })
+			var closed []fleet.Event
+			d.q.Release(now, window, func(s fleet.Sample) { closed = d.det.Pass(s, d.st, closed) })
+			for i := range closed {
+				if closed[i].Kind == fleet.Drain {
+					o.noteDrain(d, &closed[i])
+				}
+			}
 			o.last = max(o.last, now)
 		default:
 			return fmt.Errorf("unknown record %q", op)
@@ -262,7 +270,7 @@ func (j *journal) due() bool {
 // as the next generation and starts its empty journal. The caller holds
 // o.mu, with nothing pending.
 func (j *journal) snapshot(o *Output) error {
-	s := snapshot{Gen: j.gen + 1, Last: o.last}
+	s := snapshot{Gen: j.gen + 1, Last: o.last, Drains: o.drains}
 	for _, d := range o.devices {
 		s.Devices = append(s.Devices, savedDevice{Ident: d.ident, Tags: d.tags, Name: d.name, Det: d.det, Queue: d.q})
 	}
