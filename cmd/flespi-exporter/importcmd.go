@@ -130,6 +130,9 @@ func printImportSummary(stdout io.Writer, sum backfill.Summary, cfg *config.Load
 		sum.Messages, sum.Resumed, sum.SkippedMessages, sum.SkippedValues)
 	for _, name := range slices.Sorted(maps.Keys(sum.Outputs)) {
 		o := sum.Outputs[name]
+		if o.Quiet && o.Stored == 0 && o.Refused == 0 {
+			continue // the fleet events of a history that closed none
+		}
 		fmt.Fprintf(stdout, "%s: %d %s written, %d dead-lettered\n", name, o.Stored, o.Unit, o.Refused)
 	}
 	if sum.Replayed > 0 || sum.ReplayRefused > 0 {

@@ -70,7 +70,7 @@ type Stored struct {
 	Stored, Refused int
 	// Quiet leaves the output out of the answer when it stored and
 	// refused nothing (the fleet events: most batches close none).
-	Quiet bool `json:"-"`
+	Quiet bool `json:"quiet,omitempty"`
 }
 
 // Follower is an output that follows what is stored: it is told of a

@@ -87,7 +87,7 @@ func (s *Summary) add(outputs []pipeline.OutputResult) {
 	}
 	for _, o := range outputs {
 		t := s.Outputs[o.Output]
-		t.Unit, t.Stored, t.Refused = o.Unit, t.Stored+o.Stored.Stored, t.Refused+o.Refused
+		t.Unit, t.Stored, t.Refused, t.Quiet = o.Unit, t.Stored+o.Stored.Stored, t.Refused+o.Refused, o.Quiet
 		s.Outputs[o.Output] = t
 	}
 }
