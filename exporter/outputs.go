@@ -61,15 +61,16 @@ func (s *Server) eventsOutput() (pipeline.Output, error) {
 	if !s.cfg.Events.Enabled {
 		return nil, nil
 	}
-	var writers []events.Writer
+	var writers, history []events.Writer
 	if s.influx != nil {
 		writers = append(writers, s.influx)
+		history = append(history, s.influx) // the past as points, not counters
 	}
 	if s.remote != nil {
 		writers = append(writers, s.remote)
 	}
 	ev, err := events.New(events.Options{Config: s.cfg.Events, Dir: s.cfg.Data.Dir, Namespace: s.cfg.Mapping.Config().Namespace,
-		Writers: writers, Now: s.now, Reg: s.reg, Log: s.log})
+		Writers: writers, History: history, Now: s.now, Reg: s.reg, Log: s.log})
 	s.events = ev
 	return ev, err
 }

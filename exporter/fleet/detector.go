@@ -9,6 +9,7 @@ type Device struct {
 	Totals   Totals
 	At       int64  // the newest Event.At
 	Drained  int64  // when the newest drain began (0: none)
+	First    int64  // device time of the first message passed
 	Last     Sample // the newest message passed
 	RunStart Sample // the first of the moving messages in a row
 	Trip     TripState
@@ -67,6 +68,9 @@ type Over struct {
 func (d *Device) Pass(s Sample, st *Settings, out []Event) []Event {
 	if d.N > 0 && s.T-d.Last.T > st.MaxGap.Milliseconds() {
 		out = d.gap(st, out)
+	}
+	if d.N == 0 {
+		d.First = s.T
 	}
 	d.N = max(d.N, d.N+1)
 	fix := s.validFix(st)

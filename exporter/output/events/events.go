@@ -44,9 +44,12 @@ type Options struct {
 	Dir       string // the data directory: events.state, events.journal
 	Namespace string // of the counters' names
 	Writers   []Writer
-	Now       func() time.Time
-	Reg       prometheus.Registerer
-	Log       *slog.Logger
+	// History are the stores of the events of imported history: the
+	// points of InfluxDB, not the counters of remote write.
+	History []Writer
+	Now     func() time.Time
+	Reg     prometheus.Registerer
+	Log     *slog.Logger
 }
 
 // Output is the fleet events output.
@@ -62,6 +65,9 @@ type Output struct {
 	shown     []shownDevice
 	journal   *journal
 	writers   []Writer
+	historyW  []Writer
+	history   map[string]*historyDevice // an import's detectors (history.go)
+	pastOut   []fleet.Record            // history's events, not stored yet
 	counters  []*mapping.Gauge
 	now       func() time.Time
 	log       *slog.Logger
@@ -111,7 +117,7 @@ type shown struct {
 // snapshot and the journal) and registers its metrics.
 func New(opt Options) (*Output, error) {
 	o := &Output{cfg: opt.Config, window: time.Duration(opt.Config.ReorderWindow).Milliseconds(), devices: map[string]*device{},
-		writers: opt.Writers, now: opt.Now, log: opt.Log, namespace: opt.Namespace}
+		writers: opt.Writers, historyW: opt.History, history: map[string]*historyDevice{}, now: opt.Now, log: opt.Log, namespace: opt.Namespace}
 	for _, c := range fleet.Counters {
 		o.counters = append(o.counters, &mapping.Gauge{Name: opt.Namespace + "_device_" + c.Suffix, Help: c.Help})
 	}
@@ -147,6 +153,14 @@ func (o *Output) Store(ctx context.Context, p pipeline.Part) (pipeline.Stored, e
 	pt := p.(*part)
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if pt.history {
+		if !pt.taken {
+			o.takeHistory(pt)
+			pt.taken = true
+		}
+		n, err := o.flushHistory(ctx)
+		return pipeline.Stored{Unit: "events", Stored: n, Quiet: true}, err
+	}
 	if !pt.taken {
 		o.take(pt)
 		pt.taken = true

@@ -64,12 +64,19 @@ type run struct {
 	now  time.Time
 }
 
-func start(t *testing.T, dir string, rec *recorder) *run {
+func start(t *testing.T, dir string, rec *recorder) *run { return startWith(t, dir, rec, nil) }
+
+// startWith is start with a store of the events of imported history.
+func startWith(t *testing.T, dir string, rec, history *recorder) *run {
 	t.Helper()
 	r := &run{t: t, reg: prometheus.NewRegistry()}
 	cfg := config.Default()
 	cfg.Mapping.Tags = []string{"device.name"}
-	o, err := events.New(events.Options{Config: cfg.Events, Dir: dir, Namespace: "flespi", Writers: []events.Writer{rec},
+	var hist []events.Writer
+	if history != nil {
+		hist = append(hist, history)
+	}
+	o, err := events.New(events.Options{Config: cfg.Events, Dir: dir, Namespace: "flespi", Writers: []events.Writer{rec}, History: hist,
 		Now: func() time.Time { return r.now }, Reg: r.reg, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -83,10 +90,13 @@ func start(t *testing.T, dir string, rec *recorder) *run {
 }
 
 // send stores one batch as the HTTP stream does.
-func (r *run) send(ds []fleettrace.Delivery) error {
+func (r *run) send(ds []fleettrace.Delivery) error { return r.sendFrom(pipeline.SourceHTTP, ds) }
+
+// sendFrom stores one batch from source.
+func (r *run) sendFrom(source pipeline.Source, ds []fleettrace.Delivery) error {
 	at := ds[len(ds)-1].Arrival
 	r.now = at
-	b := r.pipe.Begin(pipeline.SourceHTTP, at)
+	b := r.pipe.Begin(source, at)
 	defer b.Release()
 	if err := b.Add(fleettrace.Body(ds)); err != nil {
 		r.t.Fatal(err)
@@ -467,4 +477,80 @@ func heapInUse() int64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapInuse)
+}
+
+// TestHistoryHasItsOwnDetector: an import of ten days, of which the live
+// stream has the last two: the eight days before make their events in
+// the history store only, the live counters stay as they were, the live
+// days make no history event (nothing counted twice), and the same
+// import again stores nothing more.
+func TestHistoryHasItsOwnDetector(t *testing.T) {
+	live, past := &recorder{got: map[string]fleet.Record{}}, &recorder{got: map[string]fleet.Record{}}
+	r := startWith(t, t.TempDir(), live, past)
+	// Ten days in one scenario: each a working day, then parked until
+	// the next morning (the stops between days are events too).
+	var steps []fleettrace.Step
+	var dayStart []int // index in steps of each day's first
+	for range 10 {
+		dayStart = append(dayStart, len(steps))
+		steps = append(steps, fleettrace.WorkingDay()...)
+		steps = append(steps, fleettrace.Step{Kind: fleettrace.Park, For: 24*time.Hour - 7*time.Hour - 12*time.Minute, Every: time.Hour})
+	}
+	all := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 900, Seed: 4}, day0, steps)
+	liveFrom := day0.Add(8 * 24 * time.Hour)
+	var history, liveDays []fleettrace.Delivery
+	for _, d := range all.Deliveries {
+		if d.T.Before(liveFrom) {
+			history = append(history, d)
+		} else {
+			liveDays = append(liveDays, d)
+		}
+	}
+	for _, b := range batches(liveDays, 10) { // live: the last two days
+		if err := r.send(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.now = all.End.Add(time.Hour)
+	r.out.Tick(context.Background())
+	before := r.counters()
+	if before["flespi_device_trips_total"] != 4 {
+		t.Fatalf("live: %v, want 4 trips", before)
+	}
+	importAll := func() { // the whole ten days, the live ones too
+		for _, b := range batches(all.Deliveries, 50) {
+			if err := r.sendFrom(pipeline.SourceImport, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	importAll()
+	want := 0
+	for _, e := range all.Expected {
+		// Those that end before the live days: the stop that the first
+		// live trip closes is the live detector's to close, not history's.
+		if e.End < liveFrom.UnixMilli() {
+			want++
+		}
+	}
+	if n := len(past.got); n != want {
+		kinds := map[fleet.Kind]int{}
+		for _, e := range past.got {
+			kinds[e.Event.Kind]++
+		}
+		t.Errorf("history: %d events stored %v, want %d (the eight days before the live ones)", n, kinds, want)
+	}
+	for _, e := range past.got {
+		if e.Event.Start >= liveFrom.UnixMilli() {
+			t.Errorf("a history event of a live day: %+v", e.Event)
+		}
+	}
+	if after := r.counters(); after["flespi_device_trips_total"] != before["flespi_device_trips_total"] || after["flespi_device_fuel_drained_liters_total"] != before["flespi_device_fuel_drained_liters_total"] {
+		t.Errorf("the import moved the live counters: %v, were %v", after, before)
+	}
+	writes := past.writes
+	importAll()
+	if past.writes != writes {
+		t.Errorf("the same import again stored %d more events", past.writes-writes)
+	}
 }

@@ -17,7 +17,7 @@ type part struct {
 	names    []byte        // copies of device.name
 	received int64         // Unix ms
 	reader   fleet.Reader
-	skip     bool // an import of history: issue 34 gives it its own detector
+	history  bool // an import of history: its own detectors (history.go)
 	taken    bool // the output has queued the entries
 }
 
@@ -31,10 +31,10 @@ type entry struct {
 // maxNameLen bounds the bytes of a device.name kept.
 const maxNameLen = 200
 
-func (p *part) Begin(source pipeline.Source) { p.skip = source == pipeline.SourceImport }
+func (p *part) Begin(source pipeline.Source) { p.history = source == pipeline.SourceImport }
 
 func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) {
-	if p.skip || r.Future || r.Ident == "" {
+	if r.Future || r.Ident == "" {
 		return
 	}
 	p.received = received.UnixMilli()
@@ -55,7 +55,7 @@ func (p *part) Reset() {
 	clear(p.entries)
 	clear(p.tags)
 	p.entries, p.tags, p.names = p.entries[:0], p.tags[:0], p.names[:0]
-	p.taken, p.skip = false, false
+	p.taken, p.history = false, false
 }
 
 func (p *part) Size() int { return 88*cap(p.entries) + 32*cap(p.tags) + cap(p.names) }
