@@ -198,14 +198,14 @@ func TestFleetEventsSurviveSIGKILL(t *testing.T) {
 		chromedp.Navigate("http://"+ex.InternalAddr+"/"),
 		chromedp.WaitVisible("#devices", chromedp.ByQuery),
 		chromedp.SendKeys("#filter", "352093081234567", chromedp.ByQuery),
-		chromedp.Poll(`document.querySelector('#devices tbody tr:first-child td').textContent === '352093081234567'`, nil),
-		chromedp.Text(`#devices tbody tr:first-child`, &truck, chromedp.ByQuery),
+		chromedp.Poll(`(document.querySelector('#devices tbody tr:first-child td') || {}).textContent === '352093081234567'`, nil),
+		chromedp.Evaluate(`document.querySelector('#devices tbody tr:first-child').textContent`, &truck), // one read: the list may be drawn again
 		chromedp.Navigate("http://"+ex.InternalAddr+"/"),
 		chromedp.WaitVisible("#devices", chromedp.ByQuery),
 		chromedp.SendKeys("#filter", "van-2", chromedp.ByQuery),
-		chromedp.Poll(`document.querySelector('#devices tbody tr:first-child td').textContent === 'van-2'`, nil),
-		chromedp.Text(`#devices tbody tr:first-child`, &vanRow, chromedp.ByQuery),
-		chromedp.Text(`#attention`, &attention, chromedp.ByQuery),
+		chromedp.Poll(`(document.querySelector('#devices tbody tr:first-child td') || {}).textContent === 'van-2'`, nil),
+		chromedp.Evaluate(`document.querySelector('#devices tbody tr:first-child').textContent`, &vanRow),
+		chromedp.Evaluate(`document.querySelector('#attention').textContent`, &attention),
 	); err != nil {
 		t.Fatal(err)
 	}

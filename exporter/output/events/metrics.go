@@ -56,7 +56,7 @@ func (o *Output) WriteMetrics(w io.Writer) error {
 			return err
 		}
 	}
-	if err := family(o.namespace+"_device_last_drain_timestamp_seconds", "When the device's newest fuel drain began, device time (0: none): what the FlespiFuelDrain alert says.", "gauge",
+	if err := family(o.namespace+"_device_drain_started_timestamp_seconds", "When the device's newest fuel drain began, device time (0: none): what the FlespiFuelDrain alert says.", "gauge",
 		func(r *row) float64 { return float64(r.drained) / 1000 }); err != nil {
 		return err
 	}
