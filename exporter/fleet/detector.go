@@ -27,37 +27,40 @@ type Device struct {
 
 // Spot is a message a state began at, and where.
 type Spot struct {
-	On       bool
+	T        int64   // 0: none (Set)
 	Lat, Lon float32 // NaN: no valid position
-	T        int64
 }
+
+// Set reports whether the spot is set.
+func (p *Spot) Set() bool { return p.T != 0 }
 
 // TripState is a trip going on, or a candidate for one (not Confirmed yet:
 // it has not moved long or far enough).
 type TripState struct {
-	On, Confirmed bool
 	Start         Mark
 	Dist          float64 // GNSS metres so far
-	MaxSpeed      float32
 	MileageLast   float64 // the newest vehicle.mileage, km (NaN: none)
-	MileageBad    bool    // the mileage counter went back: not a distance
+	MaxSpeed      float32
+	On, Confirmed bool
+	MileageBad    bool // the mileage counter went back: not a distance
 }
 
 // Mark is a message a state began at, and what the trip had then: the
 // trip ends at such a message, with what it had there.
 type Mark struct {
-	On       bool
-	Fuel     float32 // the smoothed fuel level, litres (NaN: none)
-	T        int64
-	Lat, Lon float32 // NaN: no valid position
-	Dist     float64 // the trip's metres
+	T        int64   // 0: none (Set)
 	Mileage  float64 // the newest vehicle.mileage, km (NaN: none)
+	Lat, Lon float32 // NaN: no valid position
+	Fuel     float32 // the smoothed fuel level, litres (NaN: none)
+	Dist     float32 // the trip's metres (within a metre to 16,000 km)
 }
+
+// Set reports whether the mark is set: a message's time is never 0.
+func (m *Mark) Set() bool { return m.T != 0 }
 
 // Over is an episode above the speed limit.
 type Over struct {
-	On          bool
-	Start, Last int64
+	Start, Last int64 // Start 0: none
 	N           uint32
 	Max         float32
 	Lat, Lon    float32
@@ -109,7 +112,7 @@ func (d *Device) Motion() Motion {
 	switch {
 	case d.Run >= 2:
 		return Moving
-	case d.Idle.On:
+	case d.Idle.Set():
 		return Idling
 	}
 	return Parked
@@ -119,12 +122,12 @@ func (d *Device) Motion() Motion {
 // as the message tells: fuel that goes then is drained.
 func (d *Device) parked(s *Sample, cand bool) bool {
 	known, on := s.ignition()
-	return !cand && d.Run < 2 && !(d.Trip.On && d.Trip.Confirmed && !d.Stand.On) && !(known && on)
+	return !cand && d.Run < 2 && !(d.Trip.On && d.Trip.Confirmed && !d.Stand.Set()) && !(known && on)
 }
 
 // mark is a Mark at message s.
 func (d *Device) mark(s *Sample, st *Settings) Mark {
-	m := Mark{On: true, T: s.T, Lat: nan32, Lon: nan32, Dist: d.Trip.Dist, Mileage: d.Trip.MileageLast, Fuel: float32(d.Fuel.level())}
+	m := Mark{T: s.T, Lat: nan32, Lon: nan32, Dist: float32(d.Trip.Dist), Mileage: d.Trip.MileageLast, Fuel: float32(d.Fuel.level())}
 	if s.validFix(st) {
 		m.Lat, m.Lon = s.Lat, s.Lon
 	}
@@ -140,10 +143,10 @@ func (d *Device) gap(st *Settings, out []Event) []Event {
 	}
 	d.Trip = TripState{}
 	d.Stand, d.IgnOff = Mark{}, Mark{}
-	if d.Idle.On {
+	if d.Idle.Set() {
 		out = d.closeIdle(last.T, st, out)
 	}
-	if d.Over.On {
+	if d.Over.Start != 0 {
 		out = d.closeOver(st, out)
 	}
 	d.Run = 0
@@ -154,12 +157,12 @@ func (d *Device) gap(st *Settings, out []Event) []Event {
 func (d *Device) idle(s *Sample, cand, moving bool, st *Settings, out []Event) []Event {
 	known, on := s.ignition()
 	switch {
-	case d.Idle.On && known && !on:
+	case d.Idle.Set() && known && !on:
 		return d.closeIdle(s.T, st, out)
-	case d.Idle.On && moving:
+	case d.Idle.Set() && moving:
 		return d.closeIdle(d.RunStart.T, st, out)
-	case !d.Idle.On && known && on && !cand && !moving:
-		d.Idle = Spot{On: true, T: s.T, Lat: nan32, Lon: nan32}
+	case !d.Idle.Set() && known && on && !cand && !moving:
+		d.Idle = Spot{T: s.T, Lat: nan32, Lon: nan32}
 		if s.validFix(st) {
 			d.Idle.Lat, d.Idle.Lon = s.Lat, s.Lon
 		}
@@ -184,15 +187,15 @@ func (d *Device) overspeed(s *Sample, fix, speedKnown bool, st *Settings, out []
 		return out
 	}
 	if fix && float64(s.Speed) > st.SpeedLimit {
-		if !d.Over.On {
-			d.Over = Over{On: true, Start: s.T, Lat: s.Lat, Lon: s.Lon}
+		if d.Over.Start == 0 {
+			d.Over = Over{Start: s.T, Lat: s.Lat, Lon: s.Lon}
 		}
 		d.Over.N++
 		d.Over.Last = s.T
 		d.Over.Max = max(d.Over.Max, s.Speed)
 		return out
 	}
-	if d.Over.On {
+	if d.Over.Start != 0 {
 		return d.closeOver(st, out)
 	}
 	return out
@@ -239,7 +242,7 @@ func (d *Device) trip(s *Sample, step float64, standing, moving, startedMoving b
 	}
 	if !t.Confirmed && (s.T-t.Start.T >= st.TripMinDuration.Milliseconds() || t.Dist >= st.TripMinDistance) {
 		t.Confirmed = true
-		if d.StopFrom.On {
+		if d.StopFrom.Set() {
 			e := newEvent(Stop, d.StopFrom.T, t.Start.T)
 			e.at(d.StopFrom.Lat, d.StopFrom.Lon, d.StopFrom.Lat, d.StopFrom.Lon)
 			out = d.emit(e, out)
@@ -275,12 +278,12 @@ func (d *Device) stopped(s *Sample, standing, moving, startedMoving bool, st *Se
 			end, found = m, true
 		}
 	}
-	if d.Stand.On && breakAt-d.Stand.T >= st.StopMinDuration.Milliseconds() {
+	if d.Stand.Set() && breakAt-d.Stand.T >= st.StopMinDuration.Milliseconds() {
 		take(d.Stand)
 	}
-	if d.IgnOff.On && breakAt-d.IgnOff.T >= st.IgnitionOffMin.Milliseconds() && !moving {
+	if d.IgnOff.Set() && breakAt-d.IgnOff.T >= st.IgnitionOffMin.Milliseconds() && !moving {
 		take(d.IgnOff)
-		if d.Stand.On && d.Stand.T < d.IgnOff.T {
+		if d.Stand.Set() && d.Stand.T < d.IgnOff.T {
 			take(d.Stand)
 		}
 	}
@@ -290,14 +293,14 @@ func (d *Device) stopped(s *Sample, standing, moving, startedMoving bool, st *Se
 	switch {
 	case moving:
 		d.Stand = Mark{}
-	case standing && !d.Stand.On:
+	case standing && !d.Stand.Set():
 		d.Stand = d.mark(s, st)
-		d.Stand.Dist = d.Trip.Dist
+		d.Stand.Dist = float32(d.Trip.Dist)
 	}
 	switch {
-	case known && !on && !d.IgnOff.On:
+	case known && !on && !d.IgnOff.Set():
 		d.IgnOff = d.mark(s, st)
-		d.IgnOff.Dist = d.Trip.Dist
+		d.IgnOff.Dist = float32(d.Trip.Dist)
 	case known && on:
 		d.IgnOff = Mark{}
 	}
@@ -322,19 +325,19 @@ func (d *Device) stop(end Mark, startedMoving bool, step float64, st *Settings, 
 func (d *Device) endTrip(end Mark, out []Event) []Event {
 	t := &d.Trip
 	e := newEvent(Trip, t.Start.T, end.T)
-	e.DistanceM = end.Dist
+	e.DistanceM = float64(end.Dist)
 	// The device's mileage counter instead, where it behaves: never going
 	// back, and within half and one and a half times the GNSS distance.
 	if !t.MileageBad && !math.IsNaN(t.Start.Mileage) && !math.IsNaN(end.Mileage) {
 		m := (end.Mileage - t.Start.Mileage) * 1000
-		if m >= 0.5*end.Dist && m <= 1.5*end.Dist {
+		if d := float64(end.Dist); m >= 0.5*d && m <= 1.5*d {
 			e.DistanceM = m
 		}
 	}
 	e.FuelL = float64(t.Start.Fuel) - float64(end.Fuel)
 	e.MaxSpeed = float64(t.MaxSpeed)
 	e.at(t.Start.Lat, t.Start.Lon, end.Lat, end.Lon)
-	d.StopFrom = Spot{On: true, T: end.T, Lat: end.Lat, Lon: end.Lon}
+	d.StopFrom = Spot{T: end.T, Lat: end.Lat, Lon: end.Lon}
 	return d.emit(e, out)
 }
 
@@ -354,16 +357,16 @@ func (d *Device) emit(e Event, out []Event) []Event {
 // speeds reported around it explain. A GNSS spike (a position hundreds of
 // metres off and back, common while parked) is one the speeds do not.
 type Position struct {
-	Has      bool
 	T        int64
 	Lat, Lon float32
 	Speed    float32
 	// Rejected positions in a row that agree with each other: the
 	// vehicle was moved (a ferry, a tow) and the newest is taken.
-	Rejected      uint8
+	RejSpeed      float32
 	RejT          int64
 	RejLat, RejLo float32
-	RejSpeed      float32
+	Rejected      uint8
+	Has           bool
 }
 
 // step is the metres from the last accepted position to s, when s is
@@ -422,16 +425,16 @@ func (d *Device) Flush(st *Settings, out []Event) []Event {
 	last := d.Last
 	if d.Trip.On && d.Trip.Confirmed {
 		end := d.Stand
-		if !end.On {
+		if !end.Set() {
 			end = d.mark(&last, st)
 		}
 		out = d.endTrip(end, out)
 	}
 	d.Trip = TripState{}
-	if d.Idle.On {
+	if d.Idle.Set() {
 		out = d.closeIdle(last.T, st, out)
 	}
-	if d.Over.On {
+	if d.Over.Start != 0 {
 		out = d.closeOver(st, out)
 	}
 	return out

@@ -43,8 +43,10 @@ func (q *Queue) Release(now, window int64, pass func(Sample)) int {
 	}
 	if n > 0 {
 		q.Held = append(q.Held[:0], q.Held[n:]...)
-		if len(q.Held) == 0 && cap(q.Held) > 64 {
-			q.Held = nil // a burst's memory is not kept
+		if len(q.Held) == 0 {
+			// An empty queue keeps no memory: most devices at rest hold
+			// nothing, and a burst's buffer is not kept.
+			q.Held = nil
 		}
 	}
 	return n
