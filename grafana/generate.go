@@ -53,6 +53,9 @@ type Options struct {
 	// of one's own; the stack's ("flespi-influxdb", "flespi-prometheus")
 	// when empty.
 	InfluxUID, PromUID string
+	// Events adds the fleet events' panels and annotations ([events]
+	// enabled, the default).
+	Events bool
 }
 
 // GenerateDashboard writes a Grafana dashboard with a panel for every field
@@ -98,6 +101,13 @@ func GenerateDashboard(m *mapping.Mapping, opts Options) ([]byte, error) {
 			g.add(sec, p)
 		}
 	}
+	annotations := []any{}
+	if opts.Events {
+		for _, p := range eventPanels(ds) {
+			g.add(eventsSection, p)
+		}
+		annotations = eventAnnotations(ds)
+	}
 	d := map[string]any{
 		"uid":           opts.UID,
 		"title":         opts.Title,
@@ -111,7 +121,7 @@ func GenerateDashboard(m *mapping.Mapping, opts Options) ([]byte, error) {
 		"refresh":       "1m",
 		"time":          map[string]string{"from": "now-24h", "to": "now"},
 		"templating":    map[string]any{"list": []any{DeviceVariable(ds.prom, cfg.Namespace)}},
-		"annotations":   map[string]any{"list": []any{}},
+		"annotations":   map[string]any{"list": annotations},
 		"links":         []any{},
 		"panels":        g.panels,
 	}

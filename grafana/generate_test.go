@@ -16,7 +16,7 @@ import (
 // dashboard equal to what `flespi-exporter dashboard` makes of config.toml.
 func TestGeneratedDashboardUpToDate(t *testing.T) {
 	cfg := shipped(t)
-	got, err := GenerateDashboard(cfg.Mapping, Options{})
+	got, err := GenerateDashboard(cfg.Mapping, Options{Events: cfg.Events.Enabled})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,16 +28,31 @@ func TestGeneratedDashboardUpToDate(t *testing.T) {
 		t.Error("grafana/dashboards/flespi-all-parameters.json is not what config.toml generates; run\n" +
 			"  go run ./cmd/flespi-exporter dashboard -config config.toml -o grafana/dashboards/flespi-all-parameters.json")
 	}
-	// One panel per rule that writes a field or a gauge.
+	// One panel per rule that writes a field or a gauge, and the fleet
+	// events' (config.toml has them on).
 	var d dashboardtest.Dashboard
 	if err := json.Unmarshal(got, &d); err != nil {
 		t.Fatal(err)
 	}
-	panels := 0
+	panels, events := 0, 0
 	for _, p := range d.Panels {
-		if p.Type != "row" {
+		switch {
+		case p.Type == "row":
+		case len(p.Targets) > 0 && strings.Contains(p.Targets[0].Query, `FROM "flespi_events"`):
+			events++
+		default:
 			panels++
 		}
+	}
+	if events != 2 || len(d.Annotations.List) != 2 {
+		t.Errorf("%d panels and %d annotations of the fleet events, want 2 and 2", events, len(d.Annotations.List))
+	}
+	off, err := GenerateDashboard(cfg.Mapping, Options{Events: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(off, []byte("flespi_events")) {
+		t.Error("a dashboard generated with the events off queries flespi_events")
 	}
 	rules := 0
 	for _, r := range cfg.Mapping.Rules() {

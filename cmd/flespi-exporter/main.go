@@ -329,6 +329,7 @@ func dashboard(file, output string, opts grafana.Options, stdout, stderr io.Writ
 	if cfg == nil {
 		return 1
 	}
+	opts.Events = cfg.Events.Enabled
 	b, err := grafana.GenerateDashboard(cfg.Mapping, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
