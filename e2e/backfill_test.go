@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/testkit/dashboardtest"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fakeflespi"
+	"github.com/flespi-exporter/flespi-exporter/testkit/fleettrace"
 	"github.com/flespi-exporter/flespi-exporter/testkit/tb"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
@@ -187,4 +190,73 @@ func TestBackfillEverywhere(t *testing.T) {
 		}
 		vmSpeeds(t, vm)
 	})
+}
+
+// TestBackfillFleetEvents: thirty days of a truck (a working day, then
+// parked until the next morning) served by flespi's REST API (the test
+// kit's), imported through the running exporter, which has the truck
+// live since today: flespi_events has each trip, idle, overspeed and
+// drain of the thirty days in InfluxDB, the live counters stay as they
+// were (no month of drain alerts), and the fleet dashboard's trips query
+// returns the thirty days' trips.
+func TestBackfillFleetEvents(t *testing.T) {
+	db := testinflux.Start(t)
+	fs := fakeflespi.Start(t, "FlespiBackfillToken")
+	var steps []fleettrace.Step
+	for range 30 {
+		steps = append(steps, fleettrace.WorkingDay()...)
+		steps = append(steps, fleettrace.Step{Kind: fleettrace.Park, For: 24*time.Hour - 7*time.Hour - 12*time.Minute, Every: time.Hour})
+	}
+	start := time.Now().Add(-31 * 24 * time.Hour).Truncate(24 * time.Hour)
+	month := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 2000, Seed: 30}, start, steps)
+	for _, d := range month.Deliveries {
+		var m map[string]any
+		if err := json.Unmarshal(d.JSON, &m); err != nil {
+			t.Fatal(err)
+		}
+		ts := m["timestamp"].(float64)
+		delete(m, "ident")
+		delete(m, "timestamp")
+		fs.Add(7001, "352093081234567", ts, m)
+	}
+	want := map[string]int{}
+	for _, e := range month.Expected {
+		want[e.Kind.String()]++
+	}
+
+	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token})
+	// Live since now: parked where the month ended.
+	live := fmt.Sprintf(`[{"ident":"352093081234567","device.name":"Truck 7","timestamp":%d,"position.latitude":53.9,"position.longitude":27.56,"position.speed":0,"position.valid":true,"engine.ignition.status":false}]`, time.Now().Unix())
+	if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", []byte(live), nil); code != 200 {
+		t.Fatalf("%d %s", code, answer)
+	}
+	before := scrapeCounters("http://" + ex.InternalAddr + "/metrics")
+	cmd := exec.Command(testexporter.Binary(t), "import", "-config", testexporter.ConfigFile(), "-flespi", "all", "-from", "32d", "-flespi-host", fs.URL)
+	cmd.Env = append(os.Environ(), "FLESPI_TOKEN=FlespiBackfillToken", "FLESPI_EXPORTER_INTERNAL_LISTEN="+ex.InternalAddr,
+		"FLESPI_EXPORTER_DATA_DIR="+ex.DataDir, "INFLUXDB_URL="+db.URL, "INFLUXDB_BUCKET="+testinflux.Bucket, "INFLUXDB_TOKEN="+testinflux.Token)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("imported %d messages", len(month.Deliveries))) {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	wantEvents(t, db, want, "; the import said:\n"+string(out))
+	if after := scrapeCounters("http://" + ex.InternalAddr + "/metrics"); after["flespi_device_trips_total"] != before["flespi_device_trips_total"] ||
+		after["flespi_device_fuel_drained_liters_total"] != before["flespi_device_fuel_drained_liters_total"] {
+		t.Errorf("the import moved the live counters: %v, were %v", after, before)
+	}
+	// The fleet dashboard's trips table, as Grafana asks it.
+	d := dashboardtest.Read(t, "../grafana/dashboards/flespi-fleet.json")
+	var trips string
+	for _, p := range d.Panels {
+		if p.Title == "Trips" {
+			trips = p.Targets[0].Query
+		}
+	}
+	q := strings.NewReplacer("$ident", "352093081234567", "$timeFilter", "time > now() - 40d").Replace(trips)
+	rows := 0
+	for _, s := range db.Query(q) {
+		rows += len(s.Values)
+	}
+	if rows != want["trip"] || rows != 60 {
+		t.Errorf("the dashboard's trips query returns %d rows, want the month's %d trips: %s", rows, want["trip"], q)
+	}
 }

@@ -3,14 +3,10 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +15,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/fleet"
-	"github.com/flespi-exporter/flespi-exporter/testkit/dashboardtest"
-	"github.com/flespi-exporter/flespi-exporter/testkit/fakeflespi"
 	"github.com/flespi-exporter/flespi-exporter/testkit/fleettrace"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testinflux"
@@ -129,26 +123,18 @@ func TestFleetEventsSurviveSIGKILL(t *testing.T) {
 	}
 
 	// InfluxDB: each event once, tagged by kind, at the event's start.
-	got := map[string]int{}
-	for _, s := range db.Query(`SELECT COUNT("duration_s") FROM "flespi_events" GROUP BY "event"`) {
-		n, _ := s.Values[0][1].(json.Number).Int64()
-		got[s.Tags["event"]] = int(n)
-	}
-	for kind, n := range wantN {
-		if got[kind] != n {
-			t.Errorf("InfluxDB: %d %s events, want %d (all: %v)", got[kind], kind, n, got)
-		}
-	}
+	got := wantEvents(t, db, wantN, "")
 
 	// VictoriaMetrics: the counters at each event's time, counted once.
 	var trips []testprom.Point
 	waitFor(t, 30*time.Second, "the trip counter in VictoriaMetrics", func() bool {
 		trips = vm.Samples(`flespi_device_trips_total{ident="352093081234567"}[1d]`, time.Now())[`{__name__="flespi_device_trips_total",device_name="Truck 7",ident="352093081234567"}`]
-		return len(trips) > 0 && trips[len(trips)-1].Value == strconv.Itoa(int(want.Trips))
+		return len(trips) > 0 && trips[len(trips)-1].Value == fmt.Sprint(want.Trips)
 	})
 	prev := -1.0
 	for _, p := range trips {
-		v, _ := strconv.ParseFloat(p.Value, 64)
+		var v float64
+		fmt.Sscan(p.Value, &v)
 		if v < prev {
 			t.Errorf("remote write: trips went back: %v", trips)
 		}
@@ -220,115 +206,5 @@ func TestFleetEventsSurviveSIGKILL(t *testing.T) {
 	}
 	if len(backwards) == 0 && t.Failed() {
 		t.Log(ex.Log())
-	}
-}
-
-// scrapeCounters reads the fleet event counters of a /metrics page,
-// summed over devices; nil when it cannot be read (the exporter is down).
-func scrapeCounters(url string) map[string]float64 {
-	out := map[string]float64{}
-	body, err := getBody(url)
-	if err != nil {
-		return nil
-	}
-	for _, line := range strings.Split(body, "\n") {
-		if !strings.HasPrefix(line, "flespi_device_") || !strings.Contains(line, "_total") {
-			continue
-		}
-		name := line[:strings.IndexAny(line, "{ ")]
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err == nil {
-			out[name] += v
-		}
-	}
-	return out
-}
-
-func getBody(url string) (string, error) {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
-
-// TestBackfillFleetEvents: thirty days of a truck (a working day, then
-// parked until the next morning) served by flespi's REST API (the test
-// kit's), imported through the running exporter, which has the truck
-// live since today: flespi_events has each trip, idle, overspeed and
-// drain of the thirty days in InfluxDB, the live counters stay as they
-// were (no month of drain alerts), and the fleet dashboard's trips query
-// returns the thirty days' trips.
-func TestBackfillFleetEvents(t *testing.T) {
-	db := testinflux.Start(t)
-	fs := fakeflespi.Start(t, "FlespiBackfillToken")
-	var steps []fleettrace.Step
-	for range 30 {
-		steps = append(steps, fleettrace.WorkingDay()...)
-		steps = append(steps, fleettrace.Step{Kind: fleettrace.Park, For: 24*time.Hour - 7*time.Hour - 12*time.Minute, Every: time.Hour})
-	}
-	start := time.Now().Add(-31 * 24 * time.Hour).Truncate(24 * time.Hour)
-	month := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 2000, Seed: 30}, start, steps)
-	for _, d := range month.Deliveries {
-		var m map[string]any
-		if err := json.Unmarshal(d.JSON, &m); err != nil {
-			t.Fatal(err)
-		}
-		ts := m["timestamp"].(float64)
-		delete(m, "ident")
-		delete(m, "timestamp")
-		fs.Add(7001, "352093081234567", ts, m)
-	}
-	want := map[string]int{}
-	for _, e := range month.Expected {
-		want[e.Kind.String()]++
-	}
-
-	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token})
-	// Live since now: parked where the month ended.
-	live := fmt.Sprintf(`[{"ident":"352093081234567","device.name":"Truck 7","timestamp":%d,"position.latitude":53.9,"position.longitude":27.56,"position.speed":0,"position.valid":true,"engine.ignition.status":false}]`, time.Now().Unix())
-	if code, answer := testexporter.Post(t, "http://"+ex.Addr+"/flespi", []byte(live), nil); code != 200 {
-		t.Fatalf("%d %s", code, answer)
-	}
-	before := scrapeCounters("http://" + ex.InternalAddr + "/metrics")
-	cmd := exec.Command(testexporter.Binary(t), "import", "-config", testexporter.ConfigFile(), "-flespi", "all", "-from", "32d", "-flespi-host", fs.URL)
-	cmd.Env = append(os.Environ(), "FLESPI_TOKEN=FlespiBackfillToken", "FLESPI_EXPORTER_INTERNAL_LISTEN="+ex.InternalAddr,
-		"FLESPI_EXPORTER_DATA_DIR="+ex.DataDir, "INFLUXDB_URL="+db.URL, "INFLUXDB_BUCKET="+testinflux.Bucket, "INFLUXDB_TOKEN="+testinflux.Token)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), fmt.Sprintf("imported %d messages", len(month.Deliveries))) {
-		t.Fatalf("import: %v\n%s", err, out)
-	}
-	got := map[string]int{}
-	for _, s := range db.Query(`SELECT COUNT("duration_s") FROM "flespi_events" GROUP BY "event"`) {
-		n, _ := s.Values[0][1].(json.Number).Int64()
-		got[s.Tags["event"]] = int(n)
-	}
-	for kind, n := range want {
-		if got[kind] != n {
-			t.Errorf("InfluxDB: %d %s events of the month, want %d (all: %v; import said:\n%s)", got[kind], kind, n, got, out)
-		}
-	}
-	if after := scrapeCounters("http://" + ex.InternalAddr + "/metrics"); after["flespi_device_trips_total"] != before["flespi_device_trips_total"] ||
-		after["flespi_device_fuel_drained_liters_total"] != before["flespi_device_fuel_drained_liters_total"] {
-		t.Errorf("the import moved the live counters: %v, were %v", after, before)
-	}
-	// The fleet dashboard's trips table, as Grafana asks it.
-	d := dashboardtest.Read(t, "../grafana/dashboards/flespi-fleet.json")
-	var trips string
-	for _, p := range d.Panels {
-		if p.Title == "Trips" {
-			trips = p.Targets[0].Query
-		}
-	}
-	q := strings.NewReplacer("$ident", "352093081234567", "$timeFilter", "time > now() - 40d").Replace(trips)
-	rows := 0
-	for _, s := range db.Query(q) {
-		rows += len(s.Values)
-	}
-	if rows != want["trip"] || rows != 60 {
-		t.Errorf("the dashboard's trips query returns %d rows, want the month's %d trips: %s", rows, want["trip"], q)
 	}
 }

@@ -71,8 +71,11 @@ func (s *Server) eventsOutput() (pipeline.Output, error) {
 	}
 	ev, err := events.New(events.Options{Config: s.cfg.Events, Dir: s.cfg.Data.Dir, Namespace: s.cfg.Mapping.Config().Namespace,
 		Writers: writers, History: history, Now: s.now, Reg: s.reg, Log: s.log})
+	if err != nil {
+		return nil, err
+	}
 	s.events = ev
-	return ev, err
+	return ev, nil
 }
 
 func (s *Server) devicesOutput() (pipeline.Output, error) {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/config"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/devices"
-	"github.com/flespi-exporter/flespi-exporter/exporter/output/events"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/gauges"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/remotewrite"
@@ -49,9 +48,9 @@ type Server struct {
 	status   *status.Page
 	gauges   *gauges.Store
 	devices  *devices.Registry
-	influx   *influx.Sink   // nil without InfluxDB
-	events   *events.Output // nil with the fleet events off
-	mqtt     *mqtt.Source   // nil without mqtt.token
+	influx   *influx.Sink  // nil without InfluxDB
+	events   status.Events // nil with the fleet events off
+	mqtt     *mqtt.Source  // nil without mqtt.token
 	tracker  *status.Tracker
 	now      func() time.Time
 	started  time.Time

@@ -37,10 +37,16 @@ type Page struct {
 	Bucket     string
 	DeadLetter string // the dead-letter file; "" when off
 	MQTT       *mqtt.Source
-	Events     *events.Output // nil with the fleet events off
+	Events     Events // nil with the fleet events off
 	// Outputs are the outputs' own sections (pipeline.Reporter): what
 	// each says of itself, and what of it needs the operator.
 	Outputs func() []pipeline.Report
+}
+
+// Events is what the page reads of the fleet events (events.Output).
+type Events interface {
+	Notes(idents []string) map[string]events.Note
+	Drains(since time.Time) []events.Drain
 }
 
 // Report is the status page's data, and the JSON of /api/status.

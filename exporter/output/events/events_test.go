@@ -490,19 +490,15 @@ func TestHistoryHasItsOwnDetector(t *testing.T) {
 	// Ten days in one scenario: each a working day, then parked until
 	// the next morning (the stops between days are events too).
 	var steps []fleettrace.Step
-	var dayStart []int // index in steps of each day's first
 	for range 10 {
-		dayStart = append(dayStart, len(steps))
 		steps = append(steps, fleettrace.WorkingDay()...)
 		steps = append(steps, fleettrace.Step{Kind: fleettrace.Park, For: 24*time.Hour - 7*time.Hour - 12*time.Minute, Every: time.Hour})
 	}
 	all := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 900, Seed: 4}, day0, steps)
 	liveFrom := day0.Add(8 * 24 * time.Hour)
-	var history, liveDays []fleettrace.Delivery
+	var liveDays []fleettrace.Delivery
 	for _, d := range all.Deliveries {
-		if d.T.Before(liveFrom) {
-			history = append(history, d)
-		} else {
+		if !d.T.Before(liveFrom) {
 			liveDays = append(liveDays, d)
 		}
 	}
