@@ -7,13 +7,19 @@ import "slices"
 // order it received, so a device's buffered messages arrive after newer
 // ones, sometimes newest first.
 type Queue struct {
-	Held   []Sample // by device time, each with its Arrival
+	Held   []Sample // each with its Arrival; by device time unless Mixed
 	Passed int64    // device time of the newest message passed; 0: none
+	// Mixed says a message came no newer than the newest held: Held is
+	// sorted (and a device time's second dropped) when it is released,
+	// once, rather than at each message (a buffer of thousands uploaded
+	// newest first would cost a move of the whole queue a message).
+	Mixed bool
 }
 
-// Add holds s, arrived at arrival (Unix ms). A message older than what was passed
-// already is late: it makes no event. One of a device time held or passed
-// already is a duplicate (the first counts).
+// Add holds s, arrived at arrival (Unix ms). A message older than what was
+// passed already is late: it makes no event. One of a device time passed
+// already is a duplicate; of a device time held, the first counts (the
+// second is dropped when they are released).
 func (q *Queue) Add(s Sample, arrival int64) (late, duplicate bool) {
 	switch {
 	case q.Passed != 0 && s.T < q.Passed:
@@ -21,13 +27,32 @@ func (q *Queue) Add(s Sample, arrival int64) (late, duplicate bool) {
 	case q.Passed != 0 && s.T == q.Passed:
 		return false, true
 	}
-	i, found := slices.BinarySearchFunc(q.Held, s.T, func(h Sample, t int64) int { return cmp64(h.T, t) })
-	if found {
-		return false, true
+	if n := len(q.Held); n > 0 && s.T <= q.Held[n-1].T {
+		q.Mixed = true
 	}
 	s.Arrival = uint32(max(arrival/1000, 0))
-	q.Held = slices.Insert(q.Held, i, s)
+	q.Held = append(q.Held, s)
 	return false, false
+}
+
+// order sorts the held messages by device time, the first of each time
+// kept.
+func (q *Queue) order() {
+	if !q.Mixed {
+		return
+	}
+	slices.SortStableFunc(q.Held, func(a, b Sample) int { return cmp64(a.T, b.T) })
+	q.Held = slices.CompactFunc(q.Held, func(a, b Sample) bool { return a.T == b.T })
+	q.Mixed = false
+}
+
+// Oldest is the device time of the oldest message held; 0: none.
+func (q *Queue) Oldest() int64 {
+	q.order()
+	if len(q.Held) == 0 {
+		return 0
+	}
+	return q.Held[0].T
 }
 
 // Release passes to pass, in device-time order, the messages that have
@@ -35,6 +60,7 @@ func (q *Queue) Add(s Sample, arrival int64) (late, duplicate bool) {
 // is older holds the newer ones back until it has waited too. All, with
 // window < 0.
 func (q *Queue) Release(now, window int64, pass func(Sample)) int {
+	q.order()
 	n := 0
 	for n < len(q.Held) && (window < 0 || int64(q.Held[n].Arrival)*1000 <= now-window) {
 		pass(q.Held[n])

@@ -66,7 +66,7 @@ func (o *Output) liveFrom(ident string) int64 {
 	case d.det.N > 0:
 		return d.det.First
 	case len(d.q.Held) > 0:
-		return d.q.Held[0].T
+		return d.q.Oldest()
 	}
 	return math.MaxInt64
 }
