@@ -482,9 +482,7 @@ func scanNumber(b []byte, i int, p *Param) (int, string) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			mant = mant*10 + uint64(b[i]-'0')
-		}
+		i, mant = digitsOf(b, i, mant)
 	default:
 		return i, faultDigit
 	}
@@ -492,9 +490,7 @@ func scanNumber(b []byte, i int, p *Param) (int, string) {
 	if i < len(b) && b[i] == '.' {
 		i++
 		fracStart := i
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			mant = mant*10 + uint64(b[i]-'0')
-		}
+		i, mant = digitsOf(b, i, mant)
 		if i == fracStart {
 			return i, faultFraction
 		}
@@ -521,6 +517,21 @@ func scanNumber(b []byte, i int, p *Param) (int, string) {
 		p.state = shortDecimal
 	}
 	return i, ""
+}
+
+// digitsOf reads the digits of b from i into mant (mant*10 + digit each),
+// and returns where they end. A byte minus '0' is a digit when it is at
+// most 9 as an unsigned number: one comparison a byte, not two.
+func digitsOf(b []byte, i int, mant uint64) (int, uint64) {
+	for i < len(b) {
+		c := b[i] - '0'
+		if c > 9 {
+			break
+		}
+		mant = mant*10 + uint64(c)
+		i++
+	}
+	return i, mant
 }
 
 func skipDigits(b []byte, i int) int {
