@@ -114,3 +114,39 @@ protocol = "1.0"`, 1)
 		t.Errorf("reload of [remote_write]: %d %q", code, answer)
 	}
 }
+
+// TestReloadOfEvents: a reload applies new [events] thresholds to what
+// comes next: 100 km/h is no overspeed under a limit of 110, and is one
+// once the limit is reloaded as 90.
+func TestReloadOfEvents(t *testing.T) {
+	base, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "config.toml")
+	write := func(limit string) {
+		events := "\n[events]\nreorder_window = \"0s\"\nspeed_limit = " + limit + "\n"
+		if err := os.WriteFile(file, append(append([]byte{}, base...), events...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	episode := func(ident string) []byte {
+		var msgs []string
+		for i, speed := range []int{100, 100, 100, 100, 100, 50} {
+			msgs = append(msgs, `{"ident":"`+ident+`","timestamp":`+strconv.Itoa(1717171200+10*i)+`,"position.latitude":50,"position.longitude":`+
+				strconv.FormatFloat(30+0.003*float64(i), 'f', 4, 64)+`,"position.speed":`+strconv.Itoa(speed)+`,"position.valid":true}`)
+		}
+		return []byte("[" + strings.Join(msgs, ",") + "]")
+	}
+	write("110")
+	ex := startFromFile(t, file)
+	testexporter.Post(t, ex.URL+"/flespi", episode("a"), nil)
+	write("90")
+	if code, answer := postReload(t, ex); code != 200 || answer != "reloaded" {
+		t.Fatalf("reload: %d %q", code, answer)
+	}
+	testexporter.Post(t, ex.URL+"/flespi", episode("b"), nil)
+	if a, b := ex.MetricValue(t, "flespi_device_overspeeds_total", "ident", "a"), ex.MetricValue(t, "flespi_device_overspeeds_total", "ident", "b"); a != 0 || b != 1 {
+		t.Errorf("overspeeds: a %v under 110 km/h, b %v under 90; want 0 and 1", a, b)
+	}
+}
