@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
@@ -19,19 +18,7 @@ import (
 // a window of arrival time would hold every message until the replay ends
 // and the detector would run after the measure.
 func (b *bench) eventsScenario(w *workload.Workload, messages, devices, batchSize int) {
-	text, err := os.ReadFile(testexporter.ConfigFile())
-	if err != nil {
-		b.c.Fatal(err)
-	}
-	dir := b.c.TempDir()
-	off, on := filepath.Join(dir, "off.toml"), filepath.Join(dir, "on.toml")
-	write := func(file, events string) {
-		if err := os.WriteFile(file, append(text, "\n[events]\n"+events...), 0o644); err != nil {
-			b.c.Fatal(err)
-		}
-	}
-	write(off, "enabled = false\n")
-	write(on, "reorder_window = \"0s\"\ntank_capacity = 400\n")
+	off, on := b.configWith("enabled = false\n"), b.configWith("reorder_window = \"0s\"\ntank_capacity = 400\n")
 	with := func(config string) func() result {
 		return func() result {
 			b.config = config
@@ -61,6 +48,24 @@ func (b *bench) eventsScenario(w *workload.Workload, messages, devices, batchSiz
 	slices.Sort(rss)
 	fmt.Printf("\nevents on over off: %+.2f µs CPU a message, %+.0f bytes of peak RSS a device (medians of %d back-to-back pairs: CPU %v, RSS %v)\n",
 		cpu[len(cpu)/2], rss[len(rss)/2], b.runs, fmtAll(cpu, "%.2f"), fmtAll(rss, "%.0f"))
+}
+
+// configWith writes the repository's configuration with an [events]
+// section of events, and returns its file.
+func (b *bench) configWith(events string) string {
+	text, err := os.ReadFile(testexporter.ConfigFile())
+	if err != nil {
+		b.c.Fatal(err)
+	}
+	f, err := os.CreateTemp(b.c.TempDir(), "config-*.toml")
+	if err != nil {
+		b.c.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(append(text, "\n[events]\n"+events...)); err != nil {
+		b.c.Fatal(err)
+	}
+	return f.Name()
 }
 
 func fmtAll(vs []float64, f string) []string {

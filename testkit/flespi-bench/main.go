@@ -49,6 +49,7 @@ func main() {
 	onlyMQTT := flag.Bool("mqtt", false, "only the MQTT scenarios (live, and a backlog after an outage) and the HTTP one they compare with")
 	onlyRemote := flag.Bool("remote-write", false, "only the remote write scenario (into VictoriaMetrics) and the InfluxDB one it compares with")
 	onlyEvents := flag.Bool("events", false, "only the fleet events scenario: events off against on (reorder window 0s, so that the detector runs within the replay) on the InfluxDB path, runs alternating")
+	eventsOff := flag.Bool("events-off", false, "with -against: this tree's binary with the fleet events off, for the paths' own cost against a revision without them")
 	against := flag.String("against", "", "an exporter binary of another revision: compare this tree's with it on the InfluxDB, Prometheus and MQTT paths, runs alternating")
 	flag.Parse()
 
@@ -85,6 +86,9 @@ func main() {
 	broker := testmqtt.Start(c, "bench-token")
 	msgs := objects(b, w)
 	if *against != "" {
+		if *eventsOff {
+			b.thisConfig = b.configWith("enabled = false\n")
+		}
 		b.compare(*against, w, broker, msgs, *messages, *devices, *batchSize)
 		return
 	}
@@ -132,6 +136,18 @@ type bench struct {
 	profiles string // directory for CPU profiles; "" for none
 	profile  string // the CPU profile file of the run going on
 	config   string // the exporter's configuration file; "" for the repository's
+	// thisConfig is the configuration of this tree's binary in -against
+	// (-events-off); "" for the repository's.
+	thisConfig string
+}
+
+// start runs the exporter with env and args, and the configuration file
+// in use.
+func (b *bench) start(env map[string]string, args []string) *testexporter.Process {
+	if b.config != "" {
+		return testexporter.StartConfig(b.c, b.config, env, args...)
+	}
+	return testexporter.Start(b.c, env, args...)
 }
 
 // result is one scenario's figures.
@@ -267,12 +283,7 @@ func (b *bench) exporter(w *workload.Workload, streams int, out output) result {
 	if b.profile != "" {
 		args = []string{"-cpuprofile", b.profile}
 	}
-	var p *testexporter.Process
-	if b.config != "" {
-		p = testexporter.StartConfig(b.c, b.config, env, args...)
-	} else {
-		p = testexporter.Start(b.c, env, args...)
-	}
+	p := b.start(env, args)
 	defer p.Kill()
 	pid := p.Cmd.Process.Pid
 	cpuBefore, _ := procStats(b.c, pid) // start-up is not the replay's
@@ -478,6 +489,10 @@ func (b *bench) compare(old string, w *workload.Workload, broker *testmqtt.Broke
 		return func() result {
 			testexporter.UseBinary(bin)
 			defer testexporter.UseBinary(b.bin)
+			if bin == b.bin && b.thisConfig != "" {
+				b.config = b.thisConfig // this tree's binary only: the other may not know its keys
+				defer func() { b.config = "" }()
+			}
 			return f()
 		}
 	}

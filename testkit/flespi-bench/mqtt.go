@@ -45,7 +45,7 @@ func (b *bench) mqttExporter(broker *testmqtt.Broker) (p *testexporter.Process, 
 	if b.profile != "" {
 		args = []string{"-cpuprofile", b.profile}
 	}
-	p = testexporter.Start(b.c, env, args...)
+	p = b.start(env, args)
 	b.awaitMQTT(p)
 	return p, func() {
 		p.Kill()
