@@ -50,6 +50,7 @@ func main() {
 	onlyRemote := flag.Bool("remote-write", false, "only the remote write scenario (into VictoriaMetrics) and the InfluxDB one it compares with")
 	onlyEvents := flag.Bool("events", false, "only the fleet events scenario: events off against on (reorder window 0s, so that the detector runs within the replay) on the InfluxDB path, runs alternating")
 	eventsOff := flag.Bool("events-off", false, "with -against: this tree's binary with the fleet events off, for the paths' own cost against a revision without them")
+	againstConfig := flag.String("against-config", "", "with -against: the other binary's configuration file (its revision's config.toml: git show REV:config.toml > FILE)")
 	against := flag.String("against", "", "an exporter binary of another revision: compare this tree's with it on the InfluxDB, Prometheus and MQTT paths, runs alternating")
 	flag.Parse()
 
@@ -89,6 +90,7 @@ func main() {
 		if *eventsOff {
 			b.thisConfig = b.configWith("enabled = false\n")
 		}
+		b.otherConfig = *againstConfig
 		b.compare(*against, w, broker, msgs, *messages, *devices, *batchSize)
 		return
 	}
@@ -139,6 +141,10 @@ type bench struct {
 	// thisConfig is the configuration of this tree's binary in -against
 	// (-events-off); "" for the repository's.
 	thisConfig string
+	// otherConfig is the configuration of the other revision's binary in
+	// -against (-against-config): an older binary refuses keys it does
+	// not know.
+	otherConfig string
 }
 
 // start runs the exporter with env and args, and the configuration file
@@ -489,10 +495,13 @@ func (b *bench) compare(old string, w *workload.Workload, broker *testmqtt.Broke
 		return func() result {
 			testexporter.UseBinary(bin)
 			defer testexporter.UseBinary(b.bin)
-			if bin == b.bin && b.thisConfig != "" {
+			switch {
+			case bin == b.bin && b.thisConfig != "":
 				b.config = b.thisConfig // this tree's binary only: the other may not know its keys
-				defer func() { b.config = "" }()
+			case bin != b.bin && b.otherConfig != "":
+				b.config = b.otherConfig // the other revision's own configuration
 			}
+			defer func() { b.config = "" }()
 			return f()
 		}
 	}
