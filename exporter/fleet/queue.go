@@ -55,6 +55,11 @@ func (q *Queue) Oldest() int64 {
 	return q.Held[0].T
 }
 
+// MaxHeld bounds a device's messages held: past it the oldest go on
+// before their window (a device catching up on days of buffer at once
+// must not hold them all in memory).
+const MaxHeld = 2048
+
 // Release passes to pass, in device-time order, the messages that have
 // waited window (ms) by now, from the oldest: one that arrived later but
 // is older holds the newer ones back until it has waited too. All, with
@@ -62,7 +67,7 @@ func (q *Queue) Oldest() int64 {
 func (q *Queue) Release(now, window int64, pass func(Sample)) int {
 	q.order()
 	n := 0
-	for n < len(q.Held) && (window < 0 || int64(q.Held[n].Arrival)*1000 <= now-window) {
+	for n < len(q.Held) && (window < 0 || int64(q.Held[n].Arrival)*1000 <= now-window || len(q.Held)-n > MaxHeld) {
 		pass(q.Held[n])
 		q.Passed = q.Held[n].T
 		n++

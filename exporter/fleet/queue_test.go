@@ -33,3 +33,17 @@ func TestQueueBurstNewestFirst(t *testing.T) {
 		t.Errorf("an empty queue keeps %d bytes", cap(q.Held)*40)
 	}
 }
+
+// TestQueueBounded: a device sending more than MaxHeld messages within
+// its window holds MaxHeld, the oldest passed on early, in order.
+func TestQueueBounded(t *testing.T) {
+	var q Queue
+	var got []int64
+	for i := range 3 * MaxHeld {
+		q.Add(Sample{T: int64(i+1) * 1000}, 1000)
+		q.Release(1000, 120_000, func(s Sample) { got = append(got, s.T) })
+	}
+	if len(q.Held) != MaxHeld || len(got) != 2*MaxHeld || got[0] != 1000 || got[len(got)-1] != int64(2*MaxHeld)*1000 {
+		t.Errorf("held %d, passed %d (%v..%v)", len(q.Held), len(got), got[0], got[len(got)-1])
+	}
+}
