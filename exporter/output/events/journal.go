@@ -37,7 +37,9 @@ const (
 	journalFile = "events.journal"
 	magic       = "FEJ2"
 	// snapshotAfter: the journal is folded into a snapshot once it holds
-	// this much, or once snapshotEvery has passed.
+	// this much and twice the last snapshot (writing a large fleet's
+	// snapshot costs more than replaying a journal of its size), or once
+	// snapshotEvery has passed.
 	snapshotAfter = 32 << 20
 	snapshotEvery = 10 * time.Minute
 )
@@ -49,6 +51,7 @@ type journal struct {
 	nextID  uint32
 	size    int64
 	pending []byte // records of this commit
+	snap    int64  // bytes of the last snapshot
 	last    time.Time
 }
 
@@ -263,7 +266,7 @@ func (j *journal) commit() error {
 
 // due reports whether the journal should be folded into a snapshot.
 func (j *journal) due() bool {
-	return j.size > snapshotAfter || (j.size > 12 && time.Since(j.last) > snapshotEvery)
+	return j.size > max(snapshotAfter, 2*j.snap) || (j.size > 12 && time.Since(j.last) > snapshotEvery)
 }
 
 // snapshot writes the state whole (atomically: a temporary file renamed)
@@ -278,6 +281,7 @@ func (j *journal) snapshot(o *Output) error {
 	if err := gob.NewEncoder(&buf).Encode(&s); err != nil {
 		return err
 	}
+	j.snap = int64(buf.Len())
 	if err := atomicfile.Write(filepath.Join(j.dir, stateFile), buf.Bytes()); err != nil {
 		return err
 	}
