@@ -418,6 +418,21 @@ func (e *Events) validate() []problem {
 	return ps
 }
 
+// DeviceMatches reports whether a device (its ident and device.name)
+// matches an entry's glob patterns ([[silence.device]], [[events.device]]);
+// an empty pattern matches everything. The patterns are checked at load.
+func DeviceMatches(identPattern, namePattern, ident, name string) bool {
+	return globMatches(identPattern, ident) && globMatches(namePattern, name)
+}
+
+func globMatches(pattern, s string) bool {
+	if pattern == "" {
+		return true
+	}
+	ok, _ := path.Match(pattern, s)
+	return ok
+}
+
 // validatePatterns checks the ident and name patterns of a device entry
 // (key, like "silence.device#0"): at least one, each a glob.
 func validatePatterns(key, ident, name, example string, add func(key, format string, args ...any)) {

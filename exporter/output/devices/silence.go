@@ -1,7 +1,6 @@
 package devices
 
 import (
-	"path"
 	"slices"
 	"time"
 
@@ -146,22 +145,12 @@ func NewSilencePolicy(cfg config.Silence) *SilencePolicy {
 // or its usual gap times the factor within the floor and the maximum.
 func (p *SilencePolicy) silentAfter(ident, name string, r *rhythm) time.Duration {
 	for _, d := range p.devices {
-		if match(d.Ident, ident) && match(d.Name, name) {
+		if config.DeviceMatches(d.Ident, d.Name, ident, name) {
 			return time.Duration(d.After)
 		}
 	}
 	usual := time.Duration(float64(r.usual()) * p.factor)
 	return min(max(usual, p.floor), p.max)
-}
-
-// match reports whether s matches the glob pattern; an empty pattern
-// matches everything.
-func match(pattern, s string) bool {
-	if pattern == "" {
-		return true
-	}
-	ok, _ := path.Match(pattern, s)
-	return ok
 }
 
 // motionReader reads what a message's parameters say of the vehicle:

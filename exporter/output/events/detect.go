@@ -33,6 +33,7 @@ func Detect(m *mapping.Mapping, cfg config.Events, body []byte, received time.Ti
 	devs := map[string]*dev{}
 	var order []string
 	var res mapping.Result
+	var reader fleet.Reader
 	err := message.NewDecoder().Decode(body, func(msg *message.Message) error {
 		err := m.Apply(msg, received, &res)
 		if errors.Is(err, mapping.ErrNoIdent) || errors.Is(err, mapping.ErrNoTime) || res.Future {
@@ -50,7 +51,8 @@ func Detect(m *mapping.Mapping, cfg config.Events, body []byte, received time.Ti
 			devs[res.Ident] = d
 			order = append(order, res.Ident)
 		}
-		if _, dup := d.q.Add(fleet.Read(msg, res.Time.UnixMilli()), 0); dup {
+		s, _ := reader.Read(msg, res.Time.UnixMilli())
+		if _, dup := d.q.Add(s, 0); dup {
 			d.Late++
 		}
 		return nil

@@ -17,7 +17,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path"
 	"slices"
 	"sync"
 	"time"
@@ -393,7 +392,7 @@ func (o *Output) compileSettings() {
 // settingsOf is the thresholds of a device, shared.
 func (o *Output) settingsOf(ident, name string) *fleet.Settings {
 	for i, d := range o.cfg.Devices {
-		if match(d.Ident, ident) && match(d.Name, name) {
+		if config.DeviceMatches(d.Ident, d.Name, ident, name) {
 			return o.settings[i+1]
 		}
 	}
@@ -405,7 +404,7 @@ func (o *Output) settingsOf(ident, name string) *fleet.Settings {
 func SettingsFor(cfg *config.Events, ident, name string) fleet.Settings {
 	st := toSettings(cfg.EventThresholds, fleet.Settings{})
 	for _, d := range cfg.Devices {
-		if match(d.Ident, ident) && match(d.Name, name) {
+		if config.DeviceMatches(d.Ident, d.Name, ident, name) {
 			return toSettings(d.EventThresholds, st)
 		}
 	}
@@ -445,14 +444,4 @@ func toSettings(t config.EventThresholds, base fleet.Settings) fleet.Settings {
 	f(t.DrainMinPercent, &s.DrainMinPct)
 	d(t.FuelWindow, &s.FuelWindow)
 	return s
-}
-
-// match reports whether s matches the glob pattern; an empty pattern
-// matches everything.
-func match(pattern, s string) bool {
-	if pattern == "" {
-		return true
-	}
-	ok, _ := path.Match(pattern, s)
-	return ok
 }

@@ -23,10 +23,7 @@ func (w *Writer) StoreEvents(ctx context.Context, recs []fleet.Record, counters 
 
 // addCounters adds the samples of one event's counters.
 func (p *part) addCounters(r *fleet.Record, counters []*mapping.Gauge) {
-	p.key = p.key[:0]
-	for _, t := range r.Tags {
-		p.key = append(append(append(append(p.key, 0xff), t.Key...), 0xfe), t.Value...)
-	}
+	p.deviceKey(r.Tags)
 	p.found = slices.Grow(p.found[:0], len(counters))[:len(counters)]
 	p.t.find(p.key, r.Tags, counters, p.found)
 	for i, c := range fleet.Counters {

@@ -132,10 +132,7 @@ func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) 
 	if r.Ident == "" {
 		return
 	}
-	p.key = p.key[:0]
-	for _, t := range r.Tags {
-		p.key = append(append(append(append(p.key, 0xff), t.Key...), 0xfe), t.Value...)
-	}
+	p.deviceKey(r.Tags)
 	p.gauges = p.gauges[:0]
 	for i := range r.Samples {
 		p.gauges = append(p.gauges, r.Samples[i].Gauge)
@@ -160,6 +157,15 @@ func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) 
 			b.samples[n-1] = b.samples[0]
 		}
 		b.samples[0], b.samples = b.samples[n-1], b.samples[:1]
+	}
+}
+
+// deviceKey makes p.key, the series table's key of the device whose
+// tags these are.
+func (p *part) deviceKey(tags []mapping.Tag) {
+	p.key = p.key[:0]
+	for _, t := range tags {
+		p.key = append(append(append(append(p.key, 0xff), t.Key...), 0xfe), t.Value...)
 	}
 }
 
