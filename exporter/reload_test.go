@@ -23,19 +23,26 @@ func startFromFile(t *testing.T, file string) *testexporter.InProcess {
 	return testexporter.Run(t, cfg, nil)
 }
 
-// TestReload: POST /-/reload applies new rules; an invalid file keeps the
-// old ones, answers its file:line errors and sets the reload metric to 0.
-func TestReload(t *testing.T) {
+// editableConfig is a copy of the repository's config.toml of the test's
+// own, and how to write it again with extra text at its end.
+func editableConfig(t *testing.T) (file string, write func(extra string)) {
+	t.Helper()
 	base, err := os.ReadFile("../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "config.toml")
-	write := func(extra string) {
+	file = filepath.Join(t.TempDir(), "config.toml")
+	return file, func(extra string) {
 		if err := os.WriteFile(file, append(append([]byte{}, base...), extra...), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestReload: POST /-/reload applies new rules; an invalid file keeps the
+// old ones, answers its file:line errors and sets the reload metric to 0.
+func TestReload(t *testing.T) {
+	file, write := editableConfig(t)
 	write("")
 	ex := startFromFile(t, file)
 	msg := []byte(`[{"ident":"a","timestamp":1717171200,"custom.param.7":42}]`)
@@ -119,17 +126,8 @@ protocol = "1.0"`, 1)
 // comes next: 100 km/h is no overspeed under a limit of 110, and is one
 // once the limit is reloaded as 90.
 func TestReloadOfEvents(t *testing.T) {
-	base, err := os.ReadFile("../config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "config.toml")
-	write := func(limit string) {
-		events := "\n[events]\nreorder_window = \"0s\"\nspeed_limit = " + limit + "\n"
-		if err := os.WriteFile(file, append(append([]byte{}, base...), events...), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	file, edit := editableConfig(t)
+	write := func(limit string) { edit("\n[events]\nreorder_window = \"0s\"\nspeed_limit = " + limit + "\n") }
 	episode := func(ident string) []byte {
 		var msgs []string
 		for i, speed := range []int{100, 100, 100, 100, 100, 50} {
