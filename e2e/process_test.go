@@ -299,3 +299,26 @@ func TestVersionIsTheCommit(t *testing.T) {
 		t.Errorf("version: %q, want it to name commit %s", out, short)
 	}
 }
+
+// TestProfilesOnStop: serve -cpuprofile and -memprofile write, when the
+// process is told to stop, a CPU profile of the run and a heap profile of
+// what it held (the gauges of the devices it was sent), as go tool pprof
+// reads them.
+func TestProfilesOnStop(t *testing.T) {
+	dir := t.TempDir()
+	cpu, heap := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.heap")
+	ex := testexporter.Start(t, map[string]string{"INFLUXDB_URL": ""}, "-cpuprofile", cpu, "-memprofile", heap)
+	w := workload.Generate(2000, 200, 500, 1)
+	if err := workload.Replay("http://"+ex.Addr+"/flespi", w.Batches, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, ex.Log())
+	}
+	for file, want := range map[string]string{cpu: "samples/count", heap: "exporter/output/gauges"} {
+		out, err := exec.Command("go", "tool", "pprof", "-raw", file).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("go tool pprof -raw %s: %v; want %q in:\n%.2000s", file, err, want, out)
+		}
+	}
+}

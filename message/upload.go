@@ -22,19 +22,21 @@ func UploadTime(seconds float64, arrival time.Time) int64 {
 // ServerTime is the message's server.timestamp, else its rest.timestamp,
 // in Unix seconds; 0 without either.
 func (m *Message) ServerTime() float64 {
-	rest := 0.0
-	for i := range m.Params {
-		p := &m.Params[i]
-		switch p.Name {
-		case "server.timestamp":
-			if v, ok := p.Float(); ok {
-				return v
-			}
-		case "rest.timestamp":
-			if v, ok := p.Float(); ok {
-				rest = v
-			}
+	return ServerTimeOf(m.Get("server.timestamp"), m.Get("rest.timestamp"))
+}
+
+// ServerTimeOf is ServerTime of a message's server.timestamp and
+// rest.timestamp parameters (nil: not sent), found by an Index.
+func ServerTimeOf(server, rest *Param) float64 {
+	if server != nil {
+		if v, ok := server.Float(); ok {
+			return v
 		}
 	}
-	return rest
+	if rest != nil {
+		if v, ok := rest.Float(); ok {
+			return v
+		}
+	}
+	return 0
 }

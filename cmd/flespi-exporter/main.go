@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
@@ -128,7 +129,8 @@ var commands = map[string]command{
 	"serve": {flags: func(fs *flag.FlagSet, _ io.Reader, _, stderr io.Writer) func([]string) int {
 		configFile := configFlag(fs)
 		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file when the server stops")
-		return func([]string) int { return serve(*configFile, *cpuProfile, stderr) }
+		memProfile := fs.String("memprofile", "", "write a heap profile to this file when the server is told to stop, before it shuts down")
+		return func([]string) int { return serve(*configFile, *cpuProfile, *memProfile, stderr) }
 	}},
 	"check": {flags: func(fs *flag.FlagSet, _ io.Reader, stdout, stderr io.Writer) func([]string) int {
 		configFile := configFlag(fs)
@@ -248,7 +250,7 @@ func load(file string, stderr io.Writer) *config.Loaded {
 	return cfg
 }
 
-func serve(file, cpuProfile string, stderr io.Writer) int {
+func serve(file, cpuProfile, memProfile string, stderr io.Writer) int {
 	cfg := load(file, stderr)
 	if cfg == nil {
 		return 1
@@ -289,6 +291,9 @@ func serve(file, cpuProfile string, stderr io.Writer) int {
 			_, _ = srv.Reload() // logs its own errors and warnings
 		}
 	}()
+	if memProfile != "" {
+		ctx = heapProfileOnStop(ctx, memProfile, log)
+	}
 	if err := srv.Run(ctx, nil); err != nil {
 		log.Error("server failed", "err", err)
 		return 1
@@ -311,6 +316,26 @@ func startCPUProfile(file string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// heapProfileOnStop returns a context that ends once a heap profile is
+// written to file after ctx (the stop signal) ends: the profile is of
+// what the running server held, before its outputs close.
+func heapProfileOnStop(ctx context.Context, file string, log *slog.Logger) context.Context {
+	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer cancel()
+		<-ctx.Done()
+		f, err := os.Create(file)
+		if err == nil {
+			runtime.GC() // the profile's in-use figures are of the last collection
+			err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
+		}
+		if err != nil {
+			log.Error("memprofile", "err", err)
+		}
+	}()
+	return run
 }
 
 // isTerminal reports whether w is a terminal, for the progress display.

@@ -71,31 +71,19 @@ const (
 	pName
 )
 
-// Reader reads samples. It remembers where the wanted parameters were in
-// the last message: a device type sends the same keys message after
-// message (message.Message.SameKeys), and then a sample costs a dozen
-// lookups by index rather than a pass over some 45 names.
-type Reader struct {
-	at    [len(wanted)]int16 // index in Params; -1: not there
-	names uint64             // the decoder the indexes are of
-	seq   uint32
-	ok    bool
-}
+// Reader reads samples, finding the wanted parameters by where they were
+// in the last message (message.Index). Its zero value is ready to use.
+type Reader struct{ x *message.Index }
 
 // Read reads a message's sample at its device time t (Unix ms), and its
 // device.name (nil without). fuel.volume wins over can.fuel.volume, and a
 // volume over a level.
 func (r *Reader) Read(msg *message.Message, t int64) (Sample, *message.Param) {
-	if !r.ok || !msg.SameKeys || msg.Seq != r.seq+1 || msg.Names != r.names {
-		r.locate(msg)
+	if r.x == nil {
+		r.x = message.NewIndex(wanted[:]...)
 	}
-	r.seq = msg.Seq
-	get := func(i int) *message.Param {
-		if j := r.at[i]; j >= 0 && int(j) < len(msg.Params) {
-			return &msg.Params[j]
-		}
-		return nil
-	}
+	r.x.Read(msg)
+	get := func(i int) *message.Param { return r.x.Get(msg, i) }
 	num := func(i int) float64 {
 		if p := get(i); p != nil {
 			v, _ := floatOf(p)
@@ -146,29 +134,6 @@ func (r *Reader) Read(msg *message.Message, t int64) (Sample, *message.Param) {
 		name = nil
 	}
 	return s, name
-}
-
-// locate finds the wanted parameters in msg; the last of a name wins, as
-// in message.Message.Get.
-func (r *Reader) locate(msg *message.Message) {
-	for i := range r.at {
-		r.at[i] = -1
-	}
-	r.ok, r.names = len(msg.Params) < math.MaxInt16, msg.Names
-	for i := range msg.Params {
-		// A switch on strings compares lengths first: most parameters
-		// cost a comparison of integers.
-		switch n := msg.Params[i].Name; n {
-		case "position.speed", "position.valid", "position.latitude", "position.longitude", "position.satellites",
-			"engine.ignition.status", "fuel.volume", "can.fuel.volume", "fuel.level", "can.fuel.level",
-			"vehicle.mileage", "can.vehicle.mileage", "device.name":
-			for w := range wanted {
-				if wanted[w] == n {
-					r.at[w] = int16(i)
-				}
-			}
-		}
-	}
 }
 
 // Read reads one message's sample (see Reader.Read).

@@ -44,7 +44,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each scenario; the table shows medians")
 	scrapeDevices := flag.Int("scrape-devices", 13_500, "devices for the /metrics scrape scenario (about 30 gauges each)")
 	seed := flag.Uint64("seed", 1, "workload seed")
-	profiles := flag.String("profile", "", "directory for a CPU profile of the exporter in each run (go tool pprof)")
+	profiles := flag.String("profile", "", "directory for a CPU profile (NAME.prof) and a heap profile after the replay (NAME.heap) of the exporter in each run (go tool pprof)")
 	memory := flag.Int("memory", 0, "instead of the CPU scenarios, the memory of batches of this many MB: one, then 16 at once")
 	onlyMQTT := flag.Bool("mqtt", false, "only the MQTT scenarios (live, and a backlog after an outage) and the HTTP one they compare with")
 	onlyRemote := flag.Bool("remote-write", false, "only the remote write scenario (into VictoriaMetrics) and the InfluxDB one it compares with")
@@ -135,7 +135,7 @@ type bench struct {
 	sink     *sink
 	bin      string
 	runs     int
-	profiles string // directory for CPU profiles; "" for none
+	profiles string // directory for CPU and heap profiles; "" for none
 	profile  string // the CPU profile file of the run going on
 	config   string // the exporter's configuration file; "" for the repository's
 	// thisConfig is the configuration of this tree's binary in -against
@@ -201,6 +201,20 @@ func wallOf(r result) float64 { return r.wall.Seconds() }
 
 // cpuOf is the CPU per message.
 func cpuOf(r result) float64 { return r.cpu.Seconds() / float64(r.messages) }
+
+// profileArgs are the exporter's arguments that profile the run going on:
+// its CPU, and the heap it holds once the replay is over (this tree's
+// binary only: an older one may not know -memprofile).
+func (b *bench) profileArgs() []string {
+	if b.profile == "" {
+		return nil
+	}
+	args := []string{"-cpuprofile", b.profile}
+	if testexporter.Binary(b.c) == b.bin {
+		args = append(args, "-memprofile", strings.TrimSuffix(b.profile, ".prof")+".heap")
+	}
+	return args
+}
 
 // run is run i of a scenario.
 func (b *bench) run(name string, i int, f func() result) result {
@@ -285,11 +299,7 @@ func (b *bench) exporter(w *workload.Workload, streams int, out output) result {
 	if out == toRemoteWrite {
 		env = map[string]string{"INFLUXDB_URL": "", "REMOTE_WRITE_URL": b.vm.URL + "/api/v1/write"}
 	}
-	var args []string
-	if b.profile != "" {
-		args = []string{"-cpuprofile", b.profile}
-	}
-	p := b.start(env, args)
+	p := b.start(env, b.profileArgs())
 	defer p.Kill()
 	pid := p.Cmd.Process.Pid
 	cpuBefore, _ := procStats(b.c, pid) // start-up is not the replay's

@@ -41,11 +41,7 @@ func (b *bench) mqttExporter(broker *testmqtt.Broker) (p *testexporter.Process, 
 		"INFLUXDB_URL": b.db.URL, "INFLUXDB_BUCKET": testinflux.Bucket, "INFLUXDB_TOKEN": testinflux.Token,
 		"FLESPI_TOKEN": broker.Token, "FLESPI_MQTT_URL": broker.URL, "FLESPI_MQTT_CLIENT_ID": id,
 	}
-	var args []string
-	if b.profile != "" {
-		args = []string{"-cpuprofile", b.profile}
-	}
-	p = b.start(env, args)
+	p = b.start(env, b.profileArgs())
 	b.awaitMQTT(p)
 	return p, func() {
 		p.Kill()

@@ -17,13 +17,14 @@ type part struct {
 	seen   []Seen
 	labels []mapping.Label // backing store of seen's labels
 	names  []byte          // copies of device.name: the decoder reuses its buffers
+	read   *message.Index  // the parameters the registry reads (readNames)
 }
 
 // Name is the output's name.
 func (r *Registry) Name() string { return "devices" }
 
 // NewPart returns the Registry's part of a pipeline batch.
-func (r *Registry) NewPart() pipeline.Part { return &part{} }
+func (r *Registry) NewPart() pipeline.Part { return &part{read: message.NewIndex(readNames[:]...)} }
 
 // Follow registers the devices of a stored batch.
 func (r *Registry) Follow(p pipeline.Part, b *pipeline.Batch) {
@@ -39,7 +40,7 @@ func (p *part) Add(msg *message.Message, res *mapping.Result, received time.Time
 	if res.Future {
 		at = 0 // a device time far ahead must not become the device's newest
 	}
-	nameParam, motion, uploaded := read(msg)
+	nameParam, motion, uploaded := p.readMessage(msg)
 	var name []byte
 	if nameParam != nil {
 		n := len(p.names)
@@ -52,47 +53,30 @@ func (p *part) Add(msg *message.Message, res *mapping.Result, received time.Time
 	})
 }
 
-// read finds, in one pass over the message, its device.name, what it
-// says of the vehicle's motion and when flespi received it (0: not said).
-// The names are told apart by length first: most parameters cost one
-// comparison of integers.
-func read(msg *message.Message) (name *message.Param, motion Motion, uploaded float64) {
+// readNames are the parameters the registry reads, by their index in
+// part.read.
+var readNames = [...]string{"device.name", "position.speed", "movement.status", "engine.ignition.status", "server.timestamp", "rest.timestamp"}
+
+// readMessage reads a message's device.name, what it says of the
+// vehicle's motion and when flespi received it (0: not said).
+func (p *part) readMessage(msg *message.Message) (name *message.Param, motion Motion, uploaded float64) {
+	x := p.read
+	x.Read(msg)
+	if name = x.Get(msg, 0); name != nil && name.Kind != message.String {
+		name = nil
+	}
 	var m motionReader
-	for i := range msg.Params {
-		prm := &msg.Params[i]
-		switch len(prm.Name) {
-		case len("device.name"):
-			if prm.Name == "device.name" && prm.Kind == message.String {
-				name = prm
-			}
-		case len("position.speed"): // and rest.timestamp
-			switch prm.Name {
-			case "position.speed":
-				if v, ok := prm.Float(); ok {
-					m.speed(v)
-				}
-			case "rest.timestamp":
-				if v, ok := prm.Float(); ok && uploaded == 0 {
-					uploaded = v
-				}
-			}
-		case len("server.timestamp"):
-			if prm.Name == "server.timestamp" {
-				if v, ok := prm.Float(); ok {
-					uploaded = v
-				}
-			}
-		case len("movement.status"):
-			if prm.Name == "movement.status" && prm.Kind == message.Bool {
-				m.boolean(prm.Bool())
-			}
-		case len("engine.ignition.status"):
-			if prm.Name == "engine.ignition.status" && prm.Kind == message.Bool {
-				m.boolean(prm.Bool())
-			}
+	if prm := x.Get(msg, 1); prm != nil {
+		if v, ok := prm.Float(); ok {
+			m.speed(v)
 		}
 	}
-	return name, m.motion(), uploaded
+	for i := 2; i <= 3; i++ {
+		if prm := x.Get(msg, i); prm != nil && prm.Kind == message.Bool {
+			m.boolean(prm.Bool())
+		}
+	}
+	return name, m.motion(), message.ServerTimeOf(x.Get(msg, 4), x.Get(msg, 5))
 }
 
 func (p *part) Reset() {

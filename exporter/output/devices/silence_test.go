@@ -150,7 +150,7 @@ func TestUploadTime(t *testing.T) {
 		`{"ident":"a","timestamp":1,"server.timestamp":1865199000}`:   arrival.UnixNano(), // ahead
 	} {
 		if err := message.NewDecoder().Decode([]byte(body), func(m *message.Message) error {
-			_, _, uploaded := read(m)
+			_, _, uploaded := readOne(m)
 			if got := message.UploadTime(uploaded, arrival); got != want || m.ServerTime() != uploaded {
 				t.Errorf("%s: %d, want %d", body, got, want)
 			}
@@ -207,6 +207,11 @@ func TestSilenceKeptAcrossRestarts(t *testing.T) {
 }
 
 // TestMotionOfAMessage: what a message says of the vehicle.
+// readOne reads m as a new batch's part would.
+func readOne(m *message.Message) (*message.Param, Motion, float64) {
+	return (&Registry{}).NewPart().(*part).readMessage(m)
+}
+
 func TestMotionOfAMessage(t *testing.T) {
 	for body, want := range map[string]Motion{
 		`{"ident":"a","timestamp":1}`:                                          MotionUnknown,
@@ -220,7 +225,7 @@ func TestMotionOfAMessage(t *testing.T) {
 		var got Motion
 		var name *message.Param
 		if err := message.NewDecoder().Decode([]byte(body), func(m *message.Message) error {
-			name, got, _ = read(m)
+			name, got, _ = readOne(m)
 			return nil
 		}); err != nil {
 			t.Fatal(err)

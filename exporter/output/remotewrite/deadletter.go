@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/deadletter"
@@ -20,8 +18,9 @@ func (w *Writer) deadLetter(req *writeRequest, cause error) error {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	var lines []byte
 	for _, c := range req.chunks {
-		e := deadletter.Series{Time: now, Error: cause.Error(), Labels: make(map[string]string, len(c.labels))}
-		for _, l := range c.labels {
+		labels := c.labels()
+		e := deadletter.Series{Time: now, Error: cause.Error(), Labels: make(map[string]string, len(labels))}
+		for _, l := range labels {
 			e.Labels[l.Name] = l.Value
 		}
 		for _, s := range c.samples {
@@ -51,12 +50,12 @@ func (w *Writer) Replay(ctx context.Context, entries []deadletter.Series) (taken
 	bySeries := map[string]int{}
 	p := &part{}
 	for _, e := range entries {
-		key := seriesKey(e.Labels)
-		i, ok := bySeries[key]
+		se := deadSeries(e.Labels)
+		i, ok := bySeries[string(se.pb)]
 		if !ok {
 			i = len(p.batch)
-			bySeries[key] = i
-			p.batch = append(p.batch, batchSeries{series: &series{labels: labelsOf(e.Labels)}})
+			bySeries[string(se.pb)] = i
+			p.batch = append(p.batch, batchSeries{series: se})
 		}
 		for _, s := range e.Samples {
 			p.batch[i].samples = append(p.batch[i].samples, sample{s.MS, s.Value})
@@ -74,25 +73,14 @@ func (w *Writer) Replay(ctx context.Context, entries []deadletter.Series) (taken
 	return taken, refused, nil
 }
 
-// labelsOf are a dead letter's labels as sent: __name__, then by name.
-func labelsOf(m map[string]string) []mapping.Label {
-	out := make([]mapping.Label, 0, len(m))
+// deadSeries is the series of a dead letter's labels: a device of its
+// labels but __name__, a gauge of that name.
+func deadSeries(m map[string]string) *series {
+	dev := &deviceSeries{}
 	for k, v := range m {
 		if k != "__name__" {
-			out = append(out, mapping.Label{Name: k, Value: v})
+			dev.tags = append(dev.tags, mapping.Tag{Key: k, Value: v})
 		}
 	}
-	slices.SortFunc(out, func(a, b mapping.Label) int { return strings.Compare(a.Name, b.Name) })
-	return append([]mapping.Label{{Name: "__name__", Value: m["__name__"]}}, out...)
-}
-
-func seriesKey(m map[string]string) string {
-	var b strings.Builder
-	for _, l := range labelsOf(m) {
-		b.WriteString(l.Name)
-		b.WriteByte(0xfe)
-		b.WriteString(l.Value)
-		b.WriteByte(0xff)
-	}
-	return b.String()
+	return newSeriesOf(dev, &mapping.Gauge{Name: m["__name__"]})
 }

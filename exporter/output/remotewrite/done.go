@@ -6,8 +6,6 @@ import (
 	"math"
 	"sync"
 	"time"
-
-	"github.com/flespi-exporter/flespi-exporter/mapping"
 )
 
 // doneSeries bounds what is remembered of failed batches (a hash of each
@@ -46,7 +44,7 @@ const (
 
 // filter returns what requests leaves out, or nil when nothing is
 // remembered; received names the last-received gauge.
-func (d *doneSet) filter(received string) func(labels []mapping.Label, samples []sample) bool {
+func (d *doneSet) filter(received string) func(se *series, samples []sample) bool {
 	d.mu.Lock()
 	empty := len(d.set) == 0
 	d.mu.Unlock()
@@ -55,8 +53,8 @@ func (d *doneSet) filter(received string) func(labels []mapping.Label, samples [
 	}
 	var h maphash.Hash
 	h.SetSeed(d.seed)
-	return func(labels []mapping.Label, samples []sample) bool {
-		k := d.key(&h, labels, samples, received)
+	return func(se *series, samples []sample) bool {
+		k := d.key(&h, se, samples, received)
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		until, ok := d.set[k]
@@ -76,9 +74,9 @@ func (d *doneSet) add(reqs []*writeRequest, received string) {
 	defer d.mu.Unlock()
 	for _, req := range reqs {
 		for _, c := range req.chunks {
-			k := d.key(&h, c.labels, c.samples, received)
+			k := d.key(&h, c.series, c.samples, received)
 			until := time.Now().Add(doneFor)
-			if c.labels[0].Value == received {
+			if c.name() == received {
 				until = time.Now().Add(doneReceivedFor)
 			}
 			if _, ok := d.set[k]; ok {
@@ -99,17 +97,12 @@ func (d *doneSet) add(reqs []*writeRequest, received string) {
 
 // key is the hash of a series' labels and samples; of its labels alone
 // for the last-received gauge.
-func (d *doneSet) key(h *maphash.Hash, labels []mapping.Label, samples []sample, received string) uint64 {
+func (d *doneSet) key(h *maphash.Hash, se *series, samples []sample, received string) uint64 {
 	h.Reset()
-	if labels[0].Value == received {
+	if se.name() == received {
 		samples = nil
 	}
-	for _, l := range labels {
-		h.WriteString(l.Name)
-		h.WriteByte(0xfe)
-		h.WriteString(l.Value)
-		h.WriteByte(0xff)
-	}
+	h.Write(se.pb) // the labels, each with its length
 	var b [16]byte
 	for _, s := range samples {
 		binary.LittleEndian.PutUint64(b[:8], uint64(s.ms))

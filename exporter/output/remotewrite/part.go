@@ -34,6 +34,7 @@ type part struct {
 	key            []byte
 	gauges         []*mapping.Gauge // scratch: one message's gauges
 	found          []*series        // scratch: their series
+	upload         *message.Index   // server.timestamp, rest.timestamp
 }
 
 // batchSeries is a series' samples in one batch.
@@ -42,9 +43,30 @@ type batchSeries struct {
 	samples []sample
 }
 
+// series is one series of a device: its gauge, and its labels encoded
+// once. Its labels as a list are made again when asked for (a refused
+// request, remote write 2.0): a fleet's series are many, and a list a
+// series would hold its labels a second time.
 type series struct {
-	labels []mapping.Label // __name__ first, then by name
-	pb     []byte          // the labels as a remote write 1.0 TimeSeries holds them
+	pb    []byte         // the labels as a remote write 1.0 TimeSeries holds them
+	dev   *deviceSeries  // the device's tags
+	gauge *mapping.Gauge // its name and labels
+}
+
+// newSeriesOf makes the series of gauge g of a device.
+func newSeriesOf(dev *deviceSeries, g *mapping.Gauge) *series {
+	se := &series{dev: dev, gauge: g}
+	se.pb = encodeLabels(se.labels())
+	return se
+}
+
+// name is the series' metric name.
+func (se *series) name() string { return se.gauge.Name }
+
+// labels are the series' labels as a receiver wants them: __name__, then
+// sorted by name.
+func (se *series) labels() []mapping.Label {
+	return seriesLabels(se.gauge.Name, se.dev.tags, se.gauge.Labels)
 }
 
 type sample struct {
@@ -113,14 +135,13 @@ func (t *table) find(key []byte, tags []mapping.Tag, gauges []*mapping.Gauge, fo
 // held. Two gauges of one name and labels (two parameters a rule maps to
 // one series) share it.
 func (t *table) newSeries(dev *deviceSeries, g *mapping.Gauge) *series {
-	labels := seriesLabels(g.Name, dev.tags, g.Labels)
 	for _, se := range dev.byGauge {
-		if slices.Equal(se.labels, labels) {
+		if se.gauge.Name == g.Name && slices.Equal(se.gauge.Labels, g.Labels) {
 			dev.byGauge[g] = se
 			return se
 		}
 	}
-	se := &series{labels: labels, pb: encodeLabels(labels)}
+	se := newSeriesOf(dev, g)
 	dev.byGauge[g] = se
 	t.n++
 	return se
@@ -150,7 +171,8 @@ func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) 
 	}
 	// The last upload, on the clock the registry's gauge uses: when flespi
 	// received the message. One sample a device a batch, the newest.
-	up := time.Unix(0, message.UploadTime(msg.ServerTime(), received))
+	p.upload.Read(msg)
+	up := time.Unix(0, message.UploadTime(message.ServerTimeOf(p.upload.Get(msg, 0), p.upload.Get(msg, 1)), received))
 	b := p.add(p.found[n], sample{up.UnixMilli(), mapping.UnixSeconds(up)})
 	if n := len(b.samples); n > 1 {
 		if b.samples[n-1].ms < b.samples[0].ms {
@@ -236,7 +258,7 @@ func (p *part) Size() int {
 // (a resent message makes the same one again). done, when not nil, names
 // the series whose samples of this batch the receiver has already (an
 // earlier try of the batch took them): they are left out.
-func (p *part) requests(batch int, done func(labels []mapping.Label, samples []sample) bool) []*writeRequest {
+func (p *part) requests(batch int, done func(se *series, samples []sample) bool) []*writeRequest {
 	var out []*writeRequest
 	if done == nil {
 		// The batch's own series, cut into requests in place: nothing is
@@ -260,7 +282,7 @@ func (p *part) requests(batch int, done func(labels []mapping.Label, samples []s
 	for i := range p.batch {
 		b := &p.batch[i]
 		b.samples = lastOfEachTime(b.samples)
-		if done(b.labels, b.samples) {
+		if done(b.series, b.samples) {
 			continue
 		}
 		if req.samples > 0 && req.samples+len(b.samples) > batch {
@@ -327,9 +349,6 @@ func (w *writeRequest) encodeV1(b []byte) []byte {
 	for _, c := range w.chunks {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(chunkSize(c)))
-		if c.pb == nil {
-			c.pb = encodeLabels(c.labels)
-		}
 		b = append(b, c.pb...)
 		for _, s := range c.samples {
 			b = protowire.AppendTag(b, 2, protowire.BytesType)
@@ -353,12 +372,6 @@ func sampleSize(s sample) int { return 1 + 8 + 1 + protowire.SizeVarint(uint64(s
 
 func chunkSize(c batchSeries) int {
 	n := len(c.pb)
-	if c.pb == nil {
-		for _, l := range c.labels {
-			m := labelSize(l)
-			n += 1 + protowire.SizeVarint(uint64(m)) + m
-		}
-	}
 	for _, s := range c.samples {
 		m := sampleSize(s)
 		n += 1 + protowire.SizeVarint(uint64(m)) + m
@@ -374,7 +387,7 @@ func (w *writeRequest) v2() *writev2.Request {
 	var flat []string
 	for _, c := range w.chunks {
 		flat = flat[:0]
-		for _, l := range c.labels {
+		for _, l := range c.labels() {
 			flat = append(flat, l.Name, l.Value)
 		}
 		ts := &writev2.TimeSeries{

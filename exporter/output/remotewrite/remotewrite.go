@@ -31,6 +31,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/internal/appendfile"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
 // Writer is the remote write output.
@@ -99,7 +100,8 @@ func (w *Writer) Name() string { return "remote_write" }
 // NewPart returns the Writer's part of a pipeline batch.
 func (w *Writer) NewPart() pipeline.Part {
 	last, received := w.devices()
-	return &part{t: w.series, last: last, received: received, index: map[*series]int{}}
+	return &part{t: w.series, last: last, received: received, index: map[*series]int{},
+		upload: message.NewIndex("server.timestamp", "rest.timestamp")}
 }
 
 // batchTries bounds the time a batch is sent for: three requests' time
