@@ -78,7 +78,8 @@ var golden = []struct {
 }
 
 // detect runs a day through a queue and a detector as the events output
-// does: each message held for the reorder window by its arrival.
+// does: each message held for the reorder window, by its arrival and by
+// when flespi received it. No message may come too late.
 func detect(t *testing.T, day fleettrace.Day, st fleet.Settings) []fleet.Event {
 	t.Helper()
 	var q fleet.Queue
@@ -87,13 +88,16 @@ func detect(t *testing.T, day fleettrace.Day, st fleet.Settings) []fleet.Event {
 	dec := message.NewDecoder()
 	window := (2 * time.Minute).Milliseconds()
 	pass := func(s fleet.Sample) { out = d.Pass(s, &st, out) }
+	lates := 0
 	for _, del := range day.Deliveries {
 		err := dec.Decode(del.JSON, func(m *message.Message) error {
 			at, ok := message.ParseTime(m.Get("timestamp").Raw)
 			if !ok {
 				return fmt.Errorf("no timestamp")
 			}
-			q.Add(fleet.Read(m, at.UnixMilli()), del.Arrival.UnixMilli())
+			if late, _ := q.Add(fleet.Read(m, at.UnixMilli()), del.Arrival.UnixMilli()); late {
+				lates++
+			}
 			return nil
 		})
 		if err != nil {
@@ -102,6 +106,9 @@ func detect(t *testing.T, day fleettrace.Day, st fleet.Settings) []fleet.Event {
 		q.Release(del.Arrival.UnixMilli(), window, pass)
 	}
 	q.Release(0, -1, pass)
+	if lates > 0 {
+		t.Errorf("%d messages came too late for the reorder window", lates)
+	}
 	out = d.Flush(&st, out)
 	var tot fleet.Totals
 	for i := range out {

@@ -14,6 +14,14 @@ type Queue struct {
 	// once, rather than at each message (a buffer of thousands uploaded
 	// newest first would cost a move of the whole queue a message).
 	Mixed bool
+	// Uploaded is the newest Upload of the messages added (Unix seconds).
+	// flespi delivers a device's messages in the order it received them:
+	// one it delivers later was received by it later, so a message held
+	// has nothing more to wait for once flespi has delivered one it
+	// received a window after it. A backlog flespi delivers at once after
+	// an outage is passed on as it comes, by the clock it was received on,
+	// rather than held whole for a window of the exporter's clock.
+	Uploaded int64
 }
 
 // Add holds s, arrived at arrival (Unix ms). A message older than what was
@@ -31,6 +39,10 @@ func (q *Queue) Add(s Sample, arrival int64) (late, duplicate bool) {
 		q.Mixed = true
 	}
 	s.Arrival = uint32(max(arrival/1000, 0))
+	if s.Upload == 0 || s.Upload > s.Arrival { // not known, or ahead
+		s.Upload = s.Arrival
+	}
+	q.Uploaded = max(q.Uploaded, int64(s.Upload))
 	q.Held = append(q.Held, s)
 	return false, false
 }
@@ -61,13 +73,14 @@ func (q *Queue) Oldest() int64 {
 const MaxHeld = 2048
 
 // Release passes to pass, in device-time order, the messages that have
-// waited window (ms) by now, from the oldest: one that arrived later but
-// is older holds the newer ones back until it has waited too. All, with
-// window < 0.
+// waited window (ms), from the oldest: by now on the exporter's clock,
+// or on the clock flespi received them on (Uploaded). One that arrived
+// later but is older holds the newer ones back until it has waited too.
+// All, with window < 0.
 func (q *Queue) Release(now, window int64, pass func(Sample)) int {
 	q.order()
 	n := 0
-	for n < len(q.Held) && (window < 0 || int64(q.Held[n].Arrival)*1000 <= now-window || len(q.Held)-n > MaxHeld) {
+	for n < len(q.Held) && (window < 0 || q.waited(&q.Held[n], now, window) || len(q.Held)-n > MaxHeld) {
 		pass(q.Held[n])
 		q.Passed = q.Held[n].T
 		n++
@@ -81,6 +94,12 @@ func (q *Queue) Release(now, window int64, pass func(Sample)) int {
 		}
 	}
 	return n
+}
+
+// waited reports whether s has waited window (ms) by now, or flespi has
+// delivered a message it received window after s.
+func (q *Queue) waited(s *Sample, now, window int64) bool {
+	return int64(s.Arrival)*1000 <= now-window || int64(s.Upload)*1000 <= q.Uploaded*1000-window
 }
 
 func cmp64(a, b int64) int {

@@ -6,7 +6,7 @@ import (
 	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
-// Sample is what the detector reads of one message: 40 bytes, so that a
+// Sample is what the detector reads of one message: 48 bytes, so that a
 // device's messages held for reordering stay small.
 type Sample struct {
 	T        int64   // device time, Unix milliseconds
@@ -16,9 +16,9 @@ type Sample struct {
 	Fuel     float32 // litres, or percent with FuelPercent; NaN: not sent or 0
 	Sats     uint8   // position.satellites; NoSats: not sent
 	Flags    Flags
-	// Arrival is when the exporter received it, Unix seconds, while a
-	// Queue holds it (in what would be padding).
-	Arrival uint32
+	// Arrival is when the exporter received it and Upload when flespi
+	// did (its server.timestamp), Unix seconds, while a Queue holds it.
+	Arrival, Upload uint32
 }
 
 // NoSats is Sample.Sats of a message without position.satellites.
@@ -52,7 +52,7 @@ func (s *Sample) ignition() (known, on bool) {
 var wanted = [...]string{
 	"position.speed", "position.valid", "position.latitude", "position.longitude", "position.satellites",
 	"engine.ignition.status", "fuel.volume", "can.fuel.volume", "fuel.level", "can.fuel.level",
-	"vehicle.mileage", "can.vehicle.mileage", "device.name",
+	"vehicle.mileage", "can.vehicle.mileage", "device.name", "server.timestamp", "rest.timestamp",
 }
 
 const (
@@ -69,14 +69,17 @@ const (
 	pMileage
 	pCanMileage
 	pName
+	pServerTime
+	pRESTTime
 )
 
 // Reader reads samples, finding the wanted parameters by where they were
 // in the last message (message.Index). Its zero value is ready to use.
 type Reader struct{ x *message.Index }
 
-// Read reads a message's sample at its device time t (Unix ms), and its
-// device.name (nil without). fuel.volume wins over can.fuel.volume, and a
+// Read reads a message's sample at its device time t (Unix ms), with the
+// time flespi received it (Upload: server.timestamp, else
+// rest.timestamp), and its device.name (nil without). fuel.volume wins over can.fuel.volume, and a
 // volume over a level.
 func (r *Reader) Read(msg *message.Message, t int64) (Sample, *message.Param) {
 	if r.x == nil {
@@ -128,6 +131,9 @@ func (r *Reader) Read(msg *message.Message, t int64) (Sample, *message.Param) {
 	case level > 0 && level <= 100:
 		s.Fuel = float32(level)
 		s.Flags |= FuelPercent
+	}
+	if up := message.ServerTimeOf(get(pServerTime), get(pRESTTime)); up > 0 && up < math.MaxUint32 {
+		s.Upload = uint32(up)
 	}
 	name := get(pName)
 	if name != nil && name.Kind != message.String {

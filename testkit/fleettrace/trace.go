@@ -131,6 +131,7 @@ func (g *gen) step(i int, s Step, steps []Step) {
 			d := g.offline[j]
 			// after the first message back in coverage (end + 1 s)
 			d.Arrival = end.Add(2*time.Second + time.Duration(len(g.offline)-j)*100*time.Millisecond)
+			d.JSON = receivedAt(d.JSON, d.Arrival.Add(-time.Second))
 			g.out = append(g.out, d)
 		}
 		g.offline = nil
@@ -295,6 +296,18 @@ func (g *gen) emitAt(t time.Time, speed, lat, lon float64, ign, offline bool, sl
 		return
 	}
 	g.out = append(g.out, d)
+}
+
+// receivedAt sets the server.timestamp of a message's JSON: a device's
+// buffered messages reach flespi when it is back in coverage.
+func receivedAt(body []byte, at time.Time) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		panic(err)
+	}
+	m["server.timestamp"] = float64(at.UnixMilli()) / 1000
+	out, _ := json.Marshal(m)
+	return out
 }
 
 func noise(set, def float64) float64 {

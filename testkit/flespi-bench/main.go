@@ -49,7 +49,7 @@ func main() {
 	onlyMQTT := flag.Bool("mqtt", false, "only the MQTT scenarios (live, and a backlog after an outage) and the HTTP one they compare with")
 	onlyRemote := flag.Bool("remote-write", false, "only the remote write scenario (into VictoriaMetrics) and the InfluxDB one it compares with")
 	onlyEvents := flag.Bool("events", false, "only the fleet events scenario: events off against on (reorder window 0s, so that the detector runs within the replay) on the InfluxDB path, runs alternating")
-	eventsOff := flag.Bool("events-off", false, "with -against: this tree's binary with the fleet events off, for the paths' own cost against a revision without them")
+	eventsOff := flag.Bool("events-off", false, "this tree's binary with the fleet events off (with -against: for the paths' own cost against a revision without them)")
 	againstConfig := flag.String("against-config", "", "with -against: the other binary's configuration file (its revision's config.toml: git show REV:config.toml > FILE)")
 	against := flag.String("against", "", "an exporter binary of another revision: compare this tree's with it on the InfluxDB, Prometheus and MQTT paths, runs alternating")
 	flag.Parse()
@@ -69,6 +69,12 @@ func main() {
 	b.bin = testexporter.Binary(c)
 	lines := encodeLines(c, w.Batches)
 
+	if *eventsOff {
+		b.thisConfig = b.configWith("enabled = false\n")
+		if *against == "" {
+			b.config = b.thisConfig
+		}
+	}
 	var rows []result
 	if *onlyRemote {
 		b.vm = testprom.StartVictoriaMetrics(c)
@@ -87,9 +93,6 @@ func main() {
 	broker := testmqtt.Start(c, "bench-token")
 	msgs := objects(b, w)
 	if *against != "" {
-		if *eventsOff {
-			b.thisConfig = b.configWith("enabled = false\n")
-		}
 		b.otherConfig = *againstConfig
 		b.compare(*against, w, broker, msgs, *messages, *devices, *batchSize)
 		return

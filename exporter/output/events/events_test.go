@@ -590,3 +590,50 @@ func TestTornJournal(t *testing.T) {
 		t.Errorf("after a torn journal: %v, want %+v", c, want)
 	}
 }
+
+// TestBacklogAfterOutage: the exporter was down for a day; flespi then
+// delivers the day within a minute. The events are stored as the
+// backlog comes, by the clock flespi received it on (its
+// server.timestamp), not held until the exporter's clock has run the
+// reorder window; a restart in the middle goes on from the journal the
+// same way, and the hour the truck was out of coverage (received at once
+// when it was back, delivered newest first) is still put in order.
+func TestBacklogAfterOutage(t *testing.T) {
+	dir := t.TempDir()
+	rec := &recorder{got: map[string]fleet.Record{}}
+	steps := append(append([]fleettrace.Step(nil), tripsDay...),
+		fleettrace.Step{Kind: fleettrace.Drive, For: time.Hour, Every: 30 * time.Second, Speed: 70, Heading: 10, Burn: 30, Offline: true},
+		fleettrace.Step{Kind: fleettrace.Park, For: 2 * time.Hour, Every: time.Hour})
+	day := fleettrace.Generate(fleettrace.Vehicle{Ident: "352093081234567", Name: "Truck 7", Lat: 53.9, Lon: 27.56, Fuel: 300, Seed: 11}, day0, steps)
+	back := day.End.Add(24 * time.Hour)
+	for i := range day.Deliveries {
+		day.Deliveries[i].Arrival = back.Add(time.Duration(i) * time.Millisecond)
+	}
+	r := start(t, dir, rec)
+	bs := batches(day.Deliveries, 50)
+	for i, b := range bs {
+		if err := r.send(b); err != nil {
+			t.Fatal(err)
+		}
+		if i == len(bs)/2 {
+			r = start(t, dir, rec) // from its files
+		}
+	}
+	var want int
+	for _, e := range day.Expected {
+		if e.End < day.End.Add(-30*time.Minute).UnixMilli() {
+			want++
+		}
+	}
+	if len(rec.got) < want {
+		t.Errorf("%d events stored while the backlog came, want the %d that ended before its last half hour", len(rec.got), want)
+	}
+	r.now = back.Add(time.Hour)
+	r.out.Tick(context.Background())
+	if len(rec.got) != len(day.Expected) {
+		t.Errorf("%d events, want %d", len(rec.got), len(day.Expected))
+	}
+	if late := r.counters()["flespi_exporter_event_late_messages_total"]; late != 0 {
+		t.Errorf("%v messages late", late)
+	}
+}

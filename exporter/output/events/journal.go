@@ -166,8 +166,11 @@ func (j *journal) apply(o *Output, ids map[uint64]*device, rec []byte) error {
 			name := r.str()
 			d := o.device(ident, tags, []byte(name))
 			ids[id] = d
-		case 'S':
+		case 'S', 'U':
 			d, arrival, s := ids[r.uvarint()], r.varint(), r.sample()
+			if op == 'U' {
+				s.Upload = uint32(r.uvarint())
+			}
 			if d == nil {
 				return errors.New("a sample of an undeclared device")
 			}
@@ -210,10 +213,11 @@ func (j *journal) declare(d *device) {
 	j.pending = appendStr(b, d.name)
 }
 
-// sample journals a sample queued for d.
+// sample journals a sample queued for d: 'U', a sample with when flespi
+// received it ('S', of older versions, has no Upload).
 func (j *journal) sample(o *Output, d *device, s fleet.Sample, arrival int64) {
 	j.declare(d)
-	b := append(j.pending, 'S')
+	b := append(j.pending, 'U')
 	b = binary.AppendUvarint(b, uint64(d.jid))
 	b = binary.AppendVarint(b, arrival)
 	b = binary.AppendVarint(b, s.T)
@@ -222,7 +226,8 @@ func (j *journal) sample(o *Output, d *device, s fleet.Sample, arrival int64) {
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.Mileage))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(s.Speed))
 	b = binary.LittleEndian.AppendUint32(b, math.Float32bits(s.Fuel))
-	j.pending = append(b, s.Sats, byte(s.Flags))
+	b = append(b, s.Sats, byte(s.Flags))
+	j.pending = binary.AppendUvarint(b, uint64(s.Upload))
 }
 
 // release journals a release of d's queue.

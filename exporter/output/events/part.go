@@ -2,6 +2,7 @@ package events
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/fleet"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
@@ -58,4 +59,6 @@ func (p *part) Reset() {
 	p.taken, p.history = false, false
 }
 
-func (p *part) Size() int { return 88*cap(p.entries) + 32*cap(p.tags) + cap(p.names) }
+func (p *part) Size() int {
+	return int(unsafe.Sizeof(entry{}))*cap(p.entries) + 32*cap(p.tags) + cap(p.names)
+}
