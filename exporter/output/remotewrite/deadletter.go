@@ -51,10 +51,10 @@ func (w *Writer) Replay(ctx context.Context, entries []deadletter.Series) (taken
 	p := &part{}
 	for _, e := range entries {
 		se := deadSeries(e.Labels)
-		i, ok := bySeries[string(se.pb)]
+		i, ok := bySeries[string(se.tail)]
 		if !ok {
 			i = len(p.batch)
-			bySeries[string(se.pb)] = i
+			bySeries[string(se.tail)] = i
 			p.batch = append(p.batch, batchSeries{series: se})
 		}
 		for _, s := range e.Samples {
@@ -82,5 +82,5 @@ func deadSeries(m map[string]string) *series {
 			dev.tags = append(dev.tags, mapping.Tag{Key: k, Value: v})
 		}
 	}
-	return newSeriesOf(dev, &mapping.Gauge{Name: m["__name__"]})
+	return newSeriesOf(dev, &mapping.Gauge{Name: m["__name__"]}, nil) // labels whole in its tail
 }

@@ -102,7 +102,8 @@ func (d *doneSet) key(h *maphash.Hash, se *series, samples []sample, received st
 	if se.name() == received {
 		samples = nil
 	}
-	h.Write(se.pb) // the labels, each with its length
+	h.Write(se.head) // the labels, each with its length
+	h.Write(se.tail)
 	var b [16]byte
 	for _, s := range samples {
 		binary.LittleEndian.PutUint64(b[:8], uint64(s.ms))

@@ -48,15 +48,30 @@ type batchSeries struct {
 // request, remote write 2.0): a fleet's series are many, and a list a
 // series would hold its labels a second time.
 type series struct {
-	pb    []byte         // the labels as a remote write 1.0 TimeSeries holds them
-	dev   *deviceSeries  // the device's tags
-	gauge *mapping.Gauge // its name and labels
+	// The labels as a remote write 1.0 TimeSeries holds them: head, then
+	// tail. A gauge without labels of its own has its __name__ as head,
+	// one copy a name, and its device's tags as tail, one copy a device.
+	head, tail []byte
+	dev        *deviceSeries  // the device's tags
+	gauge      *mapping.Gauge // its name and labels
 }
 
-// newSeriesOf makes the series of gauge g of a device.
-func newSeriesOf(dev *deviceSeries, g *mapping.Gauge) *series {
+// newSeriesOf makes the series of gauge g of a device; names holds the
+// encoded __name__ labels, one a name.
+func newSeriesOf(dev *deviceSeries, g *mapping.Gauge, names map[string][]byte) *series {
 	se := &series{dev: dev, gauge: g}
-	se.pb = encodeLabels(se.labels())
+	if len(g.Labels) > 0 || names == nil {
+		se.tail = encodeLabels(se.labels())
+		return se
+	}
+	if se.head = names[g.Name]; se.head == nil {
+		se.head = encodeLabels([]mapping.Label{{Name: "__name__", Value: g.Name}})
+		names[g.Name] = se.head
+	}
+	if dev.pb == nil {
+		dev.pb = encodeLabels(seriesLabels("", dev.tags, nil)[1:])
+	}
+	se.tail = dev.pb
 	return se
 }
 
@@ -78,16 +93,20 @@ type sample struct {
 type table struct {
 	mu      sync.RWMutex
 	devices map[string]*deviceSeries // by the message's tags
+	names   map[string][]byte        // each gauge name's __name__ label, encoded
 	n       int                      // series held, for keptSeries
 }
 
 // deviceSeries are one device's series.
 type deviceSeries struct {
 	tags    []mapping.Tag // owned copies, shared by its series' labels
+	pb      []byte        // the tags encoded, sorted, for its series' tails
 	byGauge map[*mapping.Gauge]*series
 }
 
-func newTable() *table { return &table{devices: map[string]*deviceSeries{}} }
+func newTable() *table {
+	return &table{devices: map[string]*deviceSeries{}, names: map[string][]byte{}}
+}
 
 // keptSeries bounds the series the table holds: past it, it starts
 // anew (a fleet's series are made again as its devices report).
@@ -114,6 +133,7 @@ func (t *table) find(key []byte, tags []mapping.Tag, gauges []*mapping.Gauge, fo
 	defer t.mu.Unlock()
 	if t.n > keptSeries {
 		clear(t.devices)
+		clear(t.names)
 		t.n = 0
 	}
 	dev = t.devices[string(key)]
@@ -141,7 +161,7 @@ func (t *table) newSeries(dev *deviceSeries, g *mapping.Gauge) *series {
 			return se
 		}
 	}
-	se := newSeriesOf(dev, g)
+	se := newSeriesOf(dev, g, t.names)
 	dev.byGauge[g] = se
 	t.n++
 	return se
@@ -349,7 +369,7 @@ func (w *writeRequest) encodeV1(b []byte) []byte {
 	for _, c := range w.chunks {
 		b = protowire.AppendTag(b, 1, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(chunkSize(c)))
-		b = append(b, c.pb...)
+		b = append(append(b, c.head...), c.tail...)
 		for _, s := range c.samples {
 			b = protowire.AppendTag(b, 2, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(sampleSize(s)))
@@ -371,7 +391,7 @@ func labelSize(l mapping.Label) int {
 func sampleSize(s sample) int { return 1 + 8 + 1 + protowire.SizeVarint(uint64(s.ms)) }
 
 func chunkSize(c batchSeries) int {
-	n := len(c.pb)
+	n := len(c.head) + len(c.tail)
 	for _, s := range c.samples {
 		m := sampleSize(s)
 		n += 1 + protowire.SizeVarint(uint64(m)) + m
