@@ -2,7 +2,6 @@ package remotewrite
 
 import (
 	"context"
-	"slices"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/fleet"
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
@@ -24,9 +23,8 @@ func (w *Writer) StoreEvents(ctx context.Context, recs []fleet.Record, counters 
 // addCounters adds the samples of one event's counters.
 func (p *part) addCounters(r *fleet.Record, counters []*mapping.Gauge) {
 	p.deviceKey(r.Tags)
-	p.found = slices.Grow(p.found[:0], len(counters))[:len(counters)]
-	p.t.find(p.key, r.Tags, counters, p.found)
+	p.place(p.t.find(p.key, r.Tags, counters))
 	for i, c := range fleet.Counters {
-		p.add(p.found[i], sample{r.Event.At, c.Value(&r.Totals)})
+		p.add(p.at[i], sample{r.Event.At, c.Value(&r.Totals)})
 	}
 }

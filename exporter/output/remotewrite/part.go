@@ -29,12 +29,26 @@ import (
 type part struct {
 	t              *table
 	last, received *mapping.Gauge
-	index          map[*series]int // into batch
-	batch          []batchSeries   // of this batch, in the order first seen
-	key            []byte
-	gauges         []*mapping.Gauge // scratch: one message's gauges
-	found          []*series        // scratch: their series
-	upload         *message.Index   // server.timestamp, rest.timestamp
+	batch          []batchSeries // of this batch, in the order first seen
+	// slots are where each device's series begin in batch, in the order
+	// of its list: a message of a device seen in the batch with the same
+	// list adds each sample at an index, with no lookup a sample.
+	slots map[*deviceSeries]slot
+	// index finds a series in batch, once a device's list changed within
+	// the batch or a list has a series twice (indexed: from then on,
+	// every sample goes through it).
+	index   map[*series]int
+	indexed bool
+	key     []byte
+	gauges  []*mapping.Gauge // scratch: one message's gauges
+	at      []int            // scratch: their series' places in batch
+	upload  *message.Index   // server.timestamp, rest.timestamp
+}
+
+// slot is where a device's series begin in a part's batch.
+type slot struct {
+	list *seriesList
+	base int
 }
 
 // batchSeries is a series' samples in one batch.
@@ -102,6 +116,20 @@ type deviceSeries struct {
 	tags    []mapping.Tag // owned copies, shared by its series' labels
 	pb      []byte        // the tags encoded, sorted, for its series' tails
 	byGauge map[*mapping.Gauge]*series
+	// lists are the series of the device's last gauge lists: a device
+	// type's messages have the same gauges in the same order, and their
+	// series are found by one comparison of the list.
+	lists [2]*seriesList
+	next  int
+}
+
+// seriesList is the series of a message's gauges, in their order. It
+// does not change once made: parts keep it for their batch.
+type seriesList struct {
+	dev    *deviceSeries
+	gauges []*mapping.Gauge
+	series []*series
+	twice  bool // a series comes twice (two gauges of one name and labels)
 }
 
 func newTable() *table {
@@ -112,23 +140,19 @@ func newTable() *table {
 // anew (a fleet's series are made again as its devices report).
 const keptSeries = 200_000
 
-// find fills found with the series of gauges of the device whose tags
-// make key, making the missing ones.
-func (t *table) find(key []byte, tags []mapping.Tag, gauges []*mapping.Gauge, found []*series) {
-	missing := false
+// find returns the series of gauges of the device whose tags make key,
+// making the missing ones.
+func (t *table) find(key []byte, tags []mapping.Tag, gauges []*mapping.Gauge) *seriesList {
 	t.mu.RLock()
-	dev := t.devices[string(key)]
-	for i, g := range gauges {
-		found[i] = nil
-		if dev != nil {
-			found[i] = dev.byGauge[g]
+	if dev := t.devices[string(key)]; dev != nil {
+		for _, l := range dev.lists {
+			if l != nil && slices.Equal(l.gauges, gauges) {
+				t.mu.RUnlock()
+				return l
+			}
 		}
-		missing = missing || found[i] == nil
 	}
 	t.mu.RUnlock()
-	if !missing {
-		return
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.n > keptSeries {
@@ -136,7 +160,7 @@ func (t *table) find(key []byte, tags []mapping.Tag, gauges []*mapping.Gauge, fo
 		clear(t.names)
 		t.n = 0
 	}
-	dev = t.devices[string(key)]
+	dev := t.devices[string(key)]
 	if dev == nil {
 		dev = &deviceSeries{byGauge: map[*mapping.Gauge]*series{}}
 		for _, tg := range tags {
@@ -144,11 +168,18 @@ func (t *table) find(key []byte, tags []mapping.Tag, gauges []*mapping.Gauge, fo
 		}
 		t.devices[string(key)] = dev
 	}
+	l := &seriesList{dev: dev, gauges: slices.Clone(gauges), series: make([]*series, len(gauges))}
+	seen := make(map[*series]bool, len(gauges))
 	for i, g := range gauges {
-		if found[i] = dev.byGauge[g]; found[i] == nil {
-			found[i] = t.newSeries(dev, g)
+		if l.series[i] = dev.byGauge[g]; l.series[i] == nil {
+			l.series[i] = t.newSeries(dev, g)
 		}
+		l.twice = l.twice || seen[l.series[i]]
+		seen[l.series[i]] = true
 	}
+	dev.lists[dev.next] = l
+	dev.next = (dev.next + 1) % len(dev.lists)
+	return l
 }
 
 // newSeries finds or makes the series of gauge g of a device; t.mu is
@@ -179,21 +210,20 @@ func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) 
 		p.gauges = append(p.gauges, r.Samples[i].Gauge)
 	}
 	p.gauges = append(p.gauges, p.received, p.last)
-	p.found = slices.Grow(p.found[:0], len(p.gauges))[:len(p.gauges)]
-	p.t.find(p.key, r.Tags, p.gauges, p.found)
+	p.place(p.t.find(p.key, r.Tags, p.gauges))
 	at := r.Time.UnixMilli()
 	for i := range r.Samples {
-		p.add(p.found[i], sample{at, r.Samples[i].Value})
+		p.add(p.at[i], sample{at, r.Samples[i].Value})
 	}
 	n := len(r.Samples)
 	if !r.Future {
-		p.add(p.found[n+1], sample{at, mapping.UnixSeconds(r.Time)})
+		p.add(p.at[n+1], sample{at, mapping.UnixSeconds(r.Time)})
 	}
 	// The last upload, on the clock the registry's gauge uses: when flespi
 	// received the message. One sample a device a batch, the newest.
 	p.upload.Read(msg)
 	up := time.Unix(0, message.UploadTime(message.ServerTimeOf(p.upload.Get(msg, 0), p.upload.Get(msg, 1)), received))
-	b := p.add(p.found[n], sample{up.UnixMilli(), mapping.UnixSeconds(up)})
+	b := p.add(p.at[n], sample{up.UnixMilli(), mapping.UnixSeconds(up)})
 	if n := len(b.samples); n > 1 {
 		if b.samples[n-1].ms < b.samples[0].ms {
 			b.samples[n-1] = b.samples[0]
@@ -211,19 +241,56 @@ func (p *part) deviceKey(tags []mapping.Tag) {
 	}
 }
 
-// add adds a sample of se to the batch.
-func (p *part) add(se *series, s sample) *batchSeries {
-	i, ok := p.index[se]
-	if !ok {
-		i = len(p.batch)
-		if i < cap(p.batch) { // a slot of an earlier batch: its samples' memory too
-			p.batch = p.batch[:i+1]
-			p.batch[i].series, p.batch[i].samples = se, p.batch[i].samples[:0]
-		} else {
-			p.batch = append(p.batch, batchSeries{series: se})
+// place fills p.at with the index in the batch of each series of l, in
+// l's order, adding the series missing.
+func (p *part) place(l *seriesList) {
+	p.at = p.at[:0]
+	if !p.indexed && !l.twice {
+		s, ok := p.slots[l.dev]
+		if !ok {
+			s = slot{l, len(p.batch)}
+			for _, se := range l.series {
+				p.append(se)
+			}
+			p.slots[l.dev] = s
 		}
-		p.index[se] = i
+		if s.list == l {
+			for i := range l.series {
+				p.at = append(p.at, s.base+i)
+			}
+			return
+		}
 	}
+	if !p.indexed { // from now on, every series through the index
+		for i := range p.batch {
+			p.index[p.batch[i].series] = i
+		}
+		p.indexed = true
+	}
+	for _, se := range l.series {
+		i, ok := p.index[se]
+		if !ok {
+			i = len(p.batch)
+			p.append(se)
+			p.index[se] = i
+		}
+		p.at = append(p.at, i)
+	}
+}
+
+// append adds se to the batch, without samples.
+func (p *part) append(se *series) {
+	i := len(p.batch)
+	if i < cap(p.batch) { // a slot of an earlier batch: its samples' memory too
+		p.batch = p.batch[:i+1]
+		p.batch[i].series, p.batch[i].samples = se, p.batch[i].samples[:0]
+	} else {
+		p.batch = append(p.batch, batchSeries{series: se})
+	}
+}
+
+// add adds a sample to the batch's series i.
+func (p *part) add(i int, s sample) *batchSeries {
 	b := &p.batch[i]
 	b.samples = append(b.samples, s)
 	return b
@@ -258,6 +325,8 @@ func seriesLabels(name string, tags []mapping.Tag, labels []mapping.Label) []map
 
 func (p *part) Reset() {
 	clear(p.index)
+	clear(p.slots)
+	p.indexed = false
 	for i := range p.batch {
 		p.batch[i].series = nil
 	}

@@ -100,7 +100,7 @@ func (w *Writer) Name() string { return "remote_write" }
 // NewPart returns the Writer's part of a pipeline batch.
 func (w *Writer) NewPart() pipeline.Part {
 	last, received := w.devices()
-	return &part{t: w.series, last: last, received: received, index: map[*series]int{},
+	return &part{t: w.series, last: last, received: received, index: map[*series]int{}, slots: map[*deviceSeries]slot{},
 		upload: message.NewIndex("server.timestamp", "rest.timestamp")}
 }
 

@@ -155,7 +155,12 @@ func each(b []byte, f func(protowire.Number, []byte)) {
 // dead-letter file too.
 func pipe(t *testing.T, url string, change ...func(*config.RemoteWrite)) (*pipeline.Pipeline, string, *prometheus.Registry) {
 	t.Helper()
-	text := "[[rule]]\nmatch = \"position.speed\"\nunit = \"km/h\"\n"
+	return pipeRules(t, url, "[[rule]]\nmatch = \"position.speed\"\nunit = \"km/h\"\n", change...)
+}
+
+// pipeRules is pipe with the rules of text.
+func pipeRules(t *testing.T, url, text string, change ...func(*config.RemoteWrite)) (*pipeline.Pipeline, string, *prometheus.Registry) {
+	t.Helper()
 	cfg, err := config.Parse("config.toml", text, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +225,53 @@ func TestBufferedTrackWithItsTimes(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(mustCounter(t, reg, "flespi_exporter_remote_write_samples_total")); got != 121 {
 		t.Errorf("samples sent %v, want 121 (60 speeds, 60 last-message, 1 last-received)", got)
+	}
+}
+
+// TestGaugesChangingWithinABatch: a device whose messages carry other
+// parameters from one message to the next within a batch, or two
+// parameters mapped to one series: each series is sent once a request,
+// with a sample at each message's time (the last of a time winning).
+func TestGaugesChangingWithinABatch(t *testing.T) {
+	rc, srv := startReceiver(t, &receiver{})
+	rules := "[[rule]]\nmatch = \"position.speed\"\nunit = \"km/h\"\n" +
+		"[[rule]]\nmatch = \"wheel.*\"\ngauge = \"wheel\"\nunit = \"km/h\"\n"
+	p, _, _ := pipeRules(t, srv.URL, rules)
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	at := func(i int) time.Time { return start.Add(time.Duration(i) * time.Minute) }
+	for _, batch := range [][]string{
+		{`"position.speed":36`, `"position.speed":72,"wheel.front":36`, `"position.speed":108`}, // another list, then the first
+		{`"wheel.front":36,"position.speed":144,"wheel.rear":72`, `"position.speed":180`},       // one series twice in a message
+	} {
+		var msgs []string
+		for _, params := range batch {
+			i := len(rc.series["__name__=flespi_position_speed_meters_per_second,ident=truck"]) + len(msgs)/2
+			msgs = append(msgs, fmt.Sprintf(`{"ident":"truck","timestamp":%d,%s}`, at(i).Unix(), params),
+				fmt.Sprintf(`{"ident":"van","timestamp":%d,"position.speed":%d}`, at(i).Unix(), 36*i))
+		}
+		if _, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte("["+strings.Join(msgs, ",")+"]"), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	samples := func(values ...string) string {
+		var out []string
+		for _, v := range values {
+			i, _ := strconv.Atoi(v[strings.IndexByte(v, '@')+1:])
+			out = append(out, v[:strings.IndexByte(v, '@')+1]+strconv.FormatInt(at(i).UnixMilli(), 10))
+		}
+		return strings.Join(out, " ")
+	}
+	for key, want := range map[string]string{
+		"__name__=flespi_position_speed_meters_per_second,ident=truck": samples("10@0", "20@1", "30@2", "40@3", "50@4"),
+		"__name__=flespi_wheel_meters_per_second,ident=truck":          samples("10@1", "20@3"),
+		"__name__=flespi_position_speed_meters_per_second,ident=van":   samples("0@0", "10@1", "20@2", "30@3", "40@4"),
+	} {
+		if got := strings.Join(rc.series[key], " "); got != want {
+			t.Errorf("%s: %s, want %s", key, got, want)
+		}
+	}
+	if rc.requests != 2 {
+		t.Errorf("%d requests, want 2", rc.requests)
 	}
 }
 
