@@ -37,9 +37,10 @@ var version = ""
 const usage = `flespi-exporter: flespi messages (HTTP stream, MQTT) → InfluxDB points and Prometheus gauges.
 
 Usage:
-  flespi-exporter [serve] [-config FILE] [-cpuprofile FILE]
+  flespi-exporter [serve] [-config FILE] [-cpuprofile FILE] [-memprofile FILE]
                                               run the service (-cpuprofile: write a Go CPU
-                                              profile of the run when it stops, for go tool pprof)
+                                              profile of the run when it stops, -memprofile a heap
+                                              profile when it is told to stop, for go tool pprof)
   flespi-exporter check -config FILE [-influx] [-param NAME,...]
                                               validate the configuration and summarise it; -influx also
                                               checks InfluxDB takes the writes and compares the rules with
