@@ -78,9 +78,9 @@ const (
 type Reader struct{ x *message.Index }
 
 // Read reads a message's sample at its device time t (Unix ms), with the
-// time flespi received it (Upload: server.timestamp, else
-// rest.timestamp), and its device.name (nil without). fuel.volume wins over can.fuel.volume, and a
-// volume over a level.
+// time flespi received it (Upload: server.timestamp, else rest.timestamp),
+// and its device.name (nil without). fuel.volume wins over
+// can.fuel.volume, and a volume over a level.
 func (r *Reader) Read(msg *message.Message, t int64) (Sample, *message.Param) {
 	if r.x == nil {
 		r.x = message.NewIndex(wanted[:]...)
