@@ -61,12 +61,13 @@ func Detect(m *mapping.Mapping, cfg config.Events, body []byte, received time.Ti
 		return nil, err
 	}
 	out := make([]Detected, 0, len(order))
+	thresholds := CompileThresholds(&cfg)
 	for _, ident := range order {
 		d := devs[ident]
-		st := SettingsFor(&cfg, d.Ident, d.name)
+		st := thresholds.Of(d.Ident, d.name)
 		var det fleet.Device
-		d.q.Release(0, -1, func(s fleet.Sample) { d.Events = det.Pass(s, &st, d.Events) })
-		d.Events = det.Flush(&st, d.Events)
+		d.q.Release(0, -1, func(s fleet.Sample) { d.Events = det.Pass(s, st, d.Events) })
+		d.Events = det.Flush(st, d.Events)
 		d.Totals = det.Totals
 		out = append(out, d.Detected)
 	}

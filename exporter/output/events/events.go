@@ -61,22 +61,20 @@ type Output struct {
 	// shown holds, for each device changed since the journal last had
 	// everything, what /metrics shows of it meanwhile: the journal's
 	// (device.shown is its place here, plus one).
-	shown     []shownDevice
-	journal   *journal
-	writers   []Writer
-	historyW  []Writer
-	history   map[string]*historyDevice // an import's detectors (history.go)
-	pastOut   []fleet.Record            // history's events, not stored yet
-	counters  []*mapping.Gauge
-	now       func() time.Time
-	log       *slog.Logger
-	namespace string
-	last      int64     // the newest arrival clock seen, ms
-	batch     uint32    // numbers the batches taken, to list each device a batch touched once
-	touched   []*device // reused
-	// settings are the thresholds of the section ([0]) and of each
-	// [[events.device]] entry, which the devices share.
-	settings []*fleet.Settings
+	shown      []shownDevice
+	journal    *journal
+	writers    []Writer
+	historyW   []Writer
+	history    map[string]*historyDevice // an import's detectors (history.go)
+	pastOut    []fleet.Record            // history's events, not stored yet
+	counters   []*mapping.Gauge
+	now        func() time.Time
+	log        *slog.Logger
+	namespace  string
+	last       int64     // the newest arrival clock seen, ms
+	batch      uint32    // numbers the batches taken, to list each device a batch touched once
+	touched    []*device // reused
+	thresholds *Thresholds
 
 	drains []Drain // the recent ones, oldest first (notes.go)
 
@@ -126,7 +124,7 @@ func New(opt Options) (*Output, error) {
 	if o.log == nil {
 		o.log = slog.Default()
 	}
-	o.compileSettings()
+	o.thresholds = CompileThresholds(&o.cfg)
 	j, err := openJournal(opt.Dir, o)
 	if err != nil {
 		return nil, err
@@ -220,7 +218,7 @@ func (o *Output) device(ident string, tags []mapping.Tag, name []byte) *device {
 				d.name = t.Value // one string for both
 			}
 		}
-		d.st = o.settingsOf(ident, d.name)
+		d.st = o.thresholds.Of(ident, d.name)
 		d.jgen = 0 // declare it again in the journal
 	}
 	return d
@@ -372,43 +370,41 @@ func (o *Output) Reload(cfg *config.Loaded) []string {
 	defer o.mu.Unlock()
 	o.cfg = cfg.Events
 	o.window = time.Duration(cfg.Events.ReorderWindow).Milliseconds()
-	o.compileSettings()
+	o.thresholds = CompileThresholds(&o.cfg)
 	for _, d := range o.devices {
-		d.st = o.settingsOf(d.ident, d.name)
+		d.st = o.thresholds.Of(d.ident, d.name)
 	}
 	return nil
 }
 
-// compileSettings makes the thresholds of the section and of each entry.
-func (o *Output) compileSettings() {
-	base := toSettings(o.cfg.EventThresholds, fleet.Settings{})
-	o.settings = []*fleet.Settings{&base}
-	for _, d := range o.cfg.Devices {
-		st := toSettings(d.EventThresholds, base)
-		o.settings = append(o.settings, &st)
-	}
+// Thresholds are the compiled thresholds of an [events] section: the
+// section's and, over them, each [[events.device]] entry's, shared by the
+// devices the entry matches.
+type Thresholds struct {
+	entries []config.EventsFor
+	sets    []*fleet.Settings // [0] the section's, [i+1] entry i's
 }
 
-// settingsOf is the thresholds of a device, shared.
-func (o *Output) settingsOf(ident, name string) *fleet.Settings {
-	for i, d := range o.cfg.Devices {
-		if config.DeviceMatches(d.Ident, d.Name, ident, name) {
-			return o.settings[i+1]
-		}
-	}
-	return o.settings[0]
-}
-
-// SettingsFor is the thresholds of a device: the first [[events.device]]
-// whose patterns match changes what it sets.
-func SettingsFor(cfg *config.Events, ident, name string) fleet.Settings {
-	st := toSettings(cfg.EventThresholds, fleet.Settings{})
+// CompileThresholds compiles cfg's thresholds.
+func CompileThresholds(cfg *config.Events) *Thresholds {
+	base := toSettings(cfg.EventThresholds, fleet.Settings{})
+	t := &Thresholds{entries: cfg.Devices, sets: []*fleet.Settings{&base}}
 	for _, d := range cfg.Devices {
+		st := toSettings(d.EventThresholds, base)
+		t.sets = append(t.sets, &st)
+	}
+	return t
+}
+
+// Of is the thresholds of a device: the first [[events.device]] whose
+// patterns match changes what it sets.
+func (t *Thresholds) Of(ident, name string) *fleet.Settings {
+	for i, d := range t.entries {
 		if config.DeviceMatches(d.Ident, d.Name, ident, name) {
-			return toSettings(d.EventThresholds, st)
+			return t.sets[i+1]
 		}
 	}
-	return st
+	return t.sets[0]
 }
 
 // toSettings is t over base: what t leaves at 0 is base's.

@@ -283,7 +283,7 @@ func TestSettingsPerDevice(t *testing.T) {
 		{"352093081234567", "Van 2", 60, 0},
 		{"862001", "Van 3", 100, 0}, // the section's
 	} {
-		st := events.SettingsFor(&cfg, c.ident, c.name)
+		st := events.CompileThresholds(&cfg).Of(c.ident, c.name)
 		if st.SpeedLimit != c.limit || st.TankCapacity != c.tank || st.IdleMin != 3*time.Minute {
 			t.Errorf("%s %q: limit %v, tank %v, idle %v; want %v, %v, 3m", c.ident, c.name, st.SpeedLimit, st.TankCapacity, st.IdleMin, c.limit, c.tank)
 		}

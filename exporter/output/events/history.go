@@ -41,7 +41,7 @@ func (o *Output) takeHistory(pt *part) {
 		}
 		h := o.history[e.ident]
 		if h == nil {
-			h = &historyDevice{tags: slices.Clone(pt.tags[e.tagLo:e.tagHi]), st: o.settingsOf(e.ident, string(pt.names[e.nameLo:e.nameHi]))}
+			h = &historyDevice{tags: slices.Clone(pt.tags[e.tagLo:e.tagHi]), st: o.thresholds.Of(e.ident, string(pt.names[e.nameLo:e.nameHi]))}
 			o.history[e.ident] = h
 		}
 		h.q.Add(e.s, 0)

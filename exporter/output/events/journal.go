@@ -97,7 +97,7 @@ func (j *journal) restore(o *Output) error {
 		j.gen = s.Gen
 		for _, sd := range s.Devices {
 			d := &device{ident: sd.Ident, tags: sd.Tags, name: sd.Name, det: sd.Det, q: sd.Queue}
-			d.st = o.settingsOf(d.ident, d.name)
+			d.st = o.thresholds.Of(d.ident, d.name)
 			o.devices[d.ident] = d
 		}
 		o.last = s.Last
