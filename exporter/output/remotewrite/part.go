@@ -429,10 +429,12 @@ func (w *writeRequest) encode(b []byte, v2 bool) ([]byte, error) {
 // without a slice per label or sample (those made remote write cost ten
 // times InfluxDB's CPU).
 func (w *writeRequest) encodeV1(b []byte) []byte {
-	size := 0
+	// Room for the request at most: each sample at most maxSampleSize, a
+	// series' tag and length at most 6 bytes. Each series' size is worked
+	// out once, as it is written.
+	size := maxSampleSize * w.samples
 	for _, c := range w.chunks {
-		n := chunkSize(c)
-		size += 1 + protowire.SizeVarint(uint64(n)) + n
+		size += 6 + len(c.head) + len(c.tail)
 	}
 	b = slices.Grow(b[:0], size)
 	for _, c := range w.chunks {
@@ -458,6 +460,10 @@ func labelSize(l mapping.Label) int {
 }
 
 func sampleSize(s sample) int { return 1 + 8 + 1 + protowire.SizeVarint(uint64(s.ms)) }
+
+// maxSampleSize is the most bytes a Sample takes in a TimeSeries: its
+// tag, its length and the longest sampleSize.
+const maxSampleSize = 1 + 1 + 1 + 8 + 1 + 10
 
 func chunkSize(c batchSeries) int {
 	n := len(c.head) + len(c.tail)
