@@ -35,7 +35,13 @@ import (
 const (
 	stateFile   = "events.state"
 	journalFile = "events.journal"
-	magic       = "FEJ2"
+	// magic heads the journals this version writes; it reads those of
+	// olderMagic too. A version that knows only olderMagic takes a journal
+	// of magic for one of another generation and starts from the snapshot
+	// (after a downgrade it loses what came since, rather than not
+	// starting on a record it does not know).
+	magic      = "FEJ3"
+	olderMagic = "FEJ2"
 	// snapshotAfter: the journal is folded into a snapshot once it holds
 	// this much and twice the last snapshot (writing a large fleet's
 	// snapshot costs more than replaying a journal of its size), or once
@@ -130,7 +136,7 @@ func (j *journal) replay(o *Output) error {
 	if err != nil {
 		return err
 	}
-	if len(data) < 12 || string(data[:4]) != magic || binary.LittleEndian.Uint64(data[4:12]) != uint64(j.gen) {
+	if len(data) < 12 || (string(data[:4]) != magic && string(data[:4]) != olderMagic) || binary.LittleEndian.Uint64(data[4:12]) != uint64(j.gen) {
 		return nil // of an older generation: the snapshot has it
 	}
 	ids := map[uint64]*device{} // by journal id
