@@ -23,7 +23,17 @@ type Message struct {
 type Workload struct {
 	Batches  [][]byte
 	Messages []Message
+
+	n, devices, batchSize int
+	seed                  uint64
+	start                 int64 // device time of the first report, Unix µs
 }
+
+// start is the device time of Generate's first report (2024-05-31).
+const start = 1717171200_000000
+
+// every is the time between a device's reports, µs.
+const every = 10_000_000
 
 // Generate makes n messages from devices devices, in batches of batchSize,
 // from a fixed seed: the same arguments give the same bytes. Each message
@@ -31,8 +41,22 @@ type Workload struct {
 // sensors, booleans and strings, gsm.mcc as a number or a string (as
 // different device types send it), and a few that no default rule maps.
 func Generate(n, devices, batchSize int, seed uint64) *Workload {
+	return generate(n, devices, batchSize, seed, start)
+}
+
+// Next is the workload that follows w: the same devices reporting on,
+// later in device time, with other values. A benchmark that replays more
+// than w holds goes on with it rather than sending w again, whose
+// messages every device has passed (they would be late, and cost what
+// late messages cost).
+func (w *Workload) Next() *Workload {
+	span := int64((w.n+w.devices-1)/w.devices) * every
+	return generate(w.n, w.devices, w.batchSize, w.seed+1, w.start+span)
+}
+
+func generate(n, devices, batchSize int, seed uint64, from int64) *Workload {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	w := &Workload{}
+	w := &Workload{n: n, devices: devices, batchSize: batchSize, seed: seed, start: from}
 	var buf bytes.Buffer
 	for i := 0; i < n; i++ {
 		if i%batchSize == 0 {
@@ -46,7 +70,7 @@ func Generate(n, devices, batchSize int, seed uint64) *Workload {
 		dev := i % devices
 		m := Message{
 			Ident:   fmt.Sprintf("8635209%08d", dev),
-			Micros:  1717171200_000000 + int64(i/devices)*10_000_000 + int64(dev)*1000 + int64(rng.IntN(1000)),
+			Micros:  from + int64(i/devices)*every + int64(dev)*1000 + int64(rng.IntN(1000)),
 			Speed:   rng.IntN(130),
 			Voltage: float64(11000+rng.IntN(18000)) / 1000,
 			RPM:     600 + rng.IntN(2400),
