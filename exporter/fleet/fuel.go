@@ -1,8 +1,8 @@
 package fleet
 
 import (
+	"cmp"
 	"math"
-	"slices"
 )
 
 // Fuel follows a device's fuel level for refuels and drains. Level
@@ -110,7 +110,7 @@ func (f *Fuel) window(st *Settings) int64 {
 	}
 	w := st.FuelWindow.Milliseconds()
 	if n > 0 {
-		slices.Sort(g[:n])
+		sortFew(g[:n])
 		w = max(w, 2*int64(g[n/2])*1000)
 	}
 	return w
@@ -208,15 +208,26 @@ func (c *Change) event(f *Fuel, dir, least float64) Event {
 	return e
 }
 
-// median is the median of vs.
+// median is the median of vs (at most medianOf, none NaN).
 func median(vs []float32) float64 {
 	var b [medianOf]float32
 	s := b[:len(vs)]
 	copy(s, vs)
-	slices.Sort(s)
+	sortFew(s)
 	n := len(s)
 	if n%2 == 1 {
 		return float64(s[n/2])
 	}
 	return (float64(s[n/2-1]) + float64(s[n/2])) / 2
+}
+
+// sortFew sorts a handful of values by insertion, every reading: for
+// five, slices.Sort's general algorithm cost a sample more than the rest
+// of the fuel detector.
+func sortFew[T cmp.Ordered](s []T) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
 }
