@@ -19,8 +19,10 @@ import (
 // series' samples in time order (a receiver appends a series in order).
 //
 // A sample's series is found without building a key a sample: the
-// message's device (its tags) once, then each gauge by its pointer, which
-// the mapping keeps for a parameter name. The series themselves, with
+// message's device (its tags) once, then its gauges (pointers the mapping
+// keeps for a parameter name) as one list, the device's last list most
+// often; a device's series sit side by side in the batch, so a sample
+// goes to an index. The series themselves, with
 // their labels encoded once, are the Writer's (table), shared by every
 // part: a part holds only its batch's samples, so series are neither made
 // anew for each batch nor kept once per pooled batch (remote write cost
