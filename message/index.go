@@ -51,7 +51,7 @@ func (x *Index) locate(msg *Message) {
 		x.at[i] = -1
 	}
 	x.ok, x.dec = len(msg.Params) < math.MaxInt16, msg.Names
-	for i := range msg.Params {
+	for i := range min(len(msg.Params), math.MaxInt16) { // positions past int16 are not found
 		n := msg.Params[i].Name
 		if x.lens&(1<<min(len(n), 63)) == 0 {
 			continue
