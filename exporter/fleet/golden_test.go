@@ -86,6 +86,7 @@ func detect(t *testing.T, day fleettrace.Day, st fleet.Settings) []fleet.Event {
 	var d fleet.Device
 	var out []fleet.Event
 	dec := message.NewDecoder()
+	var reader fleet.Reader
 	window := (2 * time.Minute).Milliseconds()
 	pass := func(s fleet.Sample) { out = d.Pass(s, &st, out) }
 	lates := 0
@@ -95,7 +96,8 @@ func detect(t *testing.T, day fleettrace.Day, st fleet.Settings) []fleet.Event {
 			if !ok {
 				return fmt.Errorf("no timestamp")
 			}
-			if late, _ := q.Add(fleet.Read(m, at.UnixMilli()), del.Arrival.UnixMilli()); late {
+			s, _ := reader.Read(m, at.UnixMilli())
+			if late, _ := q.Add(s, del.Arrival.UnixMilli()); late {
 				lates++
 			}
 			return nil
@@ -222,11 +224,13 @@ func TestLateBufferWithoutReordering(t *testing.T) {
 	var out []fleet.Event
 	st := fleet.Default()
 	dec := message.NewDecoder()
+	var reader fleet.Reader
 	late := 0
 	for _, del := range day.Deliveries {
 		_ = dec.Decode(del.JSON, func(m *message.Message) error {
 			at, _ := message.ParseTime(m.Get("timestamp").Raw)
-			if l, _ := q.Add(fleet.Read(m, at.UnixMilli()), del.Arrival.UnixMilli()); l {
+			s, _ := reader.Read(m, at.UnixMilli())
+			if l, _ := q.Add(s, del.Arrival.UnixMilli()); l {
 				late++
 			}
 			return nil

@@ -47,8 +47,8 @@ func (s *Sample) ignition() (known, on bool) {
 	return s.Flags&IgnKnown != 0, s.Flags&IgnOn != 0
 }
 
-// wanted are the parameters a sample is read from, by their index in
-// Reader.at.
+// wanted are the parameters a sample is read from, by their place in the
+// Reader's message.Index.
 var wanted = [...]string{
 	"position.speed", "position.valid", "position.latitude", "position.longitude", "position.satellites",
 	"engine.ignition.status", "fuel.volume", "can.fuel.volume", "fuel.level", "can.fuel.level",
@@ -140,13 +140,6 @@ func (r *Reader) Read(msg *message.Message, t int64) (Sample, *message.Param) {
 		name = nil
 	}
 	return s, name
-}
-
-// Read reads one message's sample (see Reader.Read).
-func Read(msg *message.Message, t int64) Sample {
-	var r Reader
-	s, _ := r.Read(msg, t)
-	return s
 }
 
 // floatOf is a number parameter's value; NaN for anything else.

@@ -53,30 +53,39 @@ func (p *part) Add(msg *message.Message, res *mapping.Result, received time.Time
 	})
 }
 
-// readNames are the parameters the registry reads, by their index in
+// readNames are the parameters the registry reads, by their place in
 // part.read.
 var readNames = [...]string{"device.name", "position.speed", "movement.status", "engine.ignition.status", "server.timestamp", "rest.timestamp"}
+
+const (
+	rName = iota
+	rSpeed
+	rMovement
+	rIgnition
+	rServerTime
+	rRESTTime
+)
 
 // readMessage reads a message's device.name, what it says of the
 // vehicle's motion and when flespi received it (0: not said).
 func (p *part) readMessage(msg *message.Message) (name *message.Param, motion Motion, uploaded float64) {
 	x := p.read
 	x.Read(msg)
-	if name = x.Get(msg, 0); name != nil && name.Kind != message.String {
+	if name = x.Get(msg, rName); name != nil && name.Kind != message.String {
 		name = nil
 	}
 	var m motionReader
-	if prm := x.Get(msg, 1); prm != nil {
+	if prm := x.Get(msg, rSpeed); prm != nil {
 		if v, ok := prm.Float(); ok {
 			m.speed(v)
 		}
 	}
-	for i := 2; i <= 3; i++ {
+	for _, i := range []int{rMovement, rIgnition} {
 		if prm := x.Get(msg, i); prm != nil && prm.Kind == message.Bool {
 			m.boolean(prm.Bool())
 		}
 	}
-	return name, m.motion(), message.ServerTimeOf(x.Get(msg, 4), x.Get(msg, 5))
+	return name, m.motion(), message.ServerTimeOf(x.Get(msg, rServerTime), x.Get(msg, rRESTTime))
 }
 
 func (p *part) Reset() {
