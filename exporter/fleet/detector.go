@@ -379,16 +379,11 @@ func (p *Position) step(s *Sample, st *Settings) float64 {
 		p.take(s)
 		return 0
 	}
-	limit := allowed(s.T-p.T, p.Speed, s.Speed, st)
-	// The latitudes alone set a floor to the distance, without a
-	// trigonometric function: most jumps are refused on it.
-	if math.Abs(float64(s.Lat-p.Lat))*metresPerDegree <= limit {
-		if d := distance32(p.Lat, p.Lon, s.Lat, s.Lon); d <= limit {
-			p.take(s)
-			return d
-		}
+	if d, ok := within(p.Lat, p.Lon, s.Lat, s.Lon, allowed(s.T-p.T, p.Speed, s.Speed, st)); ok {
+		p.take(s)
+		return d
 	}
-	if p.Rejected > 0 && distance32(p.RejLat, p.RejLo, s.Lat, s.Lon) <= allowed(s.T-p.RejT, p.RejSpeed, s.Speed, st) {
+	if p.Rejected > 0 && p.agreesWithRejected(s, st) {
 		p.Rejected++
 	} else {
 		p.Rejected = 1
@@ -398,6 +393,13 @@ func (p *Position) step(s *Sample, st *Settings) float64 {
 		p.take(s) // moved: from here on, without the distance of the move
 	}
 	return 0
+}
+
+// agreesWithRejected reports whether s is where the speeds put the
+// vehicle since the last rejected position.
+func (p *Position) agreesWithRejected(s *Sample, st *Settings) bool {
+	_, ok := within(p.RejLat, p.RejLo, s.Lat, s.Lon, allowed(s.T-p.RejT, p.RejSpeed, s.Speed, st))
+	return ok
 }
 
 func (p *Position) take(s *Sample) {
@@ -445,6 +447,18 @@ var nan32 = float32(math.NaN())
 // at sets the event's positions.
 func (e *Event) at(startLat, startLon, endLat, endLon float32) {
 	e.StartLat, e.StartLon, e.EndLat, e.EndLon = float64(startLat), float64(startLon), float64(endLat), float64(endLon)
+}
+
+// within returns the distance between two positions when it is at most
+// limit metres. The latitudes alone set a floor to the distance, without
+// a trigonometric function: most jumps, and the comparisons of positions
+// after a jump with the rejected one, are settled on it.
+func within(lat1, lon1, lat2, lon2 float32, limit float64) (float64, bool) {
+	if math.Abs(float64(lat2-lat1))*metresPerDegree > limit {
+		return 0, false
+	}
+	d := distance32(lat1, lon1, lat2, lon2)
+	return d, d <= limit
 }
 
 func distance32(lat1, lon1, lat2, lon2 float32) float64 {

@@ -49,6 +49,9 @@ type device struct {
 	// parameters of its newest message: matched by a rule, and not
 	mapped, unmapped int
 	rhythm           rhythm // its usual gaps between messages
+	// changed says that the registry's changed set holds it already: a
+	// device's later messages before the next save skip that lookup.
+	changed bool
 }
 
 // Registry holds every device seen. It is safe for concurrent use.
@@ -102,7 +105,10 @@ func (r *Registry) Update(seen []Seen, source string) {
 		}
 		d.messages++
 		d.source = source
-		r.change(s.Ident)
+		if !d.changed {
+			d.changed = true
+			r.change(s.Ident)
+		}
 		d.lastArrival = max(d.lastArrival, s.Arrival)
 		if s.Received > d.lastReceived {
 			d.rhythm.upload(time.Duration(s.Received-d.lastReceived), d.lastReceived != 0)
@@ -175,6 +181,7 @@ func (r *Registry) takeChanged() map[string]*snapshot {
 	out := make(map[string]*snapshot, len(r.changed))
 	for ident := range r.changed {
 		if d := r.devices[ident]; d != nil {
+			d.changed = false
 			out[ident] = &snapshot{ident, *d, 0}
 		} else {
 			out[ident] = nil
@@ -189,6 +196,9 @@ func (r *Registry) takeChanged() map[string]*snapshot {
 func (r *Registry) giveBackChanged(changed map[string]*snapshot) {
 	for ident := range changed {
 		r.change(ident)
+		if d := r.devices[ident]; d != nil {
+			d.changed = true
+		}
 	}
 }
 
