@@ -48,7 +48,7 @@ func (m *Mapping) Apply(msg *message.Message, received time.Time, r *Result) err
 		return ErrIdentTooLong
 	}
 	dev := r.device(p.Raw)
-	r.Ident = dev.ident
+	r.Ident, r.Device = dev.ident, &dev.dev
 	var ok bool
 	if r.Time, ok = m.messageTime(msg, received, r); !ok {
 		return ErrNoTime
@@ -102,7 +102,7 @@ func fill(s []int, n int) []int {
 }
 
 func (r *Result) reset() {
-	r.Ident, r.Time = "", time.Time{}
+	r.Ident, r.Device, r.Time = "", nil, time.Time{}
 	r.Points = r.Points[:0]
 	r.Samples = r.Samples[:0]
 	r.Unmapped, r.UnmappedAt = r.Unmapped[:0], r.UnmappedAt[:0]
@@ -186,6 +186,7 @@ const maxInterned = 1 << 14
 type deviceStrings struct {
 	ident string
 	tags  []string // by index in Mapping.msgTags: the value last seen
+	dev   Device
 }
 
 // device returns the strings of the device with this ident.

@@ -40,7 +40,10 @@ var SkipReasons = []string{SkipNull, SkipUnsupported, SkipUncoercible, SkipNotIn
 // parameter) only as long as the message is. Ident and Tags values made of
 // the message's ident and [mapping].tags are strings of their own.
 type Result struct {
-	Ident    string
+	Ident string
+	// Device is the ident's place for the state outputs keep by device:
+	// the same Device for every message of the ident this Result maps.
+	Device   *Device
 	Time     time.Time
 	Tags     []Tag // ident and the [mapping].tags of the message, sorted by key
 	Points   []Point

@@ -159,7 +159,7 @@ func (r *Registry) fromFile(d fileDevice) *device {
 	if name == "" {
 		name = d.Labels["device_name"] // saved before names were
 	}
-	dev := &device{labels: labels, name: name, source: d.Source, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS, lastArrival: max(d.LastArrivalNS, d.LastReceivedNS)}
+	dev := &device{reg: r, labels: labels, name: name, source: d.Source, lastMessage: d.LastMessageNS, lastReceived: d.LastReceivedNS, lastArrival: max(d.LastArrivalNS, d.LastReceivedNS)}
 	dev.rhythm.load(d.Moving, d.GapsParked, d.GapsMoving)
 	return dev
 }

@@ -83,10 +83,11 @@ func (r *Registry) replayJournal() error {
 		}
 		applied++
 		if e.Forget {
-			delete(r.devices, e.Ident)
+			r.remove(e.Ident)
 			continue
 		}
 		if dev := r.fromFile(e.fileDevice); dev != nil {
+			r.remove(e.Ident)
 			r.devices[e.Ident] = dev
 		}
 	}

@@ -49,7 +49,7 @@ func (p *part) Add(msg *message.Message, res *mapping.Result, received time.Time
 	}
 	p.seen = append(p.seen, Seen{
 		Ident: res.Ident, Labels: p.labels[start:len(p.labels):len(p.labels)], Name: name,
-		At: at, Received: message.UploadTime(uploaded, received), Arrival: received.UnixNano(), Mapped: res.Mapped, Unmapped: len(res.Unmapped), Motion: motion,
+		At: at, Received: message.UploadTime(uploaded, received), Arrival: received.UnixNano(), Mapped: res.Mapped, Unmapped: len(res.Unmapped), Motion: motion, Device: res.Device,
 	})
 }
 
@@ -94,4 +94,4 @@ func (p *part) Reset() {
 	p.seen, p.labels, p.names = p.seen[:0], p.labels[:0], p.names[:0]
 }
 
-func (p *part) Size() int { return 88*cap(p.seen) + 32*cap(p.labels) + cap(p.names) }
+func (p *part) Size() int { return 96*cap(p.seen) + 32*cap(p.labels) + cap(p.names) }

@@ -35,6 +35,7 @@ type Seen struct {
 	Mapped   int             // parameters a rule matched
 	Unmapped int             // parameters no rule matched
 	Motion   Motion          // moving or parked, as far as the message says
+	Device   *mapping.Device // the device's place (mapping.Result.Device); may be nil
 }
 
 // device is one registered device.
@@ -52,7 +53,12 @@ type device struct {
 	// changed says that the registry's changed set holds it already: a
 	// device's later messages before the next save skip that lookup.
 	changed bool
+	reg     *Registry // whose it is (a mapping.Device slot holds it)
+	gone    bool      // removed from the registry
 }
+
+// slot is the Registry's place in every mapping.Device.
+var slot = mapping.NewSlot()
 
 // Registry holds every device seen. It is safe for concurrent use.
 type Registry struct {
@@ -94,14 +100,10 @@ func (r *Registry) Update(seen []Seen, source string) {
 	defer r.mu.Unlock()
 	for i := range seen {
 		s := &seen[i]
-		d := r.devices[s.Ident]
+		d := r.device(s)
 		if d == nil {
-			if r.max > 0 && len(r.devices) >= r.max {
-				r.refuse(s.Ident)
-				continue
-			}
-			d = &device{labels: cloneLabels(s.Labels)}
-			r.devices[strings.Clone(s.Ident)] = d
+			r.refuse(s.Ident)
+			continue
 		}
 		d.messages++
 		d.source = source
@@ -126,6 +128,33 @@ func (r *Registry) Update(seen []Seen, source string) {
 			d.name = string(s.Name)
 		}
 		d.mapped, d.unmapped = s.Mapped, s.Unmapped
+	}
+}
+
+// device finds or registers the device of s: the one its mapping.Device
+// holds when that is still registered here, else by ident. It returns nil
+// for a new device past data.max_devices. r.mu is held.
+func (r *Registry) device(s *Seen) *device {
+	if d, ok := s.Device.Get(slot).(*device); ok && d.reg == r && !d.gone {
+		return d
+	}
+	d := r.devices[s.Ident]
+	if d == nil {
+		if r.max > 0 && len(r.devices) >= r.max {
+			return nil
+		}
+		d = &device{labels: cloneLabels(s.Labels), reg: r}
+		r.devices[strings.Clone(s.Ident)] = d
+	}
+	s.Device.Set(slot, d)
+	return d
+}
+
+// remove takes the device of ident out of the registry. r.mu is held.
+func (r *Registry) remove(ident string) {
+	if d := r.devices[ident]; d != nil {
+		d.gone = true
+		delete(r.devices, ident)
 	}
 }
 
@@ -159,7 +188,7 @@ func (r *Registry) Forget(ident string) bool {
 	if _, ok := r.devices[ident]; !ok {
 		return false
 	}
-	delete(r.devices, ident)
+	r.remove(ident)
 	r.change(ident)
 	return true
 }
@@ -221,7 +250,7 @@ func (r *Registry) sweep() {
 		// imported, or delivered after an outage, is not forgotten for the
 		// age of its uploads.
 		if max(d.lastReceived, d.lastArrival) < cutoff {
-			delete(r.devices, ident)
+			r.remove(ident)
 			r.change(ident)
 			r.log.Info("forgot a device silent for longer than data.forget_devices_after", "ident", ident,
 				"last_received", time.Unix(0, d.lastReceived).UTC(), "last_arrival", time.Unix(0, d.lastArrival).UTC())

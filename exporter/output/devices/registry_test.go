@@ -398,3 +398,39 @@ func TestJournalLineTooLong(t *testing.T) {
 		t.Errorf("the registry was set aside for one long line: %v\n%s", matches, logged.String())
 	}
 }
+
+// TestDevicePlaceAfterForget: the registry keeps a device where the
+// mapping's Device of its ident points; once forgotten (on request, or
+// silent past forget_devices_after), the device's next message registers
+// it again, though its place still points at the forgotten one.
+func TestDevicePlaceAfterForget(t *testing.T) {
+	clock := tb.NewClock()
+	r, err := Open(Options{ForgetAfter: 24 * time.Hour, Now: clock.Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	place := &mapping.Device{}
+	send := func() {
+		s := seen("a", "truck", clock.Now(), clock.Now())
+		s.Device = place
+		r.Update([]Seen{s}, "http")
+	}
+	send()
+	if !r.Forget("a") {
+		t.Fatal("Forget found no device")
+	}
+	send()
+	if devs := r.List(); len(devs) != 1 || devs[0].Ident != "a" {
+		t.Fatalf("after Forget and a message: %+v", devs)
+	}
+	clock.Add(25 * time.Hour)
+	r.Update(nil, "http")
+	values, _ := exposition(t, r) // forgets the silent device
+	if len(values) != 0 {
+		t.Fatalf("after a silent day: %v", values)
+	}
+	send()
+	if values, _ := exposition(t, r); values[lastMsg+" a"] != float64(clock.Now().Unix()) {
+		t.Errorf("after forget_devices_after and a message: %v", values)
+	}
+}

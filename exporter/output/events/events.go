@@ -83,8 +83,13 @@ type Output struct {
 	failing string // the last error storing events, for the status page
 }
 
+// slot is the Output's place in every mapping.Device. Its devices stay
+// for good, so a slot's device is current when it is the Output's.
+var slot = mapping.NewSlot()
+
 // device is one device's detector and queue.
 type device struct {
+	out   *Output // whose it is (a mapping.Device slot holds it)
 	ident string
 	tags  []mapping.Tag
 	name  string
@@ -177,7 +182,7 @@ func (o *Output) take(pt *part) {
 	touched := o.touched[:0]
 	for i := range pt.entries {
 		e := &pt.entries[i]
-		d := o.device(e.ident, pt.tags[e.tagLo:e.tagHi], pt.names[e.nameLo:e.nameHi])
+		d := o.device(e.ident, e.dev, pt.tags[e.tagLo:e.tagHi], pt.names[e.nameLo:e.nameHi])
 		late, dup := d.q.Add(e.s, now)
 		switch {
 		case late:
@@ -203,12 +208,16 @@ func (o *Output) take(pt *part) {
 }
 
 // device finds or makes the device of ident, its tags and name the
-// newest ones.
-func (o *Output) device(ident string, tags []mapping.Tag, name []byte) *device {
-	d := o.devices[ident]
-	if d == nil {
-		d = &device{ident: ident}
-		o.devices[ident] = d
+// newest ones: the one its mapping.Device holds when that is this
+// Output's, else by ident.
+func (o *Output) device(ident string, place *mapping.Device, tags []mapping.Tag, name []byte) *device {
+	d, ok := place.Get(slot).(*device)
+	if !ok || d.out != o {
+		if d = o.devices[ident]; d == nil {
+			d = &device{out: o, ident: ident}
+			o.devices[ident] = d
+		}
+		place.Set(slot, d)
 	}
 	if !slices.Equal(d.tags, tags) || d.name != string(name) || d.jgen == 0 { // compared without a copy
 		d.tags = append(d.tags[:0:0], tags...)

@@ -102,7 +102,7 @@ func (j *journal) restore(o *Output) error {
 		}
 		j.gen = s.Gen
 		for _, sd := range s.Devices {
-			d := &device{ident: sd.Ident, tags: sd.Tags, name: sd.Name, det: sd.Det, q: sd.Queue}
+			d := &device{out: o, ident: sd.Ident, tags: sd.Tags, name: sd.Name, det: sd.Det, q: sd.Queue}
 			d.st = o.thresholds.Of(d.ident, d.name)
 			o.devices[d.ident] = d
 		}
@@ -170,7 +170,7 @@ func (j *journal) apply(o *Output, ids map[uint64]*device, rec []byte) error {
 				tags[i] = mapping.Tag{Key: r.str(), Value: r.str()}
 			}
 			name := r.str()
-			d := o.device(ident, tags, []byte(name))
+			d := o.device(ident, nil, tags, []byte(name))
 			ids[id] = d
 		case 'S', 'U':
 			d, arrival, s := ids[r.uvarint()], r.varint(), r.sample()

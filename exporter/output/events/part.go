@@ -23,7 +23,8 @@ type part struct {
 }
 
 type entry struct {
-	ident          string // a string of its own (mapping.Result)
+	ident          string          // a string of its own (mapping.Result)
+	dev            *mapping.Device // the device's place (mapping.Result.Device)
 	tagLo, tagHi   int32
 	nameLo, nameHi int32
 	s              fleet.Sample
@@ -40,7 +41,7 @@ func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) 
 	}
 	p.received = received.UnixMilli()
 	s, name := p.reader.Read(msg, r.Time.UnixMilli())
-	e := entry{ident: r.Ident, s: s}
+	e := entry{ident: r.Ident, dev: r.Device, s: s}
 	e.tagLo = int32(len(p.tags))
 	p.tags = append(p.tags, r.Tags...)
 	e.tagHi = int32(len(p.tags))

@@ -40,7 +40,7 @@ func (p *part) Add(_ *message.Message, r *mapping.Result, _ time.Time) {
 	}
 	first := len(p.samples)
 	p.samples = append(p.samples, r.Samples...)
-	p.groups = append(p.groups, Group{Labels: p.labels[start:len(p.labels):len(p.labels)], Start: first, End: len(p.samples)})
+	p.groups = append(p.groups, Group{Labels: p.labels[start:len(p.labels):len(p.labels)], Start: first, End: len(p.samples), Device: r.Device})
 }
 
 func (p *part) Reset() {
@@ -50,4 +50,4 @@ func (p *part) Reset() {
 	p.samples, p.groups, p.labels = p.samples[:0], p.groups[:0], p.labels[:0]
 }
 
-func (p *part) Size() int { return 24*cap(p.samples) + 40*cap(p.groups) + 32*cap(p.labels) }
+func (p *part) Size() int { return 24*cap(p.samples) + 48*cap(p.groups) + 32*cap(p.labels) }

@@ -57,13 +57,23 @@ type Store struct {
 
 // device is one device's labels and gauge series.
 type device struct {
-	labels []mapping.Label    // ident and message tags, sorted; owned
-	series map[string]*series // by seriesKey
-	// order holds the series of the device's last message, in the order
-	// of its samples. A device's messages repeat their parameters in one
-	// order, so the i-th sample is most often order[i]'s: one pointer
-	// comparison instead of building a key and a map lookup.
-	order []*series
+	labels []mapping.Label // ident and message tags, sorted; owned
+	store  *Store          // whose it is (a mapping.Device slot holds it)
+	gone   bool            // removed from the store
+	// series are the device's, side by side: a message updates most of
+	// them, and a run of memory costs fewer cache misses than as many
+	// objects scattered over the heap (those were most of an update's
+	// time). An expired series leaves a hole (fam nil), which the next new
+	// series of the device takes (free).
+	series []series
+	index  map[string]int32 // position in series by seriesKey
+	free   []int32          // holes in series
+	// order holds the positions of the series of the device's last
+	// message, in the order of its samples. A device's messages repeat
+	// their parameters in one order, so the i-th sample is most often
+	// order[i]'s: one comparison instead of building a key and a map
+	// lookup.
+	order []int32
 }
 
 // family is one gauge name. Its help is the first one seen, so that two
@@ -74,12 +84,18 @@ type family struct {
 
 // series is one gauge series of a device.
 type series struct {
-	fam     *family
+	fam     *family        // nil: a hole, expired
 	gauge   *mapping.Gauge // rule labels and TTL, of the last update; shared with the mapping
 	value   float64
 	msgTime int64 // Unix nanoseconds, as mapping.Sample.Time
-	updated time.Time
-	expired bool // removed from its device; a device's order may still hold it
+	updated int64 // when, by the exporter's clock, Unix nanoseconds
+}
+
+// set takes the sample when it is not older than the value held.
+func (cur *series) set(s *mapping.Sample, now int64) {
+	if s.Time >= cur.msgTime {
+		cur.value, cur.msgTime, cur.updated, cur.gauge = s.Value, s.Time, now, s.Gauge
+	}
 }
 
 // New returns an empty Store of at most max series, with its metrics
@@ -124,7 +140,11 @@ func (g *Store) othersNow() int {
 type Group struct {
 	Labels     []mapping.Label
 	Start, End int
+	Device     *mapping.Device // the device's place (mapping.Result.Device); may be nil
 }
+
+// slot is the Store's place in every mapping.Device.
+var slot = mapping.NewSlot()
 
 // Update applies the samples of a stored batch: groups index samples.
 func (g *Store) Update(groups []Group, samples []mapping.Sample) {
@@ -134,15 +154,11 @@ func (g *Store) Update(groups []Group, samples []mapping.Sample) {
 	var key []byte
 	for gi := range groups {
 		grp := &groups[gi]
-		key = appendLabelKey(key[:0], grp.Labels)
-		dev := g.devices[string(key)]
-		if dev == nil {
-			dev = &device{labels: slices.Clone(grp.Labels), series: map[string]*series{}}
-			g.devices[string(key)] = dev
-		}
-		g.updateDevice(dev, samples[grp.Start:grp.End], now, &key)
-		if len(dev.series) == 0 { // everything refused
+		dev := g.device(grp, &key)
+		g.updateDevice(dev, samples[grp.Start:grp.End], now.UnixNano(), &key)
+		if len(dev.index) == 0 { // everything refused
 			delete(g.devices, string(appendLabelKey(key[:0], grp.Labels)))
+			dev.gone = true
 		}
 	}
 	if now.Sub(g.lastSweep) >= sweepEvery {
@@ -151,28 +167,41 @@ func (g *Store) Update(groups []Group, samples []mapping.Sample) {
 	g.logRefusals(now)
 }
 
+// device finds or makes the device of grp: the one its mapping.Device
+// holds when that is still this Store's with these labels, else by its
+// labels. g.mu is held; key is scratch space.
+func (g *Store) device(grp *Group, key *[]byte) *device {
+	if dev, ok := grp.Device.Get(slot).(*device); ok && dev.store == g && !dev.gone && slices.Equal(dev.labels, grp.Labels) {
+		return dev
+	}
+	*key = appendLabelKey((*key)[:0], grp.Labels)
+	dev := g.devices[string(*key)]
+	if dev == nil {
+		dev = &device{labels: slices.Clone(grp.Labels), store: g, index: map[string]int32{}}
+		g.devices[string(*key)] = dev
+	}
+	grp.Device.Set(slot, dev)
+	return dev
+}
+
 // updateDevice sets the series of dev that samples, one message's, name.
 // g.mu is held; key is scratch space.
-func (g *Store) updateDevice(dev *device, samples []mapping.Sample, now time.Time, key *[]byte) {
+func (g *Store) updateDevice(dev *device, samples []mapping.Sample, now int64, key *[]byte) {
 	for i := range samples {
 		s := &samples[i]
-		var cur *series
 		if i < len(dev.order) {
-			if o := dev.order[i]; o != nil && !o.expired && sameGauge(o.gauge, s.Gauge) {
-				cur = o
+			if o := dev.order[i]; o >= 0 {
+				if cur := &dev.series[o]; cur.fam != nil && sameGauge(cur.gauge, s.Gauge) {
+					cur.set(s, now)
+					continue
+				}
 			}
 		}
-		if cur == nil {
-			cur = g.lookup(dev, s, now, key)
-			if i < len(dev.order) {
-				dev.order[i] = cur
-			} else {
-				dev.order = append(dev.order, cur)
-			}
-			continue // a new series has its value already
-		}
-		if s.Time >= cur.msgTime {
-			cur.value, cur.msgTime, cur.updated, cur.gauge = s.Value, s.Time, now, s.Gauge
+		at := g.lookup(dev, s, now, key)
+		if i < len(dev.order) {
+			dev.order[i] = at
+		} else {
+			dev.order = append(dev.order, at)
 		}
 	}
 	dev.order = dev.order[:len(samples)]
@@ -185,32 +214,38 @@ func sameGauge(a, b *mapping.Gauge) bool {
 }
 
 // lookup finds the series of s in dev and updates it, or makes it when the
-// cap allows. It returns the series, nil when refused. g.mu is held; key is
-// scratch space.
-func (g *Store) lookup(dev *device, s *mapping.Sample, now time.Time, key *[]byte) *series {
+// cap allows. It returns the series' position in dev.series, -1 when
+// refused. g.mu is held; key is scratch space.
+func (g *Store) lookup(dev *device, s *mapping.Sample, now int64, key *[]byte) int32 {
 	k := s.Name
 	if len(s.Labels) > 0 {
 		*key = appendLabelKey(append((*key)[:0], s.Name...), s.Labels)
 		k = bytesview.String(*key) // only for the lookup
 	}
-	if cur := dev.series[k]; cur != nil {
-		if s.Time >= cur.msgTime {
-			cur.value, cur.msgTime, cur.updated, cur.gauge = s.Value, s.Time, now, s.Gauge
-		}
-		return cur
+	if at, ok := dev.index[k]; ok {
+		dev.series[at].set(s, now)
+		return at
 	}
 	if g.series+g.othersNow() >= g.max {
 		g.refused.Inc()
 		g.refusedSince[s.Name]++
-		return nil
+		return -1
 	}
 	if len(s.Labels) > 0 {
 		k = string(*key)
 	}
-	cur := &series{fam: g.family(s.Name, s.Help), gauge: s.Gauge, value: s.Value, msgTime: s.Time, updated: now}
-	dev.series[k] = cur
+	cur := series{fam: g.family(s.Name, s.Help), gauge: s.Gauge, value: s.Value, msgTime: s.Time, updated: now}
+	var at int32
+	if n := len(dev.free); n > 0 {
+		at, dev.free = dev.free[n-1], dev.free[:n-1]
+		dev.series[at] = cur
+	} else {
+		at = int32(len(dev.series))
+		dev.series = append(dev.series, cur)
+	}
+	dev.index[k] = at
 	g.series++
-	return cur
+	return at
 }
 
 func (g *Store) family(name, help string) *family {
@@ -237,17 +272,20 @@ func appendLabelKey(b []byte, labels []mapping.Label) []byte {
 // series. g.mu is held.
 func (g *Store) sweep(now time.Time) {
 	g.lastSweep = now
+	ns := now.UnixNano()
 	for dk, dev := range g.devices {
-		for k, s := range dev.series {
-			if s.gauge.TTL > 0 && now.Sub(s.updated) > s.gauge.TTL {
-				delete(dev.series, k)
-				s.expired = true
+		for k, at := range dev.index {
+			if s := &dev.series[at]; s.gauge.TTL > 0 && ns-s.updated > int64(s.gauge.TTL) {
+				delete(dev.index, k)
+				*s = series{} // a hole: a device's order may still point here
+				dev.free = append(dev.free, at)
 				g.series--
 				g.expired.Inc()
 			}
 		}
-		if len(dev.series) == 0 {
+		if len(dev.index) == 0 {
 			delete(g.devices, dk)
+			dev.gone = true
 		}
 	}
 }
@@ -301,8 +339,10 @@ func (g *Store) WriteText(w io.Writer) error {
 	g.mu.Lock()
 	byFamily := make(map[*family][]snapshot, len(g.families))
 	for _, dev := range g.devices {
-		for _, s := range dev.series {
-			byFamily[s.fam] = append(byFamily[s.fam], snapshot{dev.labels, s.gauge.Labels, s.value})
+		for i := range dev.series {
+			if s := &dev.series[i]; s.fam != nil {
+				byFamily[s.fam] = append(byFamily[s.fam], snapshot{dev.labels, s.gauge.Labels, s.value})
+			}
 		}
 	}
 	g.mu.Unlock()

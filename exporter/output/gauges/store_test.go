@@ -192,3 +192,57 @@ func TestExpiredSeriesComeBack(t *testing.T) {
 		t.Errorf("%d series after the expired one came back:\n%s", n, b.String())
 	}
 }
+
+// TestDevicePlaces: the Store keeps each device where the mapping's
+// Device of its ident points (one per ident, as Apply gives), and still
+// finds the right device when that device was renamed (other labels),
+// expired and came back, or is another Store's.
+func TestDevicePlaces(t *testing.T) {
+	clock := tb.NewClock()
+	newStore := func() *Store {
+		return New(100, clock.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	g := newStore()
+	place := &mapping.Device{}
+	v := &mapping.Gauge{Name: "v", Help: "h", TTL: time.Minute}
+	send := func(g *Store, name string, value float64) {
+		labels := []mapping.Label{{Name: "ident", Value: "a"}, {Name: "name", Value: name}}
+		g.Update([]Group{{Labels: labels, Start: 0, End: 1, Device: place}}, []mapping.Sample{{Gauge: v, Value: value, Time: clock.Now().UnixNano()}})
+	}
+	lines := func(g *Store) string {
+		var b strings.Builder
+		if err := g.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+			if !strings.HasPrefix(l, "#") && l != "" {
+				out = append(out, l)
+			}
+		}
+		slices.Sort(out)
+		return strings.Join(out, " ")
+	}
+	send(g, "x", 1)
+	send(g, "y", 2) // renamed: a device of its own labels; the old one stays until its TTL
+	if got, want := lines(g), `v{ident="a",name="x"} 1 v{ident="a",name="y"} 2`; got != want {
+		t.Errorf("after the rename: %s, want %s", got, want)
+	}
+	clock.Add(2 * time.Minute)
+	g.Expire()
+	if n := g.Count(); n != 0 {
+		t.Fatalf("after the TTL: %d series, want 0", n)
+	}
+	send(g, "y", 3) // back, with the place of the device that expired
+	if got, want := lines(g), `v{ident="a",name="y"} 3`; got != want || g.Count() != 1 {
+		t.Errorf("after coming back: %s (%d series), want %s", got, g.Count(), want)
+	}
+	g2 := newStore()
+	send(g2, "y", 4) // another Store, the same place
+	if got, want := lines(g2), `v{ident="a",name="y"} 4`; got != want {
+		t.Errorf("the other Store: %s, want %s", got, want)
+	}
+	if got, want := lines(g), `v{ident="a",name="y"} 3`; got != want {
+		t.Errorf("the first Store after the other's update: %s, want %s", got, want)
+	}
+}
