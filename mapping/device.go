@@ -23,7 +23,7 @@ type Slot uint8
 
 // maxSlots is the slots a Device has: one for each kind of output that
 // keeps state by device.
-const maxSlots = 4
+const maxSlots = 6
 
 var slotsTaken atomic.Uint32
 

@@ -32,6 +32,7 @@ type Tracker struct {
 }
 
 type unmappedParam struct {
+	gone        bool // left the list (a reload maps it now)
 	name        string
 	messages    int64
 	devices     map[string]struct{}
@@ -54,10 +55,24 @@ type part struct {
 }
 
 type unmappedValue struct {
-	ident   string // a string of its own (mapping.Result.Ident)
-	name    string // interned by the decoder
+	ident   string          // a string of its own (mapping.Result.Ident)
+	dev     *mapping.Device // the device's place (mapping.Result.Device)
+	at      int             // its place among its message's unmapped values
+	name    string          // interned by the decoder
 	kind    message.Kind
 	example []byte
+}
+
+// slot is the Tracker's place in every mapping.Device.
+var slot = mapping.NewSlot()
+
+// counted is what a device's place holds: the names of the unmapped
+// values of its last message, in their order, each counted with the
+// device already. A device sends the same ones message after message:
+// those only count a message, without two map lookups each.
+type counted struct {
+	tracker *Tracker
+	params  []*unmappedParam
 }
 
 // NewPart returns the Tracker's part of a pipeline batch.
@@ -67,11 +82,11 @@ func (s *Tracker) NewPart() pipeline.Part { return &part{} }
 func (s *Tracker) Name() string { return "status" }
 
 func (p *part) Add(msg *message.Message, r *mapping.Result, _ time.Time) {
-	for _, i := range r.UnmappedAt {
+	for at, i := range r.UnmappedAt {
 		v := &msg.Params[i]
 		start := len(p.texts)
 		p.texts = append(p.texts, v.Raw[:min(len(v.Raw), maxExampleLen)]...)
-		p.values = append(p.values, unmappedValue{ident: r.Ident, name: v.Name, kind: v.Kind, example: p.texts[start:len(p.texts):len(p.texts)]})
+		p.values = append(p.values, unmappedValue{ident: r.Ident, dev: r.Device, at: at, name: v.Name, kind: v.Kind, example: p.texts[start:len(p.texts):len(p.texts)]})
 	}
 }
 
@@ -80,7 +95,7 @@ func (p *part) Reset() {
 	p.values, p.texts = p.values[:0], p.texts[:0]
 }
 
-func (p *part) Size() int { return 64*cap(p.values) + cap(p.texts) }
+func (p *part) Size() int { return 80*cap(p.values) + cap(p.texts) }
 
 // Follow adds a stored batch.
 func (s *Tracker) Follow(p pipeline.Part, b *pipeline.Batch) {
@@ -103,11 +118,34 @@ func (s *Tracker) Follow(p pipeline.Part, b *pipeline.Batch) {
 
 // count counts one unmapped value. s.mu is held.
 func (s *Tracker) count(u *unmappedValue) {
+	c, _ := u.dev.Get(slot).(*counted)
+	if c == nil || c.tracker != s {
+		c = &counted{tracker: s}
+		u.dev.Set(slot, c)
+	}
+	if u.at < len(c.params) {
+		if p := c.params[u.at]; p != nil && !p.gone && p.name == u.name {
+			p.messages++
+			return
+		}
+	}
+	p := s.countNew(u)
+	if u.at < len(c.params) {
+		c.params[u.at] = p
+	} else if u.at == len(c.params) {
+		c.params = append(c.params, p)
+	}
+}
+
+// countNew counts an unmapped value that its device's last message did
+// not have in its place, and returns its name's entry (nil: not listed).
+// s.mu is held.
+func (s *Tracker) countNew(u *unmappedValue) *unmappedParam {
 	p := s.unmapped[u.name]
 	if p == nil {
 		if len(s.unmapped) >= maxUnmappedNames {
 			s.untrackedNames++
-			return
+			return nil
 		}
 		p = &unmappedParam{name: u.name, devices: map[string]struct{}{}, example: string(u.example), kind: u.kind}
 		s.unmapped[u.name] = p
@@ -120,6 +158,7 @@ func (s *Tracker) count(u *unmappedValue) {
 			p.devicesMore = true
 		}
 	}
+	return p
 }
 
 // Unmapped is a parameter no rule maps, as the page lists it.
@@ -149,6 +188,7 @@ func (s *Tracker) snapshot(m *mapping.Mapping) (unmapped []Unmapped, rules []Rul
 	for name, p := range s.unmapped {
 		if m.Maps(name) {
 			delete(s.unmapped, name)
+			p.gone = true
 			continue
 		}
 		unmapped = append(unmapped, Unmapped{

@@ -33,9 +33,19 @@ func defaultMapping(t *testing.T) *mapping.Mapping {
 // record passes messages through a pipeline whose only output is s.
 func record(t *testing.T, s *Tracker, m *mapping.Mapping, body string) {
 	t.Helper()
+	recorder(t, s, m)(body)
+}
+
+// recorder returns a function that passes messages through one pipeline
+// whose only output is s: its batches keep their devices' places from one
+// body to the next, as a running exporter's do.
+func recorder(t *testing.T, s *Tracker, m *mapping.Mapping) func(body string) {
 	p := pipeline.Must(pipeline.New(m, []pipeline.Output{s}, nil, slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if _, err := p.Process(context.Background(), "test", []byte(body), time.Now()); err != nil {
-		t.Fatal(err)
+	return func(body string) {
+		t.Helper()
+		if _, err := p.Process(context.Background(), "test", []byte(body), time.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -73,6 +83,7 @@ func TestStatusUnmappedCounts(t *testing.T) {
 	shapes := [][]string{{"a", "b"}, {"a", "b"}, {"a"}, {"b", "a"}, {}, {"a", "a"}, {"c", "a", "b"}}
 	messages := map[string]int64{}
 	devices := map[string]map[string]bool{}
+	send := recorder(t, s, m)
 	for range 200 {
 		var msgs []string
 		for range 1 + rng.IntN(4) {
@@ -88,7 +99,7 @@ func TestStatusUnmappedCounts(t *testing.T) {
 			}
 			msgs = append(msgs, msg+"}")
 		}
-		record(t, s, m, "["+strings.Join(msgs, ",")+"]")
+		send("[" + strings.Join(msgs, ",") + "]")
 	}
 	unmapped, _, _ := s.snapshot(m)
 	if len(unmapped) != len(messages) {
@@ -98,5 +109,29 @@ func TestStatusUnmappedCounts(t *testing.T) {
 		if u.Messages != messages[u.Name] || u.Devices != len(devices[u.Name]) {
 			t.Errorf("%s: %d values from %d devices, want %d from %d", u.Name, u.Messages, u.Devices, messages[u.Name], len(devices[u.Name]))
 		}
+	}
+}
+
+// TestStatusUnmappedAfterReload: a name that new rules map leaves the
+// list; when rules that leave it unmapped come back, a device that kept
+// sending it is counted afresh, from its next message.
+func TestStatusUnmappedAfterReload(t *testing.T) {
+	s := NewTracker()
+	m := defaultMapping(t)
+	send := recorder(t, s, m)
+	body := `[{"ident":"dev","timestamp":1,"zz.unmapped":1}]`
+	send(body)
+	send(body)
+	withRule, err := mapping.Compile(mapping.DefaultConfig(), []mapping.Rule{{Match: "zz.unmapped", Field: "zz"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unmapped, _, _ := s.snapshot(withRule); len(unmapped) != 0 {
+		t.Fatalf("with a rule for it: %+v", unmapped)
+	}
+	send(body)
+	unmapped, _, _ := s.snapshot(m)
+	if len(unmapped) != 1 || unmapped[0].Messages != 1 || unmapped[0].Devices != 1 {
+		t.Errorf("sent once since it left the list: %+v", unmapped)
 	}
 }
