@@ -15,6 +15,11 @@ import (
 // encoder cannot write are written so that InfluxDB accepts the line and
 // keeps names apart (see appendName and appendFieldKey).
 func AppendPoint(b []byte, p *mapping.Point) []byte {
+	return appendFields(appendSeries(b, p), p)
+}
+
+// appendSeries writes the point's measurement and tags.
+func appendSeries(b []byte, p *mapping.Point) []byte {
 	b = appendName(b, p.Measurement, &measurementEscapes)
 	for _, t := range p.Tags {
 		if t.Value == "" || t.Key == "" {
@@ -25,6 +30,12 @@ func AppendPoint(b []byte, p *mapping.Point) []byte {
 		b = append(b, '=')
 		b = appendName(b, t.Value, &keyEscapes)
 	}
+	return b
+}
+
+// appendFields writes the rest of the point's line after its series: the
+// fields, the time and the newline.
+func appendFields(b []byte, p *mapping.Point) []byte {
 	sep := byte(' ')
 	for i := range p.Fields {
 		f := &p.Fields[i]

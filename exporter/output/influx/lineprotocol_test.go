@@ -13,6 +13,7 @@ import (
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/output/influx"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
+	"github.com/flespi-exporter/flespi-exporter/message"
 )
 
 // TestLineProtocolMatchesClient encodes awkward points with our encoder and
@@ -144,5 +145,50 @@ func TestNamesWithBackslashes(t *testing.T) {
 		if got := string(influx.AppendPoint(nil, &p)); got != c.want {
 			t.Errorf("ident %q field %q:\n got  %q\n want %q", c.ident, c.field, got, c.want)
 		}
+	}
+}
+
+// TestSeriesKeptPerDevice: Lines write a device's measurement and tags
+// once and take them as they are while its messages repeat them; a
+// renamed device, and a tag of a parameter's value whose body was reused
+// for other text meanwhile, are written as the new message has them.
+func TestSeriesKeptPerDevice(t *testing.T) {
+	cfg := mapping.DefaultConfig()
+	cfg.Tags = []string{"device.name"}
+	m, err := mapping.Compile(cfg, []mapping.Rule{{Match: "driver", Tag: "driver", Type: "string"}, {Match: "v", Type: "integer"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r mapping.Result
+	var l influx.Lines
+	dec := message.NewDecoder()
+	add := func(body []byte) string {
+		t.Helper()
+		start := len(l.Text)
+		err := dec.Decode(body, func(msg *message.Message) error {
+			if err := m.Apply(msg, time.Now(), &r); err != nil {
+				return err
+			}
+			l.Add(msg, &r, time.Now())
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(l.Text[start:])
+	}
+	first := []byte(`[{"ident":"a","timestamp":1,"device.name":"truck","driver":"ann","v":1}]`)
+	want := "flespi,device_name=truck,driver=ann,ident=a v=1i 1000000000\n"
+	if got := add(first); got != want {
+		t.Fatalf("first message: %q, want %q", got, want)
+	}
+	copy(first, `[{"ident":"a","timestamp":1,"device.name":"truck","driver":"bob","v":1}]`) // the body's buffer reused
+	want = "flespi,device_name=truck,driver=bob,ident=a v=2i 2000000000\n"
+	if got := add([]byte(`[{"ident":"a","timestamp":2,"device.name":"truck","driver":"bob","v":2}]`)); got != want {
+		t.Errorf("a new driver, the old one's body reused: %q, want %q", got, want)
+	}
+	want = "flespi,device_name=lorry,driver=bob,ident=a v=3i 3000000000\n"
+	if got := add([]byte(`[{"ident":"a","timestamp":3,"device.name":"lorry","driver":"bob","v":3}]`)); got != want {
+		t.Errorf("renamed: %q, want %q", got, want)
 	}
 }

@@ -1,6 +1,8 @@
 package influx
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -61,9 +63,53 @@ func (l *Lines) Add(msg *message.Message, r *mapping.Result, _ time.Time) {
 	}
 	l.AddMessage(msg.Raw)
 	for i := range r.Points {
-		l.Text = AppendPoint(l.Text, &r.Points[i])
+		p := &r.Points[i]
+		if i == 0 {
+			l.Text = appendSeriesOf(l.Text, r.Device, p)
+		} else {
+			l.Text = appendSeries(l.Text, p)
+		}
+		l.Text = appendFields(l.Text, p)
 		l.EndLine()
 	}
+}
+
+// slot is the InfluxDB output's place in every mapping.Device: the series
+// of the device's first point, written once.
+var slot = mapping.NewSlot()
+
+// series is a point's measurement and tags, and their line protocol. A
+// device's messages repeat them, and escaping them again was a fifth of
+// writing a line.
+type series struct {
+	measurement string
+	tags        []mapping.Tag // strings of their own: a rule's tag may point into a body
+	text        []byte
+}
+
+// appendSeriesOf writes the point's measurement and tags as its device's
+// last first point had them when they are the same, else anew (and keeps
+// them in the device's place for the next message).
+func appendSeriesOf(b []byte, dev *mapping.Device, p *mapping.Point) []byte {
+	s, _ := dev.Get(slot).(*series)
+	if s != nil && s.measurement == p.Measurement && slices.Equal(s.tags, p.Tags) {
+		return append(b, s.text...)
+	}
+	start := len(b)
+	b = appendSeries(b, p)
+	if dev != nil {
+		if s == nil {
+			s = &series{}
+			dev.Set(slot, s)
+		}
+		s.measurement = strings.Clone(p.Measurement)
+		s.tags = s.tags[:0]
+		for _, t := range p.Tags {
+			s.tags = append(s.tags, mapping.Tag{Key: strings.Clone(t.Key), Value: strings.Clone(t.Value)})
+		}
+		s.text = append(s.text[:0], b[start:]...)
+	}
+	return b
 }
 
 // Size is Cap, for the pipeline's pool.
