@@ -94,7 +94,10 @@ type series struct {
 // set takes the sample when it is not older than the value held.
 func (cur *series) set(s *mapping.Sample, now int64) {
 	if s.Time >= cur.msgTime {
-		cur.value, cur.msgTime, cur.updated, cur.gauge = s.Value, s.Time, now, s.Gauge
+		cur.value, cur.msgTime, cur.updated = s.Value, s.Time, now
+		if cur.gauge != s.Gauge { // after a reload: most often the same pointer, and no write barrier
+			cur.gauge = s.Gauge
+		}
 	}
 }
 
