@@ -246,3 +246,21 @@ func TestDevicePlaces(t *testing.T) {
 		t.Errorf("the first Store after the other's update: %s, want %s", got, want)
 	}
 }
+
+// TestReloadedTTL: after a reload, a series takes the TTL of its new
+// rule with its next sample (the new mapping's Gauge, another pointer).
+func TestReloadedTTL(t *testing.T) {
+	clock := tb.NewClock()
+	g := New(100, clock.Now, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dev := []mapping.Label{{Name: "ident", Value: "a"}}
+	send := func(gauge *mapping.Gauge) {
+		g.Update([]Group{{Labels: dev, Start: 0, End: 1}}, []mapping.Sample{{Gauge: gauge, Value: 1, Time: clock.Now().UnixNano()}})
+	}
+	send(&mapping.Gauge{Name: "v", Help: "h", TTL: time.Hour})
+	send(&mapping.Gauge{Name: "v", Help: "h", TTL: time.Minute}) // the reloaded rule
+	clock.Add(2 * time.Minute)
+	g.Expire()
+	if n := g.Count(); n != 0 {
+		t.Errorf("%d series two minutes after the rule's TTL became one minute, want 0", n)
+	}
+}
