@@ -19,14 +19,9 @@ func UploadTime(seconds float64, arrival time.Time) int64 {
 	return at
 }
 
-// ServerTime is the message's server.timestamp, else its rest.timestamp,
-// in Unix seconds; 0 without either.
-func (m *Message) ServerTime() float64 {
-	return ServerTimeOf(m.Get("server.timestamp"), m.Get("rest.timestamp"))
-}
-
-// ServerTimeOf is ServerTime of a message's server.timestamp and
-// rest.timestamp parameters (nil: not sent), found by an Index.
+// ServerTimeOf is when flespi received a message, from its
+// server.timestamp, else its rest.timestamp parameter (nil: not sent,
+// as an Index finds them), in Unix seconds; 0 without either.
 func ServerTimeOf(server, rest *Param) float64 {
 	if server != nil {
 		if v, ok := server.Float(); ok {

@@ -151,7 +151,7 @@ func TestUploadTime(t *testing.T) {
 	} {
 		if err := message.NewDecoder().Decode([]byte(body), func(m *message.Message) error {
 			_, _, uploaded := readOne(m)
-			if got := message.UploadTime(uploaded, arrival); got != want || m.ServerTime() != uploaded {
+			if got := message.UploadTime(uploaded, arrival); got != want || message.ServerTimeOf(m.Get("server.timestamp"), m.Get("rest.timestamp")) != uploaded {
 				t.Errorf("%s: %d, want %d", body, got, want)
 			}
 			return nil
