@@ -53,6 +53,10 @@ func main() {
 	againstConfig := flag.String("against-config", "", "with -against: the other binary's configuration file (its revision's config.toml: git show REV:config.toml > FILE)")
 	against := flag.String("against", "", "an exporter binary of another revision: compare this tree's with it on the InfluxDB, Prometheus and MQTT paths, runs alternating")
 	flag.Parse()
+	if *eventsOff && *onlyEvents {
+		fmt.Fprintln(os.Stderr, "flespi-bench: -events-off does not go with -events, which runs the fleet events off and on in turn")
+		os.Exit(2)
+	}
 
 	c := &tb.Command{}
 	defer c.Close()
