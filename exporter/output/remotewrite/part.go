@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	writev2 "github.com/prometheus/client_golang/exp/api/remote/genproto/v2"
@@ -111,6 +112,7 @@ type table struct {
 	devices map[string]*deviceSeries // by the message's tags
 	names   map[string][]byte        // each gauge name's __name__ label, encoded
 	n       int                      // series held, for keptSeries
+	gen     atomic.Uint64            // counts the times the table started anew
 }
 
 // deviceSeries are one device's series.
@@ -161,6 +163,7 @@ func (t *table) find(key []byte, tags []mapping.Tag, gauges []*mapping.Gauge) *s
 		clear(t.devices)
 		clear(t.names)
 		t.n = 0
+		t.gen.Add(1)
 	}
 	dev := t.devices[string(key)]
 	if dev == nil {
@@ -212,7 +215,7 @@ func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) 
 		p.gauges = append(p.gauges, r.Samples[i].Gauge)
 	}
 	p.gauges = append(p.gauges, p.received, p.last)
-	p.place(p.t.find(p.key, r.Tags, p.gauges))
+	p.place(p.listOf(r))
 	at := r.Time.UnixMilli()
 	for i := range r.Samples {
 		p.add(p.at[i], sample{at, r.Samples[i].Value})
@@ -232,6 +235,40 @@ func (p *part) Add(msg *message.Message, r *mapping.Result, received time.Time) 
 		}
 		b.samples[0], b.samples = b.samples[n-1], b.samples[:1]
 	}
+}
+
+// placeSlot is remote write's place in every mapping.Device: the
+// device's last series list, which its next message most often has too.
+var placeSlot = mapping.NewSlot()
+
+// placed is what a device's place holds: its last series list, found in
+// table t at generation gen.
+type placed struct {
+	t    *table
+	gen  uint64
+	list *seriesList
+}
+
+// listOf returns the series of r's gauges (p.gauges): the list the
+// device's place holds when its table has not started anew since, and
+// the device's tags and gauges are that list's; else the table's, by the
+// device's key.
+func (p *part) listOf(r *mapping.Result) *seriesList {
+	gen := p.t.gen.Load() // before find: a list found as the table starts anew is found again next time
+	pl, _ := r.Device.Get(placeSlot).(*placed)
+	if pl != nil && pl.t == p.t && pl.gen == gen && slices.Equal(pl.list.gauges, p.gauges) && slices.Equal(pl.list.dev.tags, r.Tags) {
+		return pl.list
+	}
+	p.deviceKey(r.Tags)
+	l := p.t.find(p.key, r.Tags, p.gauges)
+	if r.Device != nil {
+		if pl == nil {
+			pl = &placed{}
+			r.Device.Set(placeSlot, pl)
+		}
+		pl.t, pl.gen, pl.list = p.t, gen, l
+	}
+	return l
 }
 
 // deviceKey makes p.key, the series table's key of the device whose

@@ -391,3 +391,27 @@ func TestProtocol2(t *testing.T) {
 		t.Error("a receiver of 1.0 only stored a 2.0 batch")
 	}
 }
+
+// TestRenamedDeviceSeries: a device's next message finds its series where
+// its mapping.Device keeps them, unless the device's tags changed: renamed
+// (another device.name), its samples go to the series of its new labels.
+func TestRenamedDeviceSeries(t *testing.T) {
+	rc, srv := startReceiver(t, &receiver{})
+	p, _, _ := pipeRules(t, srv.URL, "[mapping]\ntags = [\"device.name\"]\n[[rule]]\nmatch = \"position.speed\"\nunit = \"km/h\"\n")
+	start := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for i, name := range []string{"north", "north", "south", "south"} {
+		body := fmt.Sprintf(`[{"ident":"truck","timestamp":%d,"device.name":%q,"position.speed":%d}]`, start.Add(time.Duration(i)*time.Minute).Unix(), name, 36*(i+1))
+		if _, err := p.Process(context.Background(), pipeline.SourceHTTP, []byte(body), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms := func(i int) int64 { return start.Add(time.Duration(i) * time.Minute).UnixMilli() }
+	for key, want := range map[string]string{
+		"__name__=flespi_position_speed_meters_per_second,device_name=north,ident=truck": fmt.Sprintf("10@%d 20@%d", ms(0), ms(1)),
+		"__name__=flespi_position_speed_meters_per_second,device_name=south,ident=truck": fmt.Sprintf("30@%d 40@%d", ms(2), ms(3)),
+	} {
+		if got := strings.Join(rc.series[key], " "); got != want {
+			t.Errorf("%s: %q, want %q", key, got, want)
+		}
+	}
+}
