@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -95,7 +96,7 @@ func (p *part) Reset() {
 	p.values, p.texts = p.values[:0], p.texts[:0]
 }
 
-func (p *part) Size() int { return 80*cap(p.values) + cap(p.texts) }
+func (p *part) Size() int { return int(unsafe.Sizeof(unmappedValue{}))*cap(p.values) + cap(p.texts) }
 
 // Follow adds a stored batch.
 func (s *Tracker) Follow(p pipeline.Part, b *pipeline.Batch) {
@@ -118,6 +119,10 @@ func (s *Tracker) Follow(p pipeline.Part, b *pipeline.Batch) {
 
 // count counts one unmapped value. s.mu is held.
 func (s *Tracker) count(u *unmappedValue) {
+	if u.dev == nil { // no place to keep what was counted
+		s.countNew(u)
+		return
+	}
 	c, _ := u.dev.Get(slot).(*counted)
 	if c == nil || c.tracker != s {
 		c = &counted{tracker: s}

@@ -2,6 +2,7 @@ package devices
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -94,4 +95,6 @@ func (p *part) Reset() {
 	p.seen, p.labels, p.names = p.seen[:0], p.labels[:0], p.names[:0]
 }
 
-func (p *part) Size() int { return 96*cap(p.seen) + 32*cap(p.labels) + cap(p.names) }
+func (p *part) Size() int {
+	return int(unsafe.Sizeof(Seen{}))*cap(p.seen) + int(unsafe.Sizeof(mapping.Label{}))*cap(p.labels) + cap(p.names)
+}

@@ -2,6 +2,7 @@ package gauges
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/flespi-exporter/flespi-exporter/exporter/pipeline"
 	"github.com/flespi-exporter/flespi-exporter/mapping"
@@ -50,4 +51,6 @@ func (p *part) Reset() {
 	p.samples, p.groups, p.labels = p.samples[:0], p.groups[:0], p.labels[:0]
 }
 
-func (p *part) Size() int { return 24*cap(p.samples) + 48*cap(p.groups) + 32*cap(p.labels) }
+func (p *part) Size() int {
+	return int(unsafe.Sizeof(mapping.Sample{}))*cap(p.samples) + int(unsafe.Sizeof(Group{}))*cap(p.groups) + int(unsafe.Sizeof(mapping.Label{}))*cap(p.labels)
+}
