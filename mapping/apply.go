@@ -127,7 +127,7 @@ func (m *Mapping) messageTime(msg *message.Message, received time.Time, r *Resul
 		if p.Kind != message.Number && p.Kind != message.String {
 			continue
 		}
-		t, ok := message.ParseTime(p.Raw)
+		t, ok := p.Time()
 		switch {
 		case !ok:
 		case !storable(t):

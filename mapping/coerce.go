@@ -84,7 +84,7 @@ func (ru *rule) boolean(p *message.Param, v *Value) string {
 func (ru *rule) integer(p *message.Param, v *Value) string {
 	if p.Kind == message.Number && ru.scale == 1 && ru.offset == 0 {
 		// Exact for integers past 2^53, which a float64 would round.
-		if i, ok := parseInt(p.Raw); ok {
+		if i, ok := p.Int(); ok {
 			*v = Value{Type: TypeInteger, Int: i}
 			if i != 0 || len(p.Raw) == 1 { // JSON has no leading zeros; "-0" is 0
 				v.Literal = bytesview.String(p.Raw) // the digits as line protocol writes them
@@ -143,31 +143,4 @@ func (ru *rule) stringNumber(raw []byte) (float64, string) {
 		return *ru.enumDefault, ""
 	}
 	return 0, SkipUncoercible
-}
-
-// parseInt reads a JSON integer of at most 19 digits exactly, sign aside:
-// the whole int64 range, -9223372036854775808 included.
-func parseInt(raw []byte) (int64, bool) {
-	neg := len(raw) > 0 && raw[0] == '-'
-	digits := raw
-	if neg {
-		digits = raw[1:]
-	}
-	if len(digits) == 0 || len(digits) > 19 {
-		return 0, false
-	}
-	var n uint64 // 19 digits fit: 10^19 < 2^64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	switch {
-	case neg && n <= 1<<63:
-		return -int64(n), true // 1<<63 wraps to math.MinInt64, which is what it is
-	case !neg && n <= 1<<63-1:
-		return int64(n), true
-	}
-	return 0, false
 }

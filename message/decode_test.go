@@ -281,6 +281,7 @@ func FuzzDecode(f *testing.F) {
 					if ok != gok || math.Float64bits(f) != math.Float64bits(g) {
 						t.Errorf("number %q: decoded %v %v, from the text %v %v", p.Raw, f, ok, g, gok)
 					}
+					checkIntAndTime(t, &p)
 				}
 			}
 			return nil
@@ -309,6 +310,74 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkIntAndTime checks that a decoded number's Int and Time, read from
+// the digits the decoder kept, are those read from its text.
+func checkIntAndTime(t *testing.T, p *Param) {
+	t.Helper()
+	i, ok := p.Int()
+	j, jok := parseInt(p.Raw)
+	if i != j || ok != jok {
+		t.Errorf("number %q: Int %d %v, from the text %d %v", p.Raw, i, ok, j, jok)
+	}
+	tm, ok := p.Time()
+	tt, tok := ParseTime(p.Raw)
+	if !tm.Equal(tt) || ok != tok {
+		t.Errorf("number %q: Time %v %v, from the text %v %v", p.Raw, tm, ok, tt, tok)
+	}
+}
+
+// TestDecodedIntAndTime: integers and timestamps read from the digits the
+// decoder kept are those read from the text, short or not.
+func TestDecodedIntAndTime(t *testing.T) {
+	cases := []struct {
+		raw   string
+		int   int64 // when isInt
+		isInt bool
+		time  string
+	}{
+		{"0", 0, true, "1970-01-01T00:00:00Z"},
+		{"-0", 0, true, "1970-01-01T00:00:00Z"},
+		{"-12", -12, true, "1969-12-31T23:59:48Z"},
+		{"1508508510", 1508508510, true, "2017-10-20T14:08:30Z"},
+		{"9007199254740992", 1 << 53, true, ""},
+		{"9007199254740993", 1<<53 + 1, true, ""}, // past 2^53: read from the text
+		{"9223372036854775807", 1<<63 - 1, true, ""},
+		{"-9223372036854775808", -1 << 63, true, ""},
+		{"9223372036854775808", 0, false, ""},
+		{"1.0", 0, false, "1970-01-01T00:00:01Z"},
+		{"1e3", 0, false, "1970-01-01T00:16:40Z"},
+		{"1508508510.013227", 0, false, "2017-10-20T14:08:30.013227Z"},
+		{"1508508510.123456789", 0, false, "2017-10-20T14:08:30.123456789Z"},
+		{"1508508510.1234567891", 0, false, "2017-10-20T14:08:30.123456789Z"}, // ten decimals: from the text
+		{"-1.5", 0, false, "1969-12-31T23:59:58.5Z"},
+	}
+	var body strings.Builder
+	body.WriteString("{")
+	for i, c := range cases {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		fmt.Fprintf(&body, "%q:%s", "p"+itoa(i), c.raw)
+	}
+	body.WriteString("}")
+	err := NewDecoder().Decode([]byte(body.String()), func(m *Message) error {
+		for i, c := range cases {
+			p := &m.Params[i]
+			checkIntAndTime(t, p)
+			if n, ok := p.Int(); ok != c.isInt || n != c.int {
+				t.Errorf("%s: Int %d %v, want %d %v", c.raw, n, ok, c.int, c.isInt)
+			}
+			if tm, ok := p.Time(); c.time != "" && (!ok || tm.Format(time.RFC3339Nano) != c.time) {
+				t.Errorf("%s: Time %s %v, want %s", c.raw, tm.Format(time.RFC3339Nano), ok, c.time)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // validLines reports whether body is objects one after another.
@@ -435,6 +504,33 @@ func TestNotJSONSaysSo(t *testing.T) {
 		err := NewDecoder().Decode([]byte(body), func(*Message) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+}
+
+// TestKeyAgainstPrevious: a key compared with the previous message's at
+// its position, a word at a time, is taken only when every byte is the
+// same, whatever its length and wherever the byte that differs.
+func TestKeyAgainstPrevious(t *testing.T) {
+	d := NewDecoder()
+	for n := 1; n <= 40; n++ {
+		key := strings.Repeat("k", n)
+		variants := []string{key, key[:n-1] + "x", "x" + key[1:], key[:n/2] + "x" + key[n/2+1:], key + "k", key, key}
+		var body strings.Builder
+		for _, v := range variants {
+			fmt.Fprintf(&body, `{"a":1,%q:2,"z":3}`, v)
+		}
+		body.WriteString(`{"a":1,"` + key) // cut short where the last key's words would be read
+		var got []string
+		err := d.Decode([]byte(body.String()), func(m *Message) error {
+			got = append(got, m.Params[1].Name)
+			return nil
+		})
+		if !slices.Equal(got, variants) {
+			t.Errorf("keys of length %d: decoded %q, want %q", n, got, variants)
+		}
+		if err == nil {
+			t.Errorf("keys of length %d: a body cut short in a key is taken", n)
 		}
 	}
 }

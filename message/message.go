@@ -47,10 +47,13 @@ type Param struct {
 	ID   int32
 	Kind Kind // after ID: no padding
 
-	// The decoder reads a number's value while it checks its grammar:
-	// num holds it when state is shortDecimal (see ShortDecimal).
+	// The decoder reads a number's digits while it checks its grammar:
+	// when state is shortDecimal, mant holds them as an integer and frac
+	// says how many follow the point (the sign is Raw's first byte), so
+	// that ShortDecimal, Int and Time need not read the text again.
 	state numState
-	num   float64
+	frac  uint8
+	mant  uint64
 }
 
 // numState says what the decoder found of a Number's value.
@@ -58,7 +61,7 @@ type numState uint8
 
 const (
 	numUnread    numState = iota // not read: a Param made by hand
-	shortDecimal                 // num holds the value
+	shortDecimal                 // mant and frac hold the value
 	longNumber                   // not a short decimal: parse Raw
 )
 

@@ -29,7 +29,11 @@ func (p *Param) ShortDecimal() (float64, bool) {
 	case p.Kind != Number:
 		return 0, false
 	case p.state == shortDecimal:
-		return p.num, true
+		f := float64(p.mant) / pow10[p.frac] // exact as in parseShortDecimal
+		if p.Raw[0] == '-' {
+			f = -f
+		}
+		return f, true
 	case p.state == longNumber:
 		return 0, false
 	}
@@ -84,6 +88,68 @@ func parseShortDecimal(b []byte) (float64, bool) {
 		f = -f
 	}
 	return f, true
+}
+
+// Int returns the value of a Number parameter written as an integer of at
+// most 19 digits, sign aside, exactly: the whole int64 range,
+// -9223372036854775808 included. Other numbers (a decimal point, an
+// exponent, more digits) and other kinds report false.
+func (p *Param) Int() (int64, bool) {
+	switch {
+	case p.Kind != Number:
+		return 0, false
+	case p.state == shortDecimal && p.frac == 0: // no point: the digits are the integer, at most 2^53
+		if p.Raw[0] == '-' {
+			return -int64(p.mant), true
+		}
+		return int64(p.mant), true
+	}
+	return parseInt(p.Raw)
+}
+
+// parseInt reads a JSON integer of at most 19 digits exactly, sign aside.
+func parseInt(raw []byte) (int64, bool) {
+	neg := len(raw) > 0 && raw[0] == '-'
+	digits := raw
+	if neg {
+		digits = raw[1:]
+	}
+	if len(digits) == 0 || len(digits) > 19 {
+		return 0, false
+	}
+	var n uint64 // 19 digits fit: 10^19 < 2^64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	switch {
+	case neg && n <= 1<<63:
+		return -int64(n), true // 1<<63 wraps to math.MinInt64, which is what it is
+	case !neg && n <= 1<<63-1:
+		return int64(n), true
+	}
+	return 0, false
+}
+
+// pow10int are the powers of ten of a time's decimals: 10^9 is a second
+// in nanoseconds.
+var pow10int = [...]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+
+// Time converts a parameter holding Unix seconds (a Number, or a String
+// of a number) to a time, as ParseTime; a number the decoder read needs
+// no second reading of its text.
+func (p *Param) Time() (time.Time, bool) {
+	if p.Kind == Number && p.state == shortDecimal && int(p.frac) < len(pow10int) {
+		unit := pow10int[p.frac]
+		sec, nsec := int64(p.mant)/unit, int64(p.mant)%unit*pow10int[9-p.frac]
+		if p.Raw[0] == '-' {
+			sec, nsec = -sec, -nsec
+		}
+		return time.Unix(sec, nsec).UTC(), true
+	}
+	return ParseTime(p.Raw)
 }
 
 // ParseTime converts Unix seconds written as a decimal ("1508508510",
