@@ -44,17 +44,21 @@ type Decoder struct {
 	names     map[string]*name // by the name as sent: the normalized name and its ID
 	nameBytes int              // the bytes of the cached names
 	ids       map[string]int32 // by normalized name
-	// The keys of the previous message, in order, and of this one so far:
-	// messages of one device type repeat their keys in the same order, so
-	// the i-th key is most often the previous message's i-th, checked with
-	// one comparison instead of a map lookup.
+	// The keys of the previous message, in order, and of this one once
+	// one differs from the previous message's at its position: messages
+	// of one device type repeat their keys in the same order, so the i-th
+	// key is most often the previous message's i-th, checked with one
+	// comparison instead of a map lookup, and not copied.
 	prev, cur []*name
-	seen      []uint32 // by name ID: the last message (seq) that had the name
-	seq       uint32
-	str       []byte // unescaped strings of the current message
-	msg       Message
-	body      []byte
-	pos       int
+	// prevDistinct says the keys of prev are distinct. Both change only
+	// once a message is whole: a message cut short leaves them as they were.
+	prevDistinct bool
+	seen         []uint32 // by name ID: the last message (seq) that had the name
+	seq          uint32
+	str          []byte // unescaped strings of the current message
+	msg          Message
+	body         []byte
+	pos          int
 }
 
 // NewDecoder returns a Decoder with empty buffers.
@@ -211,12 +215,14 @@ func (d *Decoder) expectEnd() error {
 func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	start := d.pos
 	d.pos++ // '{'
-	d.prev, d.cur = d.cur, d.prev[:0]
-	// While every key is the previous message's key at its position, and
-	// those were distinct, the keys are distinct: no need to note them for
-	// Repeats until one differs.
-	distinct := !d.msg.Repeats && len(d.prev) > 0
-	allSame := true // every key so far is the previous message's at its position
+	// While every key is the previous message's key at its position
+	// (allSame), the keys so far are prev's first ones, and cur is
+	// filled only from the first key that differs. While they are, and
+	// those were distinct, the keys are distinct: no need to note them
+	// for Repeats until one differs.
+	distinct := d.prevDistinct && len(d.prev) > 0
+	allSame := true
+	d.cur = d.cur[:0]
 	d.msg.Params = d.msg.Params[:0]
 	d.msg.Repeats = false
 	d.seq++
@@ -227,6 +233,7 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		d.pos++
 		d.msg.Raw = d.body[start:d.pos]
 		d.msg.SameKeys = len(d.prev) == 0
+		d.prev, d.prevDistinct = d.prev[:0], true
 		return fn(&d.msg)
 	}
 	// The loop reads the body through b and i, which stay in registers
@@ -244,18 +251,26 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		if i < len(b) && b[i] <= ' ' {
 			i = d.spaceAt(i)
 		}
-		d.cur = append(d.cur, nm)
-		if distinct && allSame && !same {
-			for _, n := range d.cur[:len(d.cur)-1] { // catch up
-				d.note(n.id)
+		if allSame && !same { // the first key that differs: catch up
+			allSame = false
+			k := len(d.msg.Params)
+			d.cur = append(d.cur, d.prev[:k]...)
+			if distinct {
+				for _, n := range d.prev[:k] {
+					d.note(n.id)
+				}
 			}
 		}
-		allSame = allSame && same
+		if !allSame {
+			d.cur = append(d.cur, nm)
+		}
 		if !distinct || !allSame {
 			d.note(nm.id)
 		}
 		p := d.nextParam()
-		p.Name, p.ID = nm.s, nm.id
+		if p.ID != nm.id || nm.id == 0 { // a Param kept from the message before has its name already
+			p.Name, p.ID = nm.s, nm.id
+		}
 		if end, ok := readPlainValue(b, i, p); ok {
 			i = end
 		} else {
@@ -277,7 +292,14 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		case i < len(b) && b[i] == '}':
 			d.pos = i + 1
 			d.msg.Raw = d.body[start:d.pos]
-			d.msg.SameKeys = allSame && len(d.cur) == len(d.prev)
+			n := len(d.msg.Params)
+			d.msg.SameKeys = allSame && n == len(d.prev)
+			if allSame {
+				d.prev = d.prev[:n]
+			} else {
+				d.prev, d.cur = d.cur, d.prev
+			}
+			d.prevDistinct = !d.msg.Repeats
 			return fn(&d.msg)
 		default:
 			d.pos = i
@@ -292,7 +314,7 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 // takes one comparison of the body's bytes as they are; other keys are
 // read by readKey and colon.
 func (d *Decoder) key(b []byte, i int) (nm *name, same bool, next int, err error) {
-	if k := len(d.cur); k < len(d.prev) {
+	if k := len(d.msg.Params); k < len(d.prev) {
 		nm := d.prev[k]
 		if nm.sent != nil {
 			if end, ok := nm.sentAt(b, i); ok {
@@ -388,7 +410,7 @@ func (d *Decoder) colon(nm *name) error {
 // instead of scanning the string and looking it up. same reports that it
 // was that key.
 func (d *Decoder) readKey() (nm *name, same bool, err error) {
-	if i := len(d.cur); i < len(d.prev) && d.prev[i].plain {
+	if i := len(d.msg.Params); i < len(d.prev) && d.prev[i].plain {
 		raw := d.prev[i].raw
 		start, end := d.pos+1, d.pos+1+len(raw)
 		if end < len(d.body) && d.body[end] == '"' && string(d.body[start:end]) == raw {

@@ -143,8 +143,9 @@ func TestDecodeRepeats(t *testing.T) {
 	// Keys are noted only once a message's keys stop being the previous
 	// message's, position by position: repeats must be found all the same.
 	body := `[{"a":1,"b":2},{"a":1,"a":2},{"ain#1":1,"ain.1":2},{"a":1},` +
-		`{"a":1,"b":2},{"a":1,"b":2},{"a":1,"b":2,"a":3},{"a":1,"b":2},{"a":1,"b":2,"c":3,"b":4},{"a":1,"b":2,"c":3}]`
-	want := "[false true true false false false true false true false]"
+		`{"a":1,"b":2},{"a":1,"b":2},{"a":1,"b":2,"a":3},{"a":1,"b":2},{"a":1,"b":2,"c":3,"b":4},{"a":1,"b":2,"c":3},` +
+		`{"a":1,"a":2},{"a":1,"a":2}]`
+	want := "[false true true false false false true false true false true true]"
 	var got []bool
 	err := NewDecoder().Decode([]byte(body), func(m *Message) error {
 		got = append(got, m.Repeats)
@@ -152,6 +153,22 @@ func TestDecodeRepeats(t *testing.T) {
 	})
 	if err != nil || fmt.Sprint(got) != want {
 		t.Errorf("Repeats = %v, %v; want %s", got, err, want)
+	}
+}
+
+// TestDecodeRepeatsAfterFault: a message cut short leaves no half-noted
+// keys behind for the next body's messages to trust.
+func TestDecodeRepeatsAfterFault(t *testing.T) {
+	d := NewDecoder()
+	var got []bool
+	for _, body := range []string{`[{"a":1,"b":2}]`, `[{"a":1,"b":2,"a":`, `[{"a":1,"b":2,"a":3}]`, `{"a":1,"b":2}`, `{"a":1,"b":`, `{"a":1,"b":2,"b":3}`} {
+		_ = d.Decode([]byte(body), func(m *Message) error {
+			got = append(got, m.Repeats)
+			return nil
+		})
+	}
+	if want := "[false true false true]"; fmt.Sprint(got) != want {
+		t.Errorf("Repeats = %v; want %s", got, want)
 	}
 }
 
