@@ -551,3 +551,17 @@ func TestKeyAgainstPrevious(t *testing.T) {
 		}
 	}
 }
+
+// TestUncachedNames: names the decoder does not keep (longer than
+// MaxNameLen) have no ID, and each message gets its own.
+func TestUncachedNames(t *testing.T) {
+	a, b := strings.Repeat("a", MaxNameLen+1), strings.Repeat("b", MaxNameLen+1)
+	var got []string
+	err := NewDecoder().Decode([]byte(`[{"`+a+`":1},{"`+b+`":1}]`), func(m *Message) error {
+		got = append(got, m.Params[0].Name)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, []string{a, b}) {
+		t.Errorf("names %.5q…, %v; want %.5q…", got, err, []string{a, b})
+	}
+}
