@@ -548,9 +548,9 @@ const (
 // scanNumber is readNumber on b at i: it returns where the number ends, or
 // where it found a fault and which.
 func scanNumber(b []byte, i int, p *Param) (int, string) {
-	neg := i < len(b) && b[i] == '-'
-	if neg {
-		i++
+	var sign uint8 // negScale for a negative number
+	if i < len(b) && b[i] == '-' {
+		i, sign = i+1, negScale
 	}
 	var mant uint64 // wraps past 19 digits; used only up to shortDigits
 	start := i
@@ -586,7 +586,7 @@ func scanNumber(b []byte, i int, p *Param) (int, string) {
 		return j, "" // not a short decimal
 	}
 	if digits <= shortDigits && mant <= maxExact {
-		p.mant, p.frac, p.state = mant, uint8(frac), shortDecimal
+		p.mant, p.scale, p.state = mant, uint8(frac)|sign, shortDecimal
 	}
 	return i, ""
 }

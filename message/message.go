@@ -48,11 +48,11 @@ type Param struct {
 	Kind Kind // after ID: no padding
 
 	// The decoder reads a number's digits while it checks its grammar:
-	// when state is shortDecimal, mant holds them as an integer and frac
-	// says how many follow the point (the sign is Raw's first byte), so
-	// that ShortDecimal, Int and Time need not read the text again.
+	// when state is shortDecimal, mant holds them as an integer and scale
+	// says how many follow the point, plus negScale when a '-' precedes
+	// them, so that ShortDecimal, Int and Time need not read the text again.
 	state numState
-	frac  uint8
+	scale uint8
 	mant  uint64
 }
 

@@ -25,16 +25,15 @@ func (p *Param) Float() (float64, bool) {
 // parser), so the text can stand for it. Other numbers, and other kinds,
 // report false: use Float.
 func (p *Param) ShortDecimal() (float64, bool) {
-	switch {
-	case p.Kind != Number:
-		return 0, false
-	case p.state == shortDecimal:
-		f := float64(p.mant) / pow10[p.frac] // exact as in parseShortDecimal
-		if p.Raw[0] == '-' {
-			f = -f
-		}
-		return f, true
-	case p.state == longNumber:
+	if p.Kind == Number && p.state == shortDecimal { // small enough to be inlined: most calls
+		return float64(p.mant) / divisors[p.scale&63], true // exact as in parseShortDecimal
+	}
+	return p.otherDecimal()
+}
+
+// otherDecimal is ShortDecimal of what the decoder did not read as one.
+func (p *Param) otherDecimal() (float64, bool) {
+	if p.Kind != Number || p.state == longNumber {
 		return 0, false
 	}
 	return parseShortDecimal(p.Raw)
@@ -43,6 +42,21 @@ func (p *Param) ShortDecimal() (float64, bool) {
 // pow10 are the powers of ten that a float64 holds exactly.
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 	1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// divisors are what a short decimal's digits are divided by, by
+// Param.scale: 10^decimals, negated for a negative number (dividing by
+// -10^k rounds to the negated quotient: the same float as negating it
+// after). 64 entries, so that an index masked with 63 needs no bounds
+// check; scale is at most 32+shortDigits.
+var divisors = func() (d [64]float64) {
+	for k := 0; k <= shortDigits; k++ {
+		d[k], d[negScale+k] = pow10[k], -pow10[k]
+	}
+	return d
+}()
+
+// negScale is added to Param.scale for a negative number.
+const negScale = 32
 
 // maxExact is the largest integer up to which every integer is a float64.
 const maxExact = 1 << 53
@@ -98,8 +112,8 @@ func (p *Param) Int() (int64, bool) {
 	switch {
 	case p.Kind != Number:
 		return 0, false
-	case p.state == shortDecimal && p.frac == 0: // no point: the digits are the integer, at most 2^53
-		if p.Raw[0] == '-' {
+	case p.state == shortDecimal && p.scale&^negScale == 0: // no point: the digits are the integer, at most 2^53
+		if p.scale == negScale {
 			return -int64(p.mant), true
 		}
 		return int64(p.mant), true
@@ -141,10 +155,11 @@ var pow10int = [...]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
 // of a number) to a time, as ParseTime; a number the decoder read needs
 // no second reading of its text.
 func (p *Param) Time() (time.Time, bool) {
-	if p.Kind == Number && p.state == shortDecimal && int(p.frac) < len(pow10int) {
-		unit := pow10int[p.frac]
-		sec, nsec := int64(p.mant)/unit, int64(p.mant)%unit*pow10int[9-p.frac]
-		if p.Raw[0] == '-' {
+	frac := int(p.scale &^ negScale)
+	if p.Kind == Number && p.state == shortDecimal && frac < len(pow10int) {
+		unit := pow10int[frac]
+		sec, nsec := int64(p.mant)/unit, int64(p.mant)%unit*pow10int[9-frac]
+		if p.scale&negScale != 0 {
 			sec, nsec = -sec, -nsec
 		}
 		return time.Unix(sec, nsec).UTC(), true
