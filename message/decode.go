@@ -81,11 +81,11 @@ type name struct {
 	// equal raw only when the key is raw. Other keys take the slow path.
 	plain bool
 	// sent is the key as compact JSON has it, quotes and colon included
-	// ("raw":), in little-endian words of 8 bytes at offsets 0, 8, ...,
-	// the last one ending where it ends (overlapping the one before): a
-	// plain key is found in the body with a few word comparisons instead
-	// of a call to compare bytes. nil when shorter than 8 bytes, or not
-	// plain.
+	// ("raw":), in words of 8 bytes at offsets 0, 8, ..., the last one
+	// ending where it ends (overlapping the one before): a plain key is
+	// found in the body with a few word comparisons instead of a call to
+	// compare bytes (a key took a hundred instructions, now about
+	// seventy). nil when shorter than 8 bytes, or not plain.
 	sent []uint64
 }
 
@@ -241,13 +241,24 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 	// around the general code for what compact JSON with the previous
 	// message's keys seldom has (spaces, new keys, escapes, literals,
 	// nested values, faults). That made decoding about a tenth faster.
+	// The calls for the most common key and values are written out in
+	// the loop: each call cost a tenth of reading a parameter.
 	b, i := d.body, d.pos
 	for {
-		nm, same, next, err := d.key(b, i)
-		if err != nil {
-			return err
+		var nm *name
+		same := false
+		if k := len(d.msg.Params); k < len(d.prev) && d.prev[k].sent != nil {
+			if end, ok := d.prev[k].sentAt(b, i); ok { // key's first case
+				nm, same, i = d.prev[k], true, end
+			}
 		}
-		i = next
+		if nm == nil {
+			next, err := 0, error(nil)
+			if nm, same, next, err = d.key(b, i); err != nil {
+				return err
+			}
+			i = next
+		}
 		if i < len(b) && b[i] <= ' ' {
 			i = d.spaceAt(i)
 		}
@@ -271,7 +282,13 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		if p.ID != nm.id || nm.id == 0 { // a Param kept from the message before has its name already
 			p.Name, p.ID = nm.s, nm.id
 		}
-		if end, ok := readPlainValue(b, i, p); ok {
+		end, fault := i, faultDigit                       // not a number
+		if i < len(b) && (b[i]-'0' <= 9 || b[i] == '-') { // readPlainValue's number, written out
+			end, fault = scanNumber(b, i, p)
+		}
+		if fault == "" {
+			p.Kind, p.Raw, i = Number, b[i:end], end
+		} else if end, ok := readPlainValue(b, i, p); ok {
 			i = end
 		} else {
 			d.pos = i

@@ -61,7 +61,7 @@ type numState uint8
 
 const (
 	numUnread    numState = iota // not read: a Param made by hand
-	shortDecimal                 // mant and frac hold the value
+	shortDecimal                 // mant and scale hold the value
 	longNumber                   // not a short decimal: parse Raw
 )
 

@@ -25,7 +25,7 @@ func (p *Param) Float() (float64, bool) {
 // parser), so the text can stand for it. Other numbers, and other kinds,
 // report false: use Float.
 func (p *Param) ShortDecimal() (float64, bool) {
-	if p.Kind == Number && p.state == shortDecimal { // small enough to be inlined: most calls
+	if p.Kind == Number && p.state == shortDecimal { // the decoder's numbers: one division
 		return float64(p.mant) / divisors[p.scale&63], true // exact as in parseShortDecimal
 	}
 	return p.otherDecimal()
