@@ -253,14 +253,14 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 			}
 		}
 		if nm == nil {
+			if i < len(b) && b[i] <= ' ' { // spaces are looked for only where compact JSON is not
+				i = d.spaceAt(i)
+			}
 			next, err := 0, error(nil)
 			if nm, same, next, err = d.key(b, i); err != nil {
 				return err
 			}
 			i = next
-		}
-		if i < len(b) && b[i] <= ' ' {
-			i = d.spaceAt(i)
 		}
 		if allSame && !same { // the first key that differs: catch up
 			allSame = false
@@ -291,11 +291,15 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		} else if end, ok := readPlainValue(b, i, p); ok {
 			i = end
 		} else {
-			d.pos = i
+			d.pos = d.spaceAt(i)
 			if err := d.readValue(p); err != nil {
 				return err
 			}
 			i = d.pos
+		}
+		if i < len(b) && b[i] == ',' {
+			i++
+			continue
 		}
 		if i < len(b) && b[i] <= ' ' {
 			i = d.spaceAt(i)
@@ -303,9 +307,6 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		switch {
 		case i < len(b) && b[i] == ',':
 			i++
-			if i < len(b) && b[i] <= ' ' {
-				i = d.spaceAt(i)
-			}
 		case i < len(b) && b[i] == '}':
 			d.pos = i + 1
 			d.msg.Raw = d.body[start:d.pos]

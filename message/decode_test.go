@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -563,5 +564,39 @@ func TestUncachedNames(t *testing.T) {
 	})
 	if err != nil || !slices.Equal(got, []string{a, b}) {
 		t.Errorf("names %.5q…, %v; want %.5q…", got, err, []string{a, b})
+	}
+}
+
+// TestSpacesAnywhere: spaces wherever JSON allows them give the messages
+// compact JSON gives, also when a message with spaces follows one without
+// (the previous message's keys are compared as compact JSON has them).
+func TestSpacesAnywhere(t *testing.T) {
+	samples, err := os.ReadFile("../testdata/samples.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compact, spaced bytes.Buffer
+	if err := json.Compact(&compact, samples); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Indent(&spaced, compact.Bytes(), " ", "\t "); err != nil {
+		t.Fatal(err)
+	}
+	spacedBody := strings.ReplaceAll(spaced.String(), `": `, "\" :\t") // spaces before and after the colon
+	d := NewDecoder()
+	decode := func(body string) (out [][]string) {
+		if err := d.Decode([]byte(body), func(m *Message) error {
+			out = append(out, flat(m))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := decode(compact.String())
+	for _, body := range []string{spacedBody, compact.String(), spacedBody, spaced.String(), spacedBody, spaced.String()} {
+		if got := decode(body); !slices.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("with spaces:\n%q\nwant\n%q", got, want)
+		}
 	}
 }
