@@ -282,13 +282,13 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		if p.ID != nm.id || nm.id == 0 { // a Param kept from the message before has its name already
 			p.Name, p.ID = nm.s, nm.id
 		}
-		end, fault := i, faultDigit                       // not a number
-		if i < len(b) && (b[i]-'0' <= 9 || b[i] == '-') { // readPlainValue's number, written out
+		end, fault := i, faultDigit // not a number
+		if i < len(b) && (b[i]-'0' <= 9 || b[i] == '-') {
 			end, fault = scanNumber(b, i, p)
 		}
 		if fault == "" {
-			p.Kind, p.Raw, i = Number, b[i:end], end
-		} else if end, ok := readPlainValue(b, i, p); ok {
+			i = end
+		} else if end, ok := readPlainString(b, i, p); ok {
 			i = end
 		} else {
 			d.pos = d.spaceAt(i)
@@ -362,34 +362,24 @@ func (d *Decoder) spaceAt(i int) int {
 	return d.pos
 }
 
-// readPlainValue reads the value at i into p when it is a number or a
-// string of printable ASCII without escapes, most values, and returns
+// readPlainString reads the value at i into p when it is a string of
+// printable ASCII without escapes, as most string values are, and returns
 // where it ends. Otherwise it reports false, and readValue reads it (and
-// reports any fault).
-func readPlainValue(b []byte, i int, p *Param) (int, bool) {
-	if i >= len(b) {
+// reports any fault). Numbers, most values, the decoder's loop reads
+// itself (scanNumber).
+func readPlainString(b []byte, i int, p *Param) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
 		return i, false
 	}
-	switch c := b[i]; {
-	case c == '"':
-		j := i + 1
-		for j < len(b) && plainString[b[j]] {
-			j++
-		}
-		if j == len(b) || b[j] != '"' {
-			return i, false
-		}
-		p.Kind, p.Raw = String, b[i+1:j]
-		return j + 1, true
-	case c == '-' || (c >= '0' && c <= '9'):
-		end, fault := scanNumber(b, i, p)
-		if fault != "" {
-			return i, false
-		}
-		p.Kind, p.Raw = Number, b[i:end]
-		return end, true
+	j := i + 1
+	for j < len(b) && plainString[b[j]] {
+		j++
 	}
-	return i, false
+	if j == len(b) || b[j] != '"' {
+		return i, false
+	}
+	p.Kind, p.Raw = String, b[i+1:j]
+	return j + 1, true
 }
 
 // nextParam adds a Param to the message and returns it, to be filled in
@@ -564,8 +554,11 @@ const (
 )
 
 // scanNumber is readNumber on b at i: it returns where the number ends, or
-// where it found a fault and which.
+// where it found a fault and which. A number it reads whole is p's value
+// (Kind and Raw set here, where b is at hand: set by the caller, after
+// the call, the two stores took as many instructions as a digit's reading).
 func scanNumber(b []byte, i int, p *Param) (int, string) {
+	first := i
 	var sign uint8 // negScale for a negative number
 	if i < len(b) && b[i] == '-' {
 		i, sign = i+1, negScale
@@ -601,11 +594,13 @@ func scanNumber(b []byte, i int, p *Param) (int, string) {
 		if j == i {
 			return j, faultExponent
 		}
+		p.Kind, p.Raw = Number, b[first:j]
 		return j, "" // not a short decimal
 	}
 	if digits <= shortDigits && mant <= maxExact {
 		p.mant, p.scale, p.state = mant, uint8(frac)|sign, shortDecimal
 	}
+	p.Kind, p.Raw = Number, b[first:i]
 	return i, ""
 }
 
