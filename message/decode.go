@@ -262,15 +262,9 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 			}
 			i = next
 		}
-		if allSame && !same { // the first key that differs: catch up
+		if allSame && !same {
 			allSame = false
-			k := len(d.msg.Params)
-			d.cur = append(d.cur, d.prev[:k]...)
-			if distinct {
-				for _, n := range d.prev[:k] {
-					d.note(n.id)
-				}
-			}
+			d.catchUp(distinct)
 		}
 		if !allSame {
 			d.cur = append(d.cur, nm)
@@ -310,20 +304,40 @@ func (d *Decoder) decodeMessage(fn func(*Message) error) error {
 		case i < len(b) && b[i] == '}':
 			d.pos = i + 1
 			d.msg.Raw = d.body[start:d.pos]
-			n := len(d.msg.Params)
-			d.msg.SameKeys = allSame && n == len(d.prev)
-			if allSame {
-				d.prev = d.prev[:n]
-			} else {
-				d.prev, d.cur = d.cur, d.prev
-			}
-			d.prevDistinct = !d.msg.Repeats
+			d.endKeys(allSame)
 			return fn(&d.msg)
 		default:
 			d.pos = i
 			return d.errorf("want ',' or '}' after the value of %q, found %s", nm.s, d.describe())
 		}
 	}
+}
+
+// catchUp is called at the first key of a message that is not the
+// previous message's at its position: cur starts with the keys before
+// it, which were the previous message's, and they are noted for Repeats
+// unless they were already (not distinct).
+func (d *Decoder) catchUp(distinct bool) {
+	k := len(d.msg.Params)
+	d.cur = append(d.cur, d.prev[:k]...)
+	if distinct {
+		for _, n := range d.prev[:k] {
+			d.note(n.id)
+		}
+	}
+}
+
+// endKeys makes the keys of the message just read whole the previous
+// message's for the next one.
+func (d *Decoder) endKeys(allSame bool) {
+	n := len(d.msg.Params)
+	d.msg.SameKeys = allSame && n == len(d.prev)
+	if allSame {
+		d.prev = d.prev[:n]
+	} else {
+		d.prev, d.cur = d.cur, d.prev
+	}
+	d.prevDistinct = !d.msg.Repeats
 }
 
 // key reads a parameter name and the ':' after it at i, and returns the
