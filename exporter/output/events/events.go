@@ -87,19 +87,22 @@ type Output struct {
 // for good, so a slot's device is current when it is the Output's.
 var slot = mapping.NewSlot()
 
-// device is one device's detector and queue.
+// device is one device's detector and queue. Its fields are in the order
+// a message reads them: a thousand devices' state does not stay in the
+// processor's caches between two batches, so each message of a device
+// costs a fetch from memory for every 64 bytes of its state it reads,
+// and the ones every message reads come first, the detector last.
 type device struct {
-	out   *Output // whose it is (a mapping.Device slot holds it)
-	ident string
-	tags  []mapping.Tag
-	name  string
-	st    *fleet.Settings // shared by the devices of one [[events.device]]
-	det   fleet.Device
-	q     fleet.Queue
-
-	jid, jgen uint32 // its id in the journal of generation jgen
-	batch     uint32 // the last batch that had it
-	shown     uint32 // its place in Output.shown, plus one; 0: none
+	out       *Output         // whose it is (a mapping.Device slot holds it)
+	st        *fleet.Settings // shared by the devices of one [[events.device]]
+	jid, jgen uint32          // its id in the journal of generation jgen
+	batch     uint32          // the last batch that had it
+	shown     uint32          // its place in Output.shown, plus one; 0: none
+	q         fleet.Queue
+	tags      []mapping.Tag
+	name      string
+	ident     string
+	det       fleet.Device
 }
 
 type shownDevice struct {
