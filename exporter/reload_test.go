@@ -24,13 +24,20 @@ func startFromFile(t *testing.T, file string) *testexporter.InProcess {
 }
 
 // editableConfig is a copy of the repository's config.toml of the test's
-// own, and how to write it again with extra text at its end.
+// own, its data directory a temporary one (the shipped one is relative to
+// the working directory: the package's source), and how to write it again
+// with extra text at its end.
 func editableConfig(t *testing.T) (file string, write func(extra string)) {
 	t.Helper()
-	base, err := os.ReadFile("../config.toml")
+	text, err := os.ReadFile("../config.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	const dataDir = `dir = "${FLESPI_EXPORTER_DATA_DIR:-data}"`
+	if !strings.Contains(string(text), dataDir) {
+		t.Fatalf("config.toml has no line %s to point at a temporary directory", dataDir)
+	}
+	base := strings.Replace(string(text), dataDir, "dir = "+strconv.Quote(t.TempDir()), 1)
 	file = filepath.Join(t.TempDir(), "config.toml")
 	return file, func(extra string) {
 		if err := os.WriteFile(file, append(append([]byte{}, base...), extra...), 0o644); err != nil {
@@ -106,8 +113,13 @@ func lineOf(t *testing.T, file, s string) string {
 // TestReloadOfRemoteWrite: a reload that changes [remote_write] says that
 // only a restart applies it, rather than "reloaded" with nothing changed.
 func TestReloadOfRemoteWrite(t *testing.T) {
-	file, base := testexporter.CopyConfig(t)
+	file, write := editableConfig(t)
+	write("")
 	ex := startFromFile(t, file)
+	base, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 	changed := strings.Replace(string(base), `batch_size = 5000
 protocol = "1.0"`, `batch_size = 2000
 protocol = "1.0"`, 1)

@@ -38,9 +38,11 @@ func backfill(t *testing.T, ctx context.Context, fs *fakeflespi.Server, db *fake
 }
 
 // importWith runs Import through a pipeline into cfg's InfluxDB, as the
-// wiring's would be.
+// wiring's would be, its dead-letter file a temporary one (cfg's is
+// relative to the working directory: the package's source).
 func importWith(t *testing.T, ctx context.Context, cfg *config.Loaded, opts Options) (Summary, string, error) {
 	t.Helper()
+	cfg.InfluxDB.DeadLetterFile = filepath.Join(t.TempDir(), "dead-letters.jsonl")
 	sink, err := influx.New(cfg.InfluxDB, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
