@@ -55,6 +55,9 @@ func SamplesFile() string { return filepath.Join(root(), "testdata", "samples.js
 
 // CopyConfig copies the repository's config.toml into a file of the
 // test's own, for a test that edits it and reloads: the file and its text.
+// Its data directory is FLESPI_EXPORTER_DATA_DIR, else the working
+// directory's data: a process test sets the variable (Start does), an
+// in-process one must point it elsewhere, or write into the package.
 func CopyConfig(t testing.TB) (file string, text []byte) {
 	t.Helper()
 	text, err := os.ReadFile(ConfigFile())
