@@ -214,17 +214,42 @@ func SetThresholds(dashboard []byte, m *mapping.Mapping) ([]byte, []string, erro
 }
 
 // reaches reports whether a column's query reads one of the alert's
-// gauges.
+// gauges: its name whole, not the start of a longer one (an alert on
+// flespi_fuel has nothing to do with a column of flespi_fuel_level).
 func reaches(expr string, a *mapping.Alert) bool {
-	if strings.Contains(expr, a.Selector()) {
+	if len(a.Gauges) > 1 && strings.Contains(expr, a.Selector()) { // {__name__=~"a|b"}
 		return true
 	}
 	for _, g := range a.Gauges {
-		if strings.Contains(expr, g) {
+		if containsName(expr, g) {
 			return true
 		}
 	}
 	return false
+}
+
+// containsName reports whether name is in expr between characters that
+// cannot be part of a metric name.
+func containsName(expr, name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; ; {
+		j := strings.Index(expr[i:], name)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(name)
+		if (start == 0 || !nameByte(expr[start-1])) && (end == len(expr) || !nameByte(expr[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+// nameByte reports whether c can be part of a Prometheus metric name.
+func nameByte(c byte) bool {
+	return c == '_' || c == ':' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // encodeDashboard writes a dashboard as the shipped ones are kept: keys

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/flespi-exporter/flespi-exporter/config"
+	"github.com/flespi-exporter/flespi-exporter/mapping"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
@@ -160,5 +161,24 @@ func TestShippedAlertFollowsYourRule(t *testing.T) {
 	}
 	if n != 1 || !strings.Contains(strings.Join(renamed.Warnings, "\n"), "yours replaces this one") {
 		t.Errorf("%d alerts named FlespiLowFuel; warnings %v", n, renamed.Warnings)
+	}
+}
+
+// TestReachesWholeNames: an alert reaches a dashboard column that reads
+// one of its gauges, by its whole name, not one that reads a longer name
+// starting with it.
+func TestReachesWholeNames(t *testing.T) {
+	a := &mapping.Alert{Gauges: []string{"flespi_fuel"}}
+	for expr, want := range map[string]bool{
+		`flespi_fuel{ident=~"$device"}`:                         true,
+		`min by (ident) (flespi_fuel)`:                          true,
+		`flespi_fuel`:                                           true,
+		`flespi_fuel_level{ident=~"$device"}`:                   false,
+		`max(flespi_fuel_level) or xflespi_fuel`:                false,
+		`flespi_fuel_level{ident="a"} + flespi_fuel{ident="a"}`: true,
+	} {
+		if got := reaches(expr, a); got != want {
+			t.Errorf("reaches(%q) = %v, want %v", expr, got, want)
+		}
 	}
 }
