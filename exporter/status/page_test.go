@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flespi-exporter/flespi-exporter/testkit/fakeinflux"
 	"github.com/flespi-exporter/flespi-exporter/testkit/testexporter"
 )
 
@@ -139,5 +140,25 @@ func TestStatusShowsMQTT(t *testing.T) {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("the status page lacks %q", want)
 		}
+	}
+}
+
+// TestStatusShowsInfluxDBOnce: the Exporter table names InfluxDB's URL
+// and bucket once, in its output's row, with its last error beside it.
+func TestStatusShowsInfluxDBOnce(t *testing.T) {
+	db := fakeinflux.Start(t)
+	ex := testexporter.StartWith(t, db.URL, nil, nil)
+	ex.PostSamples(t)
+	resp, err := http.Get(ex.InternalURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := strings.Count(string(page), db.URL+" bucket "); n != 1 {
+		t.Errorf("the status page names InfluxDB's URL and bucket %d times, want once", n)
+	}
+	if !strings.Contains(string(page), "<td>InfluxDB last error</td><td>none</td>") {
+		t.Error("the status page lacks InfluxDB's last error")
 	}
 }
