@@ -51,6 +51,7 @@ func main() {
 	onlyEvents := flag.Bool("events", false, "only the fleet events scenario: events off against on (reorder window 0s, so that the detector runs within the replay) on the InfluxDB path, runs alternating")
 	eventsOff := flag.Bool("events-off", false, "this tree's binary with the fleet events off (with -against: for the paths' own cost against a revision without them)")
 	againstConfig := flag.String("against-config", "", "with -against: the other binary's configuration file (its revision's config.toml: git show REV:config.toml > FILE)")
+	syscalls := flag.Bool("syscalls", false, "count the exporter's system calls and context switches a batch during each replay (perf stat, as root; Debian's linux-perf)")
 	against := flag.String("against", "", "an exporter binary of another revision: compare this tree's with it on the InfluxDB, Prometheus and MQTT paths, runs alternating")
 	flag.Parse()
 	if *eventsOff && *onlyEvents {
@@ -64,7 +65,7 @@ func main() {
 		memoryScenarios(c, *memory, os.Stdout)
 		return
 	}
-	b := &bench{c: c, runs: *runs, profiles: *profiles}
+	b := &bench{c: c, runs: *runs, profiles: *profiles, syscalls: *syscalls, batch: *batchSize}
 	fmt.Fprintf(os.Stderr, "generating %d messages from %d devices...\n", *messages, *devices)
 	w := workload.Generate(*messages, *devices, *batchSize, *seed)
 	b.db = testinflux.Start(c)
@@ -144,6 +145,8 @@ type bench struct {
 	runs     int
 	profiles string // directory for CPU and heap profiles; "" for none
 	profile  string // the CPU profile file of the run going on
+	syscalls bool   // -syscalls: perf stat each replay
+	batch    int    // messages a batch, for -syscalls' counts a batch
 	config   string // the exporter's configuration file; "" for the repository's
 	// thisConfig is the configuration of this tree's binary in -against
 	// (-events-off); "" for the repository's.
@@ -174,6 +177,7 @@ type result struct {
 	scrape    time.Duration
 	series    int
 	hasExport bool
+	sys       map[string]float64 // -syscalls: each event's count a batch
 }
 
 // median runs f b.runs times and reports the median of each figure.
@@ -242,6 +246,7 @@ func medianResult(rs []result) result {
 	m.cpu = medianOf(rs, func(r result) time.Duration { return r.cpu })
 	m.peakRSS = medianOf(rs, func(r result) int64 { return r.peakRSS })
 	m.scrape = medianOf(rs, func(r result) time.Duration { return r.scrape })
+	m.sys = medianSys(rs)
 	return m
 }
 
@@ -309,6 +314,7 @@ func (b *bench) exporter(w *workload.Workload, streams int, out output) result {
 	p := b.start(env, b.profileArgs())
 	defer p.Kill()
 	pid := p.Cmd.Process.Pid
+	sc := b.countSyscalls(pid)
 	cpuBefore, _ := procStats(b.c, pid) // start-up is not the replay's
 	start := time.Now()
 	if err := workload.Replay("http://"+p.Addr+"/flespi", w.Batches, streams); err != nil {
@@ -317,6 +323,7 @@ func (b *bench) exporter(w *workload.Workload, streams int, out output) result {
 	r := result{messages: len(w.Messages), wall: time.Since(start), hasExport: true}
 	cpuAfter, _ := procStats(b.c, pid)
 	r.cpu = cpuAfter - cpuBefore
+	r.sys = sc.stop(b.c, r.messages, b.batch)
 	switch out {
 	case toInfluxDB:
 		b.checkStored(len(w.Messages))
@@ -502,6 +509,7 @@ func report(out io.Writer, rows []result, messages, devices, batch int) {
 			float64(r.messages)/r.wall.Seconds(), cpu, rss, ratio, scrape, series)
 	}
 	tw.Flush()
+	printSyscalls(out, rows, batch)
 }
 
 // compare runs each path with the other revision's binary and this

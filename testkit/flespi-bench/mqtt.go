@@ -82,11 +82,14 @@ func (b *bench) viaMQTT(broker *testmqtt.Broker, msgs [][]byte) result {
 	p, end := b.mqttExporter(broker)
 	defer end()
 	pid := p.Cmd.Process.Pid
+	sc := b.countSyscalls(pid)
 	cpuBefore, _ := procStats(b.c, pid)
 	start := time.Now()
 	broker.Publish("flespi/message/gw/devices/1", msgs...)
 	b.awaitStored(len(msgs))
-	return b.measured(p, len(msgs), start, cpuBefore)
+	r := b.measured(p, len(msgs), start, cpuBefore)
+	r.sys = sc.stop(b.c, len(msgs), b.batch)
+	return r
 }
 
 // viaMQTTBacklog is the catch-up after an outage: the workload is
