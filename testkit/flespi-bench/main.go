@@ -251,7 +251,7 @@ func medianResult(rs []result) result {
 }
 
 // medianOf is the median of one figure of rs.
-func medianOf[T int64 | time.Duration](rs []result, figure func(result) T) T {
+func medianOf[T int64 | time.Duration | float64](rs []result, figure func(result) T) T {
 	v := make([]T, len(rs))
 	for i, r := range rs {
 		v[i] = figure(r)

@@ -89,12 +89,7 @@ func medianSys(rs []result) map[string]float64 {
 	}
 	m := map[string]float64{}
 	for _, e := range sysEvents {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = r.sys[e.event]
-		}
-		slices.Sort(v)
-		m[e.event] = v[len(v)/2]
+		m[e.event] = medianOf(rs, func(r result) float64 { return r.sys[e.event] })
 	}
 	return m
 }
