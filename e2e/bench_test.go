@@ -35,6 +35,7 @@ func TestBenchmarkCommand(t *testing.T) {
 		rows []string // that the output must hold
 	}{
 		{"default", eventful, []string{"exporter → InfluxDB, 4 stream(s)", "exporter ← MQTT (mosquitto), QoS 1", "exporter → null write API, 1 stream", "scrape: 200 devices, Prometheus only"}},
+		{"sink delay", []string{"-sink-delay", "10ms"}, []string{"exporter → null write API answering after 10ms, 1 stream"}},
 		{"remote write", []string{"-remote-write"}, []string{"exporter → remote write (VictoriaMetrics), 1 stream", "remote write over InfluxDB, CPU per message"}},
 		{"events", []string{"-events"}, []string{"exporter → InfluxDB, events on", "events on over off"}},
 		{"mqtt", []string{"-mqtt"}, []string{"exporter ← MQTT backlog after an outage", "MQTT over HTTP, CPU per message"}},

@@ -52,6 +52,7 @@ func main() {
 	eventsOff := flag.Bool("events-off", false, "this tree's binary with the fleet events off (with -against: for the paths' own cost against a revision without them)")
 	againstConfig := flag.String("against-config", "", "with -against: the other binary's configuration file (its revision's config.toml: git show REV:config.toml > FILE)")
 	syscalls := flag.Bool("syscalls", false, "count the exporter's system calls and context switches a batch during each replay (perf stat, as root; Debian's linux-perf)")
+	sinkDelay := flag.Duration("sink-delay", 0, "the null write API answers each request after this long, as InfluxDB does (about 55 ms a batch here): the exporter's cost of waiting, without InfluxDB's work beside it")
 	against := flag.String("against", "", "an exporter binary of another revision: compare this tree's with it on the InfluxDB, Prometheus and MQTT paths, runs alternating")
 	flag.Parse()
 	if *eventsOff && *onlyEvents {
@@ -69,7 +70,7 @@ func main() {
 	fmt.Fprintf(os.Stderr, "generating %d messages from %d devices...\n", *messages, *devices)
 	w := workload.Generate(*messages, *devices, *batchSize, *seed)
 	b.db = testinflux.Start(c)
-	b.sink = startSink()
+	b.sink = startSink(*sinkDelay)
 	defer b.sink.Close()
 	b.bin = testexporter.Binary(c)
 	lines := encodeLines(c, w.Batches)
@@ -123,7 +124,11 @@ func main() {
 		rows = append(rows, floor, exp)
 	}
 	rows = append(rows, b.median("exporter ← MQTT (mosquitto), QoS 1", func() result { return b.viaMQTT(broker, msgs) }))
-	rows = append(rows, b.median("exporter → null write API, 1 stream", func() result {
+	nullName := "exporter → null write API, 1 stream"
+	if *sinkDelay > 0 {
+		nullName = fmt.Sprintf("exporter → null write API answering after %s, 1 stream", *sinkDelay)
+	}
+	rows = append(rows, b.median(nullName, func() result {
 		return b.exporter(w, 1, toSink)
 	}))
 	rows = append(rows, b.median("exporter, Prometheus only, 1 stream", func() result {
@@ -381,18 +386,20 @@ func (b *bench) direct(lines [][]byte, streams, messages int) result {
 // messages' lines: the exporter makes the same requests as to InfluxDB,
 // without InfluxDB working on the same two vCPUs meanwhile, which tells the
 // exporter's own cost of the InfluxDB output from what InfluxDB's company
-// adds to it.
+// adds to it. With a delay, it answers each write that long after reading
+// it: the exporter waits as for InfluxDB, and the machine idles meanwhile.
 type sink struct {
 	*httptest.Server
 	lines atomic.Int64 // of the messages' measurement; the fleet events' are not counted
 }
 
-func startSink() *sink {
+func startSink(delay time.Duration) *sink {
 	s := &sink{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/v2/write" {
 			body, _ := io.ReadAll(r.Body)
 			s.lines.Add(int64(countLines(body, "flespi,")))
+			time.Sleep(delay)
 		}
 		w.WriteHeader(http.StatusNoContent) // also the answer to /ping
 	}))
